@@ -1,0 +1,143 @@
+"""Registration, login (with throttling), logout and token authentication.
+
+Login answers the same message, after the same work, whether the username
+exists or not: an unknown user's password is checked against a dummy hash so
+the timing does not tell the two apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .errors import Forbidden, RateLimited, Unauthorized
+from .models import Principal, Role, User, utc_now
+from .passwords import PasswordHasher
+from .store import Store
+from .tokens import TokenIssuer
+from .validation import check_password, check_role, check_username
+
+__all__ = ["Accounts", "LoginThrottle", "Session"]
+
+_BAD_LOGIN = "Wrong username or password."
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A signed-in user and the bearer token that proves it."""
+
+    token: str
+    user: User
+
+    def to_dict(self) -> dict[str, object]:
+        return {"token": self.token, "user": self.user.to_dict()}
+
+
+@dataclass(frozen=True, slots=True)
+class LoginThrottle:
+    """The contract's rule: 5 failures for a username within 15 minutes lock it out."""
+
+    max_failures: int = 5
+    window: timedelta = timedelta(minutes=15)
+
+
+class Accounts:
+    def __init__(
+        self,
+        store: Store,
+        tokens: TokenIssuer,
+        *,
+        hasher: PasswordHasher,
+        admin_invite_code: str,
+        throttle: LoginThrottle = LoginThrottle(),
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        if not admin_invite_code:
+            raise ValueError("An admin invite code is required (it may be long and random).")
+        self._store = store
+        self.tokens = tokens
+        self._hasher = hasher
+        self._invite = admin_invite_code.encode()
+        self._throttle = throttle
+        self._clock = clock
+        self._dummy_hash = hasher.hash(uuid.uuid4().hex)
+
+    async def _hash(self, password: str) -> str:
+        return await asyncio.to_thread(self._hasher.hash, password)
+
+    async def _verify(self, password: str, hashed: str) -> bool:
+        return await asyncio.to_thread(self._hasher.verify, password, hashed)
+
+    async def register(
+        self, username: object, password: object, role: object = None, invite_code: object = None
+    ) -> Session:
+        """Create an account and sign it in; an admin needs the invite code."""
+        name = check_username(username)
+        secret = check_password(password)
+        wanted = check_role(role)
+        if wanted is Role.ADMIN and not (
+            isinstance(invite_code, str) and hmac.compare_digest(invite_code.encode(), self._invite)
+        ):
+            raise Forbidden("Registering an admin needs a valid invite code.")
+        user = User(id=uuid.uuid4().hex, username=name, role=wanted, created_at=self._clock())
+        await self._store.create_user(user, await self._hash(secret))
+        return self._sign_in(user)
+
+    async def login(self, username: object, password: object) -> Session:
+        """Check a password, with the contract's throttling per username."""
+        if not isinstance(username, str) or not isinstance(password, str):
+            raise Unauthorized(_BAD_LOGIN)
+        now = self._clock()
+        failures = await self._store.login_failures_since(username, now - self._throttle.window)
+        if len(failures) >= self._throttle.max_failures:
+            unlock = failures[-self._throttle.max_failures] + self._throttle.window
+            raise RateLimited(
+                "Too many failed sign-ins for this username; try again later.",
+                retry_after=max(1.0, (unlock - now).total_seconds()),
+            )
+        found = await self._store.find_credentials(username)
+        hashed = found[1] if found else self._dummy_hash
+        if not await self._verify(password[:1024], hashed) or found is None:
+            await self._store.record_login_failure(username, now)
+            raise Unauthorized(_BAD_LOGIN)
+        user = found[0]
+        await self._store.clear_login_failures(username)
+        if self._hasher.needs_rehash(hashed):
+            await self._store.set_password_hash(user.id, await self._hash(password))
+        return self._sign_in(user)
+
+    def _sign_in(self, user: User) -> Session:
+        token, _ = self.tokens.issue(user, now=self._clock())
+        return Session(token=token, user=user)
+
+    async def authenticate(self, token: object) -> Principal:
+        """The caller a token names, if it is genuine, unexpired, not logged out,
+        and its user still exists with the role the token claims."""
+        claims = self.tokens.verify(token)
+        if await self._store.is_token_revoked(claims.token_id):
+            raise Unauthorized("This token was signed out; sign in again.")
+        user = await self._store.get_user(claims.user_id)
+        if user is None or user.role is not claims.role:
+            raise Unauthorized("The token is not valid.")
+        return Principal(
+            user_id=user.id,
+            username=user.username,
+            role=user.role,
+            token_id=claims.token_id,
+            token_expires_at=claims.expires_at,
+        )
+
+    async def logout(self, principal: Principal) -> None:
+        """Refuse the caller's token from now on, until it would have expired."""
+        expires = principal.token_expires_at or (self._clock() + self.tokens.lifetime)
+        await self._store.revoke_token(principal.token_id, expires)
+
+    async def me(self, principal: Principal) -> User:
+        user = await self._store.get_user(principal.user_id)
+        if user is None:
+            raise Unauthorized("The token is not valid.")
+        return user

@@ -1,0 +1,302 @@
+"""Delivery of stored events to the viewers who may see them.
+
+A broker moves events between processes (in-process only for ``memory://``;
+Redis for several processes) and, in each process, fans them out to local
+:class:`Subscription` objects by room. The rooms come from
+:mod:`taskstream_core.rooms`, so a subscription only ever holds events its
+viewer may see.
+
+Each process delivers a scan's events in ``seq`` order: an event that arrives
+ahead of a missing one is held until the gap fills, or for at most
+``reorder_window`` seconds (the missing event's publisher may have died; the
+client's resume with ``since_seq`` repairs what a gap skipped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable
+from typing import Protocol, Self, runtime_checkable
+
+from ._plugins import load_adapter, scheme_of
+from .models import EventType, ScanEvent
+from .rooms import event_rooms
+
+__all__ = [
+    "BROKER_SCHEMES",
+    "Broker",
+    "LocalFanout",
+    "Subscription",
+    "SubscriptionClosed",
+    "SubscriptionLagged",
+    "open_broker",
+    "register_broker",
+]
+
+log = logging.getLogger("taskstream.broker")
+
+
+class SubscriptionClosed(Exception):
+    """The subscription was closed (by its owner or because the broker stopped)."""
+
+
+class SubscriptionLagged(SubscriptionClosed):
+    """The consumer fell so far behind that events were dropped.
+
+    Its viewer must resume with ``since_seq`` to recover what it missed.
+    """
+
+
+@runtime_checkable
+class Broker(Protocol):
+    """Publishes stored events and hands them to local subscriptions by room."""
+
+    async def start(self) -> None:
+        """Connect to the transport and begin receiving other processes' events."""
+
+    async def stop(self) -> None:
+        """Disconnect and close every local subscription."""
+
+    async def publish(self, event: ScanEvent) -> None:
+        """Deliver an event, already stored, to every subscriber of one of its rooms."""
+
+    def subscribe(self, rooms: Iterable[str] = ()) -> Subscription:
+        """A new local subscription, initially to ``rooms``."""
+
+
+class Subscription:
+    """One consumer's rooms and its bounded queue of events.
+
+    Iterate it (``async for event in sub``) to receive events; iteration ends
+    when the subscription is closed, and raises :class:`SubscriptionLagged` if
+    the consumer fell more than ``maxsize`` events behind.
+    """
+
+    def __init__(self, fanout: LocalFanout, maxsize: int) -> None:
+        self._fanout = fanout
+        self._queue: asyncio.Queue[ScanEvent | None] = asyncio.Queue(maxsize + 1)
+        self._maxsize = maxsize
+        self.rooms: set[str] = set()
+        self.closed = False
+        self.lagged = False
+
+    def join(self, rooms: Iterable[str]) -> None:
+        new = set(rooms) - self.rooms
+        self.rooms |= new
+        self._fanout._index(self, new)
+
+    def leave(self, rooms: Iterable[str]) -> None:
+        gone = self.rooms & set(rooms)
+        self.rooms -= gone
+        self._fanout._unindex(self, gone)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._fanout._unindex(self, self.rooms)
+            self.rooms = set()
+            self._wake()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(None)
+
+    def offer(self, event: ScanEvent) -> None:
+        """Queue an event without waiting; a full queue marks the consumer as lagged."""
+        if self.closed:
+            return
+        if self._queue.qsize() >= self._maxsize:
+            self.lagged = True
+            self.close()
+            return
+        self._queue.put_nowait(event)
+
+    def pending(self) -> int:
+        """How many events wait to be read."""
+        return self._queue.qsize()
+
+    def get_nowait(self) -> ScanEvent | None:
+        """The next queued event, or None if there is none right now."""
+        try:
+            event = self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+        if event is None:
+            self._wake()
+            self._raise_if_done()
+        return event
+
+    async def get(self) -> ScanEvent:
+        """The next event; raises ``SubscriptionClosed`` (or ``Lagged``) once closed."""
+        if self.closed and self._queue.empty():
+            self._raise_if_done()
+        event = await self._queue.get()
+        if event is None:
+            self._wake()  # let any other reader see the end too
+            self._raise_if_done()
+            raise SubscriptionClosed()
+        return event
+
+    def _raise_if_done(self) -> None:
+        if self.lagged:
+            raise SubscriptionLagged("the consumer fell behind; resume with since_seq")
+        raise SubscriptionClosed()
+
+    def __aiter__(self) -> AsyncIterator[ScanEvent]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[ScanEvent]:
+        while True:
+            try:
+                event = await self.get()
+            except SubscriptionLagged:
+                raise
+            except SubscriptionClosed:
+                return
+            yield event
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class _SeqGate:
+    """Per-scan reordering state: the last seq delivered and events held for a gap."""
+
+    __slots__ = ("held", "last", "timer")
+
+    def __init__(self) -> None:
+        self.last: int | None = None
+        self.held: dict[int, ScanEvent] = {}
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class LocalFanout:
+    """The in-process half of every broker: room index, seq ordering, delivery.
+
+    A transport calls :meth:`deliver` with each event it receives, in the event
+    loop's thread; everything here is synchronous, so delivery order is the
+    order of ``deliver`` calls after seq gating.
+    """
+
+    def __init__(self, *, reorder_window: float = 0.5, queue_size: int = 10_000) -> None:
+        self.reorder_window = reorder_window
+        self.queue_size = queue_size
+        self._by_room: dict[str, set[Subscription]] = {}
+        self._subscriptions: set[Subscription] = set()
+        self._gates: dict[str, _SeqGate] = {}
+        self.delivered = 0
+
+    def subscribe(self, rooms: Iterable[str] = ()) -> Subscription:
+        sub = Subscription(self, self.queue_size)
+        self._subscriptions.add(sub)
+        sub.join(rooms)
+        return sub
+
+    def close_all(self) -> None:
+        for sub in list(self._subscriptions):
+            sub.close()
+        for gate in self._gates.values():
+            if gate.timer is not None:
+                gate.timer.cancel()
+        self._gates.clear()
+
+    @property
+    def subscription_count(self) -> int:
+        return len(self._subscriptions)
+
+    def _index(self, sub: Subscription, rooms: Iterable[str]) -> None:
+        for room in rooms:
+            self._by_room.setdefault(room, set()).add(sub)
+
+    def _unindex(self, sub: Subscription, rooms: Iterable[str]) -> None:
+        for room in rooms:
+            members = self._by_room.get(room)
+            if members is not None:
+                members.discard(sub)
+                if not members:
+                    del self._by_room[room]
+        if sub.closed:
+            self._subscriptions.discard(sub)
+
+    def deliver(self, event: ScanEvent) -> None:
+        """Hand an event to local subscribers, in seq order per scan."""
+        if event.type is EventType.SCAN_STATS:
+            self._dispatch(event)  # a snapshot of counters, not a stored change
+            return
+        gate = self._gates.get(event.scan_id)
+        if gate is None:
+            gate = self._gates[event.scan_id] = _SeqGate()
+        if gate.last is None or event.seq == gate.last + 1:
+            gate.last = event.seq
+            self._dispatch(event)
+            self._drain(event.scan_id, gate)
+        elif event.seq > gate.last + 1:
+            gate.held[event.seq] = event
+            if gate.timer is None:
+                loop = asyncio.get_running_loop()
+                gate.timer = loop.call_later(self.reorder_window, self._give_up_gap, event.scan_id)
+        else:
+            log.warning(
+                "dropped event %s of scan %s: seq %d already passed",
+                event.type.value,
+                event.scan_id,
+                event.seq,
+            )
+
+    def _drain(self, scan_id: str, gate: _SeqGate) -> None:
+        while gate.last is not None and gate.last + 1 in gate.held:
+            gate.last += 1
+            self._dispatch(gate.held.pop(gate.last))
+        if not gate.held and gate.timer is not None:
+            gate.timer.cancel()
+            gate.timer = None
+
+    def _give_up_gap(self, scan_id: str) -> None:
+        gate = self._gates.get(scan_id)
+        if gate is None:
+            return
+        gate.timer = None
+        if gate.held:
+            gate.last = min(gate.held) - 1
+            log.info("scan %s: seq gap before %d not filled in time", scan_id, gate.last + 1)
+            self._drain(scan_id, gate)
+            if gate.held:  # another gap further on: wait for it as long again
+                gate.timer = asyncio.get_running_loop().call_later(
+                    self.reorder_window, self._give_up_gap, scan_id
+                )
+
+    def _dispatch(self, event: ScanEvent) -> None:
+        targets: set[Subscription] = set()
+        for room in event_rooms(event):
+            members = self._by_room.get(room)
+            if members:
+                targets |= members
+        for sub in targets:
+            sub.offer(event)
+        self.delivered += len(targets)
+
+
+#: scheme → ``"module:factory"``; the factory takes the URL and returns a ``Broker``.
+BROKER_SCHEMES: dict[str, str] = {
+    "memory": "taskstream_core.brokers.memory:MemoryBroker.from_url",
+    "redis": "taskstream_core.brokers.redis:RedisBroker.from_url",
+    "rediss": "taskstream_core.brokers.redis:RedisBroker.from_url",
+}
+
+
+def register_broker(scheme: str, target: str) -> None:
+    """Teach :func:`open_broker` a scheme: ``target`` is ``"module:factory"``."""
+    BROKER_SCHEMES[scheme.lower()] = target
+
+
+def open_broker(url: str = "memory://") -> Broker:
+    """A broker for ``url``, not yet started."""
+    broker = load_adapter("broker", url, BROKER_SCHEMES)
+    if not isinstance(broker, Broker):
+        raise TypeError(f"the {scheme_of(url)}:// factory did not return a Broker")
+    return broker

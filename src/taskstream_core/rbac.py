@@ -1,0 +1,90 @@
+"""Who may do what: the one place where access is decided.
+
+Read :data:`POLICY` top to bottom: a row per permission, and for each role
+either ``ANY`` (every object), ``OWN`` (only objects the caller owns) or no
+entry (never). HTTP routes and Socket.IO events name a permission and ask
+:func:`authorize`; nothing else in the code compares roles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum, StrEnum
+
+from .errors import Forbidden, Unauthorized
+from .models import Principal, Role
+
+__all__ = ["POLICY", "Permission", "Scope", "authorize", "can", "scope_of"]
+
+
+class Permission(StrEnum):
+    SCAN_CREATE = "scan:create"
+    SCAN_LIST = "scan:list"
+    SCAN_LIST_CLOSED = "scan:list-closed"
+    SCAN_READ = "scan:read"
+    SCAN_CLOSE = "scan:close"
+    SCAN_JOIN = "scan:join"
+    SCAN_STATS = "scan:stats"
+    SCAN_EXPORT = "scan:export"
+    TASK_SUBMIT = "task:submit"
+    TASK_READ = "task:read"
+    TASK_DECIDE = "task:decide"
+
+
+class Scope(Enum):
+    """How far a granted permission reaches."""
+
+    ANY = "any"
+    OWN = "own"
+
+
+ANY, OWN = Scope.ANY, Scope.OWN
+
+POLICY: Mapping[Permission, Mapping[Role, Scope]] = {
+    #                            admin               worker
+    Permission.SCAN_CREATE:      {Role.ADMIN: ANY},
+    Permission.SCAN_LIST:        {Role.ADMIN: ANY,   Role.WORKER: ANY},
+    Permission.SCAN_LIST_CLOSED: {Role.ADMIN: ANY},
+    Permission.SCAN_READ:        {Role.ADMIN: ANY,   Role.WORKER: ANY},
+    Permission.SCAN_CLOSE:       {Role.ADMIN: ANY},
+    Permission.SCAN_JOIN:        {Role.ADMIN: ANY,   Role.WORKER: ANY},
+    Permission.SCAN_STATS:       {Role.ADMIN: ANY},
+    Permission.SCAN_EXPORT:      {Role.ADMIN: ANY},
+    Permission.TASK_SUBMIT:      {                   Role.WORKER: ANY},
+    Permission.TASK_READ:        {Role.ADMIN: ANY,   Role.WORKER: OWN},
+    Permission.TASK_DECIDE:      {Role.ADMIN: ANY},
+}  # fmt: skip
+
+
+def scope_of(principal: Principal | None, permission: Permission) -> Scope | None:
+    """The reach of ``permission`` for this caller, or None when it has none."""
+    if principal is None:
+        return None
+    return POLICY[permission].get(principal.role)
+
+
+def can(
+    principal: Principal | None, permission: Permission, *, owner_id: str | None = None
+) -> bool:
+    """Whether the caller holds ``permission`` (on an object owned by ``owner_id``)."""
+    scope = scope_of(principal, permission)
+    if scope is None or principal is None:
+        return False
+    if scope is Scope.OWN:
+        return owner_id is None or owner_id == principal.user_id
+    return True
+
+
+def authorize(
+    principal: Principal | None, permission: Permission, *, owner_id: str | None = None
+) -> Principal:
+    """Return the caller if allowed; raise ``Unauthorized`` or ``Forbidden`` if not.
+
+    ``owner_id=None`` asks about the permission in general (listing "my
+    tasks"); pass the owner to ask about one object.
+    """
+    if principal is None:
+        raise Unauthorized()
+    if not can(principal, permission, owner_id=owner_id):
+        raise Forbidden(f"A {principal.role.value} may not do this ({permission.value}).")
+    return principal

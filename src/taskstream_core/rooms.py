@@ -1,0 +1,71 @@
+"""Sandboxing: which room an event goes to, and which rooms a viewer may join.
+
+Every delivery path (live events, resume, snapshots) asks this module, so the
+rule "a worker never receives another worker's task" is written once. Rooms
+are plain strings so that any transport (python-socketio rooms, Redis
+channels, a WebSocket hub) can use them as they are.
+"""
+
+from __future__ import annotations
+
+from .models import EventType, Principal, ScanEvent, Task
+from .rbac import Permission, Scope, scope_of
+
+__all__ = [
+    "admin_room",
+    "event_rooms",
+    "may_see",
+    "may_see_task",
+    "scan_room",
+    "viewer_rooms",
+    "worker_room",
+]
+
+
+def scan_room(scan_id: str) -> str:
+    """Every socket joined to the scan: receives the scan's own changes."""
+    return f"scan:{scan_id}"
+
+
+def admin_room(scan_id: str) -> str:
+    """Viewers who may read every task of the scan."""
+    return f"scan:{scan_id}:all-tasks"
+
+
+def worker_room(scan_id: str, worker_id: str) -> str:
+    """One worker's view of a scan: its own tasks only."""
+    return f"scan:{scan_id}:worker:{worker_id}"
+
+
+def viewer_rooms(scan_id: str, principal: Principal) -> frozenset[str]:
+    """The rooms a viewer joins with the scan, as the RBAC policy allows."""
+    rooms = {scan_room(scan_id)}
+    scope = scope_of(principal, Permission.TASK_READ)
+    if scope is Scope.ANY:
+        rooms.add(admin_room(scan_id))
+    elif scope is Scope.OWN:
+        rooms.add(worker_room(scan_id, principal.user_id))
+    return frozenset(rooms)
+
+
+def _task_rooms(task: Task) -> frozenset[str]:
+    return frozenset({admin_room(task.scan_id), worker_room(task.scan_id, task.worker_id)})
+
+
+def event_rooms(event: ScanEvent) -> frozenset[str]:
+    """The rooms an event is delivered to."""
+    if event.type is EventType.SCAN_STATS:
+        return frozenset({admin_room(event.scan_id)})
+    if event.task is not None:
+        return _task_rooms(event.task)
+    return frozenset({scan_room(event.scan_id)})
+
+
+def may_see(principal: Principal, event: ScanEvent) -> bool:
+    """Whether a viewer joined to the event's scan may receive the event."""
+    return not viewer_rooms(event.scan_id, principal).isdisjoint(event_rooms(event))
+
+
+def may_see_task(principal: Principal, task: Task) -> bool:
+    """Whether a viewer may read a task: the rooms' rule, applied to one task."""
+    return not viewer_rooms(task.scan_id, principal).isdisjoint(_task_rooms(task))

@@ -1,0 +1,380 @@
+"""The use cases of TaskStream, free of any transport.
+
+:class:`TaskStream` is what an integration holds: HTTP routes and Socket.IO
+handlers call one method each, passing the authenticated :class:`Principal`
+and the raw values the client sent. Every method validates its input, asks
+:mod:`taskstream_core.rbac`, changes the store, and only then publishes the
+stored event, so an acknowledgement always means "stored" and a live event
+never runs ahead of the data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Self, TypeVar
+
+from ._stats_feed import StatsFeed
+from .accounts import Accounts, LoginThrottle
+from .broker import Broker
+from .brokers.memory import MemoryBroker
+from .errors import InvalidRequest, NotFound
+from .models import (
+    EventType,
+    Principal,
+    Scan,
+    ScanEvent,
+    ScanStats,
+    ScanStatus,
+    Task,
+    TaskStatus,
+    utc_now,
+)
+from .passwords import PasswordHasher
+from .rbac import Permission, authorize, can
+from .rooms import may_see, may_see_task
+from .store import NewTask, Store
+from .tokens import TokenIssuer
+from .validation import (
+    MAX_PAGE_LIMIT,
+    check_decision,
+    check_description,
+    check_id,
+    check_idempotency_key,
+    check_limit,
+    check_reason,
+    check_scan_name,
+    check_seq,
+    check_status_filter,
+    check_task_content,
+)
+
+__all__ = [
+    "ADMIN_SNAPSHOT_DECIDED",
+    "WORKER_SNAPSHOT_TASKS",
+    "JoinResult",
+    "TaskPage",
+    "TaskStream",
+]
+
+#: How many decided tasks an admin's join snapshot carries besides every pending one.
+ADMIN_SNAPSHOT_DECIDED = 100
+#: How many of its own tasks a worker's join snapshot carries.
+WORKER_SNAPSHOT_TASKS = 500
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPage:
+    tasks: list[Task]
+    next_cursor: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tasks": [t.to_dict() for t in self.tasks], "next_cursor": self.next_cursor}
+
+
+@dataclass(frozen=True, slots=True)
+class JoinResult:
+    """What a viewer gets on joining a scan: a snapshot, or the events it missed."""
+
+    scan: Scan
+    seq: int
+    tasks: list[Task] | None = None
+    events: list[ScanEvent] | None = None
+    reset: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"scan": self.scan.to_dict(), "seq": self.seq}
+        if self.events is not None:
+            body["events"] = [e.to_envelope() for e in self.events]
+        else:
+            body["tasks"] = [t.to_dict() for t in self.tasks or ()]
+            if self.reset:
+                body["reset"] = True
+        return body
+
+
+def encode_cursor(created_seq: int) -> str:
+    return base64.urlsafe_b64encode(f"c{created_seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: object) -> int:
+    if cursor is None or cursor == "":
+        return 0
+    if isinstance(cursor, str) and len(cursor) <= 40:
+        try:
+            text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+            if text.startswith("c") and text[1:].isdigit():
+                return int(text[1:])
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            pass
+    raise InvalidRequest("'cursor' is not a cursor this server gave out.")
+
+
+@dataclass
+class TaskStream:
+    """The TaskStream application core: accounts, scans, tasks, live events.
+
+    Use it as an async context manager (or call :meth:`start` and
+    :meth:`stop`): it opens the store, starts the broker, and on stop waits
+    for changes already under way to be stored and published.
+    """
+
+    store: Store
+    tokens: TokenIssuer
+    admin_invite_code: str
+    broker: Broker = field(default_factory=MemoryBroker)
+    hasher: PasswordHasher = field(default_factory=PasswordHasher)
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    stats_interval: float = 0.5
+    clock: Callable[[], datetime] = utc_now
+
+    def __post_init__(self) -> None:
+        self.accounts = Accounts(
+            self.store,
+            self.tokens,
+            hasher=self.hasher,
+            admin_invite_code=self.admin_invite_code,
+            throttle=self.throttle,
+            clock=self.clock,
+        )
+        self._stats_feed = StatsFeed(self._publish_stats, self.stats_interval)
+        self._inflight: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self.broker.start()
+
+    async def stop(self) -> None:
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+        await self._stats_feed.aclose()
+        await self.broker.stop()
+        await self.store.close()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # -- plumbing ----------------------------------------------------------------
+    async def _commit(self, change: Coroutine[Any, Any, _T]) -> _T:
+        """Run store-then-publish to completion even if the caller is cancelled.
+
+        A client that disconnects mid-request must not leave a change stored
+        but never announced.
+        """
+        task = asyncio.ensure_future(change)
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        return await asyncio.shield(task)
+
+    async def _announce(self, event: ScanEvent) -> None:
+        await self.broker.publish(event)
+        self._stats_feed.touch(event.scan_id)
+
+    async def _publish_stats(self, scan_id: str) -> None:
+        stats = await self._stats(scan_id)
+        await self.broker.publish(
+            ScanEvent(type=EventType.SCAN_STATS, scan_id=scan_id, seq=stats.seq, stats=stats)
+        )
+
+    async def _scan(self, scan_id: object) -> Scan:
+        scan = await self.store.get_scan(check_id(scan_id, "scan_id"))
+        if scan is None:
+            raise NotFound("No such scan.")
+        return scan
+
+    # -- scans -------------------------------------------------------------------
+    async def create_scan(
+        self, principal: Principal, name: object, description: object = None
+    ) -> Scan:
+        authorize(principal, Permission.SCAN_CREATE)
+        scan = Scan(
+            id=uuid.uuid4().hex,
+            name=check_scan_name(name),
+            description=check_description(description),
+            status=ScanStatus.OPEN,
+            created_by=principal.user_id,
+            created_at=self.clock(),
+        )
+        await self.store.create_scan(scan)
+        return scan
+
+    async def list_scans(self, principal: Principal) -> list[Scan]:
+        authorize(principal, Permission.SCAN_LIST)
+        return await self.store.list_scans(
+            include_closed=can(principal, Permission.SCAN_LIST_CLOSED)
+        )
+
+    async def get_scan(self, principal: Principal, scan_id: object) -> Scan:
+        authorize(principal, Permission.SCAN_READ)
+        return await self._scan(scan_id)
+
+    async def close_scan(self, principal: Principal, scan_id: object) -> Scan:
+        """Close a scan; closing a closed scan answers it as it is."""
+        authorize(principal, Permission.SCAN_CLOSE)
+        scan = await self._scan(scan_id)
+        return await self._commit(self._close(scan.id))
+
+    async def _close(self, scan_id: str) -> Scan:
+        event = await self.store.close_scan(scan_id, self.clock())
+        if event is None:
+            return await self._scan(scan_id)
+        await self._announce(event)
+        assert event.scan is not None
+        return event.scan
+
+    # -- tasks -------------------------------------------------------------------
+    async def submit_task(
+        self, principal: Principal, scan_id: object, content: object, idempotency_key: object = None
+    ) -> tuple[Task, bool]:
+        """Store a submission; returns the task and whether it is new (False on a replay)."""
+        authorize(principal, Permission.TASK_SUBMIT)
+        draft = NewTask(
+            id=uuid.uuid4().hex,
+            scan_id=check_id(scan_id, "scan_id"),
+            worker_id=principal.user_id,
+            worker_username=principal.username,
+            content=check_task_content(content),
+            created_at=self.clock(),
+            idempotency_key=check_idempotency_key(idempotency_key),
+        )
+        return await self._commit(self._submit(draft))
+
+    async def _submit(self, draft: NewTask) -> tuple[Task, bool]:
+        task, event = await self.store.create_task(draft)
+        if event is not None:
+            await self._announce(event)
+        return task, event is not None
+
+    async def decide_task(
+        self, principal: Principal, task_id: object, decision: object, reason: object = None
+    ) -> Task:
+        """Decide a pending task; of concurrent decisions exactly one wins."""
+        authorize(principal, Permission.TASK_DECIDE)
+        tid = check_id(task_id, "task_id")
+        status = check_decision(decision)
+        why = check_reason(reason)
+        return await self._commit(self._decide(tid, status, why, principal.user_id))
+
+    async def _decide(self, task_id: str, status: TaskStatus, reason: str | None, by: str) -> Task:
+        event = await self.store.decide_task(task_id, status, reason=reason, by=by, at=self.clock())
+        await self._announce(event)
+        assert event.task is not None
+        return event.task
+
+    async def get_task(self, principal: Principal, task_id: object) -> Task:
+        authorize(principal, Permission.TASK_READ)
+        task = await self.store.get_task(check_id(task_id, "task_id"))
+        if task is None:
+            raise NotFound("No such task.")
+        authorize(principal, Permission.TASK_READ, owner_id=task.worker_id)
+        return task
+
+    async def list_tasks(
+        self,
+        principal: Principal,
+        scan_id: object,
+        *,
+        status: object = None,
+        limit: object = None,
+        cursor: object = None,
+    ) -> TaskPage:
+        """A page of the scan's tasks oldest first: all for admins, their own for workers."""
+        authorize(principal, Permission.TASK_READ)
+        wanted = check_status_filter(status)
+        size = check_limit(limit)
+        after = decode_cursor(cursor)
+        scan = await self._scan(scan_id)
+        tasks = await self.store.list_tasks(
+            scan.id, worker_id=self._own_only(principal), status=wanted, after=after, limit=size + 1
+        )
+        more = len(tasks) > size
+        tasks = tasks[:size]
+        return TaskPage(tasks, encode_cursor(tasks[-1].created_seq) if more else None)
+
+    def _own_only(self, principal: Principal) -> str | None:
+        """None if the caller reads every task, else its own id to filter by."""
+        return None if can(principal, Permission.TASK_READ, owner_id="") else principal.user_id
+
+    async def iter_tasks(self, principal: Principal, scan_id: object) -> AsyncIterator[Task]:
+        """Every task of the scan the caller may read, oldest first, page by page."""
+        cursor: str | None = None
+        while True:
+            page = await self.list_tasks(principal, scan_id, limit=MAX_PAGE_LIMIT, cursor=cursor)
+            for task in page.tasks:
+                yield task
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def export(self, principal: Principal, scan_id: object) -> tuple[Scan, list[Task]]:
+        """The scan and every one of its tasks, for a download."""
+        authorize(principal, Permission.SCAN_EXPORT)
+        scan = await self._scan(scan_id)
+        return scan, [t async for t in self.iter_tasks(principal, scan.id)]
+
+    # -- analytics ----------------------------------------------------------------
+    async def stats(self, principal: Principal, scan_id: object) -> ScanStats:
+        authorize(principal, Permission.SCAN_STATS)
+        scan = await self._scan(scan_id)
+        return await self._stats(scan.id)
+
+    async def _stats(self, scan_id: str) -> ScanStats:
+        return await self.store.stats(scan_id, since=self.clock() - timedelta(minutes=1))
+
+    # -- live ----------------------------------------------------------------------
+    async def join(
+        self, principal: Principal, scan_id: object, since_seq: object = None
+    ) -> JoinResult:
+        """What a viewer needs on joining: the events after ``since_seq``, or a snapshot.
+
+        Call it after subscribing to the viewer's rooms (see
+        :class:`taskstream_core.session.ViewerSession`), so nothing falls between.
+        """
+        authorize(principal, Permission.SCAN_JOIN)
+        since = check_seq(since_seq)
+        scan = await self._scan(scan_id)
+        latest = await self.store.latest_seq(scan.id)
+        if since is not None and since <= latest:
+            events = await self.store.events_after(
+                scan.id, since, worker_id=self._own_only(principal)
+            )
+            if events is not None:
+                seen = [e for e in events if may_see(principal, e)]
+                return JoinResult(scan=scan, seq=latest, events=seen)
+        tasks = await self._snapshot(principal, scan.id)
+        return JoinResult(scan=scan, seq=latest, tasks=tasks, reset=since is not None)
+
+    async def _snapshot(self, principal: Principal, scan_id: str) -> list[Task]:
+        worker_id = self._own_only(principal)
+        if worker_id is not None:
+            own = await self.store.recent_tasks(
+                scan_id, worker_id=worker_id, limit=WORKER_SNAPSHOT_TASKS
+            )
+            tasks = own[::-1]
+        else:
+            pending: list[Task] = []
+            after = 0
+            while True:
+                page = await self.store.list_tasks(
+                    scan_id, status=TaskStatus.PENDING, after=after, limit=MAX_PAGE_LIMIT
+                )
+                pending.extend(page)
+                if len(page) < MAX_PAGE_LIMIT:
+                    break
+                after = page[-1].created_seq
+            decided = await self.store.recent_tasks(
+                scan_id, decided=True, limit=ADMIN_SNAPSHOT_DECIDED
+            )
+            tasks = sorted(pending + decided, key=lambda t: t.created_seq)
+        return [t for t in tasks if may_see_task(principal, t)]

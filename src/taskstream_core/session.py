@@ -1,0 +1,95 @@
+"""A live viewer of scans (one socket, one SSE stream, ...): join, leave, receive.
+
+It closes the gap between a snapshot and the live stream: it subscribes to
+the viewer's rooms *before* reading the snapshot or the missed events, then
+drops live events already covered by what :meth:`join` returned. A transport
+only has to forward what it iterates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Self
+
+from .models import EventType, Principal, ScanEvent
+from .rooms import viewer_rooms
+from .service import JoinResult, TaskStream
+from .validation import check_id
+
+__all__ = ["ViewerSession"]
+
+
+class ViewerSession:
+    def __init__(self, app: TaskStream, principal: Principal) -> None:
+        self.app = app
+        self.principal = principal
+        self._subscription = app.broker.subscribe()
+        self._floors: dict[str, int] = {}
+
+    @property
+    def scans(self) -> frozenset[str]:
+        """The scans this viewer has joined."""
+        return frozenset(self._floors)
+
+    async def join(self, scan_id: object, since_seq: object = None) -> JoinResult:
+        """Join a scan's rooms and answer the snapshot or the missed events."""
+        sid = check_id(scan_id, "scan_id")
+        rooms = viewer_rooms(sid, self.principal)
+        already = sid in self._floors
+        self._subscription.join(rooms)
+        try:
+            result = await self.app.join(self.principal, sid, since_seq)
+        except BaseException:
+            if not already:
+                self._subscription.leave(rooms)
+            raise
+        floor = result.seq
+        if result.events:
+            floor = max(floor, result.events[-1].seq)
+        self._floors[sid] = floor
+        return result
+
+    def leave(self, scan_id: object) -> None:
+        sid = check_id(scan_id, "scan_id")
+        self._floors.pop(sid, None)
+        self._subscription.leave(viewer_rooms(sid, self.principal))
+
+    def _wanted(self, event: ScanEvent) -> bool:
+        floor = self._floors.get(event.scan_id)
+        if floor is None:
+            return False
+        if event.type is EventType.SCAN_STATS:
+            return True
+        if event.seq <= floor:
+            return False
+        self._floors[event.scan_id] = event.seq
+        return True
+
+    async def next_event(self) -> ScanEvent:
+        """The next event for this viewer; raises ``SubscriptionClosed`` once closed."""
+        while True:
+            event = await self._subscription.get()
+            if self._wanted(event):
+                return event
+
+    def __aiter__(self) -> AsyncIterator[ScanEvent]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[ScanEvent]:
+        async for event in self._subscription:
+            if self._wanted(event):
+                yield event
+
+    @property
+    def lagged(self) -> bool:
+        return self._subscription.lagged
+
+    def close(self) -> None:
+        self._floors.clear()
+        self._subscription.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

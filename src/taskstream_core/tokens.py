@@ -1,0 +1,112 @@
+"""HS256 access tokens: issuing them and proving them genuine.
+
+Verification pins the algorithm (so ``alg: none`` and RS/HS confusion are
+refused) and requires every claim. Whether a genuine token was logged out is a
+question for the store, answered by :class:`taskstream_core.service.TaskStream`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+from .errors import Unauthorized
+from .models import Role, User
+
+__all__ = ["MIN_SECRET_BYTES", "TokenClaims", "TokenIssuer", "generate_secret"]
+
+MIN_SECRET_BYTES = 32
+_ALGORITHM = "HS256"
+_REQUIRED = ["sub", "role", "iat", "exp", "jti", "iss"]
+
+
+def generate_secret() -> str:
+    """A fresh signing key: 48 random bytes, URL-safe text."""
+    return secrets.token_urlsafe(48)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    user_id: str
+    role: Role
+    token_id: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+class TokenIssuer:
+    """Issues and verifies the tokens of one deployment.
+
+    The secret is checked once here, so a weak key fails at start-up rather
+    than at the first login.
+    """
+
+    def __init__(
+        self,
+        secret: str | bytes,
+        *,
+        issuer: str = "taskstream",
+        lifetime: timedelta = timedelta(hours=12),
+        leeway: timedelta = timedelta(seconds=5),
+    ) -> None:
+        key = secret.encode() if isinstance(secret, str) else secret
+        if len(key) < MIN_SECRET_BYTES:
+            raise ValueError(f"The JWT secret must be at least {MIN_SECRET_BYTES} bytes long.")
+        if lifetime <= timedelta(0):
+            raise ValueError("The token lifetime must be positive.")
+        self._key = key
+        self.issuer = issuer
+        self.lifetime = lifetime
+        self._leeway = leeway
+
+    def issue(self, user: User, *, now: datetime | None = None) -> tuple[str, TokenClaims]:
+        issued = (now or datetime.now(UTC)).replace(microsecond=0)
+        claims = TokenClaims(
+            user_id=user.id,
+            role=user.role,
+            token_id=uuid.uuid4().hex,
+            issued_at=issued,
+            expires_at=issued + self.lifetime,
+        )
+        payload = {
+            "sub": claims.user_id,
+            "role": claims.role.value,
+            "iat": int(claims.issued_at.timestamp()),
+            "exp": int(claims.expires_at.timestamp()),
+            "jti": claims.token_id,
+            "iss": self.issuer,
+        }
+        return jwt.encode(payload, self._key, algorithm=_ALGORITHM), claims
+
+    def verify(self, token: object) -> TokenClaims:
+        """The claims of a genuine, unexpired token; ``Unauthorized`` otherwise."""
+        if not isinstance(token, str) or not token or len(token) > 4096:
+            raise Unauthorized("A valid bearer token is required.")
+        try:
+            payload = jwt.decode(
+                token,
+                self._key,
+                algorithms=[_ALGORITHM],
+                issuer=self.issuer,
+                leeway=self._leeway,
+                options={"require": _REQUIRED},
+            )
+            role = Role(payload["role"])
+            sub, jti = payload["sub"], payload["jti"]
+            if not isinstance(sub, str) or not isinstance(jti, str):
+                raise Unauthorized("The token's claims are malformed.")
+            return TokenClaims(
+                user_id=sub,
+                role=role,
+                token_id=jti,
+                issued_at=datetime.fromtimestamp(int(payload["iat"]), UTC),
+                expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The token has expired; sign in again.") from None
+        except (jwt.PyJWTError, ValueError, TypeError, OverflowError):
+            raise Unauthorized("The token is not valid.") from None
