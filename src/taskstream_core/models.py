@@ -125,6 +125,15 @@ class User:
             "created_at": format_time(self.created_at),
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> User:
+        return cls(
+            id=_field(data, "id", "user"),
+            username=_field(data, "username", "user"),
+            role=Role(_field(data, "role", "user")),
+            created_at=parse_time(_field(data, "created_at", "user")),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ScanCounts:
@@ -331,6 +340,17 @@ class WorkerStats:
             "refused": self.refused,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WorkerStats:
+        return cls(
+            worker_id=_field(data, "worker_id", "worker stats"),
+            username=_field(data, "username", "worker stats"),
+            submitted=int(_field(data, "submitted", "worker stats")),
+            pending=int(_field(data, "pending", "worker stats")),
+            validated=int(_field(data, "validated", "worker stats")),
+            refused=int(_field(data, "refused", "worker stats")),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ScanStats:
@@ -360,3 +380,20 @@ class ScanStats:
             "decision_seconds_p95": self.decision_seconds_p95,
             "workers": [w.to_dict() for w in self.workers],
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, seq: int = 0) -> ScanStats:
+        """The stats object of the contract, as a client reads it."""
+        return cls(
+            scan_id=_field(data, "scan_id", "stats"),
+            counts=ScanCounts(
+                pending=int(_field(data, "pending", "stats")),
+                validated=int(_field(data, "validated", "stats")),
+                refused=int(_field(data, "refused", "stats")),
+            ),
+            submissions_last_minute=int(_field(data, "submissions_last_minute", "stats")),
+            decision_seconds_p50=data.get("decision_seconds_p50"),
+            decision_seconds_p95=data.get("decision_seconds_p95"),
+            workers=tuple(WorkerStats.from_dict(w) for w in data.get("workers", ())),
+            seq=seq,
+        )
