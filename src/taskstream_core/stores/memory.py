@@ -112,7 +112,7 @@ class MemoryStore:
 
     async def login_failures_since(self, username: str, since: datetime) -> list[datetime]:
         key = username.lower()
-        recent = [t for t in self._failures.get(key, ()) if t >= since]
+        recent = sorted(t for t in self._failures.get(key, ()) if t >= since)
         if key in self._failures:
             self._failures[key] = recent  # forget what the window no longer needs
         return recent
@@ -283,11 +283,9 @@ class MemoryStore:
 
     async def stats(self, scan_id: str, *, since: datetime) -> ScanStats:
         state = self._state(scan_id)
-        recent = 0
-        for task in reversed(state.tasks):
-            if task.created_at < since:
-                break
-            recent += 1
+        # Tasks are kept in seq order, and created_at need not follow it (a
+        # clock stepped back, concurrent submissions): count, do not bisect.
+        recent = sum(1 for task in state.tasks if task.created_at >= since)
         buckets = list(state.latency.items())
         return ScanStats(
             scan_id=scan_id,
