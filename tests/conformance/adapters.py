@@ -1,0 +1,77 @@
+"""The registry of store and broker adapters the conformance suites run against.
+
+One entry per adapter says how to make a fresh one; every conformance test
+runs once per entry. A new adapter (MongoDB, Redis) joins the suites by adding
+one entry here, for example::
+
+    "mongodb": StoreAdapter(
+        make=lambda place, retention: MongoStore(_mongo_url(place), event_retention=retention),
+        url=_mongo_url,             # a database named after the test's tmp_path
+        persistent=True,
+        skip_reason=_unless_env("TASKSTREAM_TEST_MONGO_URL"),
+    ),
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from taskstream_core import Broker, Store
+from taskstream_core.brokers.memory import MemoryBroker
+from taskstream_core.stores.memory import MemoryStore
+from taskstream_core.stores.sqlite import SQLiteStore
+
+__all__ = ["BROKER_ADAPTERS", "STORE_ADAPTERS", "BrokerAdapter", "StoreAdapter"]
+
+
+@dataclass(frozen=True)
+class StoreAdapter:
+    """How to make a fresh store of one kind, and what it can do."""
+
+    #: ``(place, event_retention) -> store``, not yet opened. ``place`` is a
+    #: directory of the test's own; calling again with the same place names the
+    #: same data (for reopening a persistent store).
+    make: Callable[[Path, int], Store]
+    #: The ``open_store`` URL of the data at ``place`` (a subprocess opens it).
+    url: Callable[[Path], str]
+    #: Whether data outlives ``close()`` and the process that wrote it.
+    persistent: bool
+    #: Why this adapter cannot run here (a server is missing), or None.
+    skip_reason: Callable[[], str | None] = lambda: None
+
+
+def _sqlite_path(place: Path) -> Path:
+    return place / "taskstream.db"
+
+
+STORE_ADAPTERS: dict[str, StoreAdapter] = {
+    "memory": StoreAdapter(
+        make=lambda place, retention: MemoryStore(event_retention=retention),
+        url=lambda place: "memory://",
+        persistent=False,
+    ),
+    "sqlite": StoreAdapter(
+        make=lambda place, retention: SQLiteStore(_sqlite_path(place), event_retention=retention),
+        url=lambda place: f"sqlite:///{_sqlite_path(place).resolve()}",
+        persistent=True,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class BrokerAdapter:
+    """How to make a fresh broker of one kind."""
+
+    #: ``(reorder_window, queue_size) -> broker``, not yet started.
+    make: Callable[[float, int], Broker]
+    #: Why this adapter cannot run here (a server is missing), or None.
+    skip_reason: Callable[[], str | None] = lambda: None
+
+
+BROKER_ADAPTERS: dict[str, BrokerAdapter] = {
+    "memory": BrokerAdapter(
+        make=lambda window, size: MemoryBroker(reorder_window=window, queue_size=size),
+    ),
+}
