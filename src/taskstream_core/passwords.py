@@ -54,6 +54,8 @@ class PasswordHasher:
     def needs_rehash(self, hashed: str) -> bool:
         """Whether ``hashed`` was made with a weaker policy than this one."""
         try:
-            return bool(self._scheme.needs_update(hashed))
+            # passlib's needs_update() also flags hashes *stronger* than the
+            # policy, which would downgrade them at the next login.
+            return bool(pbkdf2_sha256.from_string(hashed).rounds < self.iterations)
         except (ValueError, TypeError):
             return True
