@@ -1,0 +1,179 @@
+"""``taskstream-server``: arguments and environment in, a running uvicorn out.
+
+Exit codes: 0 after a SIGTERM/SIGINT shutdown, 2 when the server cannot
+start with what it was given (a bad setting, a store that cannot be
+opened), each with one line on stderr saying why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from types import FrameType
+
+import uvicorn
+
+from taskstream_core import __version__
+from taskstream_core.url import mask_url
+
+from .app import ServerApp, build_app
+from .observability import configure_logging
+from .settings import DEFAULT_STORE_URL, Settings, SettingsError, load_secrets
+
+__all__ = ["main"]
+
+log = logging.getLogger("taskstream.server")
+
+EXIT_OK = 0
+EXIT_CANNOT_START = 2
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="taskstream-server",
+        description="The TaskStream reference server: HTTP API, Socket.IO and web pages.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on")
+    parser.add_argument(
+        "--store",
+        default=env.get("TASKSTREAM_STORE_URL") or DEFAULT_STORE_URL,
+        help="storage URL: sqlite:///path.db, memory://, mongodb://host/db "
+        "(env TASKSTREAM_STORE_URL; default %(default)s)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=env.get("TASKSTREAM_REDIS_URL") or None,
+        help="share rooms and events with other processes (env TASKSTREAM_REDIS_URL)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=(env.get("TASKSTREAM_LOG_LEVEL") or "info").lower(),
+        choices=_LOG_LEVELS,
+        help="(env TASKSTREAM_LOG_LEVEL; default %(default)s)",
+    )
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=None,
+        metavar="ORIGIN",
+        help="a browser origin allowed to open Socket.IO connections; repeatable "
+        "(env TASKSTREAM_CORS_ORIGINS, comma-separated; default: same origin only)",
+    )
+    parser.add_argument(
+        "--shutdown-timeout",
+        type=int,
+        default=5,
+        help="seconds to wait for open connections on SIGTERM (default %(default)s)",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def resolve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    origins = args.cors_origin
+    if origins is None:
+        origins = [o.strip() for o in (env.get("TASKSTREAM_CORS_ORIGINS") or "").split(",")]
+    return Settings(
+        secrets=load_secrets(args.store, env),
+        host=args.host,
+        port=args.port,
+        store_url=args.store,
+        redis_url=args.redis_url,
+        log_level=args.log_level,
+        cors_allowed_origins=tuple(o for o in origins if o),
+        shutdown_timeout=args.shutdown_timeout,
+    )
+
+
+def _fail(message: str) -> int:
+    print(f"taskstream-server: {message}", file=sys.stderr, flush=True)
+    return EXIT_CANNOT_START
+
+
+def _build(settings: Settings) -> ServerApp | str:
+    """The app, or the one-line reason it cannot be built."""
+    try:
+        return build_app(settings)
+    except ImportError as exc:
+        if settings.redis_url and "redis" in str(exc):
+            return (
+                f"--redis-url {mask_url(settings.redis_url)}: the Redis broker is not "
+                f"supported yet by this build ({exc})."
+            )
+        return f"A storage adapter is missing: {exc}."
+    except ValueError as exc:  # an unknown scheme or a malformed URL
+        return str(exc)
+
+
+def _announce(settings: Settings) -> None:
+    secrets = settings.secrets
+    log.info(
+        "starting taskstream-server %s",
+        __version__,
+        extra={
+            "host": settings.host,
+            "port": settings.port,
+            "store": mask_url(settings.store_url),
+            "redis": mask_url(settings.redis_url) if settings.redis_url else None,
+        },
+    )
+    kept_in = str(secrets.path) if secrets.path is not None else "memory only"
+    if secrets.invite_code_origin == "generated":
+        log.warning(
+            "generated the admin invite code: %s (kept in %s)",
+            secrets.admin_invite_code,
+            kept_in,
+            extra={"admin_invite_code": secrets.admin_invite_code, "kept_in": kept_in},
+        )
+    elif secrets.invite_code_origin == "kept":
+        log.info("the admin invite code is kept in %s", kept_in, extra={"kept_in": kept_in})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    env = dict(os.environ)
+    args = build_parser(env).parse_args(argv)
+    configure_logging(args.log_level)
+    try:
+        settings = resolve_settings(args, env)
+    except SettingsError as exc:
+        return _fail(str(exc))
+    built = _build(settings)
+    if isinstance(built, str):
+        return _fail(built)
+    _announce(settings)
+
+    # uvicorn re-raises a caught SIGTERM/SIGINT with the previous handler once it has
+    # shut down; a handler that does nothing makes that a clean exit 0.
+    def _after_shutdown(signum: int, frame: FrameType | None) -> None:
+        del signum, frame
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _after_shutdown)
+
+    config = uvicorn.Config(
+        built,
+        host=settings.host,
+        port=settings.port,
+        lifespan="on",
+        loop="auto",
+        http="auto",
+        ws="websockets-sansio",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=settings.shutdown_timeout,
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    if built.startup_error is not None:
+        return _fail(built.startup_error)
+    if not server.started:
+        return _fail("the server did not start (see the log above).")
+    log.info("exited cleanly")
+    return EXIT_OK

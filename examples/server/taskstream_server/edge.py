@@ -1,0 +1,161 @@
+"""The ASGI layer in front of Sanic: what every HTTP request gets, whatever its route.
+
+It runs before Sanic sees a request, so it covers what Sanic cannot answer
+in the contract's words on its own (a body over the limit is refused here
+before it is read, chunked or not), and it writes the access log line and
+the latency metric for every answer, errors included.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Final
+
+from taskstream_core import PayloadTooLarge
+from taskstream_core.validation import MAX_BODY_BYTES
+
+from .observability import Metrics, RequestInfo, new_request_id, request_scope
+
+__all__ = ["SECURITY_HEADERS", "HttpEdge"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = logging.getLogger("taskstream.access")
+
+#: Sent with every answer: pages need them, and they cost nothing on JSON.
+SECURITY_HEADERS: Final = (
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        b"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        b"frame-ancestors 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class HttpEdge:
+    """Wraps the Sanic ASGI app for ``http`` scopes; passes anything else through."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, *, max_body: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = dict(scope.get("headers") or ())
+        proposed = headers.get(b"x-request-id", b"").decode("latin-1")
+        info = RequestInfo(id=new_request_id(proposed))
+        request_scope(info)
+        scope["headers"] = [
+            (k, v) for k, v in scope.get("headers") or () if k != b"x-request-id"
+        ] + [(b"x-request-id", info.id.encode())]
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                present = {k.lower() for k, _ in message.get("headers") or ()}
+                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                extra.append((b"x-request-id", info.id.encode()))
+                message["headers"] = [*(message.get("headers") or ()), *extra]
+            await send(message)
+
+        try:
+            try:
+                body = await self._read_body(headers, receive)
+            except _BodyTooLarge:
+                await self._too_large(send_with_headers)
+                return
+            await self.app(scope, self._replay(body, receive), send_with_headers)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = info.route or "unmatched"
+            method = str(scope.get("method", ""))
+            self.metrics.http_latency.labels(
+                method=method, route=route, status=str(status)
+            ).observe(elapsed)
+            log.info(
+                "%s %s %d",
+                method,
+                scope.get("path", ""),
+                status,
+                extra={
+                    "method": method,
+                    "path": scope.get("path", ""),
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+
+    async def _read_body(self, headers: dict[bytes, bytes], receive: Receive) -> bytes:
+        """The whole body, refusing it as soon as it is known to pass the limit."""
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                if int(declared) > self.max_body:
+                    raise _BodyTooLarge()
+            except ValueError:
+                pass  # the HTTP parser has already refused a malformed length
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break  # the client went away; Sanic will see an empty body
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                raise _BodyTooLarge()
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    @staticmethod
+    def _replay(body: bytes, receive: Receive) -> Receive:
+        """A ``receive`` that hands Sanic the body already read, then the real stream."""
+        pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def replayed() -> Message:
+            if pending:
+                return pending.pop()
+            return await receive()
+
+        return replayed
+
+    async def _too_large(self, send: Send) -> None:
+        limit = f"{self.max_body // 1024} KiB"
+        error = PayloadTooLarge(f"The request body is larger than {limit}.")
+        payload = json.dumps(error.to_dict()).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": error.status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload, "more_body": False})

@@ -1,0 +1,472 @@
+"""The HTTP API as an OpenAPI 3.1 document, served at ``/api/openapi.json``.
+
+Written by hand from CONTRACT.md rather than generated from the routes, so
+it can say what the routes cannot (limits, error codes, who may call); a
+contract test checks that its paths and methods are exactly the routes the
+server registers, so the two cannot drift apart unnoticed.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any, Final
+
+import taskstream_core
+from taskstream_core.validation import (
+    MAX_DESCRIPTION,
+    MAX_IDEMPOTENCY_KEY,
+    MAX_PAGE_LIMIT,
+    MAX_PASSWORD,
+    MAX_REASON,
+    MAX_SCAN_NAME,
+    MAX_TASK_CONTENT,
+    MIN_PASSWORD,
+)
+
+__all__ = ["openapi_document"]
+
+Schema = dict[str, Any]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(kind: str, **more: Any) -> Schema:
+    return {"type": [kind, "null"], **more}
+
+
+def _object(required: list[str], **properties: Schema) -> Schema:
+    return {"type": "object", "required": required, "properties": properties}
+
+
+_TIME: Final = {"type": "string", "format": "date-time"}
+
+_SCHEMAS: Final[dict[str, Schema]] = {
+    "Error": _object(
+        ["error"],
+        error=_object(
+            ["code", "message"],
+            code={
+                "type": "string",
+                "enum": [
+                    "invalid_request",
+                    "unauthorized",
+                    "forbidden",
+                    "not_found",
+                    "conflict",
+                    "scan_closed",
+                    "already_decided",
+                    "payload_too_large",
+                    "rate_limited",
+                    "unavailable",
+                    "internal",
+                ],
+            },
+            message={"type": "string"},
+            task={**_ref("Task"), "description": "With already_decided: the task as decided."},
+        ),
+    ),
+    "User": _object(
+        ["id", "username", "role", "created_at"],
+        id={"type": "string"},
+        username={"type": "string"},
+        role={"type": "string", "enum": ["admin", "worker"]},
+        created_at=_TIME,
+    ),
+    "Session": _object(["token", "user"], token={"type": "string"}, user=_ref("User")),
+    "Counts": _object(
+        ["pending", "validated", "refused"],
+        pending={"type": "integer"},
+        validated={"type": "integer"},
+        refused={"type": "integer"},
+    ),
+    "Scan": _object(
+        ["id", "name", "description", "status", "created_by", "created_at", "counts"],
+        id={"type": "string"},
+        name={"type": "string"},
+        description={"type": "string"},
+        status={"type": "string", "enum": ["open", "closed"]},
+        created_by={"type": "string"},
+        created_at=_TIME,
+        closed_at=_nullable("string", format="date-time"),
+        counts=_ref("Counts"),
+    ),
+    "Task": _object(
+        [
+            "id",
+            "scan_id",
+            "worker_id",
+            "worker_username",
+            "content",
+            "status",
+            "reason",
+            "decided_by",
+            "created_at",
+            "decided_at",
+            "seq",
+        ],
+        id={"type": "string"},
+        scan_id={"type": "string"},
+        worker_id={"type": "string"},
+        worker_username={"type": "string"},
+        content={"type": "string"},
+        status={"type": "string", "enum": ["pending", "validated", "refused"]},
+        reason=_nullable("string"),
+        decided_by=_nullable("string"),
+        created_at=_TIME,
+        decided_at=_nullable("string", format="date-time"),
+        seq={"type": "integer"},
+    ),
+    "WorkerStats": _object(
+        ["worker_id", "username", "submitted", "pending", "validated", "refused"],
+        worker_id={"type": "string"},
+        username={"type": "string"},
+        submitted={"type": "integer"},
+        pending={"type": "integer"},
+        validated={"type": "integer"},
+        refused={"type": "integer"},
+    ),
+    "Stats": _object(
+        [
+            "scan_id",
+            "total",
+            "pending",
+            "validated",
+            "refused",
+            "acceptance_rate",
+            "submissions_last_minute",
+            "decision_seconds_p50",
+            "decision_seconds_p95",
+            "workers",
+        ],
+        scan_id={"type": "string"},
+        total={"type": "integer"},
+        pending={"type": "integer"},
+        validated={"type": "integer"},
+        refused={"type": "integer"},
+        acceptance_rate=_nullable("number"),
+        submissions_last_minute={"type": "integer"},
+        decision_seconds_p50=_nullable("number"),
+        decision_seconds_p95=_nullable("number"),
+        workers={"type": "array", "items": _ref("WorkerStats")},
+    ),
+}
+
+_ERRORS: Final = {
+    "400": "invalid_request: malformed JSON, a wrong type or a length out of bounds",
+    "401": "unauthorized: no valid bearer token",
+    "403": "forbidden: the caller's role or ownership does not allow this",
+    "404": "not_found: no such scan or task",
+    "409": "conflict, scan_closed or already_decided",
+    "413": "payload_too_large: a body over 64 KiB",
+    "429": "rate_limited: too many failed sign-ins; see Retry-After",
+    "503": "unavailable: the store cannot be reached right now",
+}
+
+
+def _json(schema: Schema, description: str) -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _op(
+    summary: str,
+    *,
+    who: str,
+    ok: tuple[str, Schema],
+    errors: tuple[str, ...] = (),
+    body: Schema | None = None,
+    params: tuple[Schema, ...] = (),
+) -> Schema:
+    responses: Schema = {ok[0]: ok[1]}
+    for status in errors:
+        responses[status] = _json(_ref("Error"), _ERRORS[status])
+    operation: Schema = {
+        "summary": summary,
+        "description": f"Who: {who}.",
+        "responses": responses,
+    }
+    if who != "anyone":
+        operation["security"] = [{"bearer": []}]
+    if body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": body}},
+        }
+    if params:
+        operation["parameters"] = list(params)
+    return operation
+
+
+def _path_param(name: str) -> Schema:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _query(name: str, schema: Schema, description: str) -> Schema:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+def _string(low: int, high: int, **more: Any) -> Schema:
+    return {"type": "string", "minLength": low, "maxLength": high, **more}
+
+
+_USER = ("401", "503")
+_ADMIN = ("400", "401", "403", "404", "503")
+_SCAN = (_path_param("scan_id"),)
+_TASK = (_path_param("task_id"),)
+
+
+def _paths() -> Schema:
+    scan = ("200", _json(_object(["scan"], scan=_ref("Scan")), "The scan."))
+    task = ("200", _json(_object(["task"], task=_ref("Task")), "The task."))
+    session = _json(_ref("Session"), "The new session.")
+    return {
+        "/api/health": {
+            "get": _op(
+                "Whether the server accepts requests",
+                who="anyone",
+                ok=(
+                    "200",
+                    _json(
+                        _object(
+                            ["status", "version", "store"],
+                            status={"const": "ok"},
+                            version={"type": "string"},
+                            store={"type": "string", "description": "The store's URL scheme."},
+                        ),
+                        "The server is up.",
+                    ),
+                ),
+            )
+        },
+        "/api/openapi.json": {
+            "get": _op(
+                "This document",
+                who="anyone",
+                ok=("200", _json({"type": "object"}, "OpenAPI 3.1.")),
+            )
+        },
+        "/api/auth/register": {
+            "post": _op(
+                "Create an account and sign it in",
+                who="anyone",
+                ok=("201", session),
+                errors=("400", "403", "409", "503"),
+                body=_object(
+                    ["username", "password"],
+                    username=_string(3, 32, pattern="^[A-Za-z0-9_.-]+$"),
+                    password=_string(MIN_PASSWORD, MAX_PASSWORD),
+                    role={"type": "string", "enum": ["admin", "worker"], "default": "worker"},
+                    invite_code={"type": "string", "description": "Required for role admin."},
+                ),
+            )
+        },
+        "/api/auth/login": {
+            "post": _op(
+                "Sign in",
+                who="anyone",
+                ok=("200", _json(_ref("Session"), "The new session.")),
+                errors=("400", "401", "429", "503"),
+                body=_object(
+                    ["username", "password"],
+                    username={"type": "string"},
+                    password={"type": "string"},
+                ),
+            )
+        },
+        "/api/auth/me": {
+            "get": _op(
+                "The signed-in user",
+                who="any user",
+                ok=("200", _json(_object(["user"], user=_ref("User")), "The user.")),
+                errors=_USER,
+            )
+        },
+        "/api/auth/logout": {
+            "post": _op(
+                "Refuse this token from now on, over HTTP and Socket.IO",
+                who="any user",
+                ok=("204", {"description": "Signed out."}),
+                errors=_USER,
+            )
+        },
+        "/api/scans": {
+            "post": _op(
+                "Create a scan",
+                who="admin",
+                ok=("201", _json(_object(["scan"], scan=_ref("Scan")), "The new scan.")),
+                errors=("400", "401", "403", "503"),
+                body=_object(
+                    ["name"],
+                    name=_string(1, MAX_SCAN_NAME),
+                    description={"type": "string", "maxLength": MAX_DESCRIPTION},
+                ),
+            ),
+            "get": _op(
+                "List scans, newest first: admins see all, workers the open ones",
+                who="any user",
+                ok=(
+                    "200",
+                    _json(
+                        _object(["scans"], scans={"type": "array", "items": _ref("Scan")}),
+                        "The scans.",
+                    ),
+                ),
+                errors=_USER,
+            ),
+        },
+        "/api/scans/{scan_id}": {
+            "get": _op("One scan", who="any user", ok=scan, errors=_ADMIN, params=_SCAN)
+        },
+        "/api/scans/{scan_id}/close": {
+            "post": _op(
+                "Close a scan to submissions", who="admin", ok=scan, errors=_ADMIN, params=_SCAN
+            )
+        },
+        "/api/scans/{scan_id}/tasks": {
+            "post": _op(
+                "Submit a task (200 with the first task on a repeated idempotency_key)",
+                who="worker",
+                ok=("201", _json(_object(["task"], task=_ref("Task")), "The new task.")),
+                errors=(*_ADMIN, "409"),
+                body=_object(
+                    ["content"],
+                    content=_string(1, MAX_TASK_CONTENT),
+                    idempotency_key={"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
+                ),
+                params=_SCAN,
+            ),
+            "get": _op(
+                "A page of the scan's tasks, oldest first: admins all, workers their own",
+                who="any user",
+                ok=(
+                    "200",
+                    _json(
+                        _object(
+                            ["tasks", "next_cursor"],
+                            tasks={"type": "array", "items": _ref("Task")},
+                            next_cursor=_nullable("string"),
+                        ),
+                        "A page; next_cursor is null on the last one.",
+                    ),
+                ),
+                errors=_ADMIN,
+                params=(
+                    *_SCAN,
+                    _query(
+                        "status",
+                        {"type": "string", "enum": ["pending", "validated", "refused"]},
+                        "Only tasks in this state.",
+                    ),
+                    _query(
+                        "limit",
+                        {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": MAX_PAGE_LIMIT,
+                            "default": 100,
+                        },
+                        "Page size.",
+                    ),
+                    _query("cursor", {"type": "string"}, "next_cursor of the previous page."),
+                ),
+            ),
+        },
+        "/api/scans/{scan_id}/stats": {
+            "get": _op(
+                "The scan's analytics",
+                who="admin",
+                ok=("200", _json(_ref("Stats"), "The stats.")),
+                errors=_ADMIN,
+                params=_SCAN,
+            )
+        },
+        "/api/scans/{scan_id}/export": {
+            "get": _op(
+                "Every task of the scan as a download (Content-Disposition: attachment)",
+                who="admin",
+                ok=(
+                    "200",
+                    {
+                        "description": "CSV with a header row, or JSON {scan, tasks}.",
+                        "content": {
+                            "text/csv": {"schema": {"type": "string"}},
+                            "application/json": {
+                                "schema": _object(
+                                    ["scan", "tasks"],
+                                    scan=_ref("Scan"),
+                                    tasks={"type": "array", "items": _ref("Task")},
+                                )
+                            },
+                        },
+                    },
+                ),
+                errors=_ADMIN,
+                params=(
+                    *_SCAN,
+                    _query(
+                        "format",
+                        {"type": "string", "enum": ["csv", "json"], "default": "json"},
+                        "The download's format.",
+                    ),
+                ),
+            )
+        },
+        "/api/tasks/{task_id}": {
+            "get": _op(
+                "One task: workers only their own",
+                who="any user",
+                ok=task,
+                errors=_ADMIN,
+                params=_TASK,
+            )
+        },
+        "/api/tasks/{task_id}/decision": {
+            "post": _op(
+                "Validate or refuse a pending task; of concurrent decisions exactly one wins",
+                who="admin",
+                ok=task,
+                errors=(*_ADMIN, "409"),
+                body=_object(
+                    ["decision"],
+                    decision={"type": "string", "enum": ["validated", "refused"]},
+                    reason={"type": "string", "maxLength": MAX_REASON},
+                ),
+                params=_TASK,
+            )
+        },
+    }
+
+
+@cache
+def _document() -> Schema:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "TaskStream",
+            "version": taskstream_core.__version__,
+            "description": (
+                "The HTTP half of the TaskStream wire contract v1. Live events go over "
+                "Socket.IO at /socket.io (see the contract, section 3). Every error answers "
+                '{"error": {"code", "message"}}.'
+            ),
+        },
+        "paths": _paths(),
+        "components": {
+            "schemas": _SCHEMAS,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+    }
+
+
+def openapi_document() -> Schema:
+    """The document (built once; callers must not modify it)."""
+    return _document()

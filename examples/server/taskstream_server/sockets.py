@@ -1,0 +1,242 @@
+"""The Socket.IO side of CONTRACT.md §3: connect, the four client events, live events.
+
+Each socket holds one :class:`ViewerSession` and one pump task that forwards
+what the session yields. One task per socket is what keeps a socket's events
+in seq order: python-socketio runs event handlers concurrently, but a single
+forwarding loop cannot overtake itself. Handlers answer every event with an
+ack, ``{"ok": true, ...}`` or ``{"ok": false, "error": ...}``, and never let
+an exception escape into python-socketio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+
+from taskstream_core import (
+    Internal,
+    InvalidRequest,
+    Principal,
+    SubscriptionClosed,
+    SubscriptionLagged,
+    TaskStream,
+    TaskStreamError,
+    Unauthorized,
+    ViewerSession,
+)
+from taskstream_core.models import utc_now
+from taskstream_core.validation import MAX_BODY_BYTES, require_object
+
+from .observability import Metrics, RequestInfo, new_request_id, request_scope
+
+__all__ = ["SocketGateway"]
+
+log = logging.getLogger("taskstream.sockets")
+
+Ack = dict[str, Any]
+Action = Callable[["_Viewer", Mapping[str, Any]], Awaitable[Ack]]
+
+
+@dataclass(eq=False)
+class _Viewer:
+    """One authenticated socket: who it is, what it watches, what forwards to it."""
+
+    sid: str
+    principal: Principal
+    session: ViewerSession
+    pump: asyncio.Task[None] | None = None
+    expiry: asyncio.TimerHandle | None = None
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+
+def _refusal(error: TaskStreamError) -> socketio.exceptions.ConnectionRefusedError:
+    """A connect refusal whose ``connect_error`` data carries the contract's code.
+
+    On the wire python-socketio sends ``{"message", "data"}``: the JS client
+    exposes ``data`` as ``err.data``, while python-socketio's client hands its
+    handler the whole object. The code goes in both places so that either
+    client reads ``{"code": "unauthorized", ...}`` where it looks.
+    """
+    details = {"code": error.code, "message": error.message}
+    refusal = socketio.exceptions.ConnectionRefusedError(error.message, details)
+    refusal.error_args["code"] = error.code
+    return refusal
+
+
+class SocketGateway:
+    """Owns the python-socketio server and the sockets connected to this process."""
+
+    def __init__(
+        self, core: TaskStream, metrics: Metrics, *, cors_allowed_origins: Sequence[str] = ()
+    ) -> None:
+        self.core = core
+        self.metrics = metrics
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi",
+            # None is python-engineio's "same origin only".
+            cors_allowed_origins=list(cors_allowed_origins) or None,
+            max_http_buffer_size=MAX_BODY_BYTES,
+            logger=False,
+            engineio_logger=False,
+        )
+        self._viewers: dict[str, _Viewer] = {}
+        self._by_token: dict[str, set[str]] = {}
+        self.sio.on("connect", self._connect)
+        self.sio.on("disconnect", self._disconnect)
+        self.sio.on("scan:join", self._on_join)
+        self.sio.on("scan:leave", self._on_leave)
+        self.sio.on("task:submit", self._on_submit)
+        self.sio.on("task:decide", self._on_decide)
+        self.sio.on("*", self._on_unknown)
+
+    # -- connection lifecycle ---------------------------------------------------------------
+    async def _connect(self, sid: str, environ: Mapping[str, Any], auth: object = None) -> bool:
+        request_scope(RequestInfo(id=new_request_id()))
+        token = auth.get("token") if isinstance(auth, Mapping) else None
+        try:
+            if not isinstance(token, str) or not token:
+                raise Unauthorized('Connect with the auth payload {"token": "<token>"}.')
+            principal = await self.core.accounts.authenticate(token)
+        except TaskStreamError as exc:
+            log.info("socket refused: %s", exc.code, extra={"sid": sid})
+            raise _refusal(exc) from None
+        except Exception as exc:
+            log.error("socket connect failed", exc_info=exc, extra={"sid": sid})
+            raise _refusal(Internal()) from None
+        viewer = _Viewer(sid, principal, ViewerSession(self.core, principal))
+        viewer.pump = asyncio.get_running_loop().create_task(self._pump(viewer))
+        if principal.token_expires_at is not None:
+            remaining = (principal.token_expires_at - utc_now()).total_seconds()
+            viewer.expiry = asyncio.get_running_loop().call_later(
+                max(0.0, remaining), self._expire, viewer
+            )
+        self._viewers[sid] = viewer
+        self._by_token.setdefault(principal.token_id, set()).add(sid)
+        self.metrics.connected_sockets.inc()
+        log.info(
+            "socket connected",
+            extra={"sid": sid, "user_id": principal.user_id, "role": principal.role.value},
+        )
+        return True
+
+    async def _disconnect(self, sid: str, reason: object = None) -> None:
+        viewer = self._viewers.pop(sid, None)
+        if viewer is None:
+            return
+        sids = self._by_token.get(viewer.principal.token_id)
+        if sids is not None:
+            sids.discard(sid)
+            if not sids:
+                del self._by_token[viewer.principal.token_id]
+        viewer.session.close()
+        if viewer.expiry is not None:
+            viewer.expiry.cancel()
+        if viewer.pump is not None and viewer.pump is not asyncio.current_task():
+            viewer.pump.cancel()
+        self.metrics.connected_sockets.dec()
+        log.info("socket disconnected", extra={"sid": sid, "reason": str(reason)})
+
+    def _expire(self, viewer: _Viewer) -> None:
+        """A socket lives no longer than its token: the client reconnects with a fresh one."""
+        task = asyncio.get_running_loop().create_task(self.sio.disconnect(viewer.sid))
+        viewer.tasks.add(task)
+        task.add_done_callback(viewer.tasks.discard)
+
+    async def _pump(self, viewer: _Viewer) -> None:
+        """Forward the session's events to the socket, one at a time, in order."""
+        try:
+            while True:
+                event = await viewer.session.next_event()
+                await self.sio.emit(event.type.value, event.to_envelope(), to=viewer.sid)
+        except SubscriptionLagged:
+            log.warning("socket fell behind; disconnecting it", extra={"sid": viewer.sid})
+            await self.sio.disconnect(viewer.sid)
+        except SubscriptionClosed:
+            return
+        except Exception as exc:
+            log.error("forwarding events failed", exc_info=exc, extra={"sid": viewer.sid})
+            await self.sio.disconnect(viewer.sid)
+
+    async def disconnect_token(self, token_id: str) -> None:
+        """Drop this process's sockets that signed in with a token now logged out."""
+        for sid in list(self._by_token.get(token_id, ())):
+            await self.sio.disconnect(sid)
+
+    async def close(self) -> None:
+        """Disconnect every socket (server shutdown) and stop python-socketio's tasks."""
+        for sid in list(self._viewers):
+            with contextlib.suppress(Exception):
+                await self.sio.disconnect(sid)
+        await self.sio.shutdown()
+
+    @property
+    def connected(self) -> int:
+        return len(self._viewers)
+
+    # -- client events ------------------------------------------------------------------------
+    async def _answer(self, sid: str, payload: object, action: Action) -> Ack:
+        """Run one client event and turn its outcome, whatever it is, into an ack."""
+        request_scope(RequestInfo(id=new_request_id()))
+        try:
+            viewer = self._viewers.get(sid)
+            if viewer is None:
+                raise Unauthorized("This socket is not signed in.")
+            body = require_object(payload, "The event's payload")
+            return {"ok": True, **await action(viewer, body)}
+        except TaskStreamError as exc:
+            if isinstance(exc, Internal):
+                log.error("internal error: %s", exc.message, extra={"sid": sid})
+            return {"ok": False, **exc.to_dict()}
+        except Exception as exc:
+            log.error("socket event failed", exc_info=exc, extra={"sid": sid})
+            return {"ok": False, **Internal().to_dict()}
+
+    async def _on_join(self, sid: str, payload: object = None, *extra: object) -> Ack:
+        async def join(viewer: _Viewer, body: Mapping[str, Any]) -> Ack:
+            result = await viewer.session.join(body.get("scan_id"), body.get("since_seq"))
+            return result.to_dict()
+
+        return await self._answer(sid, payload, join)
+
+    async def _on_leave(self, sid: str, payload: object = None, *extra: object) -> Ack:
+        async def leave(viewer: _Viewer, body: Mapping[str, Any]) -> Ack:
+            viewer.session.leave(body.get("scan_id"))
+            return {}
+
+        return await self._answer(sid, payload, leave)
+
+    async def _on_submit(self, sid: str, payload: object = None, *extra: object) -> Ack:
+        async def submit(viewer: _Viewer, body: Mapping[str, Any]) -> Ack:
+            task, created = await self.core.submit_task(
+                viewer.principal,
+                body.get("scan_id"),
+                body.get("content"),
+                body.get("idempotency_key"),
+            )
+            outcome = "created" if created else "replayed"
+            self.metrics.submissions.labels(transport="socketio", outcome=outcome).inc()
+            return {"task": task.to_dict()}
+
+        return await self._answer(sid, payload, submit)
+
+    async def _on_decide(self, sid: str, payload: object = None, *extra: object) -> Ack:
+        async def decide(viewer: _Viewer, body: Mapping[str, Any]) -> Ack:
+            task = await self.core.decide_task(
+                viewer.principal, body.get("task_id"), body.get("decision"), body.get("reason")
+            )
+            self.metrics.decisions.labels(transport="socketio", decision=task.status.value).inc()
+            return {"task": task.to_dict()}
+
+        return await self._answer(sid, payload, decide)
+
+    async def _on_unknown(self, event: str, sid: str, *payload: object) -> Ack:
+        async def unknown(viewer: _Viewer, body: Mapping[str, Any]) -> Ack:
+            raise InvalidRequest(f"Unknown event {event[:50]!r}.")
+
+        return await self._answer(sid, {}, unknown)

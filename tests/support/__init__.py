@@ -1,0 +1,20 @@
+"""Helpers shared by the test suites that talk to a real server over the wire."""
+
+from .http import Account, Api, Reply, call_sync, register_sync
+from .server import TEST_INVITE_CODE, TEST_JWT_SECRET, ServerExited, ServerProcess, free_port
+from .sockets import LiveSocket, Received
+
+__all__ = [
+    "TEST_INVITE_CODE",
+    "TEST_JWT_SECRET",
+    "Account",
+    "Api",
+    "LiveSocket",
+    "Received",
+    "Reply",
+    "ServerExited",
+    "ServerProcess",
+    "call_sync",
+    "free_port",
+    "register_sync",
+]
