@@ -55,6 +55,8 @@ MAX_PAGE_LIMIT: Final = 500
 _MAX_ID: Final = 64
 
 _USERNAME = re.compile(r"[A-Za-z0-9_.\-]{3,32}")
+# ASCII digits only: str.isdigit() also takes "²" and "--5", which int() then refuses.
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
 _T = TypeVar("_T")
 
 
@@ -152,7 +154,7 @@ def _integer(value: object, field: str) -> int:
         raise InvalidRequest(f"'{field}' must be an integer.")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) <= 20:
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
         return int(value)
     raise InvalidRequest(f"'{field}' must be an integer.")
 
