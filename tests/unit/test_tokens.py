@@ -71,7 +71,7 @@ def test_a_handmade_token_with_every_claim_verifies(issuer: TokenIssuer) -> None
 
 def test_alg_none_is_refused(issuer: TokenIssuer) -> None:
     """An unsigned token (``alg: none``) is refused."""
-    unsigned = jwt.encode(claims(), None, algorithm="none")
+    unsigned = jwt.encode(claims(), "", algorithm="none")
     with pytest.raises(Unauthorized):
         issuer.verify(unsigned)
 

@@ -196,7 +196,8 @@ def test_check_seq_names_the_field_it_checks() -> None:
 def test_a_request_body_must_be_a_json_object() -> None:
     """Objects pass; arrays, strings, numbers and null are refused."""
     assert v.require_object({"a": 1}) == {"a": 1}
-    for body in ([], "text", 3, None, True):
+    bodies: list[object] = [[], "text", 3, None, True]
+    for body in bodies:
         refused(v.require_object, body)
 
 

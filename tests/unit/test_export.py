@@ -1,0 +1,72 @@
+"""Exports: CSV with a header row and one row per task, JSON as ``{"scan", "tasks"}``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from taskstream_core import Scan, ScanStatus, Task, TaskStatus, export_csv, export_json
+
+from ..conformance.factories import T0, at
+from .test_models import TASK_KEYS
+
+COLUMNS = [
+    "id",
+    "scan_id",
+    "worker_id",
+    "worker_username",
+    "content",
+    "status",
+    "reason",
+    "decided_by",
+    "created_at",
+    "decided_at",
+    "seq",
+]
+SCAN = Scan("s1", "Export me", "", ScanStatus.OPEN, "a1", T0)
+
+
+def tasks() -> list[Task]:
+    tricky = 'a "quoted", comma\nnew line; ünïcödé'
+    first = Task("t1", "s1", "w1", "alice", tricky, TaskStatus.PENDING, T0, 1, 1)
+    second = Task("t2", "s1", "w2", "bob", "plain", TaskStatus.PENDING, at(1), 2, 2).decided(
+        TaskStatus.REFUSED, reason="no, thanks", by="a1", at=at(5), seq=3
+    )
+    return [first, second]
+
+
+def test_csv_has_the_task_fields_as_header_then_one_row_per_task() -> None:
+    """The header is the Task object's fields; each row reads back as the task's JSON."""
+    text = export_csv(tasks())
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert rows[0] == COLUMNS
+    assert set(COLUMNS) == TASK_KEYS
+    assert len(rows) == 1 + len(tasks())
+    for row, task in zip(rows[1:], tasks(), strict=True):
+        expected = {k: "" if val is None else str(val) for k, val in task.to_dict().items()}
+        assert dict(zip(COLUMNS, row, strict=True)) == expected
+
+
+def test_csv_null_fields_are_empty_cells_and_lines_end_with_crlf() -> None:
+    """A pending task's reason, decided_by and decided_at are empty; rows end in CRLF."""
+    text = export_csv(tasks()[1:])
+    assert text.startswith(",".join(COLUMNS) + "\r\n")
+    assert text.endswith("\r\n")
+    pending = next(csv.DictReader(io.StringIO(export_csv(tasks()[:1]), newline="")))
+    assert (pending["reason"], pending["decided_by"], pending["decided_at"]) == ("", "", "")
+    assert pending["created_at"] == "2026-11-28T01:02:03.456Z"
+
+
+def test_csv_of_no_tasks_is_the_header_alone() -> None:
+    """An empty scan exports one header line."""
+    assert export_csv([]) == ",".join(COLUMNS) + "\r\n"
+
+
+def test_json_export_is_the_scan_and_its_tasks() -> None:
+    """JSON is exactly ``{"scan", "tasks"}`` with contract objects, non-ASCII kept as is."""
+    text = export_json(SCAN, tasks())
+    body = json.loads(text)
+    assert body == {"scan": SCAN.to_dict(), "tasks": [t.to_dict() for t in tasks()]}
+    assert "ünïcödé" in text
+    assert json.loads(export_json(SCAN, [])) == {"scan": SCAN.to_dict(), "tasks": []}
