@@ -92,9 +92,13 @@ class Accounts:
         if not isinstance(username, str) or not isinstance(password, str):
             raise Unauthorized(_BAD_LOGIN)
         now = self._clock()
-        failures = await self._store.login_failures_since(username, now - self._throttle.window)
+        window = self._throttle.window
+        failures = await self._store.login_failures_since(username, now - window)
+        # A failure exactly `window` old has left the window: that is the
+        # moment retry_after below points the caller to.
+        failures = [at for at in failures if now - at < window]
         if len(failures) >= self._throttle.max_failures:
-            unlock = failures[-self._throttle.max_failures] + self._throttle.window
+            unlock = failures[-self._throttle.max_failures] + window
             raise RateLimited(
                 "Too many failed sign-ins for this username; try again later.",
                 retry_after=max(1.0, (unlock - now).total_seconds()),
