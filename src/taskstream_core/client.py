@@ -101,6 +101,10 @@ class TaskStreamClient:
         self._connected = asyncio.Event()
         self._closed = False
         self._rejoin_task: asyncio.Task[None] | None = None
+        self._reconnect_task: asyncio.Task[None] | None = None
+        self._refused = False
+        self._reconnect_delay = reconnect_delay
+        self._max_reconnect_delay = max_reconnect_delay
         self._register_handlers()
 
     # -- construction ----------------------------------------------------------------
@@ -219,8 +223,9 @@ class TaskStreamClient:
 
     async def close(self) -> None:
         self._closed = True
-        if self._rejoin_task is not None:
-            self._rejoin_task.cancel()
+        for task in (self._rejoin_task, self._reconnect_task):
+            if task is not None:
+                task.cancel()
         await self._sio.disconnect()
         if self._http is not None:
             await self._http.close()
@@ -242,13 +247,32 @@ class TaskStreamClient:
         if self._last_seq:  # a reconnect: catch up on every scan we had joined
             self._rejoin_task = asyncio.get_running_loop().create_task(self._rejoin())
 
-    async def _on_disconnect(self, *reason: object) -> None:
+    async def _on_disconnect(self, reason: object = None) -> None:
         self._connected.clear()
+        # python-socketio reconnects by itself after a transport failure, but not
+        # when the server closed the socket (it fell behind, or is shutting down):
+        # then we reconnect ourselves, and find out whether the token still holds.
+        if reason == socketio.AsyncClient.reason.SERVER_DISCONNECT and not self._closed:
+            self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
 
-    async def _on_connect_error(self, data: object) -> None:
+    async def _reconnect(self) -> None:
+        delay = self._reconnect_delay
+        while not self._closed and not self._refused and not self._sio.connected:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._max_reconnect_delay)
+            with contextlib.suppress(socketio.exceptions.ConnectionError, ValueError):
+                await self._sio.connect(
+                    self.base_url,
+                    auth={"token": self.token},
+                    transports=["websocket"],
+                    wait_timeout=self.call_timeout,
+                )
+
+    async def _on_connect_error(self, data: object = None) -> None:
         error = _connect_error(data)
         if isinstance(error, Unauthorized) and not self._closed:
             log.warning("the server refused the token; giving up reconnecting")
+            self._refused = True
             self._items.put_nowait(error)
             asyncio.get_running_loop().create_task(self._sio.disconnect())
 

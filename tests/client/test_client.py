@@ -1,0 +1,168 @@
+"""The Python client (taskstream_core.client) against the real server process.
+
+Each test starts its own server on a SQLite file in a temporary folder, so
+stopping and restarting it disturbs no other test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from taskstream_core import AlreadyDecided, EventType, ScanClosed, ScanEvent, Unauthorized
+from taskstream_core.client import ClientItem, Snapshot, TaskStreamClient
+from tests.support import TEST_INVITE_CODE, ServerProcess
+
+pytestmark = pytest.mark.contract
+
+PASSWORD = "client tests password"
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    with ServerProcess(store_url=f"sqlite:///{tmp_path}/client.db") as process:
+        yield process
+
+
+@pytest.fixture
+async def admin(server: ServerProcess) -> AsyncIterator[TaskStreamClient]:
+    client = await TaskStreamClient.register(
+        server.base_url, _name("admin"), PASSWORD, role="admin", invite_code=TEST_INVITE_CODE
+    )
+    async with client:
+        yield client
+
+
+@pytest.fixture
+async def worker(server: ServerProcess) -> AsyncIterator[TaskStreamClient]:
+    client = await TaskStreamClient.register(server.base_url, _name("worker"), PASSWORD)
+    async with client:
+        yield client
+
+
+async def _next_events(
+    client: TaskStreamClient, count: int, wait: float = 10.0
+) -> list[ClientItem]:
+    """The next ``count`` items other than stats, waiting at most ``wait`` seconds in all."""
+    items: list[ClientItem] = []
+    async with asyncio.timeout(wait):
+        while len(items) < count:
+            item = await client.next_event()
+            if isinstance(item, ScanEvent) and item.type is EventType.SCAN_STATS:
+                continue
+            items.append(item)
+    return items
+
+
+async def test_submit_reaches_admin_and_decision_reaches_worker(
+    admin: TaskStreamClient, worker: TaskStreamClient
+) -> None:
+    """A worker's submit arrives at a joined admin, and the admin's decision at the worker."""
+    scan = await admin.create_scan("client round trip")
+    await admin.join(scan.id)
+    await worker.join(scan.id)
+    task = await worker.submit(scan.id, "ladder left in corridor B")
+    (created,) = await _next_events(admin, 1)
+    assert isinstance(created, ScanEvent)
+    assert created.type is EventType.TASK_CREATED
+    assert created.task is not None
+    assert created.task.id == task.id
+    decided = await admin.decide(task.id, "refused", "already reported")
+    assert decided.reason == "already reported"
+    worker_items = await _next_events(worker, 2)
+    assert [i.type for i in worker_items if isinstance(i, ScanEvent)] == [
+        EventType.TASK_CREATED,
+        EventType.TASK_UPDATED,
+    ]
+    last = worker_items[-1]
+    assert isinstance(last, ScanEvent)
+    assert last.task is not None
+    assert last.task.status.value == "refused"
+
+
+async def test_errors_arrive_as_library_exceptions(
+    admin: TaskStreamClient, worker: TaskStreamClient
+) -> None:
+    """Contract errors surface as the library's exceptions; already_decided carries the task."""
+    scan = await admin.create_scan("errors")
+    task = await worker.submit(scan.id, "first")
+    await admin.decide(task.id, "validated")
+    other = await TaskStreamClient.register(
+        admin.base_url, _name("admin"), PASSWORD, role="admin", invite_code=TEST_INVITE_CODE
+    )
+    async with other:
+        with pytest.raises(AlreadyDecided) as caught:
+            await other.decide(task.id, "refused")
+    assert caught.value.task is not None
+    assert caught.value.task.status.value == "validated"
+    await admin.close_scan(scan.id)
+    with pytest.raises(ScanClosed):
+        await worker.submit(scan.id, "too late")
+
+
+async def test_submit_is_idempotent_on_retry(
+    admin: TaskStreamClient, worker: TaskStreamClient
+) -> None:
+    """Submitting twice with one idempotency key makes one task."""
+    scan = await admin.create_scan("idempotent")
+    first = await worker.submit(scan.id, "same", idempotency_key="k-1")
+    again = await worker.submit(scan.id, "same", idempotency_key="k-1")
+    assert first.id == again.id
+    assert [t.id async for t in admin.list_tasks(scan.id)] == [first.id]
+
+
+async def test_reconnects_and_resumes_across_a_server_restart(
+    server: ServerProcess, admin: TaskStreamClient, worker: TaskStreamClient
+) -> None:
+    """Events stored while the client was cut off arrive after its reconnect, once, in order."""
+    scan = await admin.create_scan("restart")
+    await admin.join(scan.id)
+    before = await worker.submit(scan.id, "before the restart")
+    assert [
+        i.task.id for i in await _next_events(admin, 1) if isinstance(i, ScanEvent) and i.task
+    ] == [before.id]
+
+    await asyncio.to_thread(server.restart)
+    # The worker's submits wait for its own reconnect and are retried with their keys;
+    # they happen while the admin client may still be reconnecting.
+    during = [await worker.submit(scan.id, f"after the restart {n}") for n in range(5)]
+
+    items = await _next_events(admin, 5, wait=20)
+    events = [i for i in items if isinstance(i, ScanEvent)]
+    assert [e.task.id for e in events if e.task] == [t.id for t in during]
+    seqs = [e.seq for e in events]
+    assert seqs == sorted(set(seqs))
+    assert all(not isinstance(i, Snapshot) for i in items)
+
+
+async def test_submit_while_server_is_down_is_stored_once(
+    server: ServerProcess, admin: TaskStreamClient, worker: TaskStreamClient
+) -> None:
+    """A submit made while the server is down waits, then is stored exactly once."""
+    scan = await admin.create_scan("down")
+    await asyncio.to_thread(server.stop)
+    pending = asyncio.ensure_future(worker.submit(scan.id, "made while down"))
+    await asyncio.sleep(0.5)
+    assert not pending.done()
+    await asyncio.to_thread(server.start)
+    task = await asyncio.wait_for(pending, 20)
+    assert [t.id async for t in admin.list_tasks(scan.id)] == [task.id]
+
+
+async def test_logged_out_token_stops_the_event_stream(
+    admin: TaskStreamClient, worker: TaskStreamClient
+) -> None:
+    """After logout the server refuses the token; the client's event stream raises Unauthorized."""
+    scan = await admin.create_scan("logout")
+    await worker.join(scan.id)
+    await worker.logout()
+    with pytest.raises(Unauthorized):
+        await _next_events(worker, 1, wait=15)
