@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from multidict import CIMultiDict
 
 __all__ = ["Account", "Api", "Reply", "call_sync", "register_sync"]
 
@@ -19,7 +20,7 @@ _NO_BODY: Any = object()
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """An answer as the wire carried it: status, headers, raw text and parsed JSON (or None)."""
+    """An answer as the wire carried it: status, headers (any case), text and JSON (or None)."""
 
     status: int
     headers: Mapping[str, str]
@@ -81,7 +82,7 @@ class Api:
                 body = json.loads(text) if text else None
             except ValueError:
                 body = None
-            return Reply(response.status, dict(response.headers), text, body)
+            return Reply(response.status, CIMultiDict(response.headers), text, body)
 
     async def get(self, path: str, **kwargs: Any) -> Reply:
         return await self.request("GET", path, **kwargs)

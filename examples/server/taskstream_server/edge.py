@@ -73,10 +73,12 @@ class HttpEdge:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                present = {k.lower() for k, _ in message.get("headers") or ()}
-                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in present]
-                extra.append((b"x-request-id", info.id.encode()))
-                message["headers"] = [*(message.get("headers") or ()), *extra]
+                # Sanic hands a generator: read it once.
+                sent = [(k.lower(), v) for k, v in message.get("headers") or ()]
+                present = {k for k, _ in sent}
+                sent += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                sent.append((b"x-request-id", info.id.encode()))
+                message["headers"] = sent
             await send(message)
 
         try:

@@ -1,0 +1,177 @@
+"""CONTRACT.md §2, scans: create, list, get, close, their limits, and RBAC on every route."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.support import Account, Api, Reply
+
+from .helpers import Users, new_scan
+
+SCAN_KEYS = {"id", "name", "description", "status", "created_by", "created_at", "counts"}
+
+
+def assert_error(reply: Reply, status: int, code: str) -> None:
+    assert reply.status == status, reply.text
+    assert reply.error_code == code, reply.text
+
+
+async def test_create_scan_answers_201_with_the_scan(api: Api, users: Users) -> None:
+    """`POST /api/scans | admin | {name, description?} → 201 {scan}`, Scan `{"id", "name",
+    "description", "status", "created_by", "created_at", "counts": {pending, validated,
+    refused}}`."""
+    reply = await api.post(
+        "/api/scans", {"name": "Floor 2", "description": "doors"}, token=users.admin.token
+    )
+    assert reply.status == 201, reply.text
+    scan = reply.body["scan"]
+    assert set(scan) >= SCAN_KEYS
+    assert scan["name"] == "Floor 2"
+    assert scan["description"] == "doors"
+    assert scan["status"] == "open"
+    assert scan["created_by"] == users.admin.id
+    assert scan["counts"] == {"pending": 0, "validated": 0, "refused": 0}
+    assert scan["created_at"].endswith("Z")
+    without = await api.post("/api/scans", {"name": "bare"}, token=users.admin.token)
+    assert without.status == 201
+    assert without.body["scan"]["description"] == ""
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"name": "x"}, 201),
+        ({"name": "n" * 200}, 201),
+        ({"name": ""}, 400),
+        ({"name": "n" * 201}, 400),
+        ({"name": "ok", "description": "d" * 2000}, 201),
+        ({"name": "ok", "description": "d" * 2001}, 400),
+        ({}, 400),
+        ({"name": None}, 400),
+        ({"name": 7}, 400),
+    ],
+    ids=[
+        "name-1",
+        "name-200",
+        "name-0",
+        "name-201",
+        "desc-2000",
+        "desc-2001",
+        "none",
+        "null",
+        "int",
+    ],
+)
+async def test_scan_name_and_description_limits(
+    api: Api, users: Users, body: dict[str, Any], status: int
+) -> None:
+    """ "Scan name 1–200 characters, description at most 2,000" (else 400 `invalid_request`)."""
+    reply = await api.post("/api/scans", body, token=users.admin.token)
+    assert reply.status == status, reply.text
+    if status == 400:
+        assert reply.error_code == "invalid_request"
+
+
+async def test_admins_list_all_scans_workers_the_open_ones(api: Api, users: Users) -> None:
+    """`GET /api/scans → 200 {scans}`: "admins see all, workers the open ones"."""
+    open_id = await new_scan(api, users.admin, "stays open")
+    closed_id = await new_scan(api, users.admin, "gets closed")
+    closed = await api.post(f"/api/scans/{closed_id}/close", token=users.admin.token)
+    assert closed.status == 200
+    admin_view = await api.get("/api/scans", token=users.admin.token)
+    worker_view = await api.get("/api/scans", token=users.worker.token)
+    assert admin_view.status == worker_view.status == 200
+    admin_ids = {s["id"] for s in admin_view.body["scans"]}
+    worker_ids = {s["id"] for s in worker_view.body["scans"]}
+    assert {open_id, closed_id} <= admin_ids
+    assert open_id in worker_ids
+    assert closed_id not in worker_ids
+    assert all(s["status"] == "open" for s in worker_view.body["scans"])
+
+
+async def test_get_scan_answers_the_scan_to_any_user(api: Api, users: Users, scan_id: str) -> None:
+    """`GET /api/scans/{id} | any user | → 200 {scan}`."""
+    for account in (users.admin, users.worker):
+        reply = await api.get(f"/api/scans/{scan_id}", token=account.token)
+        assert reply.status == 200
+        assert reply.body["scan"]["id"] == scan_id
+
+
+async def test_unknown_scan_is_404(api: Api, users: Users) -> None:
+    """ "An unknown scan or task: 404" (`not_found`)."""
+    for path in (
+        "/api/scans/0123456789abcdef",
+        "/api/scans/0123456789abcdef/tasks",
+        "/api/scans/0123456789abcdef/stats",
+        "/api/scans/0123456789abcdef/export",
+    ):
+        assert_error(await api.get(path, token=users.admin.token), 404, "not_found")
+    closing = await api.post("/api/scans/0123456789abcdef/close", token=users.admin.token)
+    assert_error(closing, 404, "not_found")
+    submit = await api.post(
+        "/api/scans/0123456789abcdef/tasks", {"content": "x"}, token=users.worker.token
+    )
+    assert_error(submit, 404, "not_found")
+
+
+async def test_close_scan_answers_the_closed_scan(api: Api, users: Users, scan_id: str) -> None:
+    """`POST /api/scans/{id}/close | admin | → 200 {scan}` with status `closed`."""
+    reply = await api.post(f"/api/scans/{scan_id}/close", token=users.admin2.token)
+    assert reply.status == 200
+    assert reply.body["scan"]["status"] == "closed"
+    again = await api.post(f"/api/scans/{scan_id}/close", token=users.admin.token)
+    assert again.status == 200
+    assert again.body["scan"]["status"] == "closed"
+
+
+# -- RBAC on every route -----------------------------------------------------------------------
+# (method, path, body, status for an admin, status for the task's worker, for another worker)
+ROUTES: list[tuple[str, str, dict[str, Any] | None, int, int, int]] = [
+    ("GET", "/api/auth/me", None, 200, 200, 200),
+    ("POST", "/api/scans", {"name": "rbac"}, 201, 403, 403),
+    ("GET", "/api/scans", None, 200, 200, 200),
+    ("GET", "/api/scans/{scan}", None, 200, 200, 200),
+    ("POST", "/api/scans/{scan}/close", None, 200, 403, 403),
+    ("POST", "/api/scans/{scan}/tasks", {"content": "rbac"}, 403, 201, 201),
+    ("GET", "/api/scans/{scan}/tasks", None, 200, 200, 200),
+    ("GET", "/api/scans/{scan}/stats", None, 200, 403, 403),
+    ("GET", "/api/scans/{scan}/export", None, 200, 403, 403),
+    ("GET", "/api/tasks/{task}", None, 200, 200, 403),
+    ("POST", "/api/tasks/{task}/decision", {"decision": "validated"}, 200, 403, 403),
+]
+
+
+async def _scan_with_task(api: Api, users: Users) -> tuple[str, str]:
+    scan = await new_scan(api, users.admin, "rbac")
+    task = await api.post(f"/api/scans/{scan}/tasks", {"content": "t"}, token=users.worker.token)
+    assert task.status == 201
+    return scan, str(task.body["task"]["id"])
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=[f"{m} {p}" for m, p, *_ in ROUTES])
+@pytest.mark.parametrize("who", ["admin", "owner", "other-worker", "anonymous"])
+async def test_rbac_on_every_route(
+    api: Api, users: Users, route: tuple[str, str, dict[str, Any] | None, int, int, int], who: str
+) -> None:
+    """ "A worker asking for another worker's task, or any admin-only route: 403"; a route for
+    users without a token: 401; each role gets what the route table's "who" column says."""
+    method, path, body, as_admin, as_owner, as_other = route
+    scan, task = await _scan_with_task(api, users)
+    url = path.format(scan=scan, task=task)
+    account: Account | None = {
+        "admin": users.admin,
+        "owner": users.worker,
+        "other-worker": users.worker2,
+        "anonymous": None,
+    }[who]
+    expected = {"admin": as_admin, "owner": as_owner, "other-worker": as_other, "anonymous": 401}
+    token = account.token if account is not None else None
+    if body is None:
+        reply = await api.request(method, url, token=token)
+    else:
+        reply = await api.request(method, url, token=token, json_body=body)
+    assert reply.status == expected[who], reply.text
+    if reply.status >= 400:
+        assert reply.error_code == {401: "unauthorized", 403: "forbidden"}[reply.status]
