@@ -343,8 +343,11 @@ class TaskStream:
         """
         authorize(principal, Permission.SCAN_JOIN)
         since = check_seq(since_seq)
-        scan = await self._scan(scan_id)
-        latest = await self.store.latest_seq(scan.id)
+        sid = check_id(scan_id, "scan_id")
+        # Read the seq first: the viewer drops live events up to it, so the
+        # scan and tasks answered must be at least that new, never older.
+        latest = await self.store.latest_seq(sid)
+        scan = await self._scan(sid)
         if since is not None and since <= latest:
             events = await self.store.events_after(
                 scan.id, since, worker_id=self._own_only(principal)
@@ -352,7 +355,9 @@ class TaskStream:
             if events is not None:
                 seen = [e for e in events if may_see(principal, e)]
                 return JoinResult(scan=scan, seq=latest, events=seen)
-        tasks = await self._snapshot(principal, scan.id)
+        # A task changed after `latest` reaches the viewer live, with its
+        # event; in the snapshot as well it would arrive twice.
+        tasks = [t for t in await self._snapshot(principal, scan.id) if t.seq <= latest]
         return JoinResult(scan=scan, seq=latest, tasks=tasks, reset=since is not None)
 
     async def _snapshot(self, principal: Principal, scan_id: str) -> list[Task]:
