@@ -1,0 +1,280 @@
+"""ViewerSession: snapshot then live events, without gaps, duplicates or leaks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from taskstream_core import (
+    EventType,
+    NotFound,
+    Principal,
+    Scan,
+    ScanEvent,
+    ScanStatus,
+    SubscriptionClosed,
+    Task,
+    TaskStatus,
+    TaskStream,
+    ViewerSession,
+)
+from taskstream_core.stores.memory import MemoryStore
+from taskstream_core.testing import make_app, sign_up
+
+Hook = Callable[[], Awaitable[None]]
+
+
+class HookedStore(MemoryStore):
+    """A memory store that runs a hook (another client's change) just before one read.
+
+    It reproduces, deterministically, the interleavings a store that yields
+    (SQLite, MongoDB) allows between the reads a join makes.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hooks: dict[str, Hook] = {}
+
+    async def _fire(self, name: str) -> None:
+        hook = self.hooks.pop(name, None)
+        if hook is not None:
+            await hook()
+
+    async def latest_seq(self, scan_id: str) -> int:
+        await self._fire("latest_seq")
+        return await super().latest_seq(scan_id)
+
+    async def get_scan(self, scan_id: str) -> Scan | None:
+        await self._fire("get_scan")
+        return await super().get_scan(scan_id)
+
+    async def list_tasks(
+        self,
+        scan_id: str,
+        *,
+        worker_id: str | None = None,
+        status: TaskStatus | None = None,
+        after: int = 0,
+        limit: int = 100,
+    ) -> list[Task]:
+        await self._fire("list_tasks")
+        return await super().list_tasks(
+            scan_id, worker_id=worker_id, status=status, after=after, limit=limit
+        )
+
+    async def recent_tasks(
+        self, scan_id: str, *, worker_id: str | None = None, decided: bool = False, limit: int
+    ) -> list[Task]:
+        await self._fire("recent_tasks")
+        return await super().recent_tasks(
+            scan_id, worker_id=worker_id, decided=decided, limit=limit
+        )
+
+
+async def next_change(session: ViewerSession) -> ScanEvent:
+    """The session's next event that is not a stats snapshot."""
+    while (event := await asyncio.wait_for(session.next_event(), 2.0)).type is (
+        EventType.SCAN_STATS
+    ):
+        pass
+    return event
+
+
+def pending_now(session: ViewerSession) -> list[ScanEvent]:
+    """Events the session would deliver right now, without waiting (stats left out)."""
+    events = []
+    while (event := session._subscription.get_nowait()) is not None:
+        if session._wanted(event) and event.type is not EventType.SCAN_STATS:
+            events.append(event)
+    return events
+
+
+def assert_no_duplicates(snapshot: list[Task], live: list[ScanEvent]) -> None:
+    """No live event repeats a task state the snapshot (or an earlier event) already gave."""
+    known = {t.id: t.seq for t in snapshot}
+    for event in live:
+        if event.task is not None:
+            assert event.task.seq > known.get(event.task.id, 0), f"duplicate of {event.task.id}"
+            known[event.task.id] = event.task.seq
+
+
+async def test_a_viewer_gets_the_snapshot_then_only_later_events(
+    app: TaskStream, admin: Principal, alice: Principal
+) -> None:
+    """Joining answers the snapshot; events that follow come live, in seq order, once each."""
+    scan = await app.create_scan(admin, "s")
+    before, _ = await app.submit_task(alice, scan.id, "before")
+    with ViewerSession(app, admin) as viewer:
+        joined = await viewer.join(scan.id)
+        assert joined.tasks == [before]
+        assert viewer.scans == {scan.id}
+        after, _ = await app.submit_task(alice, scan.id, "after")
+        decided = await app.decide_task(admin, after.id, "validated")
+        live = [await next_change(viewer), await next_change(viewer)]
+        assert [(e.type, e.task) for e in live] == [
+            (EventType.TASK_CREATED, after),
+            (EventType.TASK_UPDATED, decided),
+        ]
+
+
+async def test_a_change_stored_before_the_snapshot_read_is_not_delivered_again() -> None:
+    """An event published between subscribing and reading the snapshot is dropped as covered."""
+    store = HookedStore()
+    async with make_app(store=store) as app:
+        boss = await sign_up(app, "boss", "admin")
+        worker = await sign_up(app, "worker")
+        scan = await app.create_scan(boss, "s")
+        raced: list[Task] = []
+
+        async def meanwhile() -> None:
+            raced.append((await app.submit_task(worker, scan.id, "raced"))[0])
+
+        store.hooks["latest_seq"] = meanwhile
+        with ViewerSession(app, boss) as viewer:
+            joined = await viewer.join(scan.id)
+            assert joined.tasks == raced
+            assert pending_now(viewer) == []
+
+
+@pytest.mark.parametrize(
+    ("who", "read"),
+    [("admin", "list_tasks"), ("admin", "recent_tasks"), ("worker", "recent_tasks")],
+)
+async def test_a_change_during_the_snapshot_read_is_delivered_exactly_once(
+    who: str, read: str
+) -> None:
+    """A submission and a decision racing the snapshot reads reach the viewer once, not twice."""
+    store = HookedStore()
+    async with make_app(store=store) as app:
+        boss = await sign_up(app, "boss", "admin")
+        worker = await sign_up(app, "worker")
+        scan = await app.create_scan(boss, "s")
+        old, _ = await app.submit_task(worker, scan.id, "old")
+
+        async def meanwhile() -> None:
+            await app.submit_task(worker, scan.id, "raced")
+            await app.decide_task(boss, old.id, "refused")
+
+        store.hooks[read] = meanwhile
+        viewer_principal = boss if who == "admin" else worker
+        with ViewerSession(app, viewer_principal) as viewer:
+            joined = await viewer.join(scan.id)
+            assert joined.tasks is not None
+            live = pending_now(viewer)
+            assert_no_duplicates(joined.tasks, live)
+            # ...and nothing is lost: snapshot plus live events give the stored state.
+            view = {t.id: t for t in joined.tasks}
+            view.update({e.task.id: e.task for e in live if e.task is not None})
+            stored = await store.list_tasks(scan.id)
+            assert view == {t.id: t for t in stored}
+
+
+@pytest.mark.parametrize("read", ["get_scan", "latest_seq"])
+async def test_a_close_racing_the_join_reaches_the_viewer(read: str) -> None:
+    """A scan closed while a viewer joins is seen closed, in the snapshot or live."""
+    store = HookedStore()
+    async with make_app(store=store) as app:
+        boss = await sign_up(app, "boss", "admin")
+        worker = await sign_up(app, "worker")
+        scan = await app.create_scan(boss, "s")
+
+        async def meanwhile() -> None:
+            await app.close_scan(boss, scan.id)
+
+        store.hooks[read] = meanwhile
+        with ViewerSession(app, worker) as viewer:
+            joined = await viewer.join(scan.id)
+            seen = joined.scan
+            for event in pending_now(viewer):
+                seen = event.scan or seen
+            assert seen.status is ScanStatus.CLOSED
+
+
+async def test_resuming_through_a_session_continues_after_the_last_missed_event(
+    app: TaskStream, admin: Principal, alice: Principal
+) -> None:
+    """join with since_seq answers the missed events and live events continue after them."""
+    scan = await app.create_scan(admin, "s")
+    first, _ = await app.submit_task(alice, scan.id, "first")
+    missed, _ = await app.submit_task(alice, scan.id, "missed")
+    with ViewerSession(app, alice) as viewer:
+        joined = await viewer.join(scan.id, since_seq=first.seq)
+        assert [e.task for e in joined.events or ()] == [missed]
+        assert pending_now(viewer) == []
+        later, _ = await app.submit_task(alice, scan.id, "later")
+        assert (await next_change(viewer)).task == later
+
+
+async def test_a_worker_session_never_sees_another_workers_tasks_or_stats(
+    app: TaskStream, admin: Principal, alice: Principal, bob: Principal
+) -> None:
+    """A worker's session carries its own task events and scan events, nothing else."""
+    scan = await app.create_scan(admin, "s")
+    await app.submit_task(bob, scan.id, "bob before")
+    with ViewerSession(app, alice) as viewer:
+        joined = await viewer.join(scan.id)
+        assert joined.tasks == []
+        bobs, _ = await app.submit_task(bob, scan.id, "bob after")
+        await app.decide_task(admin, bobs.id, "validated")
+        mine, _ = await app.submit_task(alice, scan.id, "mine")
+        await app.close_scan(admin, scan.id)
+        await asyncio.sleep(2 * app.stats_interval)  # let scan:stats go out
+        got = pending_now(viewer)
+        assert [(e.type, e.task.id if e.task else None) for e in got] == [
+            (EventType.TASK_CREATED, mine.id),
+            (EventType.SCAN_UPDATED, None),
+        ]
+        assert viewer._subscription.pending() == 0
+
+
+async def test_an_admin_session_receives_stats_of_its_scans(
+    app: TaskStream, admin: Principal, alice: Principal
+) -> None:
+    """scan:stats reach a joined admin, with figures after the change."""
+    scan = await app.create_scan(admin, "s")
+    with ViewerSession(app, admin) as viewer:
+        await viewer.join(scan.id)
+        await app.submit_task(alice, scan.id, "x")
+        events = [await viewer.next_event(), await viewer.next_event()]
+        stats = [e.stats for e in events if e.type is EventType.SCAN_STATS]
+        assert len(stats) == 1
+        assert stats[0] is not None
+        assert stats[0].counts.pending == 1
+
+
+async def test_leave_stops_that_scans_events_only(
+    app: TaskStream, admin: Principal, alice: Principal
+) -> None:
+    """After leaving a scan nothing of it arrives, while a still-joined scan's events do."""
+    left = await app.create_scan(admin, "left")
+    kept = await app.create_scan(admin, "kept")
+    with ViewerSession(app, alice) as viewer:
+        await viewer.join(left.id)
+        await viewer.join(kept.id)
+        viewer.leave(left.id)
+        assert viewer.scans == {kept.id}
+        await app.submit_task(alice, left.id, "unseen")
+        await app.close_scan(admin, left.id)
+        seen, _ = await app.submit_task(alice, kept.id, "seen")
+        assert [e.task for e in pending_now(viewer)] == [seen]
+
+
+async def test_a_failed_join_joins_nothing(app: TaskStream, alice: Principal) -> None:
+    """Joining an unknown scan raises NotFound and leaves the session's rooms as they were."""
+    with ViewerSession(app, alice) as viewer:
+        with pytest.raises(NotFound):
+            await viewer.join("no-such-scan")
+        assert viewer.scans == frozenset()
+        assert viewer._subscription.rooms == set()
+
+
+async def test_closing_a_session_ends_its_stream(app: TaskStream, alice: Principal) -> None:
+    """After close(), iteration ends and next_event raises SubscriptionClosed."""
+    viewer = ViewerSession(app, alice)
+    viewer.close()
+    assert [e async for e in viewer] == []
+    with pytest.raises(SubscriptionClosed):
+        await viewer.next_event()
+    assert not viewer.lagged
