@@ -40,7 +40,7 @@ async def test_register_answers_201_with_token_and_user(api: Api) -> None:
 
 
 async def test_username_and_password_limits_accept_the_boundaries(api: Api) -> None:
-    """ "username: 3–32 of `A–Z a–z 0–9 _ . -`" and "password: 8–256 characters": both ends
+    """Contract: "username: 3–32 of `A–Z a–z 0–9 _ . -`" and "password: 8–256 characters": both ends
     are accepted."""
     short = f"s.{uuid.uuid4().hex[0]}"
     long = unique_name("Long_name").ljust(32, "x")
@@ -68,8 +68,8 @@ async def test_username_and_password_limits_accept_the_boundaries(api: Api) -> N
 async def test_username_and_password_limits_refuse_beyond(
     api: Api, username: str, password: str
 ) -> None:
-    """ "username: 3–32 of `A–Z a–z 0–9 _ . -`", "password: 8–256 characters": anything else is
-    400 `invalid_request`."""
+    """Contract: "username: 3–32 of `A–Z a–z 0–9 _ . -`", "password: 8–256 characters": anything
+    else is 400 `invalid_request`."""
     reply = await api.post("/api/auth/register", {"username": username, "password": password})
     assert_error(reply, 400, "invalid_request")
 
@@ -85,7 +85,7 @@ async def test_missing_fields_are_invalid_request(api: Api) -> None:
 
 
 async def test_username_is_unique_ignoring_case(api: Api, users: Users) -> None:
-    """ "username ... unique ignoring case (409 `conflict`)"."""
+    """Contract: "username ... unique ignoring case (409 `conflict`)"."""
     reply = await api.post(
         "/api/auth/register", {"username": users.worker.username.upper(), "password": PASSWORD}
     )
@@ -94,8 +94,13 @@ async def test_username_is_unique_ignoring_case(api: Api, users: Users) -> None:
 
 @pytest.mark.parametrize("invite_code", [None, "wrong-code", 12345])
 async def test_admin_needs_the_invite_code(api: Api, invite_code: object) -> None:
-    """ "`admin` needs the invite code (403 `forbidden` without it or with a wrong one)"."""
-    body = {"username": unique_name("adm"), "password": PASSWORD, "role": "admin"}
+    """Contract: "`admin` needs the invite code (403 `forbidden` without it or with a wrong
+    one)"."""
+    body: dict[str, object] = {
+        "username": unique_name("adm"),
+        "password": PASSWORD,
+        "role": "admin",
+    }
     if invite_code is not None:
         body["invite_code"] = invite_code
     assert_error(await api.post("/api/auth/register", body), 403, "forbidden")
@@ -110,7 +115,7 @@ async def test_admin_with_the_invite_code_is_an_admin(users: Users) -> None:
 
 @pytest.mark.parametrize("role", ["root", "Admin", "", 1])
 async def test_any_other_role_is_invalid_request(api: Api, role: object) -> None:
-    """ "any other role is 400 `invalid_request`"."""
+    """Contract: "any other role is 400 `invalid_request`"."""
     body = {"username": unique_name("role"), "password": PASSWORD, "role": role}
     assert_error(await api.post("/api/auth/register", body), 400, "invalid_request")
 
@@ -126,7 +131,8 @@ async def test_login_answers_200_with_token_and_user(api: Api, users: Users) -> 
 
 
 async def test_login_failure_says_the_same_for_unknown_and_wrong(api: Api, users: Users) -> None:
-    """ "Login failures answer 401 with the same message whether the user exists or not"."""
+    """Contract: "Login failures answer 401 with the same message whether the user exists or
+    not"."""
     wrong = await api.post(
         "/api/auth/login", {"username": users.admin2.username, "password": "not-the-password"}
     )
@@ -144,7 +150,7 @@ async def test_login_failure_says_the_same_for_unknown_and_wrong(api: Api, users
 
 
 async def test_five_failures_lock_the_username_even_with_the_right_password(api: Api) -> None:
-    """ "After 5 failures for one username within 15 minutes, further tries — even with the
+    """Contract: "After 5 failures for one username within 15 minutes, further tries — even with the
     right password — answer 429 `rate_limited`"."""
     name = unique_name("locked")
     assert (
@@ -177,7 +183,8 @@ async def test_me_answers_the_user(api: Api, users: Users) -> None:
     [None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer not.a.jwt", "Token abc"],
 )
 async def test_missing_or_malformed_bearer_is_401(api: Api, authorization: str | None) -> None:
-    """ "Authenticated calls carry `Authorization: Bearer <token>`": without a valid one, 401."""
+    """Contract: "Authenticated calls carry `Authorization: Bearer <token>`": without a valid one,
+    401."""
     headers = {} if authorization is None else {"Authorization": authorization}
     assert_error(await api.get("/api/auth/me", headers=headers), 401, "unauthorized")
 
@@ -216,7 +223,7 @@ async def test_logout_refuses_that_token_over_http(api: Api, users: Users) -> No
 async def test_logout_refuses_that_token_over_socketio(
     api: Api, users: Users, sockets: SocketFactory
 ) -> None:
-    """ "that token is refused from then on, over HTTP and Socket.IO": new connections get
+    """Contract: "that token is refused from then on, over HTTP and Socket.IO": new connections get
     `connect_error` unauthorized and the live ones are disconnected."""
     login = await api.post(
         "/api/auth/login", {"username": users.worker.username, "password": PASSWORD}

@@ -115,8 +115,8 @@ async def test_stats_shape_and_values(api: Api, users: Users, scan_id: str) -> N
 async def test_export_csv_has_a_header_and_a_row_per_task(
     api: Api, users: Users, scan_id: str
 ) -> None:
-    """ "Export answers with `Content-Disposition: attachment`; CSV has a header row and one row
-    per task with the Task object's fields as columns"."""
+    """Contract: "Export answers with `Content-Disposition: attachment`; CSV has a header row and
+    one row per task with the Task object's fields as columns"."""
     tasks = await _fill(api, users, scan_id)
     reply = await api.get(
         f"/api/scans/{scan_id}/export", token=users.admin.token, params={"format": "csv"}
@@ -140,7 +140,7 @@ async def test_export_csv_has_a_header_and_a_row_per_task(
 async def test_export_json_is_scan_and_tasks_and_the_default(
     api: Api, users: Users, scan_id: str
 ) -> None:
-    """ "JSON is `{"scan", "tasks"}`. Without `format`, JSON" — also an attachment."""
+    """Contract: "JSON is `{"scan", "tasks"}`. Without `format`, JSON" — also an attachment."""
     tasks = await _fill(api, users, scan_id)
     explicit, default = await asyncio.gather(
         api.get(f"/api/scans/{scan_id}/export", token=users.admin.token, params={"format": "json"}),

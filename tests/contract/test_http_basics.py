@@ -50,15 +50,15 @@ async def test_health_answers_ok_version_and_store(api: Api) -> None:
 
 
 async def test_unknown_route_answers_contract_404(api: Api) -> None:
-    """ "Every error is a 4xx/5xx status with the body {"error": {"code", "message"}}" — also an
-    unknown route (`not_found` (404))."""
+    """Contract: "Every error is a 4xx/5xx status with the body {"error": {"code", "message"}}" —
+    also an unknown route (`not_found` (404))."""
     assert_error(await api.get("/api/nothing-here"), 404, "not_found")
     assert_error(await api.get("/no/such/page"), 404, "not_found")
 
 
 async def test_wrong_method_answers_contract_body(api: Api) -> None:
-    """ "Every error is a 4xx/5xx status with the body {"error": {"code", "message"}}" — also a
-    method a route does not take (405, with `Allow`)."""
+    """Contract: "Every error is a 4xx/5xx status with the body {"error": {"code", "message"}}" —
+    also a method a route does not take (405, with `Allow`)."""
     reply = await api.request("DELETE", "/api/scans")
     assert_error(reply, 405, "invalid_request")
     assert "GET" in reply.headers["Allow"]
@@ -71,7 +71,7 @@ async def test_wrong_method_answers_contract_body(api: Api) -> None:
     ids=["truncated", "text", "trailing-comma", "bad-utf8", "deeply-nested"],
 )
 async def test_malformed_json_is_invalid_request(api: Api, raw: bytes) -> None:
-    """ "`invalid_request` (400, also malformed JSON and wrong types/lengths)"."""
+    """Contract: "`invalid_request` (400, also malformed JSON and wrong types/lengths)"."""
     reply = await api.request(
         "POST", "/api/auth/login", data=raw, headers={"Content-Type": "application/json"}
     )
@@ -80,7 +80,7 @@ async def test_malformed_json_is_invalid_request(api: Api, raw: bytes) -> None:
 
 @pytest.mark.parametrize("body", ["[]", '"text"', "null", "42", ""], ids=repr)
 async def test_json_body_must_be_an_object(api: Api, body: str) -> None:
-    """ "JSON in and out": a body that is not a JSON object is 400 `invalid_request`."""
+    """Contract: "JSON in and out": a body that is not a JSON object is 400 `invalid_request`."""
     reply = await api.request(
         "POST", "/api/auth/register", data=body, headers={"Content-Type": "application/json"}
     )
@@ -95,7 +95,8 @@ def _padded_login(size: int) -> bytes:
 
 
 async def test_body_of_exactly_64_kib_is_accepted(api: Api) -> None:
-    """ "Request bodies over 64 KiB answer 413": 65,536 bytes is not over, so it is handled."""
+    """Contract: "Request bodies over 64 KiB answer 413": 65,536 bytes is not over, so it is
+    handled."""
     body = _padded_login(64 * 1024)
     assert len(body) == 65_536
     reply = await api.request(
@@ -105,7 +106,8 @@ async def test_body_of_exactly_64_kib_is_accepted(api: Api) -> None:
 
 
 async def test_body_over_64_kib_answers_413(api: Api) -> None:
-    """ "Request bodies over 64 KiB answer 413" (`payload_too_large`), by Content-Length."""
+    """Contract: "Request bodies over 64 KiB answer 413" (`payload_too_large`), by
+    Content-Length."""
     reply = await api.request(
         "POST",
         "/api/auth/login",
@@ -116,7 +118,8 @@ async def test_body_over_64_kib_answers_413(api: Api) -> None:
 
 
 async def test_chunked_body_over_64_kib_answers_413(api: Api, users: Users) -> None:
-    """ "Request bodies over 64 KiB answer 413", also when sent chunked without a length."""
+    """Contract: "Request bodies over 64 KiB answer 413", also when sent chunked without a
+    length."""
 
     async def chunks() -> AsyncIterator[bytes]:
         yield b'{"name": "'
@@ -148,8 +151,8 @@ async def test_chunked_body_over_64_kib_answers_413(api: Api, users: Users) -> N
 async def test_wrong_types_are_400_never_500(
     api: Api, users: Users, path: str, body: dict[str, Any]
 ) -> None:
-    """ "`invalid_request` (400, also malformed JSON and wrong types/lengths)"; `internal` (500)
-    is "never expected"."""
+    """Contract: "`invalid_request` (400, also malformed JSON and wrong types/lengths)"; `internal`
+    (500) is "never expected"."""
     reply = await api.post(path, body, token=users.admin.token)
     assert reply.status in (400, 401), reply.text
     assert reply.error_code in CONTRACT_CODES
@@ -211,7 +214,7 @@ async def test_assets_do_not_escape_their_directory(api: Api, path: str) -> None
 
 
 async def test_answers_are_json_in_utf8(api: Api, users: Users) -> None:
-    """ "JSON in and out, UTF-8": non-ASCII text comes back as it was sent."""
+    """Contract: "JSON in and out, UTF-8": non-ASCII text comes back as it was sent."""
     name = "Étage 2 — façade 東"
     reply = await api.post("/api/scans", {"name": name}, token=users.admin.token)
     assert reply.status == 201

@@ -67,7 +67,8 @@ async def test_create_scan_answers_201_with_the_scan(api: Api, users: Users) -> 
 async def test_scan_name_and_description_limits(
     api: Api, users: Users, body: dict[str, Any], status: int
 ) -> None:
-    """ "Scan name 1–200 characters, description at most 2,000" (else 400 `invalid_request`)."""
+    """Contract: "Scan name 1–200 characters, description at most 2,000" (else 400
+    `invalid_request`)."""
     reply = await api.post("/api/scans", body, token=users.admin.token)
     assert reply.status == status, reply.text
     if status == 400:
@@ -100,7 +101,7 @@ async def test_get_scan_answers_the_scan_to_any_user(api: Api, users: Users, sca
 
 
 async def test_unknown_scan_is_404(api: Api, users: Users) -> None:
-    """ "An unknown scan or task: 404" (`not_found`)."""
+    """Contract: "An unknown scan or task: 404" (`not_found`)."""
     for path in (
         "/api/scans/0123456789abcdef",
         "/api/scans/0123456789abcdef/tasks",
@@ -155,8 +156,8 @@ async def _scan_with_task(api: Api, users: Users) -> tuple[str, str]:
 async def test_rbac_on_every_route(
     api: Api, users: Users, route: tuple[str, str, dict[str, Any] | None, int, int, int], who: str
 ) -> None:
-    """ "A worker asking for another worker's task, or any admin-only route: 403"; a route for
-    users without a token: 401; each role gets what the route table's "who" column says."""
+    """Contract: "A worker asking for another worker's task, or any admin-only route: 403"; a route
+    for users without a token: 401; each role gets what the route table's "who" column says."""
     method, path, body, as_admin, as_owner, as_other = route
     scan, task = await _scan_with_task(api, users)
     url = path.format(scan=scan, task=task)

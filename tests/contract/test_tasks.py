@@ -75,7 +75,7 @@ async def test_submit_answers_201_with_a_pending_task(api: Api, users: Users, sc
 async def test_content_and_idempotency_key_limits(
     api: Api, users: Users, scan_id: str, body: dict[str, Any], status: int
 ) -> None:
-    """ "Task content 1–5,000 characters ... idempotency_key at most 100" (else 400)."""
+    """Contract: "Task content 1–5,000 characters ... idempotency_key at most 100" (else 400)."""
     reply = await api.post(f"/api/scans/{scan_id}/tasks", body, token=users.worker.token)
     assert reply.status == status, reply.text
     if status == 400:
@@ -85,8 +85,8 @@ async def test_content_and_idempotency_key_limits(
 async def test_repeating_an_idempotency_key_answers_the_first_task(
     api: Api, users: Users, scan_id: str
 ) -> None:
-    """ "A worker repeating `idempotency_key` in the same scan gets 200 and the task it made the
-    first time; nothing is duplicated"."""
+    """Contract: "A worker repeating `idempotency_key` in the same scan gets 200 and the task it
+    made the first time; nothing is duplicated"."""
     first = await submit(api, users.worker, scan_id, "once", idempotency_key="key-1")
     again = await submit(api, users.worker, scan_id, "twice?", idempotency_key="key-1")
     assert first.status == 201
@@ -99,8 +99,8 @@ async def test_repeating_an_idempotency_key_answers_the_first_task(
 async def test_idempotency_key_is_scoped_to_one_worker_in_one_scan(
     api: Api, users: Users, scan_id: str
 ) -> None:
-    """ "An idempotency_key is scoped to one worker in one scan: the same key from another worker,
-    or in another scan, makes a new task"."""
+    """Contract: "An idempotency_key is scoped to one worker in one scan: the same key from another
+    worker, or in another scan, makes a new task"."""
     other_scan = await new_scan(api, users.admin)
     mine = await submit(api, users.worker, scan_id, idempotency_key="shared")
     theirs = await submit(api, users.worker2, scan_id, idempotency_key="shared")
@@ -113,7 +113,7 @@ async def test_idempotency_key_is_scoped_to_one_worker_in_one_scan(
 async def test_submitting_to_a_closed_scan_is_scan_closed(
     api: Api, users: Users, scan_id: str
 ) -> None:
-    """ "Submitting to a closed scan: 409 `scan_closed`"."""
+    """Contract: "Submitting to a closed scan: 409 `scan_closed`"."""
     assert (await api.post(f"/api/scans/{scan_id}/close", token=users.admin.token)).status == 200
     assert_error(await submit(api, users.worker, scan_id), 409, "scan_closed")
 
@@ -153,7 +153,7 @@ async def test_decision_values_and_reason_limit(
 async def test_deciding_a_decided_task_is_already_decided(
     api: Api, users: Users, scan_id: str
 ) -> None:
-    """ "Deciding a task that is no longer pending: 409 `already_decided`"."""
+    """Contract: "Deciding a task that is no longer pending: 409 `already_decided`"."""
     task = (await submit(api, users.worker, scan_id)).body["task"]
     url = f"/api/tasks/{task['id']}/decision"
     assert (await api.post(url, {"decision": "refused"}, token=users.admin.token)).status == 200
@@ -166,7 +166,7 @@ async def test_deciding_a_decided_task_is_already_decided(
 async def test_of_two_admins_deciding_at_once_exactly_one_wins(
     api: Api, users: Users, scan_id: str
 ) -> None:
-    """ "of two admins deciding at once, exactly one wins, and the task keeps the winner's
+    """Contract: "of two admins deciding at once, exactly one wins, and the task keeps the winner's
     decision" — checked over several races."""
     for _ in range(8):
         task = (await submit(api, users.worker, scan_id)).body["task"]
@@ -214,8 +214,8 @@ async def test_workers_list_only_their_own_tasks(api: Api, users: Users, scan_id
 async def test_pagination_returns_every_task_exactly_once(
     api: Api, users: Users, scan_id: str
 ) -> None:
-    """ "`limit` 1–500 (default 100); `next_cursor` is null on the last page": following cursors
-    yields every task once, oldest first."""
+    """Contract: "`limit` 1–500 (default 100); `next_cursor` is null on the last page": following
+    cursors yields every task once, oldest first."""
     made = [
         (await submit(api, users.worker, scan_id, f"t{i}")).body["task"]["id"] for i in range(7)
     ]
@@ -254,8 +254,8 @@ async def test_pagination_returns_every_task_exactly_once(
 async def test_listing_parameters(
     api: Api, users: Users, scan_id: str, params: dict[str, str], status: int
 ) -> None:
-    """ "`limit` 1–500 (default 100)"; `status` and `cursor` must be ones the contract knows
-    (else 400 `invalid_request`)."""
+    """Contract: "`limit` 1–500 (default 100)"; `status` and `cursor` must be ones the contract
+    knows (else 400 `invalid_request`)."""
     reply = await api.get(f"/api/scans/{scan_id}/tasks", token=users.admin.token, params=params)
     assert reply.status == status, reply.text
     if status == 400:
