@@ -341,19 +341,33 @@ class TaskStream:
         Call it after subscribing to the viewer's rooms (see
         :class:`taskstream_core.session.ViewerSession`), so nothing falls between.
         """
+        return await self._join(principal, scan_id, since_seq)
+
+    async def _join(
+        self,
+        principal: Principal,
+        scan_id: object,
+        since_seq: object = None,
+        on_seq: Callable[[int], None] | None = None,
+    ) -> JoinResult:
+        """:meth:`join`, calling ``on_seq`` with the seq the answer is as of as soon as
+        it is known: a live stream read meanwhile must drop events up to it, and
+        pass the later ones, which the answer leaves out."""
         authorize(principal, Permission.SCAN_JOIN)
         since = check_seq(since_seq)
         sid = check_id(scan_id, "scan_id")
         # Read the seq first: the viewer drops live events up to it, so the
         # scan and tasks answered must be at least that new, never older.
         latest = await self.store.latest_seq(sid)
+        if on_seq is not None:
+            on_seq(latest)
         scan = await self._scan(sid)
         if since is not None and since <= latest:
             events = await self.store.events_after(
                 scan.id, since, worker_id=self._own_only(principal)
             )
             if events is not None:
-                seen = [e for e in events if may_see(principal, e)]
+                seen = [e for e in events if e.seq <= latest and may_see(principal, e)]
                 return JoinResult(scan=scan, seq=latest, events=seen)
         # A task changed after `latest` reaches the viewer live, with its
         # event; in the snapshot as well it would arrive twice.

@@ -37,17 +37,21 @@ class ViewerSession:
         rooms = viewer_rooms(sid, self.principal)
         already = sid in self._floors
         self._subscription.join(rooms)
+
+        def as_of(seq: int) -> None:
+            # From now on a reader of this session (a transport's forwarding
+            # task may run during the join) drops what the answer covers and
+            # passes what comes after it. Until now it dropped this scan's
+            # events: they were stored before `seq` was read, so it covers them.
+            self._floors[sid] = max(seq, self._floors.get(sid, seq))
+
         try:
-            result = await self.app.join(self.principal, sid, since_seq)
+            return await self.app._join(self.principal, sid, since_seq, on_seq=as_of)
         except BaseException:
             if not already:
+                self._floors.pop(sid, None)
                 self._subscription.leave(rooms)
             raise
-        floor = result.seq
-        if result.events:
-            floor = max(floor, result.events[-1].seq)
-        self._floors[sid] = floor
-        return result
 
     def leave(self, scan_id: object) -> None:
         sid = check_id(scan_id, "scan_id")
