@@ -171,6 +171,59 @@ async def test_a_change_during_the_snapshot_read_is_delivered_exactly_once(
             assert view == {t.id: t for t in stored}
 
 
+@pytest.mark.parametrize(
+    ("who", "read", "since"),
+    [
+        ("admin", "list_tasks", None),
+        ("worker", "recent_tasks", None),
+        ("worker", "get_scan", 0),
+        ("admin", "get_scan", 0),
+    ],
+)
+async def test_a_reader_running_during_the_join_loses_and_repeats_nothing(
+    who: str, read: str, since: int | None
+) -> None:
+    """With a forwarding task reading the session while it joins (as a server does), changes
+    racing the join arrive exactly once, in the answer or live."""
+    store = HookedStore()
+    async with make_app(store=store) as app:
+        boss = await sign_up(app, "boss", "admin")
+        worker = await sign_up(app, "worker")
+        scan = await app.create_scan(boss, "s")
+        old, _ = await app.submit_task(worker, scan.id, "old")
+
+        async def meanwhile() -> None:
+            await app.submit_task(worker, scan.id, "raced")
+            await app.decide_task(boss, old.id, "refused")
+            await asyncio.sleep(0.01)  # the forwarding task runs now
+
+        store.hooks[read] = meanwhile
+        live: list[ScanEvent] = []
+
+        async def forward(viewer: ViewerSession) -> None:
+            async for event in viewer:
+                if event.type is not EventType.SCAN_STATS:
+                    live.append(event)
+
+        with ViewerSession(app, boss if who == "admin" else worker) as viewer:
+            pump = asyncio.ensure_future(forward(viewer))
+            joined = await viewer.join(scan.id, since_seq=since)
+            await asyncio.sleep(0.01)
+        await pump
+
+        view: dict[str, Task] = {}
+        delivered = [*(joined.events or ()), *live]
+        if joined.tasks is not None:
+            assert_no_duplicates(joined.tasks, live)
+            view = {t.id: t for t in joined.tasks}
+        else:
+            assert_no_duplicates([], delivered)
+        view.update({e.task.id: e.task for e in delivered if e.task is not None})
+        assert view == {t.id: t for t in await store.list_tasks(scan.id)}
+        seqs = [e.seq for e in delivered]
+        assert seqs == sorted(set(seqs)), "in seq order, each once"
+
+
 @pytest.mark.parametrize("read", ["get_scan", "latest_seq"])
 async def test_a_close_racing_the_join_reaches_the_viewer(read: str) -> None:
     """A scan closed while a viewer joins is seen closed, in the snapshot or live."""
