@@ -170,10 +170,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         timeout_graceful_shutdown=settings.shutdown_timeout,
     )
     server = uvicorn.Server(config)
-    server.run()
+    try:
+        server.run()
+    except SystemExit:  # uvicorn's own exit on a failed startup (code 3)
+        if built.startup_error is None and server.started:
+            raise
     if built.startup_error is not None:
         return _fail(built.startup_error)
     if not server.started:
-        return _fail("the server did not start (see the log above).")
+        return _fail(f"could not listen on {settings.host}:{settings.port} (see the log above).")
     log.info("exited cleanly")
     return EXIT_OK
