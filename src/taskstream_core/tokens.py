@@ -63,6 +63,11 @@ class TokenIssuer:
         self.lifetime = lifetime
         self._leeway = leeway
 
+    @property
+    def leeway(self) -> timedelta:
+        """How long after its ``exp`` a token is still accepted (clock skew between hosts)."""
+        return self._leeway
+
     def issue(self, user: User, *, now: datetime | None = None) -> tuple[str, TokenClaims]:
         issued = (now or datetime.now(UTC)).replace(microsecond=0)
         claims = TokenClaims(

@@ -29,17 +29,26 @@ class Received:
 
 
 class LiveSocket:
-    """One Socket.IO connection (websocket transport, no automatic reconnection).
+    """One Socket.IO connection (websocket or long-polling, no automatic reconnection).
 
     Every wait (connect, ack, event) gives up after :attr:`timeout` seconds;
     wrap a call in ``asyncio.timeout`` for a shorter bound.
     """
 
     def __init__(
-        self, base_url: str, token: str | None, *, auth: Any = None, timeout: float = 10.0
+        self,
+        base_url: str,
+        token: str | None,
+        *,
+        auth: Any = None,
+        timeout: float = 10.0,
+        transport: str = "websocket",
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.base_url = base_url
         self.timeout = timeout
+        self.transport = transport
+        self.headers = headers or {}
         self.auth = auth if auth is not None else ({"token": token} if token is not None else None)
         self.client = socketio.AsyncClient(reconnection=False)
         self.events: list[Received] = []
@@ -65,7 +74,8 @@ class LiveSocket:
         await self.client.connect(
             self.base_url,
             auth=self.auth,
-            transports=["websocket"],
+            headers=self.headers,
+            transports=[self.transport],
             socketio_path="socket.io",
             wait_timeout=self.timeout,
         )

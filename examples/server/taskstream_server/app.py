@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import socketio
@@ -22,7 +23,7 @@ from taskstream_core.url import mask_url
 from .edge import ASGIApp, HttpEdge, Message, Receive, Scope, Send
 from .http_api import HttpApi, register_error_handler
 from .observability import CountingBroker, Metrics
-from .pages import Pages
+from .pages import STATIC_DIR, Pages
 from .settings import Settings
 from .sockets import SocketGateway
 
@@ -106,8 +107,12 @@ def build_sanic(name: str = "taskstream") -> Sanic[Any, Any]:
     return app
 
 
-def build_app(settings: Settings, *, name: str = "taskstream") -> ServerApp:
+def build_app(
+    settings: Settings, *, name: str = "taskstream", static_dir: Path = STATIC_DIR
+) -> ServerApp:
     """Everything wired, nothing started: the lifespan opens the store.
+
+    ``static_dir`` holds ``fallback.html`` and, once built, the dashboard in ``app/``.
 
     Raises ``ValueError`` for a store or broker URL no adapter understands,
     and ``ImportError`` when the adapter for a known scheme is missing.
@@ -126,5 +131,5 @@ def build_app(settings: Settings, *, name: str = "taskstream") -> ServerApp:
     register_error_handler(sanic)
     scheme = mask_url(settings.store_url).partition("://")[0].lower()
     HttpApi(core, sockets, metrics, scheme).register_on(sanic)
-    Pages().register_on(sanic)
+    Pages(static_dir).register_on(sanic)
     return ServerApp(core=core, sanic=sanic, sockets=sockets, metrics=metrics)

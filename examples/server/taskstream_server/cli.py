@@ -8,9 +8,11 @@ opened), each with one line on stderr saying why.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Mapping, Sequence
 from types import FrameType
@@ -91,6 +93,27 @@ def resolve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settin
     )
 
 
+class _Server(uvicorn.Server):
+    """uvicorn, except that Socket.IO clients are sent away before it waits for connections.
+
+    uvicorn closes websockets itself, but an Engine.IO long-poll would hold the
+    shutdown for the whole graceful timeout; a server-side disconnect answers it.
+    """
+
+    def __init__(self, config: uvicorn.Config, app: ServerApp) -> None:
+        super().__init__(config)
+        self._app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for listener in self.servers:  # stop accepting first, so nobody reconnects here
+            listener.close()
+        try:
+            await asyncio.wait_for(self._app.sockets.disconnect_all(), 2)
+        except Exception as exc:  # never let this stop the shutdown itself
+            log.warning("could not disconnect every socket: %s", exc)
+        await super().shutdown(sockets)
+
+
 def _fail(message: str) -> int:
     print(f"taskstream-server: {message}", file=sys.stderr, flush=True)
     return EXIT_CANNOT_START
@@ -169,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         server_header=False,
         timeout_graceful_shutdown=settings.shutdown_timeout,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config, built)
     try:
         server.run()
     except SystemExit:  # uvicorn's own exit on a failed startup (code 3)

@@ -47,6 +47,10 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class _ClientGone(Exception):
+    pass
+
+
 class HttpEdge:
     """Wraps the Sanic ASGI app for ``http`` scopes; passes anything else through."""
 
@@ -87,6 +91,9 @@ class HttpEdge:
             except _BodyTooLarge:
                 await self._too_large(send_with_headers)
                 return
+            except _ClientGone:
+                status = 499  # nginx's "client closed request", for the log only
+                return
             await self.app(scope, self._replay(body, receive), send_with_headers)
         finally:
             elapsed = time.perf_counter() - started
@@ -123,7 +130,7 @@ class HttpEdge:
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                break  # the client went away; Sanic will see an empty body
+                raise _ClientGone()  # nobody is left to answer
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:

@@ -16,7 +16,7 @@ from sanic import HTTPResponse, Request, Sanic
 from sanic.exceptions import NotFound
 from sanic.response import raw
 
-__all__ = ["PAGE_PATHS", "Pages"]
+__all__ = ["PAGE_PATHS", "STATIC_DIR", "Pages"]
 
 STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
 

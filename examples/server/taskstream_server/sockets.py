@@ -112,7 +112,9 @@ class SocketGateway:
         viewer = _Viewer(sid, principal, ViewerSession(self.core, principal))
         viewer.pump = asyncio.get_running_loop().create_task(self._pump(viewer))
         if principal.token_expires_at is not None:
-            remaining = (principal.token_expires_at - utc_now()).total_seconds()
+            # The socket closes when the token stops being accepted, so a reconnect is refused.
+            ends = principal.token_expires_at + self.core.accounts.tokens.leeway
+            remaining = (ends - utc_now()).total_seconds()
             viewer.expiry = asyncio.get_running_loop().call_later(
                 max(0.0, remaining), self._expire, viewer
             )
@@ -168,11 +170,16 @@ class SocketGateway:
         for sid in list(self._by_token.get(token_id, ())):
             await self.sio.disconnect(sid)
 
-    async def close(self) -> None:
-        """Disconnect every socket (server shutdown) and stop python-socketio's tasks."""
+    async def disconnect_all(self) -> None:
+        """Tell every client to go (a server shutdown): a long-polling client's pending
+        request then returns at once instead of holding the shutdown up."""
         for sid in list(self._viewers):
             with contextlib.suppress(Exception):
                 await self.sio.disconnect(sid)
+
+    async def close(self) -> None:
+        """Disconnect whatever is left and stop python-socketio's background tasks."""
+        await self.disconnect_all()
         await self.sio.shutdown()
 
     @property
