@@ -6,74 +6,15 @@ runs the same ASGI app in-process with a fake build in a temporary folder.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sanic import Sanic
 
-from taskstream_server import Secrets, ServerApp, Settings, build_app
-
-Message = MutableMapping[str, Any]
-
-
-class InProcess:
-    """Drives an ASGI app without a network: a lifespan, then one request at a time."""
-
-    def __init__(self, app: ServerApp) -> None:
-        self.app = app
-        self._to_app: asyncio.Queue[Message] = asyncio.Queue()
-        self._from_app: asyncio.Queue[Message] = asyncio.Queue()
-        self._lifespan: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._lifespan = asyncio.ensure_future(
-            self.app({"type": "lifespan"}, self._to_app.get, self._from_app.put)
-        )
-        await self._to_app.put({"type": "lifespan.startup"})
-        assert (await self._from_app.get())["type"] == "lifespan.startup.complete"
-
-    async def stop(self) -> None:
-        await self._to_app.put({"type": "lifespan.shutdown"})
-        assert (await self._from_app.get())["type"] == "lifespan.shutdown.complete"
-        assert self._lifespan is not None
-        await self._lifespan
-
-    async def get(self, path: str) -> tuple[int, dict[str, str], bytes]:
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": [(b"host", b"testserver")],
-            "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
-        }
-        sent: list[Message] = []
-        requests = [{"type": "http.request", "body": b"", "more_body": False}]
-
-        async def receive() -> Message:
-            if requests:
-                return requests.pop()
-            await asyncio.sleep(3600)  # a client that stays until the answer is complete
-            return {"type": "http.disconnect"}
-
-        async def send(message: Message) -> None:
-            sent.append(message)
-
-        await self.app(scope, receive, send)
-        start = next(m for m in sent if m["type"] == "http.response.start")
-        headers = {k.decode(): v.decode() for k, v in start["headers"]}
-        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-        return int(start["status"]), headers, body
+from taskstream_server import Secrets, Settings, build_app
+from tests.support.asgi import InProcess
 
 
 @pytest.fixture

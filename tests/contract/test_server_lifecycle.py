@@ -209,3 +209,23 @@ def test_memory_store_keeps_its_secrets_in_memory(tmp_path: Path) -> None:
         assert len(_invite_code_records(server.log_records())) == 1
     assert list(tmp_path.iterdir()) == []
     assert TEST_JWT_SECRET not in server.output
+
+
+def test_store_url_comes_from_the_environment(tmp_path: Path) -> None:
+    """Contract: "`--store` (env `TASKSTREAM_STORE_URL`) picks the storage adapter by URL
+    scheme"."""
+    server = ServerProcess(store_url=None, env={"TASKSTREAM_STORE_URL": "memory://"}, cwd=tmp_path)
+    with server:
+        assert call_sync(server.base_url, "GET", "/api/health")[1]["store"] == "memory"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_default_store_is_sqlite_in_the_working_directory(tmp_path: Path) -> None:
+    """Contract: "`sqlite:///path/to/file.db` (the embedded default: `sqlite:///./taskstream.db`)",
+    with the generated secrets kept beside it."""
+    server = ServerProcess(store_url=None, env=NO_SECRETS, cwd=tmp_path)
+    with server:
+        assert call_sync(server.base_url, "GET", "/api/health")[1]["store"] == "sqlite"
+    assert (tmp_path / "taskstream.db").is_file()
+    secrets_file = tmp_path / "taskstream.db.secrets.json"
+    assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600

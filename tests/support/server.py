@@ -57,16 +57,18 @@ def free_port(host: str = "127.0.0.1") -> int:
 class ServerProcess:
     """One server process at a time, on a fixed port and store, restartable.
 
-    ``env`` is laid over the current environment after removing its
-    ``TASKSTREAM_*`` variables and setting the test JWT secret and invite
-    code; a ``None`` value removes a variable (to test generated secrets).
+    ``store_url`` is passed as ``--store``; ``None`` leaves the flag out (the
+    server then reads ``TASKSTREAM_STORE_URL`` or uses its default). ``env``
+    is laid over the current environment after removing its ``TASKSTREAM_*``
+    variables and setting the test JWT secret and invite code; a ``None``
+    value removes a variable (to test generated secrets).
     Every line the process writes (stdout and stderr) is kept in
     :attr:`lines`, across restarts.
     """
 
     def __init__(
         self,
-        store_url: str,
+        store_url: str | None,
         *,
         env: Mapping[str, str | None] | None = None,
         args: Sequence[str] = (),
@@ -118,8 +120,7 @@ class ServerProcess:
             self.host,
             "--port",
             str(self.port),
-            "--store",
-            self.store_url,
+            *(["--store", self.store_url] if self.store_url is not None else []),
             *self.args,
         ]
 

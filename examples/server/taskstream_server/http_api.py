@@ -32,10 +32,10 @@ from taskstream_core import (
     export_csv,
     export_json,
 )
-from taskstream_core.validation import require_object
 
 from .observability import Metrics, current_request
 from .openapi import openapi_document
+from .payloads import decode_json_object
 from .sockets import SocketGateway
 
 __all__ = ["HttpApi", "error_response", "register_error_handler"]
@@ -108,14 +108,7 @@ def register_error_handler(app: Sanic[Any, Any]) -> None:
 
 
 def _json_body(request: Request) -> Mapping[str, Any]:
-    """The body as a JSON object, or ``InvalidRequest`` (empty, malformed, not an object)."""
-    if not request.body:
-        raise InvalidRequest("The request body must be a JSON object.")
-    try:
-        body = json.loads(request.body)
-    except (ValueError, RecursionError):
-        raise InvalidRequest("The request body is not valid JSON.") from None
-    return require_object(body)
+    return decode_json_object(request.body)
 
 
 def _bearer(request: Request) -> str:

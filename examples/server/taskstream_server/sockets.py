@@ -31,9 +31,10 @@ from taskstream_core import (
     ViewerSession,
 )
 from taskstream_core.models import utc_now
-from taskstream_core.validation import MAX_BODY_BYTES, require_object
+from taskstream_core.validation import MAX_BODY_BYTES
 
 from .observability import Metrics, RequestInfo, new_request_id, request_scope
+from .payloads import client_object
 
 __all__ = ["SocketGateway"]
 
@@ -194,7 +195,7 @@ class SocketGateway:
             viewer = self._viewers.get(sid)
             if viewer is None:
                 raise Unauthorized("This socket is not signed in.")
-            body = require_object(payload, "The event's payload")
+            body = client_object(payload, "The event's payload")
             return {"ok": True, **await action(viewer, body)}
         except TaskStreamError as exc:
             if isinstance(exc, Internal):

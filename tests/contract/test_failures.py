@@ -1,0 +1,140 @@
+"""How failures reach clients: a store that cannot be reached, a bug, text that is not Unicode.
+
+The store failures are provoked in-process (a real store cannot be made to
+fail on cue); the rest goes over the wire to the session's server.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, NoReturn
+
+import pytest
+from sanic import Sanic
+
+from taskstream_core import Unavailable
+from taskstream_server import Secrets, ServerApp, Settings, build_app
+from tests.support import Api, LiveSocket
+from tests.support.asgi import InProcess
+
+from .helpers import PASSWORD, SocketFactory, Users
+
+
+@pytest.fixture
+async def inprocess() -> AsyncIterator[tuple[ServerApp, InProcess, str]]:
+    """A server app in-process on a memory store, started, with an admin's token."""
+    settings = Settings(secrets=Secrets("f" * 40, "invite"), store_url="memory://")
+    app = build_app(settings, name=f"failures-{uuid.uuid4().hex[:8]}")
+    app.sanic.config.TOUCHUP = False  # Sanic rewrites its classes once per process, not per app
+    runner = InProcess(app)
+    await runner.start()
+    session = await app.core.accounts.register("boss", PASSWORD, "admin", "invite")
+    yield app, runner, session.token
+    await runner.stop()
+    Sanic.unregister_app(app.sanic)
+
+
+async def test_a_store_that_cannot_be_reached_is_503_unavailable(
+    inprocess: tuple[ServerApp, InProcess, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Contract: "`unavailable` (503: the store or Redis cannot be reached right now; retry
+    later)"."""
+    app, runner, token = inprocess
+
+    async def down(**_: Any) -> NoReturn:
+        raise Unavailable("The store cannot be reached right now; retry later.")
+
+    monkeypatch.setattr(app.core.store, "list_scans", down)
+    status, headers, body = await runner.get(
+        "/api/scans", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert status == 503
+    assert headers["content-type"].startswith("application/json")
+    assert b'"code":"unavailable"' in body
+
+
+async def test_an_unexpected_error_is_500_internal_and_logged(
+    inprocess: tuple[ServerApp, InProcess, str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Contract: "`internal` (500, never expected)": a bug answers the contract body without its
+    details, and is logged with its traceback."""
+    app, runner, token = inprocess
+
+    async def bug(**_: Any) -> NoReturn:
+        raise RuntimeError("secret detail of a bug")
+
+    monkeypatch.setattr(app.core.store, "list_scans", bug)
+    with caplog.at_level(logging.ERROR, logger="taskstream.http"):
+        status, _, body = await runner.get(
+            "/api/scans", headers={"Authorization": f"Bearer {token}"}
+        )
+    assert status == 500
+    assert b'"code":"internal"' in body
+    assert b"secret detail" not in body
+    assert any(r.exc_info and "secret detail" in str(r.exc_info[1]) for r in caplog.records)
+    status, _, _ = await runner.get("/api/health")
+    assert status == 200  # and the server goes on
+
+
+async def test_an_unexpected_error_in_an_event_is_acked_internal(
+    inprocess: tuple[ServerApp, InProcess, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Contract: the ack is "`{"ok": false, "error": {"code", "message"}}`": an unexpected error
+    in a handler is answered `internal`, never raised into python-socketio."""
+    app, _, token = inprocess
+    handlers = app.sockets.sio.handlers["/"]
+    assert await handlers["connect"]("sid-1", {}, {"token": token}) is True
+
+    async def bug(*_: Any, **__: Any) -> NoReturn:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(app.core.store, "get_scan", bug)
+    ack = await handlers["scan:join"]("sid-1", {"scan_id": "abc"})
+    assert ack == {"ok": False, "error": {"code": "internal", "message": ack["error"]["message"]}}
+    assert "boom" not in ack["error"]["message"]
+    await handlers["disconnect"]("sid-1", "test")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"username": "\\ud800", "password": "x"}',
+        b'{"username": "ok-name", "password": "\\udfff1234567"}',
+    ],
+    ids=["lone-high-surrogate", "lone-low-surrogate"],
+)
+async def test_text_that_is_not_unicode_is_invalid_request(api: Api, raw: bytes) -> None:
+    """Contract: "JSON in and out, UTF-8": JSON spelling a lone surrogate, which no UTF-8 text can
+    hold, is 400 `invalid_request` (not a 500 from the store)."""
+    for path in ("/api/auth/login", "/api/auth/register"):
+        reply = await api.request(
+            "POST", path, data=raw, headers={"Content-Type": "application/json"}
+        )
+        assert reply.status == 400, reply.text
+        assert reply.error_code == "invalid_request"
+
+
+async def test_socket_payload_that_is_not_unicode_is_invalid_request(
+    sockets: SocketFactory, users: Users, scan_id: str
+) -> None:
+    """Contract: acks carry "the codes of section 2": a payload with a lone surrogate is
+    `invalid_request`."""
+    socket: LiveSocket = await sockets.connect(users.worker)
+    ack = await socket.call("task:submit", {"scan_id": scan_id, "content": "bad \ud800 text"})
+    assert ack["ok"] is False
+    assert ack["error"]["code"] == "invalid_request"
+
+
+async def test_control_characters_round_trip(api: Api, users: Users, scan_id: str) -> None:
+    """Any Unicode text within the limits is stored and answered as sent, NUL included."""
+    content = "nul \x00 tab \t bell \x07 emoji 🚪 rtl \u202e"
+    made = await api.post(
+        f"/api/scans/{scan_id}/tasks", {"content": content}, token=users.worker.token
+    )
+    assert made.status == 201, made.text
+    again = await api.get(f"/api/tasks/{made.body['task']['id']}", token=users.worker.token)
+    assert again.body["task"]["content"] == content
