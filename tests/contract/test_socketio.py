@@ -1,74 +1,21 @@
-"""CONTRACT.md §3, Socket.IO: connecting, the four client events and their acks, live events
-and who receives them."""
+"""CONTRACT.md §3, Socket.IO: the four client events and their acks, live events and who
+receives them."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-import socketio
 
-from taskstream_core.models import utc_now
-from tests.support import Api, LiveSocket, ServerProcess, register_sync
+from tests.support import Api, LiveSocket
 
-from .helpers import PASSWORD, SocketFactory, Users, mint_token
-
-
-def assert_refusal(data: Any) -> None:
-    """connect_error data carries `{"code": "unauthorized"}` (top level for python-socketio's
-    client, under `data` for the JS client's `err.data`)."""
-    assert data["code"] == "unauthorized", data
-    assert data["data"]["code"] == "unauthorized", data
-    assert isinstance(data["message"], str)
+from .helpers import PASSWORD, SocketFactory, Users
 
 
 async def submit(socket: LiveSocket, scan: str, content: str = "x", **more: Any) -> Any:
     return await socket.call("task:submit", {"scan_id": scan, "content": content, **more})
-
-
-# -- connecting --------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "auth",
-    [None, {}, {"token": ""}, {"token": 42}, {"token": "garbage"}, {"token": "a.b.c"}, "token"],
-    ids=["no-auth", "empty", "empty-token", "int-token", "garbage", "malformed-jwt", "not-object"],
-)
-async def test_missing_or_malformed_token_is_refused(sockets: SocketFactory, auth: Any) -> None:
-    """Contract: "A missing, malformed ... token is refused at connect (`connect_error` with data
-    `{"code": "unauthorized"}`)"."""
-    socket = sockets.new(None, auth=auth)
-    assert_refusal(await socket.refused())
-
-
-async def test_forged_and_expired_tokens_are_refused(sockets: SocketFactory, users: Users) -> None:
-    """Contract: "A ... expired, forged ... token is refused at connect (`connect_error` with data
-    `{"code": "unauthorized"}`)"."""
-    forged = mint_token(users.worker, secret="not-the-server-secret-but-32-bytes-long")
-    expired = mint_token(
-        users.worker, issued=utc_now() - timedelta(hours=3), lifetime=timedelta(hours=1)
-    )
-    assert_refusal(await sockets.new(forged).refused())
-    assert_refusal(await sockets.new(expired).refused())
-
-
-async def test_logged_out_token_is_refused(api: Api, sockets: SocketFactory, users: Users) -> None:
-    """Contract: "A ... logged-out token is refused at connect (`connect_error` with data
-    `{"code": "unauthorized"}`)"."""
-    login = await api.post(
-        "/api/auth/login", {"username": users.worker2.username, "password": PASSWORD}
-    )
-    token = login.body["token"]
-    assert (await api.post("/api/auth/logout", token=token)).status == 204
-    assert_refusal(await sockets.new(token).refused())
-
-
-async def test_valid_token_connects(sockets: SocketFactory, users: Users) -> None:
-    """Contract: "Connect with the auth payload `{"token": "<token>"}`"."""
-    socket = await sockets.connect(users.worker)
-    assert socket.connected
 
 
 # -- acks --------------------------------------------------------------------------------------
@@ -393,52 +340,3 @@ async def test_seq_strictly_increases_per_socket(
         tid for tid, batch in zip(ids, [0] * 15 + [1] * 15 + [0] * 15, strict=True) if batch == 0
     }
     assert {e.data["task"]["id"] for e in watcher.events} <= mine
-
-
-# -- connection policy ---------------------------------------------------------------------------
-async def test_cross_origin_sockets_are_refused_by_default(
-    server: ServerProcess, sockets: SocketFactory, users: Users
-) -> None:
-    """Socket.IO accepts only same-origin browsers unless origins are configured: a foreign
-    `Origin` is refused, the server's own is accepted."""
-    foreign = LiveSocket(
-        server.base_url, users.worker.token, headers={"Origin": "http://evil.example"}
-    )
-    with pytest.raises(socketio.exceptions.ConnectionError):
-        await foreign.connect()
-    same = LiveSocket(server.base_url, users.worker.token, headers={"Origin": server.base_url})
-    sockets.opened.append(same)
-    await same.connect()
-    assert same.connected
-
-
-async def test_configured_origins_are_accepted(tmp_path: Path) -> None:
-    """`--cors-origin` lets the named browser origins connect, and no others."""
-    allowed = "http://dashboard.example"
-    server = ServerProcess(store_url="memory://", args=["--cors-origin", allowed], cwd=tmp_path)
-    await asyncio.to_thread(server.start)
-    try:
-        worker = await asyncio.to_thread(register_sync, server.base_url, "cors-worker", PASSWORD)
-        ok = LiveSocket(server.base_url, worker.token, headers={"Origin": allowed})
-        await ok.connect()
-        assert ok.connected
-        await ok.close()
-        other = LiveSocket(server.base_url, worker.token, headers={"Origin": "http://x.example"})
-        with pytest.raises(socketio.exceptions.ConnectionError):
-            await other.connect()
-    finally:
-        await asyncio.to_thread(server.stop)
-
-
-async def test_a_socket_lives_no_longer_than_its_token(
-    sockets: SocketFactory, users: Users
-) -> None:
-    """A connection made with a token is closed when the token expires, so an expired token
-    does not keep receiving events (the client reconnects with a fresh token)."""
-    # expired 3-4 s ago; the server accepts a token for 5 s past its expiry (clock skew)
-    issued = utc_now() - timedelta(seconds=8)
-    short = mint_token(users.worker, issued=issued, lifetime=timedelta(seconds=5))
-    socket = await sockets.new(short).connect()
-    assert socket.connected
-    await asyncio.wait_for(socket.disconnected.wait(), 8)
-    assert_refusal(await sockets.new(short).refused())

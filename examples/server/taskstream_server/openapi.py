@@ -23,135 +23,9 @@ from taskstream_core.validation import (
     MIN_PASSWORD,
 )
 
+from .openapi_schemas import SCHEMAS, Schema, nullable, obj, ref
+
 __all__ = ["openapi_document"]
-
-Schema = dict[str, Any]
-
-
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _nullable(kind: str, **more: Any) -> Schema:
-    return {"type": [kind, "null"], **more}
-
-
-def _object(required: list[str], **properties: Schema) -> Schema:
-    return {"type": "object", "required": required, "properties": properties}
-
-
-_TIME: Final = {"type": "string", "format": "date-time"}
-
-_SCHEMAS: Final[dict[str, Schema]] = {
-    "Error": _object(
-        ["error"],
-        error=_object(
-            ["code", "message"],
-            code={
-                "type": "string",
-                "enum": [
-                    "invalid_request",
-                    "unauthorized",
-                    "forbidden",
-                    "not_found",
-                    "conflict",
-                    "scan_closed",
-                    "already_decided",
-                    "payload_too_large",
-                    "rate_limited",
-                    "unavailable",
-                    "internal",
-                ],
-            },
-            message={"type": "string"},
-            task={**_ref("Task"), "description": "With already_decided: the task as decided."},
-        ),
-    ),
-    "User": _object(
-        ["id", "username", "role", "created_at"],
-        id={"type": "string"},
-        username={"type": "string"},
-        role={"type": "string", "enum": ["admin", "worker"]},
-        created_at=_TIME,
-    ),
-    "Session": _object(["token", "user"], token={"type": "string"}, user=_ref("User")),
-    "Counts": _object(
-        ["pending", "validated", "refused"],
-        pending={"type": "integer"},
-        validated={"type": "integer"},
-        refused={"type": "integer"},
-    ),
-    "Scan": _object(
-        ["id", "name", "description", "status", "created_by", "created_at", "counts"],
-        id={"type": "string"},
-        name={"type": "string"},
-        description={"type": "string"},
-        status={"type": "string", "enum": ["open", "closed"]},
-        created_by={"type": "string"},
-        created_at=_TIME,
-        closed_at=_nullable("string", format="date-time"),
-        counts=_ref("Counts"),
-    ),
-    "Task": _object(
-        [
-            "id",
-            "scan_id",
-            "worker_id",
-            "worker_username",
-            "content",
-            "status",
-            "reason",
-            "decided_by",
-            "created_at",
-            "decided_at",
-            "seq",
-        ],
-        id={"type": "string"},
-        scan_id={"type": "string"},
-        worker_id={"type": "string"},
-        worker_username={"type": "string"},
-        content={"type": "string"},
-        status={"type": "string", "enum": ["pending", "validated", "refused"]},
-        reason=_nullable("string"),
-        decided_by=_nullable("string"),
-        created_at=_TIME,
-        decided_at=_nullable("string", format="date-time"),
-        seq={"type": "integer"},
-    ),
-    "WorkerStats": _object(
-        ["worker_id", "username", "submitted", "pending", "validated", "refused"],
-        worker_id={"type": "string"},
-        username={"type": "string"},
-        submitted={"type": "integer"},
-        pending={"type": "integer"},
-        validated={"type": "integer"},
-        refused={"type": "integer"},
-    ),
-    "Stats": _object(
-        [
-            "scan_id",
-            "total",
-            "pending",
-            "validated",
-            "refused",
-            "acceptance_rate",
-            "submissions_last_minute",
-            "decision_seconds_p50",
-            "decision_seconds_p95",
-            "workers",
-        ],
-        scan_id={"type": "string"},
-        total={"type": "integer"},
-        pending={"type": "integer"},
-        validated={"type": "integer"},
-        refused={"type": "integer"},
-        acceptance_rate=_nullable("number"),
-        submissions_last_minute={"type": "integer"},
-        decision_seconds_p50=_nullable("number"),
-        decision_seconds_p95=_nullable("number"),
-        workers={"type": "array", "items": _ref("WorkerStats")},
-    ),
-}
 
 _ERRORS: Final = {
     "400": "invalid_request: malformed JSON, a wrong type or a length out of bounds",
@@ -180,7 +54,7 @@ def _op(
 ) -> Schema:
     responses: Schema = {ok[0]: ok[1]}
     for status in errors:
-        responses[status] = _json(_ref("Error"), _ERRORS[status])
+        responses[status] = _json(ref("Error"), _ERRORS[status])
     operation: Schema = {
         "summary": summary,
         "description": f"Who: {who}.",
@@ -223,9 +97,9 @@ _TASK = (_path_param("task_id"),)
 
 
 def _paths() -> Schema:
-    scan = ("200", _json(_object(["scan"], scan=_ref("Scan")), "The scan."))
-    task = ("200", _json(_object(["task"], task=_ref("Task")), "The task."))
-    session = _json(_ref("Session"), "The new session.")
+    scan = ("200", _json(obj(["scan"], scan=ref("Scan")), "The scan."))
+    task = ("200", _json(obj(["task"], task=ref("Task")), "The task."))
+    session = _json(ref("Session"), "The new session.")
     return {
         "/api/health": {
             "get": _op(
@@ -234,7 +108,7 @@ def _paths() -> Schema:
                 ok=(
                     "200",
                     _json(
-                        _object(
+                        obj(
                             ["status", "version", "store"],
                             status={"const": "ok"},
                             version={"type": "string"},
@@ -258,7 +132,7 @@ def _paths() -> Schema:
                 who="anyone",
                 ok=("201", session),
                 errors=("400", "403", "409", "503"),
-                body=_object(
+                body=obj(
                     ["username", "password"],
                     username=_string(3, 32, pattern="^[A-Za-z0-9_.-]+$"),
                     password=_string(MIN_PASSWORD, MAX_PASSWORD),
@@ -271,9 +145,9 @@ def _paths() -> Schema:
             "post": _op(
                 "Sign in",
                 who="anyone",
-                ok=("200", _json(_ref("Session"), "The new session.")),
+                ok=("200", _json(ref("Session"), "The new session.")),
                 errors=("400", "401", "429", "503"),
-                body=_object(
+                body=obj(
                     ["username", "password"],
                     username={"type": "string"},
                     password={"type": "string"},
@@ -284,7 +158,7 @@ def _paths() -> Schema:
             "get": _op(
                 "The signed-in user",
                 who="any user",
-                ok=("200", _json(_object(["user"], user=_ref("User")), "The user.")),
+                ok=("200", _json(obj(["user"], user=ref("User")), "The user.")),
                 errors=_USER,
             )
         },
@@ -300,9 +174,9 @@ def _paths() -> Schema:
             "post": _op(
                 "Create a scan",
                 who="admin",
-                ok=("201", _json(_object(["scan"], scan=_ref("Scan")), "The new scan.")),
+                ok=("201", _json(obj(["scan"], scan=ref("Scan")), "The new scan.")),
                 errors=("400", "401", "403", "503"),
-                body=_object(
+                body=obj(
                     ["name"],
                     name=_string(1, MAX_SCAN_NAME),
                     description={"type": "string", "maxLength": MAX_DESCRIPTION},
@@ -314,7 +188,7 @@ def _paths() -> Schema:
                 ok=(
                     "200",
                     _json(
-                        _object(["scans"], scans={"type": "array", "items": _ref("Scan")}),
+                        obj(["scans"], scans={"type": "array", "items": ref("Scan")}),
                         "The scans.",
                     ),
                 ),
@@ -333,9 +207,9 @@ def _paths() -> Schema:
             "post": _op(
                 "Submit a task (200 with the first task on a repeated idempotency_key)",
                 who="worker",
-                ok=("201", _json(_object(["task"], task=_ref("Task")), "The new task.")),
+                ok=("201", _json(obj(["task"], task=ref("Task")), "The new task.")),
                 errors=(*_ADMIN, "409"),
-                body=_object(
+                body=obj(
                     ["content"],
                     content=_string(1, MAX_TASK_CONTENT),
                     idempotency_key={"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
@@ -348,10 +222,10 @@ def _paths() -> Schema:
                 ok=(
                     "200",
                     _json(
-                        _object(
+                        obj(
                             ["tasks", "next_cursor"],
-                            tasks={"type": "array", "items": _ref("Task")},
-                            next_cursor=_nullable("string"),
+                            tasks={"type": "array", "items": ref("Task")},
+                            next_cursor=nullable("string"),
                         ),
                         "A page; next_cursor is null on the last one.",
                     ),
@@ -382,7 +256,7 @@ def _paths() -> Schema:
             "get": _op(
                 "The scan's analytics",
                 who="admin",
-                ok=("200", _json(_ref("Stats"), "The stats.")),
+                ok=("200", _json(ref("Stats"), "The stats.")),
                 errors=_ADMIN,
                 params=_SCAN,
             )
@@ -398,10 +272,10 @@ def _paths() -> Schema:
                         "content": {
                             "text/csv": {"schema": {"type": "string"}},
                             "application/json": {
-                                "schema": _object(
+                                "schema": obj(
                                     ["scan", "tasks"],
-                                    scan=_ref("Scan"),
-                                    tasks={"type": "array", "items": _ref("Task")},
+                                    scan=ref("Scan"),
+                                    tasks={"type": "array", "items": ref("Task")},
                                 )
                             },
                         },
@@ -433,7 +307,7 @@ def _paths() -> Schema:
                 who="admin",
                 ok=task,
                 errors=(*_ADMIN, "409"),
-                body=_object(
+                body=obj(
                     ["decision"],
                     decision={"type": "string", "enum": ["validated", "refused"]},
                     reason={"type": "string", "maxLength": MAX_REASON},
@@ -459,7 +333,7 @@ def _document() -> Schema:
         },
         "paths": _paths(),
         "components": {
-            "schemas": _SCHEMAS,
+            "schemas": SCHEMAS,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             },
