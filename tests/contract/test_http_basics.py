@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import websockets
 
 from taskstream_server import Secrets, Settings, build_app
-from tests.support import Api
+from tests.support import Api, ServerProcess
 
 from .helpers import Users, unique_name
 
@@ -220,3 +221,19 @@ async def test_answers_are_json_in_utf8(api: Api, users: Users) -> None:
     assert reply.status == 201
     assert reply.headers["Content-Type"].startswith("application/json")
     assert json.loads(reply.text)["scan"]["name"] == name
+
+
+@pytest.mark.parametrize("path", ["/nope", "/api/health", "/"])
+async def test_websockets_outside_socketio_are_refused(
+    api: Api, server: ServerProcess, path: str
+) -> None:
+    """Live events go over Socket.IO at `/socket.io`; a websocket anywhere else is refused
+    (HTTP 403), never a server error."""
+    url = server.base_url.replace("http://", "ws://") + path
+    with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+        async with websockets.connect(url, open_timeout=5):
+            pass
+    assert refused.value.response.status_code == 403
+    assert (await_health := call_sync(server.base_url, "GET", "/api/health"))[0] == 200, (
+        await_health
+    )

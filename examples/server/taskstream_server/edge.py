@@ -52,7 +52,7 @@ class _ClientGone(Exception):
 
 
 class HttpEdge:
-    """Wraps the Sanic ASGI app for ``http`` scopes; passes anything else through."""
+    """Wraps the Sanic ASGI app for ``http`` scopes; refuses websockets (Socket.IO has its own)."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics, *, max_body: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -60,6 +60,11 @@ class HttpEdge:
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            # Live events are Socket.IO's, at /socket.io; Sanic has no websocket routes.
+            await receive()  # websocket.connect
+            await send({"type": "websocket.close", "code": 1008})  # before accept: HTTP 403
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
