@@ -25,6 +25,7 @@ class ViewerSession:
         self.principal = principal
         self._subscription = app.broker.subscribe()
         self._floors: dict[str, int] = {}
+        self._joining: dict[str, object] = {}  # scan → the join of it under way
 
     @property
     def scans(self) -> frozenset[str]:
@@ -32,10 +33,14 @@ class ViewerSession:
         return frozenset(self._floors)
 
     async def join(self, scan_id: object, since_seq: object = None) -> JoinResult:
-        """Join a scan's rooms and answer the snapshot or the missed events."""
+        """Join a scan's rooms and answer the snapshot or the missed events.
+
+        A :meth:`leave` of the scan while this runs wins: the scan stays left.
+        """
         sid = check_id(scan_id, "scan_id")
         rooms = viewer_rooms(sid, self.principal)
         already = sid in self._floors
+        ticket = self._joining[sid] = object()
         self._subscription.join(rooms)
 
         def as_of(seq: int) -> None:
@@ -43,18 +48,23 @@ class ViewerSession:
             # task may run during the join) drops what the answer covers and
             # passes what comes after it. Until now it dropped this scan's
             # events: they were stored before `seq` was read, so it covers them.
-            self._floors[sid] = max(seq, self._floors.get(sid, seq))
+            if self._joining.get(sid) is ticket:
+                self._floors[sid] = max(seq, self._floors.get(sid, seq))
 
         try:
             return await self.app._join(self.principal, sid, since_seq, on_seq=as_of)
         except BaseException:
-            if not already:
+            if not already and self._joining.get(sid) is ticket:
                 self._floors.pop(sid, None)
                 self._subscription.leave(rooms)
             raise
+        finally:
+            if self._joining.get(sid) is ticket:
+                del self._joining[sid]
 
     def leave(self, scan_id: object) -> None:
         sid = check_id(scan_id, "scan_id")
+        self._joining.pop(sid, None)
         self._floors.pop(sid, None)
         self._subscription.leave(viewer_rooms(sid, self.principal))
 
