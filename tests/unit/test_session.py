@@ -314,6 +314,27 @@ async def test_leave_stops_that_scans_events_only(
         assert [e.task for e in pending_now(viewer)] == [seen]
 
 
+@pytest.mark.parametrize("read", ["latest_seq", "get_scan"])
+async def test_a_leave_while_the_join_is_under_way_wins(read: str) -> None:
+    """A leave that comes in while a join of that scan is still running leaves it for good."""
+    store = HookedStore()
+    async with make_app(store=store) as app:
+        boss = await sign_up(app, "boss", "admin")
+        worker = await sign_up(app, "worker")
+        scan = await app.create_scan(boss, "s")
+        with ViewerSession(app, worker) as viewer:
+
+            async def meanwhile() -> None:
+                viewer.leave(scan.id)
+
+            store.hooks[read] = meanwhile
+            await viewer.join(scan.id)
+            assert viewer.scans == frozenset()
+            assert viewer._subscription.rooms == set()
+            await app.submit_task(worker, scan.id, "unseen")
+            assert pending_now(viewer) == []
+
+
 async def test_a_failed_join_joins_nothing(app: TaskStream, alice: Principal) -> None:
     """Joining an unknown scan raises NotFound and leaves the session's rooms as they were."""
     with ViewerSession(app, alice) as viewer:
