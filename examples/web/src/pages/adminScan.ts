@@ -1,0 +1,310 @@
+// The admin's scan view: the live grid, the validation workflow and the analytics.
+import { connectionIndicator, topbar, type AppContext } from "../app";
+import { AnalyticsPanel } from "../analytics";
+import { ApiError, download } from "../api";
+import { h, icon, splitKind } from "../dom";
+import { TaskGrid, type CardState, type GridItem } from "../grid";
+import { explain } from "../messages";
+import type { Ack, Decision, Scan, Stats, Task, WireError } from "../types";
+import { copyButton, workerLink } from "./adminHome";
+
+const QUICK_REASONS = ["Duplicate", "Out of scope", "Not enough detail", "Already known", "Not actionable"];
+const HOLD_OWN_MS = 320; // a decided card shows its stamp this long before it leaves
+const HOLD_CONFLICT_MS = 4500; // a card lost to another admin says who won, this long
+
+interface Local {
+  state: CardState;
+  note: string | null;
+}
+
+export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: string): () => void {
+  const me = ctx.session.user;
+  const tasks = new Map<string, Task>();
+  const pending = new Map<string, Task>();
+  const createdSeq = new Map<string, number>();
+  const local = new Map<string, Local>();
+  const timers = new Set<number>();
+  let scan: Scan | null = null;
+  let disposed = false;
+
+  const indicator = connectionIndicator(ctx.live);
+  const analytics = new AnalyticsPanel();
+  const grid = new TaskGrid(
+    {
+      items: () => items(),
+      decide: (id, decision) => void decide(id, decision, null),
+      refuse: (id) => openRefuse(id),
+    },
+    "New submissions appear here the moment workers send them.",
+  );
+
+  // -- header and toolbar ----------------------------------------------------------------------
+  const title = h("h1", { class: "scan-title", text: "Loading scan…" });
+  const status = h("span", { class: "scan-status" });
+  const queue = h("span", { class: "queue-info", attrs: { "aria-live": "polite" } });
+  const linkInput = h("input", { class: "input link-input", attrs: { readonly: "", "aria-label": "Worker link" } });
+  linkInput.value = workerLink(scanId);
+  const closeBtn = h("button", { class: "btn btn-danger btn-sm", attrs: { type: "button" } }, icon("lock"), h("span", { class: "btn-text", text: "Close scan" }));
+  const exportCsv = h("button", { class: "btn btn-ghost btn-sm", attrs: { type: "button" } }, icon("download"), h("span", { class: "btn-text", text: "CSV" }));
+  const exportJson = h("button", { class: "btn btn-ghost btn-sm", attrs: { type: "button" } }, icon("download"), h("span", { class: "btn-text", text: "JSON" }));
+  const keys = h("p", { class: "keys muted", attrs: { "aria-label": "Keyboard shortcuts" } },
+    icon("keyboard"),
+    h("kbd", { text: "←↑↓→" }), " or ", h("kbd", { text: "J" }), h("kbd", { text: "K" }), " move · ",
+    h("kbd", { text: "V" }), " validate · ", h("kbd", { text: "R" }), " refuse");
+  const banner = h("p", { class: "banner", attrs: { role: "status" } });
+  banner.hidden = true;
+
+  const toolbar = h("div", { class: "toolbar glass" },
+    h("div", { class: "toolbar-title" }, title, status),
+    queue,
+    keys,
+    h("div", { class: "toolbar-actions" },
+      h("div", { class: "share" }, icon("link"), linkInput, copyButton(() => linkInput.value, linkInput)),
+      exportCsv, exportJson, closeBtn));
+
+  // -- refusal dialog ------------------------------------------------------------------------
+  const reason = h("textarea", { class: "input reason-input", attrs: { id: "refuse-reason", maxlength: "1000", rows: "3", placeholder: "Why? (optional — the worker sees it)" } });
+  const quote = h("blockquote", { class: "refuse-quote" });
+  const picks = h("div", { class: "picks", attrs: { role: "group", "aria-label": "Quick reasons" } },
+    ...QUICK_REASONS.map((text) => h("button", {
+      class: "pick",
+      attrs: { type: "button" },
+      text,
+      on: { click: () => { reason.value = text; reason.focus(); } },
+    })));
+  const confirmRefuse = h("button", { class: "btn btn-danger", attrs: { type: "submit" } }, icon("cross"), "Refuse");
+  const cancelRefuse = h("button", { class: "btn btn-ghost", attrs: { type: "button" }, text: "Cancel" });
+  const dialogForm = h("form", { class: "refuse-form", attrs: { method: "dialog" } },
+    h("h2", { class: "dialog-title", text: "Refuse this task", attrs: { id: "refuse-title" } }),
+    quote,
+    picks,
+    h("label", { class: "label", text: "Reason", attrs: { for: "refuse-reason" } }),
+    reason,
+    h("p", { class: "hint", text: "Enter refuses · Shift+Enter new line · Esc cancels" }),
+    h("div", { class: "dialog-actions" }, cancelRefuse, confirmRefuse));
+  const dialog = h("dialog", { class: "dialog glass", attrs: { "aria-labelledby": "refuse-title" } }, dialogForm);
+  let refusing: string | null = null;
+
+  function openRefuse(id: string): void {
+    const task = pending.get(id);
+    if (!task || local.has(id)) return;
+    refusing = id;
+    quote.textContent = splitKind(task.content).text;
+    quote.title = task.content;
+    reason.value = "";
+    dialog.showModal();
+    reason.focus();
+  }
+  dialogForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const id = refusing;
+    dialog.close();
+    if (id) {
+      grid.advanceFrom(id);
+      void decide(id, "refused", reason.value.trim() || null);
+    }
+  });
+  reason.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      dialogForm.requestSubmit();
+    }
+  });
+  cancelRefuse.addEventListener("click", () => dialog.close());
+  dialog.addEventListener("close", () => {
+    refusing = null;
+    grid.focusGrid();
+  });
+
+  // -- page ---------------------------------------------------------------------------------
+  const page = h("div", { class: "shell shell-scan" },
+    topbar(ctx, [{ label: "Scans", href: "/admin" }, { label: "Scan" }], indicator.el),
+    toolbar,
+    h("main", { class: "scan-view" },
+      h("section", { class: "grid-panel glass" }, banner, grid.el),
+      analytics.el),
+    dialog);
+  root.append(page);
+
+  // -- model ----------------------------------------------------------------------------------
+  function items(): GridItem[] {
+    const out: GridItem[] = [];
+    for (const task of pending.values()) {
+      const extra = local.get(task.id);
+      out.push({ task, state: extra?.state ?? "pending", note: extra?.note ?? null });
+    }
+    for (const [id, extra] of local) {
+      const task = tasks.get(id);
+      if (task && task.status !== "pending") out.push({ task, state: extra.state, note: extra.note });
+    }
+    out.sort((a, b) => (createdSeq.get(a.task.id) ?? a.task.seq) - (createdSeq.get(b.task.id) ?? b.task.seq));
+    return out;
+  }
+
+  function refreshQueue(): void {
+    const n = pending.size;
+    const layout = grid.layout;
+    const hidden = layout && layout.hidden > 0 ? ` · showing the oldest ${layout.shown}` : "";
+    queue.textContent = n === 0 ? "Queue clear" : `${n.toLocaleString("en-US")} pending${hidden}`;
+  }
+
+  function changed(): void {
+    grid.invalidate();
+    requestAnimationFrame(refreshQueue);
+  }
+
+  function upsert(task: Task): void {
+    const previous = tasks.get(task.id);
+    if (previous && previous.seq > task.seq) return; // an older copy (an ack after its event)
+    tasks.set(task.id, task);
+    if (task.status === "pending") {
+      pending.set(task.id, task);
+      if (!createdSeq.has(task.id)) createdSeq.set(task.id, task.seq);
+    } else {
+      pending.delete(task.id);
+    }
+  }
+
+  function showScan(value: Scan): void {
+    scan = value;
+    title.textContent = value.name;
+    title.title = value.description || value.name;
+    status.textContent = value.status === "open" ? "Open" : "Closed";
+    status.dataset.status = value.status;
+    closeBtn.hidden = value.status !== "open";
+    banner.hidden = value.status === "open";
+    banner.textContent = value.status === "open" ? "" : "This scan is closed: no new submissions. Pending tasks can still be decided.";
+    const crumb = page.querySelector(".crumb-current");
+    if (crumb) { crumb.textContent = value.name; (crumb as HTMLElement).title = value.name; }
+    document.title = `${value.name} · TaskStream`;
+  }
+
+  function who(task: Task): string {
+    if (task.decided_by === me.id) return "you (another tab)";
+    return task.decided_by ? `another admin (#${task.decided_by.slice(0, 8)})` : "another admin";
+  }
+
+  function hold(id: string, state: CardState, note: string, ms: number): void {
+    local.set(id, { state, note });
+    changed();
+    const timer = window.setTimeout(() => {
+      timers.delete(timer);
+      const current = local.get(id);
+      if (current && current.note === note) {
+        local.delete(id);
+        changed();
+      }
+    }, ms);
+    timers.add(timer);
+  }
+
+  async function decide(id: string, decision: Decision, why: string | null): Promise<void> {
+    if (!pending.has(id) || local.has(id)) return;
+    const verb = decision === "validated" ? "Validated" : "Refused";
+    local.set(id, { state: decision === "validated" ? "validating" : "refusing", note: decision === "validated" ? "Validating…" : "Refusing…" });
+    changed();
+    let ack: Ack<{ task: Task }>;
+    if (ctx.live.socket.connected) {
+      ack = await ctx.live.decide(id, decision, why);
+    } else {
+      try {
+        const answer = await ctx.api<{ task: Task }>("POST", `/api/tasks/${encodeURIComponent(id)}/decision`, why ? { decision, reason: why } : { decision });
+        ack = { ok: true, task: answer.task };
+      } catch (error) {
+        const e: WireError = error instanceof ApiError
+          ? { code: error.code, message: error.message, ...(error.task ? { task: error.task } : {}) }
+          : { code: "internal", message: String(error) };
+        ack = { ok: false, error: e };
+      }
+    }
+    if (disposed) return;
+    if (ack.ok) {
+      upsert(ack.task);
+      hold(id, decision === "validated" ? "validating" : "refusing", `${verb}${why ? ` — ${why}` : ""}`, HOLD_OWN_MS);
+      return;
+    }
+    if (ack.error.code === "already_decided" && ack.error.task) {
+      const winner = ack.error.task;
+      upsert(winner);
+      const what = winner.status === "validated" ? "Validated" : "Refused";
+      const because = winner.reason ? `: “${winner.reason}”` : "";
+      hold(id, "conflict", `${what} first by ${who(winner)}${because}`, HOLD_CONFLICT_MS);
+      return;
+    }
+    local.delete(id);
+    changed();
+    if (ack.error.code === "unauthorized") ctx.expire();
+    else ctx.toast(explain(ack.error, "decide"), "error");
+  }
+
+  // -- live -----------------------------------------------------------------------------------
+  const unsubscribe = ctx.live.subscribe(scanId, {
+    snapshot: (value, list, reset) => {
+      showScan(value);
+      const keep = new Map(local);
+      tasks.clear();
+      pending.clear();
+      for (const task of list) upsert(task);
+      local.clear();
+      for (const [id, extra] of keep) if (tasks.has(id)) local.set(id, extra);
+      if (reset) ctx.toast("Reloaded the scan after a long disconnection.", "info");
+      try { performance.mark("scan:snapshot-applied", { detail: { tasks: list.length } }); } catch { /* diagnostics */ }
+      changed();
+    },
+    scan: (value) => showScan(value),
+    event: (event) => {
+      if (event.type === "scan:updated") showScan(event.scan);
+      else upsert(event.task);
+      changed();
+    },
+    stats: (stats) => analytics.update(stats),
+    failed: (error) => {
+      title.textContent = "Scan unavailable";
+      banner.hidden = false;
+      banner.textContent = explain(error, "join");
+    },
+  });
+
+  async function loadStats(): Promise<void> {
+    try {
+      analytics.update(await ctx.api<Stats>("GET", `/api/scans/${encodeURIComponent(scanId)}/stats`));
+    } catch (error) {
+      if (error instanceof ApiError && error.code === "unauthorized") ctx.expire();
+    }
+  }
+  void loadStats();
+  const statsTimer = window.setInterval(() => void loadStats(), 10_000);
+
+  closeBtn.addEventListener("click", () => {
+    if (!scan || !window.confirm(`Close “${scan.name}”? Workers will no longer be able to submit to it.`)) return;
+    ctx.api<{ scan: Scan }>("POST", `/api/scans/${encodeURIComponent(scanId)}/close`)
+      .then((answer) => showScan(answer.scan))
+      .catch((error: unknown) => ctx.toast(explain(error, "scan"), "error"));
+  });
+  const exporter = (format: "csv" | "json") => () => {
+    download(`/api/scans/${encodeURIComponent(scanId)}/export?format=${format}`, ctx.session.token, `scan-${scanId}.${format}`)
+      .catch((error: unknown) => ctx.toast(explain(error, "scan"), "error"));
+  };
+  exportCsv.addEventListener("click", exporter("csv"));
+  exportJson.addEventListener("click", exporter("json"));
+
+  const onKey = (event: KeyboardEvent) => {
+    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || dialog.open) return;
+    const target = event.target as HTMLElement | null;
+    if (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.isContentEditable)) return;
+    if (grid.handleKey(event)) event.preventDefault();
+  };
+  document.addEventListener("keydown", onKey);
+
+  return () => {
+    disposed = true;
+    unsubscribe();
+    grid.destroy();
+    indicator.dispose();
+    document.removeEventListener("keydown", onKey);
+    window.clearInterval(statsTimer);
+    for (const timer of timers) window.clearTimeout(timer);
+    if (dialog.open) dialog.close();
+    page.remove();
+  };
+}

@@ -1,0 +1,95 @@
+// The wire objects of the TaskStream contract (CONTRACT.md §2), as the dashboard reads them.
+
+export type Role = "admin" | "worker";
+export type TaskStatus = "pending" | "validated" | "refused";
+export type Decision = "validated" | "refused";
+
+export interface User {
+  id: string;
+  username: string;
+  role: Role;
+  created_at: string;
+}
+
+export interface Counts {
+  pending: number;
+  validated: number;
+  refused: number;
+}
+
+export interface Scan {
+  id: string;
+  name: string;
+  description: string;
+  status: "open" | "closed";
+  created_by: string;
+  created_at: string;
+  closed_at?: string | null;
+  counts: Counts;
+}
+
+export interface Task {
+  id: string;
+  scan_id: string;
+  worker_id: string;
+  worker_username: string;
+  content: string;
+  status: TaskStatus;
+  reason: string | null;
+  decided_by: string | null;
+  created_at: string;
+  decided_at: string | null;
+  seq: number;
+}
+
+export interface WorkerStats {
+  worker_id: string;
+  username: string;
+  submitted: number;
+  pending: number;
+  validated: number;
+  refused: number;
+}
+
+export interface Stats {
+  scan_id: string;
+  total: number;
+  pending: number;
+  validated: number;
+  refused: number;
+  acceptance_rate: number | null;
+  submissions_last_minute: number;
+  decision_seconds_p50: number | null;
+  decision_seconds_p95: number | null;
+  workers: WorkerStats[];
+}
+
+export interface WireError {
+  code: string;
+  message: string;
+  /** With `already_decided`: the task as the winning decision left it. */
+  task?: Task;
+}
+
+/** A live event envelope (CONTRACT.md §3). */
+export type Envelope =
+  | { type: "task:created"; scan_id: string; seq: number; task: Task }
+  | { type: "task:updated"; scan_id: string; seq: number; task: Task }
+  | { type: "scan:updated"; scan_id: string; seq: number; scan: Scan };
+
+export interface StatsEnvelope {
+  type: "scan:stats";
+  scan_id: string;
+  seq: number;
+  stats: Stats;
+}
+
+export type Ack<T> = ({ ok: true } & T) | { ok: false; error: WireError };
+
+export interface JoinAck {
+  scan: Scan;
+  seq: number;
+  tasks?: Task[];
+  events?: Envelope[];
+  reset?: boolean;
+}
