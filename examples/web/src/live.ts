@@ -57,6 +57,9 @@ export class LiveClient {
     this.socket = io({
       path: "/socket.io",
       auth: { token },
+      // WebSocket first (one round trip); long-polling when a proxy refuses WebSockets.
+      transports: ["websocket", "polling"],
+      tryAllTransports: true,
       reconnection: true,
       reconnectionDelay: 400,
       reconnectionDelayMax: 3000,

@@ -1,0 +1,147 @@
+"""Fixtures for the browser suite: the built dashboard, one real server, Chromium, accounts.
+
+Every test here drives the real ``taskstream-server`` (``ServerProcess``, temp
+SQLite store) with the system Chromium through Playwright. The suite skips only
+when Chromium is not installed; CI installs it (``.ci/run``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.support import TEST_INVITE_CODE, Account, ServerProcess, register_sync
+
+from .support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ensure_web_build, signed_in
+
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    sync_playwright,
+)
+
+PASSWORD = "correct horse battery"
+CSP_PROBLEM = re.compile(r"Content Security Policy|Refused to (execute|load|apply)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Accounts:
+    """Registered once for the package (PBKDF2 makes each registration cost ~0.25 s)."""
+
+    admin: Account
+    admin2: Account
+    workers: tuple[Account, ...]
+
+
+@dataclass
+class Watched:
+    """A page and what its console said: CSP violations and script errors fail the test."""
+
+    page: Page
+    problems: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="package")
+def web_build() -> None:
+    """The dashboard's build, made with npm if it is missing or older than its sources."""
+    ensure_web_build()
+
+
+@pytest.fixture(scope="package")
+def server(web_build: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The real server every browser test talks to, on a SQLite store of its own."""
+    data: Path = tmp_path_factory.mktemp("browser-store")
+    with ServerProcess(store_url=f"sqlite:///{data}/browser.db") as process:
+        yield process
+
+
+@pytest.fixture(scope="package")
+def accounts(server: ServerProcess) -> Accounts:
+    """Two admins and three workers."""
+    url = server.base_url
+    return Accounts(
+        admin=register_sync(url, "ada-admin", PASSWORD, role="admin", invite_code=TEST_INVITE_CODE),
+        admin2=register_sync(url, "bo-admin", PASSWORD, role="admin", invite_code=TEST_INVITE_CODE),
+        workers=tuple(register_sync(url, name, PASSWORD) for name in ("wren", "kit", "sol")),
+    )
+
+
+@pytest.fixture(scope="package")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="package")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """The system Chromium, headless."""
+    if not CHROMIUM.exists():  # pragma: no cover - CI installs it
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    instance = playwright.chromium.launch(
+        executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+    )
+    yield instance
+    instance.close()
+
+
+@pytest.fixture(scope="package")
+def artifacts() -> Path:
+    """Where screenshots go (git-ignored)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+OpenPage = Callable[..., Watched]
+
+
+@pytest.fixture
+def open_page(browser: Browser, server: ServerProcess) -> Iterator[OpenPage]:
+    """Opens pages in fresh contexts (optionally signed in) and checks their consoles after."""
+    contexts: list[BrowserContext] = []
+    watched: list[Watched] = []
+
+    def opener(
+        path: str,
+        account: Account | None = None,
+        *,
+        width: int = 1280,
+        height: int = 800,
+        reduced_motion: bool = True,
+        before: Callable[[Page], object] | None = None,
+    ) -> Watched:
+        context = browser.new_context(
+            viewport={"width": width, "height": height},
+            reduced_motion="reduce" if reduced_motion else "no-preference",
+            base_url=server.base_url,
+        )
+        contexts.append(context)
+        if account is not None:
+            signed_in(context, account)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        item = Watched(page)
+        watched.append(item)
+
+        def on_console(message: ConsoleMessage) -> None:
+            if message.type == "error" and CSP_PROBLEM.search(message.text):
+                item.problems.append(message.text)
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: item.problems.append(f"page error: {error}"))
+        if before is not None:
+            before(page)
+        page.goto(path)
+        return item
+
+    yield opener
+    for context in contexts:
+        context.close()
+    problems = [p for item in watched for p in item.problems]
+    assert not problems, f"the pages reported CSP violations or script errors: {problems}"
