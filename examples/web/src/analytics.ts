@@ -1,11 +1,11 @@
 // The analytics panel, live from `scan:stats`: counts, acceptance rate,
-// submissions per minute (a small chart of the live samples), decision latency
-// p50/p95 and the per-worker table.
+// submissions in the last minute (with a bar chart of the last 15 minutes, counted
+// from the tasks this page holds), decision latency p50/p95 and the per-worker table.
 import { clear, h, icon, setText } from "./dom";
 import type { Stats } from "./types";
 
 const SVG = "http://www.w3.org/2000/svg";
-const SAMPLES = 40;
+export const MINUTES = 15;
 
 function pct(value: number | null): string {
   return value === null ? "—" : `${Math.round(value * 1000) / 10}%`;
@@ -32,15 +32,14 @@ export class AnalyticsPanel {
   private readonly rateBar: HTMLElement;
   private readonly perMinute: HTMLElement;
   private readonly peak: HTMLElement;
-  private readonly line: SVGPolylineElement;
-  private readonly area: SVGPolygonElement;
+  private readonly bars: SVGRectElement[] = [];
   private readonly p50: HTMLElement;
   private readonly p95: HTMLElement;
   private readonly body: HTMLTableSectionElement;
-  private readonly samples: number[] = [];
   private latest: Stats | null = null;
 
-  constructor() {
+  /** `history()` answers submissions per minute, oldest first, the last one the current minute. */
+  constructor(private readonly history: () => number[]) {
     const count = (key: "pending" | "validated" | "refused" | "total", label: string, shape: Parameters<typeof icon>[0]) => {
       const value = h("strong", { class: "stat-value", text: "—" });
       this.counts[key] = value;
@@ -51,16 +50,18 @@ export class AnalyticsPanel {
     this.rateBar = h("span", { class: "rate-fill" });
     this.perMinute = h("strong", { class: "spm-value", text: "0" });
     this.peak = h("span", { class: "spm-peak", text: "" });
-    const chart = svg("svg", { viewBox: `0 0 ${SAMPLES - 1} 30`, preserveAspectRatio: "none", class: "spark", role: "img", "aria-label": "Submissions per minute, recent samples" });
-    this.area = svg("polygon", { class: "spark-area", points: "" });
-    this.line = svg("polyline", { class: "spark-line", points: "" });
-    chart.append(this.area, this.line);
+    const chart = svg("svg", { viewBox: `0 0 ${MINUTES * 10} 40`, preserveAspectRatio: "none", class: "spark", role: "img", "aria-label": `Submissions per minute over the last ${MINUTES} minutes` });
+    for (let i = 0; i < MINUTES; i++) {
+      const bar = svg("rect", { class: i === MINUTES - 1 ? "spark-bar spark-bar-now" : "spark-bar", x: String(i * 10 + 1.5), width: "7", y: "39", height: "1", rx: "1.5" });
+      this.bars.push(bar);
+      chart.append(bar);
+    }
     this.p50 = h("strong", { class: "lat-value", text: "—" });
     this.p95 = h("strong", { class: "lat-value", text: "—" });
     this.body = h("tbody");
     this.el = h(
       "aside",
-      { class: "panel analytics", attrs: { "aria-label": "Analytics" } },
+      { class: "panel pane analytics", attrs: { "aria-label": "Analytics" } },
       h("h2", { class: "panel-title", text: "Analytics" }),
       h("div", { class: "stats-grid" },
         count("pending", "Pending", "pendingRing"),
@@ -75,8 +76,10 @@ export class AnalyticsPanel {
       h("div", { class: "metric" },
         h("div", { class: "metric-head" },
           h("span", { class: "metric-label", text: "Submissions / min" }),
-          h("span", null, this.perMinute, this.peak)),
+          this.perMinute),
         chart,
+        h("div", { class: "spark-axis" },
+          h("span", { text: `−${MINUTES} min`, attrs: { "aria-hidden": "true" } }), this.peak, h("span", { text: "now", attrs: { "aria-hidden": "true" } })),
       ),
       h("div", { class: "metric latency" },
         h("span", { class: "metric-label", text: "Decision latency" }),
@@ -106,9 +109,11 @@ export class AnalyticsPanel {
     setText(this.counts.total, stats.total.toLocaleString("en-US"));
     setText(this.rate, pct(stats.acceptance_rate));
     this.rateBar.style.width = `${Math.round((stats.acceptance_rate ?? 0) * 100)}%`;
+    this.rateBar.parentElement!.dataset.decided = String(stats.acceptance_rate !== null);
     setText(this.p50, seconds(stats.decision_seconds_p50));
     setText(this.p95, seconds(stats.decision_seconds_p95));
-    this.sample(stats.submissions_last_minute);
+    setText(this.perMinute, stats.submissions_last_minute.toLocaleString("en-US"));
+    this.redraw();
     clear(this.body);
     const workers = [...stats.workers].sort((a, b) => b.submitted - a.submitted || a.username.localeCompare(b.username));
     for (const w of workers) {
@@ -127,21 +132,18 @@ export class AnalyticsPanel {
     }
   }
 
-  /** Record one value of submissions-per-minute and redraw the chart. */
-  sample(value: number): void {
-    this.samples.push(value);
-    if (this.samples.length > SAMPLES) this.samples.shift();
-    setText(this.perMinute, String(value));
-    const peak = Math.max(1, ...this.samples);
-    setText(this.peak, ` peak ${Math.max(...this.samples)}`);
-    const offset = SAMPLES - this.samples.length;
-    const points = this.samples.map((v, i) => `${offset + i},${(30 - (v / peak) * 27 - 1.5).toFixed(2)}`);
-    this.line.setAttribute("points", points.join(" "));
-    this.area.setAttribute("points", points.length ? `${offset},30 ${points.join(" ")} ${SAMPLES - 1},30` : "");
-  }
-
-  /** Keep the chart moving when nothing changes (scan:stats only comes after changes). */
-  tick(): void {
-    if (this.latest) this.sample(this.samples[this.samples.length - 1] ?? 0);
+  /** Redraw the per-minute bars (also on a timer: minutes pass without events). */
+  redraw(): void {
+    const counts = this.history();
+    const peak = Math.max(1, ...counts);
+    setText(this.peak, `peak ${Math.max(0, ...counts).toLocaleString("en-US")}/min`);
+    counts.slice(-MINUTES).forEach((value, i) => {
+      const height = value ? Math.max(2, (value / peak) * 38) : 1;
+      const bar = this.bars[i];
+      if (!bar) return;
+      bar.setAttribute("y", (40 - height).toFixed(1));
+      bar.setAttribute("height", height.toFixed(1));
+    });
+    if (!this.latest) setText(this.perMinute, String(counts[counts.length - 1] ?? 0));
   }
 }

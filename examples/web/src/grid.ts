@@ -3,6 +3,7 @@
 // Nothing here reads layout from the DOM: the grid's size comes from a
 // ResizeObserver, every card's position and size is computed (layout.ts) and
 // written once per frame, so a burst of arrivals costs one style/layout pass.
+import { mark, measure } from "./diag";
 import { age, h, icon, setText, splitKind } from "./dom";
 import { computeLayout, type Layout } from "./layout";
 import type { Decision, Task } from "./types";
@@ -203,11 +204,10 @@ export class TaskGrid {
     data.cols = String(layout.cols);
     data.rows = String(layout.rows);
     const ended = performance.now();
-    try {
-      performance.measure("grid:render", { start: started, end: ended, detail: { items: items.length, shown: layout.shown } });
-    } catch {
-      /* diagnostics only */
-    }
+    const detail = { items: items.length, shown: layout.shown };
+    measure("grid:render", started, ended, detail);
+    // The next frame's callback runs once this frame's style, layout and paint are done.
+    requestAnimationFrame(() => mark("grid:frame", detail));
   }
 
   private createCard(task: Task): Card {

@@ -26,7 +26,7 @@ export interface Mode {
 export const CARD: Mode = {
   name: "card",
   minFont: 12,
-  maxFont: 17,
+  maxFont: 16,
   widthEm: 11.5,
   heightEm: 8.4,
   maxWidthEm: 28,
@@ -38,12 +38,15 @@ export const COMPACT: Mode = {
   name: "compact",
   minFont: 11,
   maxFont: 14,
-  widthEm: 15,
+  widthEm: 19,
   heightEm: 2.6,
   maxWidthEm: 40,
   maxHeightEm: 3.2,
   gap: 6,
 };
+
+/** Card width (em) from which the buttons show their labels next to their icons. */
+const LABEL_EM = 15.5;
 
 export interface Layout {
   mode: ModeName;
@@ -114,10 +117,14 @@ function finish(mode: Mode, c: Candidate, n: number, shown: number, width: numbe
   const usedCols = Math.min(c.cols, Math.max(1, n));
   const blockW = usedCols * c.w + (usedCols - 1) * mode.gap;
   const blockH = usedRows * c.h + (usedRows - 1) * mode.gap;
-  const font = c.font;
-  // Card mode: 0.7em padding x2, head 1.07em, two 0.45em gaps, actions 2em; lines of 1.35em.
-  const lines = mode.name === "card" ? Math.max(1, Math.floor((c.h / font - 5.55) / 1.35)) : 1;
-  const labels = mode.name === "card" ? c.w / font >= 15.5 : c.w / font >= 26;
+  let font = c.font;
+  // Labelled buttons read better than a slightly larger font: trade up to 2px for them.
+  const labelFont = Math.floor((c.w / LABEL_EM) * 4) / 4;
+  if (mode.name === "card" && labelFont < font && labelFont >= Math.max(mode.minFont, font - 2)) font = labelFont;
+  // Card mode: 0.7em padding x2, head 1.07em, two 0.45em gaps, actions 2em, 2px of border;
+  // the rest holds whole lines of 1.35em (the text box is exactly that tall).
+  const lines = mode.name === "card" ? Math.max(1, Math.floor((c.h - 2 - 5.4 * font) / (1.35 * font))) : 1;
+  const labels = mode.name === "card" ? c.w / font >= LABEL_EM : c.w / font >= 24;
   return {
     mode: mode.name,
     cols: c.cols,

@@ -9,6 +9,7 @@
 //   and the ack's events are applied the same way; a `reset` ack is a snapshot;
 // - a refused token (connect_error data {code: "unauthorized"}) signs out.
 import { io, type Socket } from "socket.io-client";
+import { mark } from "./diag";
 import type { Ack, Decision, Envelope, JoinAck, Scan, Stats, StatsEnvelope, Task, WireError } from "./types";
 
 export type ConnectionState = "connecting" | "online" | "reconnecting" | "offline";
@@ -35,13 +36,6 @@ interface Subscription {
 
 const ACK_TIMEOUT_MS = 10_000;
 
-function mark(name: string, detail?: unknown): void {
-  try {
-    performance.mark(name, { detail });
-  } catch {
-    /* marks are diagnostics only */
-  }
-}
 
 export class LiveClient {
   readonly socket: Socket;
@@ -176,6 +170,7 @@ export class LiveClient {
   }
 
   private receive(envelope: Envelope): void {
+    mark("live:event");
     const sub = this.subs.get(envelope.scan_id);
     if (!sub) return;
     if (sub.joining) {

@@ -1,7 +1,8 @@
 // The admin's scan view: the live grid, the validation workflow and the analytics.
 import { connectionIndicator, topbar, type AppContext } from "../app";
-import { AnalyticsPanel } from "../analytics";
+import { AnalyticsPanel, MINUTES } from "../analytics";
 import { ApiError, download } from "../api";
+import { mark } from "../diag";
 import { h, icon, splitKind } from "../dom";
 import { TaskGrid, type CardState, type GridItem } from "../grid";
 import { explain } from "../messages";
@@ -28,7 +29,7 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
   let disposed = false;
 
   const indicator = connectionIndicator(ctx.live);
-  const analytics = new AnalyticsPanel();
+  const analytics = new AnalyticsPanel(() => perMinute());
   const grid = new TaskGrid(
     {
       items: () => items(),
@@ -57,7 +58,6 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
   const toolbar = h("div", { class: "toolbar glass" },
     h("div", { class: "toolbar-title" }, title, status),
     queue,
-    keys,
     h("div", { class: "toolbar-actions" },
       h("div", { class: "share" }, icon("link"), linkInput, copyButton(() => linkInput.value, linkInput)),
       exportCsv, exportJson, closeBtn));
@@ -121,12 +121,26 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
     topbar(ctx, [{ label: "Scans", href: "/admin" }, { label: "Scan" }], indicator.el),
     toolbar,
     h("main", { class: "scan-view" },
-      h("section", { class: "grid-panel glass" }, banner, grid.el),
+      h("section", { class: "grid-panel pane" }, banner, grid.el,
+        h("div", { class: "grid-foot" }, keys,
+          h("span", { class: "muted order-hint", text: "Oldest first · click a card or use the keyboard" }))),
       analytics.el),
     dialog);
   root.append(page);
 
   // -- model ----------------------------------------------------------------------------------
+  /** Submissions per minute over the last MINUTES minutes, from the tasks this page holds. */
+  function perMinute(): number[] {
+    const counts = new Array<number>(MINUTES).fill(0);
+    const now = Date.now();
+    const currentMinute = Math.floor(now / 60_000);
+    for (const task of tasks.values()) {
+      const ago = currentMinute - Math.floor(Date.parse(task.created_at) / 60_000);
+      if (ago >= 0 && ago < MINUTES) counts[MINUTES - 1 - ago]! += 1;
+    }
+    return counts;
+  }
+
   function items(): GridItem[] {
     const out: GridItem[] = [];
     for (const task of pending.values()) {
@@ -148,9 +162,16 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
     queue.textContent = n === 0 ? "Queue clear" : `${n.toLocaleString("en-US")} pending${hidden}`;
   }
 
+  let due = false;
   function changed(): void {
     grid.invalidate();
-    requestAnimationFrame(refreshQueue);
+    if (due) return;
+    due = true;
+    requestAnimationFrame(() => {
+      due = false;
+      refreshQueue();
+      analytics.redraw();
+    });
   }
 
   function upsert(task: Task): void {
@@ -248,7 +269,7 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
       local.clear();
       for (const [id, extra] of keep) if (tasks.has(id)) local.set(id, extra);
       if (reset) ctx.toast("Reloaded the scan after a long disconnection.", "info");
-      try { performance.mark("scan:snapshot-applied", { detail: { tasks: list.length } }); } catch { /* diagnostics */ }
+      mark("scan:snapshot-applied", { tasks: list.length });
       changed();
     },
     scan: (value) => showScan(value),
@@ -274,6 +295,7 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
   }
   void loadStats();
   const statsTimer = window.setInterval(() => void loadStats(), 10_000);
+  const chartTimer = window.setInterval(() => analytics.redraw(), 5_000);
 
   closeBtn.addEventListener("click", () => {
     if (!scan || !window.confirm(`Close “${scan.name}”? Workers will no longer be able to submit to it.`)) return;
@@ -303,6 +325,7 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
     indicator.dispose();
     document.removeEventListener("keydown", onKey);
     window.clearInterval(statsTimer);
+    window.clearInterval(chartTimer);
     for (const timer of timers) window.clearTimeout(timer);
     if (dialog.open) dialog.close();
     page.remove();

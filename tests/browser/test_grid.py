@@ -1,0 +1,240 @@
+"""The live grid at 1 to 1,000 pending tasks: no scrolling, no overlap, no clipped text,
+at laptop and desktop sizes and after resizes; and how long the browser takes to lay out
+1,000 pending tasks and to absorb a burst of 100 arrivals."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.support import ServerProcess, call_sync
+
+from .conftest import Accounts, OpenPage
+from .support import GEOMETRY_JS, browser_marks, new_scan, settle, submit_many
+
+pytestmark = browser_marks()
+
+COUNTS = (1, 12, 60, 200, 1000)
+SIZES = ((1280, 800), (1920, 1080), (1024, 768))
+
+PLACES = ["dock 3", "aisle 7", "the cold room", "packing station B", "gate 12", "the mezzanine"]
+THINGS = [
+    "pallet jack left charging in the fire lane",
+    "emergency exit sign flickering",
+    "label printer jams every few labels",
+    "spill near the conveyor, no cone placed",
+    "forklift horn does not work",
+    "stacked boxes lean over the walkway and block the view of oncoming traffic",
+]
+MORE = [
+    "",
+    " Seen twice this week.",
+    " It slows the whole shift down and people have started working around it, which is"
+    " worse: the workaround sends pickers through the loading lane while trucks back in.",
+]
+
+
+def content(rng: random.Random, index: int) -> str:
+    """A plausible submission of varied length (some long enough to need the ellipsis)."""
+    kind = rng.choice(["Observation", "Suggestion"])
+    return f"{kind}: #{index} {rng.choice(THINGS).capitalize()} at {rng.choice(PLACES)}.{rng.choice(MORE)}"
+
+
+@pytest.fixture(scope="module")
+def scans(server: ServerProcess, accounts: Accounts) -> dict[int, str]:
+    """One scan per pending count, seeded over HTTP by the three workers."""
+    rng = random.Random(7)
+    made: dict[int, str] = {}
+    started = time.monotonic()
+    for count in COUNTS:
+        scan = new_scan(server.base_url, accounts.admin, f"Grid with {count} pending")
+        submit_many(
+            server.base_url, scan, accounts.workers, [content(rng, i) for i in range(count)]
+        )
+        made[count] = scan
+    print(f"\nseeded {sum(COUNTS)} tasks in {time.monotonic() - started:.1f} s")
+    return made
+
+
+def pending_count(server: ServerProcess, accounts: Accounts, scan: str) -> int:
+    status, body = call_sync(server.base_url, "GET", f"/api/scans/{scan}", token=accounts.admin.token)
+    assert status == 200
+    return int(body["scan"]["counts"]["pending"])
+
+
+def check_geometry(page: Page, expected: int, label: str) -> dict[str, Any]:
+    expect(page.locator(".grid")).to_have_attribute("data-pending", str(expected))
+    settle(page)
+    g: dict[str, Any] = page.evaluate(GEOMETRY_JS)
+    where = f"{label}: {json.dumps(g)}"
+    assert g["scrollHeight"] <= g["innerHeight"], f"the page scrolls vertically at {where}"
+    assert g["scrollWidth"] <= g["innerWidth"], f"the page scrolls horizontally at {where}"
+    assert g["overlaps"] == 0, f"cards overlap at {where}"
+    assert g["outside"] == 0, f"cards stick out of the grid at {where}"
+    assert g["clipped"] == [], f"text is clipped without its full text in a title at {where}"
+    assert g["minFont"] is None or g["minFont"] >= 11, f"text below the legible minimum at {where}"
+    assert g["shown"] + g["hidden"] == expected
+    if g["hidden"]:
+        assert g["cards"] == g["shown"] and g["tiles"] == g["shown"] + 1, where
+        more = page.locator(".more-tile .more-count")
+        assert more.text_content() == f"+{g['hidden']:,}", where
+    else:
+        assert g["cards"] == expected, where
+    return g
+
+
+@pytest.mark.parametrize("count", COUNTS)
+def test_grid_fits_the_viewport(
+    count: int,
+    scans: dict[int, str],
+    open_page: OpenPage,
+    server: ServerProcess,
+    accounts: Accounts,
+    artifacts: Path,
+) -> None:
+    """Every pending task fits without scrolling, overlapping or clipping (or, past the
+    legible minimum, the oldest fit and a tile counts the rest), before and after resizes."""
+    scan = scans[count]
+    expected = pending_count(server, accounts, scan)
+    width, height = SIZES[0]
+    page = open_page(f"/admin/scans/{scan}", accounts.admin, width=width, height=height).page
+    summary = []
+    for width, height in SIZES:
+        page.set_viewport_size({"width": width, "height": height})
+        g = check_geometry(page, expected, f"{count} tasks, {width}x{height}")
+        summary.append(f"{width}x{height}: {g['mode']} {g['cols']}x{g['rows']} shown {g['shown']}")
+        if count in (12, 1000) and width != 1024:
+            page.screenshot(path=str(artifacts / f"admin-grid-{count}-{width}x{height}.png"))
+    # And back to the first size: the layout follows the window both ways.
+    page.set_viewport_size({"width": SIZES[0][0], "height": SIZES[0][1]})
+    check_geometry(page, expected, f"{count} tasks, back to {SIZES[0]}")
+    print(f"\n{count} pending: " + "; ".join(summary))
+
+
+PERF_SETUP_JS = """
+() => {
+  const state = { frames: [], longtasks: [], running: true };
+  window.__perf = state;
+  const loop = t => { state.frames.push(t); if (state.running) requestAnimationFrame(loop); };
+  requestAnimationFrame(loop);
+  try {
+    new PerformanceObserver(list => {
+      for (const e of list.getEntries()) state.longtasks.push([e.startTime, e.duration]);
+    }).observe({ type: 'longtask', buffered: true });
+  } catch (e) { /* no longtask support */ }
+  return performance.now();
+}
+"""
+
+PERF_READ_JS = """
+([since, items]) => {
+  const state = window.__perf;
+  state.running = false;
+  const after = name => performance.getEntriesByName(name).filter(e => e.startTime >= since);
+  const events = after('live:event');
+  const frame = after('grid:frame').find(e => e.detail.items >= items);
+  const renders = after('grid:render');
+  const frames = state.frames.filter(t => t >= since);
+  let worstGap = 0;
+  for (let i = 1; i < frames.length; i++) worstGap = Math.max(worstGap, frames[i] - frames[i - 1]);
+  const long = state.longtasks.filter(([t]) => t >= since);
+  return {
+    firstEvent: events.length ? events[0].startTime : null,
+    lastEvent: events.length ? events[events.length - 1].startTime : null,
+    events: events.length,
+    done: frame ? frame.startTime : null,
+    renders: renders.length,
+    renderTotal: renders.reduce((s, e) => s + e.duration, 0),
+    renderMax: renders.reduce((m, e) => Math.max(m, e.duration), 0),
+    worstFrameGap: worstGap,
+    longTasks: long.length,
+    longestTask: long.reduce((m, [, d]) => Math.max(m, d), 0),
+  };
+}
+"""
+
+
+def test_layout_and_burst_timings_in_the_browser(
+    scans: dict[int, str],
+    open_page: OpenPage,
+    server: ServerProcess,
+    accounts: Accounts,
+    artifacts: Path,
+) -> None:
+    """Measures (and prints) the time to lay out 1,000 pending tasks and to absorb a burst
+    of 100 arrivals, with the grid's own render cost and the worst frame gap; the grid must
+    end up complete, without duplicates."""
+    scan = scans[1000]
+    expected = pending_count(server, accounts, scan)
+    figures: dict[str, Any] = {}
+    for width, height in ((1920, 1080), (1280, 800)):
+        page = open_page(
+            f"/admin/scans/{scan}", accounts.admin, width=width, height=height, reduced_motion=False
+        ).page
+        expect(page.locator(".grid")).to_have_attribute("data-pending", str(expected))
+        settle(page)
+        first: dict[str, float] = page.evaluate(
+            """(items) => {
+              const ack = performance.getEntriesByName('live:join-ack')[0];
+              const frame = performance.getEntriesByName('grid:frame').find(e => e.detail.items >= items);
+              const render = performance.getEntriesByName('grid:render').find(e => e.detail.items >= items);
+              return { ack: ack.startTime, frame: frame.startTime, render: render.duration,
+                       shown: render.detail.shown };
+            }""",
+            expected,
+        )
+        figures[f"layout_{width}x{height}"] = {
+            "snapshot_to_painted_ms": round(first["frame"] - first["ack"], 1),
+            "render_js_ms": round(first["render"], 2),
+            "cards_in_dom": first["shown"],
+        }
+        # A resize re-lays the whole grid out.
+        since = page.evaluate(PERF_SETUP_JS)
+        page.set_viewport_size({"width": width - 200, "height": height - 100})
+        settle(page)
+        resize = page.evaluate(PERF_READ_JS, [since, 0])
+        figures[f"resize_{width}x{height}"] = {
+            "render_js_ms": round(resize["renderMax"], 2),
+            "worst_frame_gap_ms": round(resize["worstFrameGap"], 1),
+        }
+        page.set_viewport_size({"width": width, "height": height})
+        settle(page)
+
+    # The burst: 100 arrivals as fast as the server takes them, on the last page opened.
+    since = page.evaluate(PERF_SETUP_JS)
+    started = time.monotonic()
+    rng = random.Random(11)
+    submit_many(
+        server.base_url,
+        scan,
+        accounts.workers,
+        [content(rng, 10_000 + i) for i in range(100)],
+    )
+    submitted = time.monotonic() - started
+    expect(page.locator(".grid")).to_have_attribute("data-pending", str(expected + 100))
+    settle(page)
+    burst = page.evaluate(PERF_READ_JS, [since, expected + 100])
+    assert burst["events"] >= 100
+    figures["burst_100"] = {
+        "server_side_submit_s": round(submitted, 2),
+        "first_to_last_arrival_ms": round(burst["lastEvent"] - burst["firstEvent"], 1),
+        "first_arrival_to_painted_ms": round(burst["done"] - burst["firstEvent"], 1),
+        "last_arrival_to_painted_ms": round(burst["done"] - burst["lastEvent"], 1),
+        "renders": burst["renders"],
+        "render_js_total_ms": round(burst["renderTotal"], 1),
+        "render_js_max_ms": round(burst["renderMax"], 2),
+        "worst_frame_gap_ms": round(burst["worstFrameGap"], 1),
+        "long_tasks": burst["longTasks"],
+        "longest_task_ms": round(burst["longestTask"], 1),
+    }
+    ids = page.eval_on_selector_all(".grid .card", "cards => cards.map(c => c.dataset.taskId)")
+    assert len(ids) == len(set(ids)), "a task has two cards"
+    report = json.dumps(figures, indent=2)
+    (artifacts / "perf.json").write_text(report + "\n")
+    print(f"\nbrowser timings (Chromium headless, this machine):\n{report}")
