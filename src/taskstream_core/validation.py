@@ -74,6 +74,10 @@ def _string(value: object, field: str, *, low: int, high: int) -> str:
         if low == 0:
             raise InvalidRequest(f"'{field}' must be at most {high} characters.")
         raise InvalidRequest(f"'{field}' must be {low} to {high} characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no store can keep it as text
+        raise InvalidRequest(f"'{field}' is not valid Unicode text.") from None
     return value
 
 

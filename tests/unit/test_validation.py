@@ -211,3 +211,9 @@ def test_the_contract_limits_are_named() -> None:
     assert v.MAX_REASON == 1_000
     assert v.MAX_IDEMPOTENCY_KEY == 100
     assert v.MAX_PAGE_LIMIT == 500
+
+
+def test_lone_surrogates_are_invalid_requests() -> None:
+    """Text holding a lone UTF-16 surrogate is refused as invalid_request, not stored."""
+    with pytest.raises(InvalidRequest):
+        v.check_task_content("half a pair: \ud800")
