@@ -13,11 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
-from tests.support import TEST_INVITE_CODE, Account, ServerProcess, register_sync
-
-from .support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ensure_web_build, signed_in
-
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -26,6 +21,10 @@ from playwright.sync_api import (
     Playwright,
     sync_playwright,
 )
+
+from tests.support import TEST_INVITE_CODE, Account, ServerProcess, register_sync
+
+from .support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ensure_web_build, signed_in
 
 PASSWORD = "correct horse battery"
 CSP_PROBLEM = re.compile(r"Content Security Policy|Refused to (execute|load|apply)", re.IGNORECASE)

@@ -33,7 +33,9 @@ __all__ = [
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 WEB_DIR: Final = ROOT / "examples" / "web"
-BUILD_INDEX: Final = ROOT / "examples" / "server" / "taskstream_server" / "static" / "app" / "index.html"
+BUILD_INDEX: Final = (
+    ROOT / "examples" / "server" / "taskstream_server" / "static" / "app" / "index.html"
+)
 ARTIFACTS: Final = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM: Final = Path(os.environ.get("TASKSTREAM_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS: Final = [
@@ -49,7 +51,13 @@ SESSION_KEY: Final = "taskstream.session"
 
 def _sources() -> Iterable[Path]:
     yield from (WEB_DIR / "src").rglob("*")
-    for name in ("index.html", "package.json", "package-lock.json", "vite.config.ts", "tsconfig.json"):
+    for name in (
+        "index.html",
+        "package.json",
+        "package-lock.json",
+        "vite.config.ts",
+        "tsconfig.json",
+    ):
         yield WEB_DIR / name
 
 
@@ -83,20 +91,30 @@ def new_scan(base_url: str, admin: Account, name: str, description: str = "") ->
 
 
 def submit_many(
-    base_url: str, scan_id: str, workers: Sequence[Account], contents: Sequence[str]
+    base_url: str,
+    scan_id: str,
+    workers: Sequence[Account],
+    contents: Sequence[str],
+    *,
+    threads: int = 8,
 ) -> list[dict[str, Any]]:
-    """Submit ``contents`` over HTTP, round-robin over ``workers``, eight at a time; the tasks."""
+    """Submit ``contents`` over HTTP, round-robin over ``workers``, ``threads`` at a time (so
+    with more than one the server may store them in another order); the tasks."""
 
     def one(index: int) -> dict[str, Any]:
         worker = workers[index % len(workers)]
         status, body = call_sync(
-            base_url, "POST", f"/api/scans/{scan_id}/tasks", {"content": contents[index]}, worker.token
+            base_url,
+            "POST",
+            f"/api/scans/{scan_id}/tasks",
+            {"content": contents[index]},
+            worker.token,
         )
         assert status == 201, body
         task: dict[str, Any] = body["task"]
         return task
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=threads) as pool:
         return list(pool.map(one, range(len(contents))))
 
 

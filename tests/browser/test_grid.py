@@ -43,7 +43,8 @@ MORE = [
 def content(rng: random.Random, index: int) -> str:
     """A plausible submission of varied length (some long enough to need the ellipsis)."""
     kind = rng.choice(["Observation", "Suggestion"])
-    return f"{kind}: #{index} {rng.choice(THINGS).capitalize()} at {rng.choice(PLACES)}.{rng.choice(MORE)}"
+    thing, place = rng.choice(THINGS).capitalize(), rng.choice(PLACES)
+    return f"{kind}: #{index} {thing} at {place}.{rng.choice(MORE)}"
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,9 @@ def scans(server: ServerProcess, accounts: Accounts) -> dict[int, str]:
 
 
 def pending_count(server: ServerProcess, accounts: Accounts, scan: str) -> int:
-    status, body = call_sync(server.base_url, "GET", f"/api/scans/{scan}", token=accounts.admin.token)
+    status, body = call_sync(
+        server.base_url, "GET", f"/api/scans/{scan}", token=accounts.admin.token
+    )
     assert status == 200
     return int(body["scan"]["counts"]["pending"])
 
@@ -81,7 +84,8 @@ def check_geometry(page: Page, expected: int, label: str) -> dict[str, Any]:
     assert g["minFont"] is None or g["minFont"] >= 11, f"text below the legible minimum at {where}"
     assert g["shown"] + g["hidden"] == expected
     if g["hidden"]:
-        assert g["cards"] == g["shown"] and g["tiles"] == g["shown"] + 1, where
+        assert g["cards"] == g["shown"], where
+        assert g["tiles"] == g["shown"] + 1, where
         more = page.locator(".more-tile .more-count")
         assert more.text_content() == f"+{g['hidden']:,}", where
     else:
@@ -92,6 +96,7 @@ def check_geometry(page: Page, expected: int, label: str) -> dict[str, Any]:
 @pytest.mark.parametrize("count", COUNTS)
 def test_grid_fits_the_viewport(
     count: int,
+    *,
     scans: dict[int, str],
     open_page: OpenPage,
     server: ServerProcess,
@@ -161,6 +166,7 @@ PERF_READ_JS = """
 
 
 def test_layout_and_burst_timings_in_the_browser(
+    *,
     scans: dict[int, str],
     open_page: OpenPage,
     server: ServerProcess,
@@ -182,8 +188,10 @@ def test_layout_and_burst_timings_in_the_browser(
         first: dict[str, float] = page.evaluate(
             """(items) => {
               const ack = performance.getEntriesByName('live:join-ack')[0];
-              const frame = performance.getEntriesByName('grid:frame').find(e => e.detail.items >= items);
-              const render = performance.getEntriesByName('grid:render').find(e => e.detail.items >= items);
+              const find = name => performance.getEntriesByName(name)
+                .find(e => e.detail.items >= items);
+              const frame = find('grid:frame');
+              const render = find('grid:render');
               return { ack: ack.startTime, frame: frame.startTime, render: render.duration,
                        shown: render.detail.shown };
             }""",

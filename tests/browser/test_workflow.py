@@ -108,9 +108,9 @@ def test_worker_submission_and_refusal_travel_live(
         accounts.admin.token,
     )
     assert status == 200
-    expect(worker_page.locator(".mine-item", has_text="label printer").locator(".badge")).to_have_text(
-        "Validated"
-    )
+    expect(
+        worker_page.locator(".mine-item", has_text="label printer").locator(".badge")
+    ).to_have_text("Validated")
     expect(worker_page.locator(".tallies .count-refused strong")).to_have_text("1")
     worker_page.screenshot(path=str(artifacts / "worker-page.png"))
     expect(admin.locator(".stat-refused .stat-value")).to_have_text("1")
