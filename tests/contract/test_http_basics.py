@@ -3,6 +3,7 @@ plus the OpenAPI document and the web pages the server serves beside the API."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -235,3 +236,20 @@ async def test_websockets_outside_socketio_are_refused(
             pass
     assert refused.value.response.status_code == 403
     assert (await api.get("/api/health")).status == 200  # and the server goes on
+
+
+async def test_a_huge_declared_body_is_refused_without_waiting_for_it(
+    server: ServerProcess,
+) -> None:
+    """Contract: "Request bodies over 64 KiB answer 413" — at once from the declared length,
+    even when the client never sends the body it announced."""
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(
+        b"POST /api/auth/login HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 50000000\r\n\r\n{"username": '
+    )
+    await writer.drain()
+    async with asyncio.timeout(5):
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 413 ")
+    writer.close()

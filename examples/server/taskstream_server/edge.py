@@ -8,6 +8,8 @@ the latency metric for every answer, errors included.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -43,8 +45,16 @@ SECURITY_HEADERS: Final = (
 )
 
 
+#: How much of a refused body is read (and dropped), and for how long, so that its
+#: sender sees the 413.
+_DRAIN_BUDGET: Final = 1024 * 1024
+_DRAIN_SECONDS: Final = 1.0
+
+
 class _BodyTooLarge(Exception):
-    pass
+    def __init__(self, *, fully_read: bool) -> None:
+        super().__init__()
+        self.fully_read = fully_read
 
 
 class _ClientGone(Exception):
@@ -93,7 +103,9 @@ class HttpEdge:
         try:
             try:
                 body = await self._read_body(headers, receive)
-            except _BodyTooLarge:
+            except _BodyTooLarge as refused:
+                if not refused.fully_read:
+                    await self._drain(receive)
                 await self._too_large(send_with_headers)
                 return
             except _ClientGone:
@@ -127,7 +139,7 @@ class HttpEdge:
         if declared is not None:
             try:
                 if int(declared) > self.max_body:
-                    raise _BodyTooLarge()
+                    raise _BodyTooLarge(fully_read=False)
             except ValueError:
                 pass  # the HTTP parser has already refused a malformed length
         chunks: list[bytes] = []
@@ -139,11 +151,30 @@ class HttpEdge:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                raise _BodyTooLarge()
+                raise _BodyTooLarge(fully_read=not message.get("more_body", False))
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         return b"".join(chunks)
+
+    async def _drain(self, receive: Receive) -> None:
+        """Read and drop what is left of a refused body, up to a bound.
+
+        Closing a connection that still has unread bytes makes the OS reset it,
+        and a client still sending would see that reset instead of the 413.
+        Past the bound (a client sending far too much, or too slowly), the
+        reset it gets is fair.
+        """
+        budget = _DRAIN_BUDGET
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_DRAIN_SECONDS):
+                while budget > 0:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        return
+                    budget -= len(message.get("body", b""))
+                    if not message.get("more_body", False):
+                        return
 
     @staticmethod
     def _replay(body: bytes, receive: Receive) -> Receive:

@@ -53,7 +53,6 @@ _CODE_BY_STATUS: Final = {
     409: "conflict",
     413: "payload_too_large",
     429: "rate_limited",
-    503: "unavailable",
 }
 
 Handler = Callable[..., Coroutine[Any, Any, HTTPResponse]]
@@ -79,10 +78,7 @@ def _from_sanic(exc: SanicException) -> HTTPResponse:
     the closest of the contract's codes to "this method is wrong here".
     """
     status = exc.status_code
-    if status >= 500:
-        code = "unavailable" if status == 503 else "internal"
-    else:
-        code = _CODE_BY_STATUS.get(status, "invalid_request")
+    code = _CODE_BY_STATUS.get(status, "invalid_request")
     message = str(exc) or "The request could not be handled."
     headers = {k: str(v) for k, v in (exc.headers or {}).items()}
     return error_response(status, code, message, headers)
@@ -105,10 +101,6 @@ async def _on_error(request: Request, exc: Exception) -> HTTPResponse:
 def register_error_handler(app: Sanic[Any, Any]) -> None:
     """Answer every exception, Sanic's own included, with the contract's error body."""
     app.error_handler.add(Exception, _on_error)
-
-
-def _json_body(request: Request) -> Mapping[str, Any]:
-    return decode_json_object(request.body)
 
 
 def _bearer(request: Request) -> str:
@@ -179,14 +171,14 @@ class HttpApi:
 
     # -- accounts ------------------------------------------------------------------------
     async def register(self, request: Request) -> HTTPResponse:
-        body = _json_body(request)
+        body = decode_json_object(request.body)
         session = await self.core.accounts.register(
             body.get("username"), body.get("password"), body.get("role"), body.get("invite_code")
         )
         return _reply(session.to_dict(), 201)
 
     async def login(self, request: Request) -> HTTPResponse:
-        body = _json_body(request)
+        body = decode_json_object(request.body)
         session = await self.core.accounts.login(body.get("username"), body.get("password"))
         return _reply(session.to_dict())
 
@@ -203,7 +195,7 @@ class HttpApi:
     # -- scans -----------------------------------------------------------------------------
     async def create_scan(self, request: Request) -> HTTPResponse:
         principal = await self._principal(request)
-        body = _json_body(request)
+        body = decode_json_object(request.body)
         scan = await self.core.create_scan(principal, body.get("name"), body.get("description"))
         return _reply({"scan": scan.to_dict()}, 201)
 
@@ -238,7 +230,7 @@ class HttpApi:
     # -- tasks -------------------------------------------------------------------------------
     async def submit_task(self, request: Request, scan_id: str) -> HTTPResponse:
         principal = await self._principal(request)
-        body = _json_body(request)
+        body = decode_json_object(request.body)
         task, created = await self.core.submit_task(
             principal, scan_id, body.get("content"), body.get("idempotency_key")
         )
@@ -263,7 +255,7 @@ class HttpApi:
 
     async def decide_task(self, request: Request, task_id: str) -> HTTPResponse:
         principal = await self._principal(request)
-        body = _json_body(request)
+        body = decode_json_object(request.body)
         task = await self.core.decide_task(
             principal, task_id, body.get("decision"), body.get("reason")
         )
