@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 import nox
 
@@ -12,11 +14,43 @@ nox.options.default_venv_backend = "venv"
 
 PYTHON = os.environ.get("TASKSTREAM_NOX_PYTHON") or None
 
+ROOT = Path(__file__).resolve().parent
+WEB = ROOT / "examples" / "web"
+WEB_BUILD = ROOT / "examples" / "server" / "taskstream_server" / "static" / "app" / "index.html"
+WEB_SOURCES = ("index.html", "package.json", "package-lock.json", "vite.config.ts", "tsconfig.json")
+
+
+def _web_build_is_stale() -> bool:
+    """The dashboard's build is missing or older than any of its sources."""
+    if not WEB_BUILD.is_file():
+        return True
+    built = WEB_BUILD.stat().st_mtime
+    sources = [*(WEB / "src").rglob("*"), *(WEB / name for name in WEB_SOURCES)]
+    return any(path.is_file() and path.stat().st_mtime > built for path in sources)
+
+
+def build_web(session: nox.Session) -> None:
+    """``npm ci`` + ``npm run build`` in examples/web when the built dashboard is missing or
+    stale (Node 20 and npm 11 are needed only then)."""
+    if not _web_build_is_stale():
+        session.log("web dashboard: build is up to date")
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        session.error("the web dashboard needs building and npm is not installed (Node 20, npm 11)")
+    installed = WEB / "node_modules" / ".package-lock.json"
+    lock = WEB / "package-lock.json"
+    with session.chdir(WEB):
+        if not installed.is_file() or installed.stat().st_mtime < lock.stat().st_mtime:
+            session.run(npm, "ci", "--no-audit", "--no-fund", external=True)
+        session.run(npm, "run", "build", external=True)
+
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The whole suite: unit, conformance, property, contract and browser tests."""
     session.install("-e", ".[dev]")
+    build_web(session)
     session.run("pytest", *(session.posargs or ["-q"]))
 
 
@@ -39,4 +73,5 @@ def typecheck(session: nox.Session) -> None:
 def serve(session: nox.Session) -> None:
     """Run the reference server (embedded SQLite store, web UI): ``nox -s serve -- --port 8000``."""
     session.install("-e", ".[server]")
+    build_web(session)
     session.run("taskstream-server", *session.posargs)
