@@ -15,7 +15,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-ALIASES = {"test": ["-s", "tests"], "serve": ["-s", "serve"], "check": ["-s", "tests", "lint", "typecheck"]}
+ALIASES = {
+    "test": ["-s", "tests"],
+    "serve": ["-s", "serve"],
+    "check": ["-s", "tests", "lint", "typecheck"],
+}
 
 
 def main(argv: list[str]) -> int:
@@ -24,7 +28,9 @@ def main(argv: list[str]) -> int:
     if not nox.exists():
         print("dev.py: creating .venv with nox (first run only)", file=sys.stderr)
         venv.EnvBuilder(with_pip=True).create(VENV)
-        subprocess.run([str(bindir / "python"), "-m", "pip", "install", "-q", "nox>=2024.4"], check=True)
+        subprocess.run(
+            [str(bindir / "python"), "-m", "pip", "install", "-q", "nox>=2024.4"], check=True
+        )
     command, rest = (argv[0], argv[1:]) if argv else ("test", [])
     args = ALIASES.get(command, [command])
     if rest:

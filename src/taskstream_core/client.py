@@ -103,6 +103,7 @@ class TaskStreamClient:
         self._rejoin_task: asyncio.Task[None] | None = None
         self._reconnect_task: asyncio.Task[None] | None = None
         self._refused = False
+        self._refusal: TaskStreamError | None = None
         self._reconnect_delay = reconnect_delay
         self._max_reconnect_delay = max_reconnect_delay
         self._register_handlers()
@@ -219,7 +220,9 @@ class TaskStreamClient:
                 wait_timeout=self.call_timeout,
             )
         except socketio.exceptions.ConnectionError as exc:
-            raise _connect_error(exc.args[1] if len(exc.args) > 1 else None) from exc
+            # python-socketio's exception does not carry the refusal's data;
+            # the connect_error handler has kept what the server said.
+            raise self._refusal or Unavailable(f"Cannot connect: {exc}") from exc
 
     async def close(self) -> None:
         self._closed = True
@@ -269,7 +272,7 @@ class TaskStreamClient:
                 )
 
     async def _on_connect_error(self, data: object = None) -> None:
-        error = _connect_error(data)
+        error = self._refusal = _connect_error(data)
         if isinstance(error, Unauthorized) and not self._closed:
             log.warning("the server refused the token; giving up reconnecting")
             self._refused = True

@@ -166,3 +166,16 @@ async def test_logged_out_token_stops_the_event_stream(
     await worker.logout()
     with pytest.raises(Unauthorized):
         await _next_events(worker, 1, wait=15)
+
+
+async def test_connecting_with_a_logged_out_token_raises_unauthorized(
+    server: ServerProcess,
+) -> None:
+    """A connect refused for its token raises Unauthorized, not a generic failure."""
+    client = await TaskStreamClient.register(server.base_url, _name("worker"), PASSWORD)
+    await client.logout()
+    try:
+        with pytest.raises(Unauthorized):
+            await client.connect()
+    finally:
+        await client.close()
