@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .errors import Forbidden, RateLimited, Unauthorized
+from .errors import Forbidden, InvalidRequest, RateLimited, Unauthorized
 from .models import Principal, Role, User, utc_now
 from .passwords import PasswordHasher
 from .store import Store
@@ -90,7 +90,7 @@ class Accounts:
     async def login(self, username: object, password: object) -> Session:
         """Check a password, with the contract's throttling per username."""
         if not isinstance(username, str) or not isinstance(password, str):
-            raise Unauthorized(_BAD_LOGIN)
+            raise InvalidRequest("'username' and 'password' must be strings.")
         now = self._clock()
         window = self._throttle.window
         failures = await self._store.login_failures_since(username, now - window)

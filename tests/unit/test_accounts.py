@@ -116,12 +116,13 @@ async def test_a_wrong_password_and_an_unknown_user_fail_alike(accounts: Account
 
 
 @pytest.mark.parametrize(("username", "password"), [(None, PASSWORD), ("alice", None), (1, 2)])
-async def test_login_with_non_string_credentials_is_unauthorized(
+async def test_login_with_non_string_credentials_is_invalid_request(
     accounts: Accounts, username: object, password: object
 ) -> None:
-    """Credentials of the wrong type are a failed login, not a crash."""
+    """Credentials of the wrong type (or missing) are invalid_request, as the contract says of
+    wrong types, and not a crash."""
     await accounts.register("alice", PASSWORD)
-    with pytest.raises(Unauthorized):
+    with pytest.raises(InvalidRequest):
         await accounts.login(username, password)
 
 
