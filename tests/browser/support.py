@@ -76,7 +76,9 @@ def ensure_web_build() -> None:
     npm = shutil.which("npm")
     if npm is None:
         raise RuntimeError("the dashboard is not built and npm is not installed (Node 20 + npm 11)")
-    if not (WEB_DIR / "node_modules").is_dir():
+    installed = WEB_DIR / "node_modules" / ".package-lock.json"
+    lock = WEB_DIR / "package-lock.json"
+    if not installed.is_file() or installed.stat().st_mtime < lock.stat().st_mtime:
         subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=WEB_DIR, check=True)
     subprocess.run([npm, "run", "build"], cwd=WEB_DIR, check=True)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from playwright.sync_api import WebSocketRoute, expect
 
-from tests.support import ServerProcess, call_sync
+from tests.support import Account, ServerProcess, call_sync
 
 from .conftest import Accounts, OpenPage
 from .support import browser_marks, new_scan, submit_many
@@ -115,6 +115,11 @@ def test_worker_submission_and_refusal_travel_live(
     worker_page.screenshot(path=str(artifacts / "worker-page.png"))
     expect(admin.locator(".stat-refused .stat-value")).to_have_text("1")
     admin.screenshot(path=str(artifacts / "admin-after-decisions.png"))
+    admin.get_by_role("link", name="Scans").click()
+    row = admin.locator(".scan-row", has_text="Night shift walk-through")
+    expect(row.locator(".count-refused strong")).to_have_text("1")
+    expect(row.locator(".count-pending strong")).to_have_text("1")
+    admin.screenshot(path=str(artifacts / "admin-home.png"))
 
 
 def test_already_decided_shows_who_decided_first(
@@ -155,3 +160,46 @@ def test_already_decided_shows_who_decided_first(
     expect(card).to_have_attribute("data-state", "conflict")
     # The card leaves once the message has been read.
     expect(card).to_have_count(0, timeout=10_000)
+
+
+def test_closing_a_scan_reaches_the_worker_live(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """Closing a scan from the admin's view (after confirming) disables the worker's form
+    and says why, without a reload."""
+    scan = new_scan(server.base_url, accounts.admin, "Closing time")
+    admin = open_page(f"/admin/scans/{scan}", accounts.admin).page
+    worker = open_page(f"/worker/scan/{scan}", accounts.workers[2]).page
+    expect(worker.locator("#task-content")).to_be_enabled()
+    expect(admin.locator(".toolbar .scan-status")).to_have_text("Open")
+    admin.get_by_role("button", name="Close scan").click()
+    dialog = admin.locator("dialog[open]")
+    expect(dialog).to_contain_text("Workers will no longer be able to submit")
+    dialog.get_by_role("button", name="Close scan").click()
+    expect(admin.locator(".toolbar .scan-status")).to_have_text("Closed")
+    expect(worker.locator(".scan-status")).to_have_text("Closed")
+    expect(worker.locator(".banner")).to_contain_text("no longer takes submissions")
+    expect(worker.locator("#task-content")).to_be_disabled()
+
+
+def test_a_refused_token_goes_back_to_sign_in(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """When the server stops accepting the token (here: it was logged out elsewhere), the
+    socket's `unauthorized` refusal sends the page back to sign-in with a message."""
+    worker = accounts.workers[2]
+    status, body = call_sync(
+        server.base_url,
+        "POST",
+        "/api/auth/login",
+        {"username": worker.username, "password": worker.password},
+    )
+    assert status == 200
+    session = Account(worker.username, worker.password, body["token"], body["user"])
+    page = open_page("/", session).page
+    expect(page.locator(".conn")).to_have_attribute("data-state", "online")
+    status, _ = call_sync(server.base_url, "POST", "/api/auth/logout", token=session.token)
+    assert status == 204
+    expect(page.locator(".auth-card")).to_be_visible()
+    expect(page.locator(".auth-card")).to_contain_text("Your session has ended")
+    assert page.evaluate("() => sessionStorage.getItem('taskstream.session')") is None

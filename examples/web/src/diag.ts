@@ -1,6 +1,6 @@
 // Performance marks the browser tests read (performance.getEntriesByName). A page
 // that stays open all day clears them now and then so they never pile up.
-const NAMES = ["live:join-ack", "live:event", "grid:frame", "scan:snapshot-applied"];
+const NAMES = ["live:join-ack", "live:event", "live:events-until", "grid:frame", "scan:snapshot-applied"];
 const MEASURES = ["grid:render"];
 let written = 0;
 
@@ -18,6 +18,29 @@ export function mark(name: string, detail?: unknown): void {
   } catch {
     /* diagnostics only */
   }
+}
+
+let frameCount = 0;
+let frameLast = 0;
+
+/** A live event arrived: one "live:event" mark at the first of a frame, and one
+ * "live:events-until" mark (at the last one's time, with the count) after it. */
+export function noteEvent(): void {
+  const now = performance.now();
+  if (frameCount === 0) {
+    mark("live:event");
+    requestAnimationFrame(() => {
+      try {
+        performance.mark("live:events-until", { startTime: frameLast, detail: { count: frameCount } });
+        prune();
+      } catch {
+        /* diagnostics only */
+      }
+      frameCount = 0;
+    });
+  }
+  frameCount += 1;
+  frameLast = now;
 }
 
 export function measure(name: string, start: number, end: number, detail?: unknown): void {

@@ -95,9 +95,12 @@ export function age(iso: string, now = Date.now()): string {
   return `${Math.floor(seconds / 86400)}d`;
 }
 
+const CLOCK = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+
+/** A full local date and time, for tooltips (one shared formatter: creating one is slow). */
 export function clock(iso: string): string {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
+  return Number.isNaN(d.getTime()) ? iso : CLOCK.format(d);
 }
 
 /** A key that makes a retried submission idempotent (crypto.randomUUID needs a secure context). */

@@ -4,7 +4,7 @@
 // ResizeObserver, every card's position and size is computed (layout.ts) and
 // written once per frame, so a burst of arrivals costs one style/layout pass.
 import { mark, measure } from "./diag";
-import { age, h, icon, setText, splitKind } from "./dom";
+import { age, clock, h, icon, setText, splitKind } from "./dom";
 import { computeLayout, type Layout } from "./layout";
 import type { Decision, Task } from "./types";
 
@@ -210,38 +210,46 @@ export class TaskGrid {
     requestAnimationFrame(() => mark("grid:frame", detail));
   }
 
+  private static template: HTMLElement | null = null;
+
+  /** One card built with the DOM helpers, cloned for every task (much cheaper than building). */
+  private static cardTemplate(): HTMLElement {
+    if (!TaskGrid.template) {
+      const note = h("div", { class: "card-note", attrs: { role: "status" } }, h("span", { class: "note-text fit" }));
+      note.hidden = true;
+      TaskGrid.template = h(
+        "article",
+        { class: "card", attrs: { tabindex: "-1", role: "group" } },
+        h("div", { class: "card-head" },
+          h("span", { class: "avatar", attrs: { "aria-hidden": "true" } }),
+          h("span", { class: "who fit" }),
+          h("span", { class: "kind" }),
+          h("time", { class: "age" })),
+        h("p", { class: "content fit" }),
+        h("div", { class: "card-actions" },
+          h("button", { class: "act act-validate", attrs: { type: "button", "aria-label": "Validate (V)", "data-action": "validate" }, title: "Validate (V)" },
+            icon("check"), h("span", { class: "label", text: "Validate" })),
+          h("button", { class: "act act-refuse", attrs: { type: "button", "aria-label": "Refuse (R)", "data-action": "refuse" }, title: "Refuse (R)" },
+            icon("cross"), h("span", { class: "label", text: "Refuse" }))),
+        note,
+      );
+    }
+    return TaskGrid.template;
+  }
+
   private createCard(task: Task): Card {
-    const validate = h(
-      "button",
-      { class: "act act-validate", attrs: { type: "button", "aria-label": "Validate (V)", "data-action": "validate" }, title: "Validate (V)" },
-      icon("check"),
-      h("span", { class: "label", text: "Validate" }),
-    );
-    const refuse = h(
-      "button",
-      { class: "act act-refuse", attrs: { type: "button", "aria-label": "Refuse (R)", "data-action": "refuse" }, title: "Refuse (R)" },
-      icon("cross"),
-      h("span", { class: "label", text: "Refuse" }),
-    );
-    const avatar = h("span", { class: "avatar", attrs: { "aria-hidden": "true" } });
-    avatar.textContent = (task.worker_username[0] ?? "?").toUpperCase();
-    avatar.style.setProperty("--hue", String(hue(task.worker_username)));
-    const who = h("span", { class: "who fit" });
-    const kind = h("span", { class: "kind" });
-    const ageEl = h("time", { class: "age" });
-    const content = h("p", { class: "content fit" });
-    const noteText = h("span", { class: "note-text fit" });
-    const note = h("div", { class: "card-note", attrs: { role: "status" } }, noteText);
-    note.hidden = true;
-    const el = h(
-      "article",
-      { class: "card", attrs: { tabindex: "-1", role: "group" }, data: { taskId: task.id } },
-      h("div", { class: "card-head" }, avatar, who, kind, ageEl),
-      content,
-      h("div", { class: "card-actions" }, validate, refuse),
-      note,
-    );
-    return { el, who, kind, age: ageEl, content, note, noteText, validate, refuse, task: null, state: null, noteValue: null, x: NaN, y: NaN };
+    const el = TaskGrid.cardTemplate().cloneNode(true) as HTMLElement;
+    el.dataset.taskId = task.id;
+    const [head, content, actions, note] = Array.from(el.children) as HTMLElement[];
+    const [avatar, who, kind, ageEl] = Array.from(head!.children) as HTMLElement[];
+    const [validate, refuse] = Array.from(actions!.children) as HTMLButtonElement[];
+    avatar!.textContent = (task.worker_username[0] ?? "?").toUpperCase();
+    avatar!.style.setProperty("--hue", String(hue(task.worker_username)));
+    return {
+      el, who: who!, kind: kind!, age: ageEl as HTMLTimeElement, content: content!, note: note!,
+      noteText: note!.firstElementChild as HTMLElement, validate: validate!, refuse: refuse!,
+      task: null, state: null, noteValue: null, x: NaN, y: NaN,
+    };
   }
 
   private updateCard(card: Card, item: GridItem): void {
@@ -263,7 +271,7 @@ export class TaskGrid {
         card.el.setAttribute("aria-label", `Task from ${task.worker_username}`);
       }
       card.age.dateTime = task.created_at;
-      card.age.title = new Date(task.created_at).toLocaleString();
+      card.age.title = clock(task.created_at);
       setText(card.age, age(task.created_at));
     }
     if (card.state !== state || card.noteValue !== note) {

@@ -29,8 +29,8 @@ export const CARD: Mode = {
   maxFont: 16,
   widthEm: 11.5,
   heightEm: 8.4,
-  maxWidthEm: 28,
-  maxHeightEm: 14.5,
+  maxWidthEm: 26,
+  maxHeightEm: 12,
   gap: 10,
 };
 

@@ -9,7 +9,7 @@
 //   and the ack's events are applied the same way; a `reset` ack is a snapshot;
 // - a refused token (connect_error data {code: "unauthorized"}) signs out.
 import { io, type Socket } from "socket.io-client";
-import { mark } from "./diag";
+import { mark, noteEvent } from "./diag";
 import type { Ack, Decision, Envelope, JoinAck, Scan, Stats, StatsEnvelope, Task, WireError } from "./types";
 
 export type ConnectionState = "connecting" | "online" | "reconnecting" | "offline";
@@ -170,7 +170,7 @@ export class LiveClient {
   }
 
   private receive(envelope: Envelope): void {
-    mark("live:event");
+    noteEvent();
     const sub = this.subs.get(envelope.scan_id);
     if (!sub) return;
     if (sub.joining) {

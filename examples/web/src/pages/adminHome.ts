@@ -2,6 +2,7 @@
 import { connectionIndicator, topbar, type AppContext } from "../app";
 import { ApiError } from "../api";
 import { age, clear, h, icon, setText } from "../dom";
+import { confirmDialog } from "../confirm";
 import { explain } from "../messages";
 import type { Scan, Stats } from "../types";
 
@@ -153,7 +154,8 @@ export function renderAdminHome(root: HTMLElement, ctx: AppContext): () => void 
   }
 
   async function closeScan(row: Row): Promise<void> {
-    if (!window.confirm(`Close “${row.scan.name}”? Workers will no longer be able to submit to it.`)) return;
+    const ok = await confirmDialog(`Close “${row.scan.name}”?`, "Workers will no longer be able to submit to it. Pending tasks can still be decided.", "Close scan");
+    if (!ok) return;
     try {
       const answer = await ctx.api<{ scan: Scan }>("POST", `/api/scans/${encodeURIComponent(row.scan.id)}/close`);
       render(answer.scan);

@@ -5,6 +5,7 @@ import { ApiError, download } from "../api";
 import { mark } from "../diag";
 import { h, icon, splitKind } from "../dom";
 import { TaskGrid, type CardState, type GridItem } from "../grid";
+import { confirmDialog } from "../confirm";
 import { explain } from "../messages";
 import type { Ack, Decision, Scan, Stats, Task, WireError } from "../types";
 import { copyButton, workerLink } from "./adminHome";
@@ -45,9 +46,9 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
   const queue = h("span", { class: "queue-info", attrs: { "aria-live": "polite" } });
   const linkInput = h("input", { class: "input link-input", attrs: { readonly: "", "aria-label": "Worker link" } });
   linkInput.value = workerLink(scanId);
-  const closeBtn = h("button", { class: "btn btn-danger btn-sm", attrs: { type: "button" } }, icon("lock"), h("span", { class: "btn-text", text: "Close scan" }));
-  const exportCsv = h("button", { class: "btn btn-ghost btn-sm", attrs: { type: "button" } }, icon("download"), h("span", { class: "btn-text", text: "CSV" }));
-  const exportJson = h("button", { class: "btn btn-ghost btn-sm", attrs: { type: "button" } }, icon("download"), h("span", { class: "btn-text", text: "JSON" }));
+  const closeBtn = h("button", { class: "btn btn-danger btn-sm", attrs: { type: "button", "aria-label": "Close scan" }, title: "Close scan" }, icon("lock"), h("span", { class: "btn-text", text: "Close scan" }));
+  const exportCsv = h("button", { class: "btn btn-ghost btn-sm", attrs: { type: "button", "aria-label": "Export as CSV" }, title: "Export every task as CSV" }, icon("download"), h("span", { text: "CSV" }));
+  const exportJson = h("button", { class: "btn btn-ghost btn-sm", attrs: { type: "button", "aria-label": "Export as JSON" }, title: "Export every task as JSON" }, icon("download"), h("span", { text: "JSON" }));
   const keys = h("p", { class: "keys muted", attrs: { "aria-label": "Keyboard shortcuts" } },
     icon("keyboard"),
     h("kbd", { text: "←↑↓→" }), " or ", h("kbd", { text: "J" }), h("kbd", { text: "K" }), " move · ",
@@ -298,9 +299,10 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
   const chartTimer = window.setInterval(() => analytics.redraw(), 5_000);
 
   closeBtn.addEventListener("click", () => {
-    if (!scan || !window.confirm(`Close “${scan.name}”? Workers will no longer be able to submit to it.`)) return;
-    ctx.api<{ scan: Scan }>("POST", `/api/scans/${encodeURIComponent(scanId)}/close`)
-      .then((answer) => showScan(answer.scan))
+    if (!scan) return;
+    void confirmDialog(`Close “${scan.name}”?`, "Workers will no longer be able to submit to it. Pending tasks can still be decided.", "Close scan")
+      .then((ok) => ok ? ctx.api<{ scan: Scan }>("POST", `/api/scans/${encodeURIComponent(scanId)}/close`) : null)
+      .then((answer) => { if (answer) showScan(answer.scan); })
       .catch((error: unknown) => ctx.toast(explain(error, "scan"), "error"));
   });
   const exporter = (format: "csv" | "json") => () => {
@@ -311,7 +313,8 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
   exportJson.addEventListener("click", exporter("json"));
 
   const onKey = (event: KeyboardEvent) => {
-    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || dialog.open) return;
+    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (document.querySelector("dialog[open]")) return;
     const target = event.target as HTMLElement | null;
     if (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.isContentEditable)) return;
     if (grid.handleKey(event)) event.preventDefault();

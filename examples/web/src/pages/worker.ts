@@ -1,7 +1,7 @@
 // The worker's pages: the open scans, and a scan's submit form with the live list of own submissions.
 import { connectionIndicator, topbar, type AppContext } from "../app";
 import { ApiError } from "../api";
-import { age, clear, h, icon, KINDS, randomKey, splitKind, statusBadge, type Kind } from "../dom";
+import { age, clear, clock, h, icon, KINDS, randomKey, splitKind, statusBadge, type Kind } from "../dom";
 import { explain } from "../messages";
 import type { Ack, Scan, Task, WireError } from "../types";
 
@@ -142,7 +142,7 @@ export function renderWorkerScan(root: HTMLElement, ctx: AppContext, scanId: str
       h("div", { class: "mine-head" },
         badge,
         k ? h("span", { class: "kind", data: { kind: k }, text: k }) : null,
-        task ? h("time", { class: "muted mine-time", text: age(task.created_at), title: new Date(task.created_at).toLocaleString(), attrs: { datetime: task.created_at } }) : null),
+        task ? h("time", { class: "muted mine-time", text: age(task.created_at), title: clock(task.created_at), attrs: { datetime: task.created_at } }) : null),
       h("p", { class: "mine-content", text }));
     if (task?.status === "refused") {
       el.append(h("p", { class: "mine-reason" },
