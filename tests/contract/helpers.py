@@ -9,11 +9,29 @@ from typing import Any
 
 from taskstream_core import Role, TokenIssuer, User
 from taskstream_core.models import utc_now
-from tests.support import TEST_JWT_SECRET, Account, Api, LiveSocket
+from tests.support import TEST_JWT_SECRET, Account, Api, LiveSocket, Reply
 
-__all__ = ["PASSWORD", "SocketFactory", "Users", "mint_token", "new_scan", "unique_name"]
+__all__ = [
+    "PASSWORD",
+    "SocketFactory",
+    "Users",
+    "assert_error",
+    "mint_token",
+    "new_scan",
+    "unique_name",
+]
 
 PASSWORD = "correct horse battery"
+
+
+def assert_error(reply: Reply, status: int, code: str) -> None:
+    """The reply is the contract's error body, ``{"error": {"code", "message"}}``, with this
+    status and code."""
+    assert reply.status == status, reply.text
+    assert set(reply.body) == {"error"}, reply.body
+    assert reply.body["error"]["code"] == code, reply.text
+    assert isinstance(reply.body["error"]["message"], str)
+    assert reply.body["error"]["message"]
 
 
 def unique_name(prefix: str = "u") -> str:

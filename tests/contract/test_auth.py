@@ -6,21 +6,17 @@ import asyncio
 import re
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from taskstream_core.models import utc_now
-from tests.support import TEST_INVITE_CODE, Api, Reply
+from tests.support import TEST_INVITE_CODE, Api
 
-from .helpers import PASSWORD, SocketFactory, Users, mint_token, unique_name
+from .helpers import PASSWORD, SocketFactory, Users, assert_error, mint_token, unique_name
 
 USER_KEYS = {"id", "username", "role", "created_at"}
 TIME_PATTERN = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
-
-
-def assert_error(reply: Reply, status: int, code: str) -> None:
-    assert reply.status == status, reply.text
-    assert reply.error_code == code, reply.text
 
 
 async def test_register_answers_201_with_token_and_user(api: Api) -> None:
@@ -128,6 +124,15 @@ async def test_login_answers_200_with_token_and_user(api: Api, users: Users) -> 
     assert reply.status == 200, reply.text
     assert set(reply.body) == {"token", "user"}
     assert reply.body["user"] == users.worker2.user
+
+
+@pytest.mark.parametrize(
+    "body", [{"username": 123, "password": PASSWORD}, {"username": "someone"}, {}]
+)
+async def test_login_with_wrong_types_is_invalid_request(api: Api, body: dict[str, Any]) -> None:
+    """Contract: "`invalid_request` (400, also malformed JSON and wrong types/lengths)", for
+    login too: a missing or non-string credential is 400."""
+    assert_error(await api.post("/api/auth/login", body), 400, "invalid_request")
 
 
 async def test_login_failure_says_the_same_for_unknown_and_wrong(api: Api, users: Users) -> None:

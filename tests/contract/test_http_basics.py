@@ -15,7 +15,7 @@ import websockets
 from taskstream_server import Secrets, Settings, build_app
 from tests.support import Api, ServerProcess
 
-from .helpers import Users, unique_name
+from .helpers import Users, assert_error, unique_name
 
 CONTRACT_CODES = {
     "invalid_request",
@@ -30,15 +30,6 @@ CONTRACT_CODES = {
     "unavailable",
     "internal",
 }
-
-
-def assert_error(reply: Any, status: int, code: str) -> None:
-    """The reply is the contract's error body with this status and code."""
-    assert reply.status == status, reply.text
-    assert set(reply.body) == {"error"}, reply.body
-    assert reply.body["error"]["code"] == code
-    assert isinstance(reply.body["error"]["message"], str)
-    assert reply.body["error"]["message"]
 
 
 async def test_health_answers_ok_version_and_store(api: Api) -> None:

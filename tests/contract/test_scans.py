@@ -6,16 +6,11 @@ from typing import Any
 
 import pytest
 
-from tests.support import Account, Api, Reply
+from tests.support import Account, Api
 
-from .helpers import Users, new_scan
+from .helpers import Users, assert_error, new_scan
 
 SCAN_KEYS = {"id", "name", "description", "status", "created_by", "created_at", "counts"}
-
-
-def assert_error(reply: Reply, status: int, code: str) -> None:
-    assert reply.status == status, reply.text
-    assert reply.error_code == code, reply.text
 
 
 async def test_create_scan_answers_201_with_the_scan(api: Api, users: Users) -> None:

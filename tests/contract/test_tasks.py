@@ -10,7 +10,7 @@ import pytest
 
 from tests.support import Account, Api, Reply
 
-from .helpers import Users, new_scan
+from .helpers import Users, assert_error, new_scan
 
 TASK_KEYS = {
     "id",
@@ -25,11 +25,6 @@ TASK_KEYS = {
     "decided_at",
     "seq",
 }
-
-
-def assert_error(reply: Reply, status: int, code: str) -> None:
-    assert reply.status == status, reply.text
-    assert reply.error_code == code, reply.text
 
 
 async def submit(api: Api, worker: Account, scan: str, content: str = "x", **more: Any) -> Reply:
