@@ -46,6 +46,9 @@ class _ScanState:
     workers: dict[str, WorkerStats] = dataclasses.field(default_factory=dict)
     latency: defaultdict[int, int] = dataclasses.field(default_factory=lambda: defaultdict(int))
     idempotency: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
+    #: Creation times, sorted (not in seq order: clocks step back, submissions race),
+    #: so "submissions in the last minute" is a bisection, not a scan of every task.
+    created: list[datetime] = dataclasses.field(default_factory=list)
 
 
 class MemoryStore:
@@ -196,6 +199,7 @@ class MemoryStore:
         )
         self._tasks[stored.id] = stored
         state.tasks.append(stored)
+        bisect.insort(state.created, stored.created_at)
         if task.idempotency_key is not None:
             state.idempotency[(task.worker_id, task.idempotency_key)] = stored.id
         worker = state.workers.get(task.worker_id) or WorkerStats(
@@ -283,9 +287,7 @@ class MemoryStore:
 
     async def stats(self, scan_id: str, *, since: datetime) -> ScanStats:
         state = self._state(scan_id)
-        # Tasks are kept in seq order, and created_at need not follow it (a
-        # clock stepped back, concurrent submissions): count, do not bisect.
-        recent = sum(1 for task in state.tasks if task.created_at >= since)
+        recent = len(state.created) - bisect.bisect_left(state.created, since)
         buckets = list(state.latency.items())
         return ScanStats(
             scan_id=scan_id,
