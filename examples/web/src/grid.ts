@@ -134,6 +134,8 @@ export class TaskGrid {
     this.el.classList.toggle("mode-card", layout.mode === "card");
     this.el.classList.toggle("no-labels", !layout.labels);
     this.el.classList.toggle("is-empty", items.length === 0);
+    // Up to ~90 tiles glide to their new places; past that they jump (one layer each is too many).
+    this.el.classList.toggle("calm", layout.shown > 90);
 
     const placed = items.slice(0, layout.shown);
     const keep = new Set<string>();

@@ -26,11 +26,11 @@ export interface Mode {
 export const CARD: Mode = {
   name: "card",
   minFont: 12,
-  maxFont: 16,
+  maxFont: 17,
   widthEm: 11.5,
   heightEm: 8.4,
-  maxWidthEm: 26,
-  maxHeightEm: 12,
+  maxWidthEm: 30,
+  maxHeightEm: 12.5,
   gap: 10,
 };
 
