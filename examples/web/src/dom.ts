@@ -98,6 +98,12 @@ export function age(iso: string, now = Date.now()): string {
 const CLOCK = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
 
 /** A full local date and time, for tooltips (one shared formatter: creating one is slow). */
+/** "just now", "5m ago", "3h ago". */
+export function ago(iso: string, now = Date.now()): string {
+  const a = age(iso, now);
+  return a === "now" ? "just now" : `${a} ago`;
+}
+
 export function clock(iso: string): string {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? iso : CLOCK.format(d);

@@ -1,7 +1,7 @@
 // Admin home: every scan with live counts, create a scan, close one, share the worker link.
 import { connectionIndicator, topbar, type AppContext } from "../app";
 import { ApiError } from "../api";
-import { age, clear, h, icon, setText } from "../dom";
+import { ago, clear, h, icon, setText } from "../dom";
 import { confirmDialog } from "../confirm";
 import { explain } from "../messages";
 import type { Scan, Stats } from "../types";
@@ -101,9 +101,10 @@ export function renderAdminHome(root: HTMLElement, ctx: AppContext): () => void 
       const title = h("a", { class: "scan-name", attrs: { href: `/admin/scans/${encodeURIComponent(scan.id)}`, "data-nav": "" } });
       const meta = h("span", { class: "scan-meta muted" });
       const el = h("li", { class: "scan-row", data: { scanId: scan.id } },
-        h("div", { class: "scan-main" }, h("div", { class: "scan-title-line" }, title, status), meta),
+        h("div", { class: "scan-title-line" }, title, status),
+        meta,
         h("div", { class: "scan-counts" }, p.el, v.el, r.el),
-        h("div", { class: "scan-share" }, link, copyButton(() => link.value, link)),
+        h("div", { class: "scan-share" }, h("span", { class: "share-label", text: "Worker link" }), link, copyButton(() => link.value, link)),
         h("div", { class: "scan-actions" },
           h("a", { class: "btn btn-primary btn-sm", attrs: { href: `/admin/scans/${encodeURIComponent(scan.id)}`, "data-nav": "" } }, icon("eye"), h("span", { class: "btn-text", text: "Open" })),
           close));
@@ -117,7 +118,7 @@ export function renderAdminHome(root: HTMLElement, ctx: AppContext): () => void 
     if (title) { title.textContent = scan.name; title.title = scan.name; }
     const meta = row.el.querySelector<HTMLElement>(".scan-meta");
     if (meta) {
-      meta.textContent = `${scan.description ? scan.description + " · " : ""}created ${age(scan.created_at)} ago`;
+      meta.textContent = `${scan.description ? scan.description + " · " : ""}created ${ago(scan.created_at)}`;
       meta.title = scan.description;
     }
     row.status.textContent = scan.status === "open" ? "Open" : "Closed";

@@ -1,7 +1,7 @@
 // The worker's pages: the open scans, and a scan's submit form with the live list of own submissions.
 import { connectionIndicator, topbar, type AppContext } from "../app";
 import { ApiError } from "../api";
-import { age, clear, clock, h, icon, KINDS, randomKey, splitKind, statusBadge, type Kind } from "../dom";
+import { age, ago, clear, clock, h, icon, KINDS, randomKey, splitKind, statusBadge, type Kind } from "../dom";
 import { explain } from "../messages";
 import type { Ack, Scan, Task, WireError } from "../types";
 
@@ -27,7 +27,7 @@ export function renderWorkerHome(root: HTMLElement, ctx: AppContext): () => void
         list.append(h("li", { class: "scan-row" },
           h("div", { class: "scan-main" },
             h("a", { class: "scan-name", text: scan.name, title: scan.name, attrs: { href, "data-nav": "" } }),
-            h("span", { class: "scan-meta muted", text: scan.description || `opened ${age(scan.created_at)} ago` })),
+            h("span", { class: "scan-meta muted", text: scan.description || `opened ${ago(scan.created_at)}` })),
           h("div", { class: "scan-actions" },
             h("a", { class: "btn btn-primary btn-sm", attrs: { href, "data-nav": "" } }, icon("send"), h("span", { class: "btn-text", text: "Contribute" })))));
       }
