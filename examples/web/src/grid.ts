@@ -133,6 +133,7 @@ export class TaskGrid {
     this.el.classList.toggle("mode-compact", layout.mode === "compact");
     this.el.classList.toggle("mode-card", layout.mode === "card");
     this.el.classList.toggle("no-labels", !layout.labels);
+    this.el.classList.toggle("narrow", layout.narrow);
     this.el.classList.toggle("is-empty", items.length === 0);
     // Up to ~90 tiles glide to their new places; past that they jump (one layer each is too many).
     this.el.classList.toggle("calm", layout.shown > 90);
@@ -263,7 +264,14 @@ export class TaskGrid {
         const { kind, text } = splitKind(task.content);
         card.content.textContent = text;
         card.content.title = task.content;
-        card.kind.textContent = kind ?? "";
+        card.kind.textContent = "";
+        if (kind) {
+          card.kind.append(
+            h("span", { class: "kind-long", text: kind }),
+            h("span", { class: "kind-short", text: kind.slice(0, 3) }),
+          );
+          card.kind.title = kind;
+        }
         card.kind.hidden = kind === null;
         card.kind.dataset.kind = kind ?? "";
       }

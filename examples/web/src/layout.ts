@@ -66,6 +66,8 @@ export interface Layout {
   lines: number;
   /** Whether buttons have room for their text labels. */
   labels: boolean;
+  /** Narrow cards show the kind chip abbreviated. */
+  narrow: boolean;
 }
 
 interface Candidate {
@@ -120,7 +122,7 @@ function finish(mode: Mode, c: Candidate, n: number, shown: number, width: numbe
   let font = c.font;
   // Labelled buttons read better than a slightly larger font: trade up to 2px for them.
   const labelFont = Math.floor((c.w / LABEL_EM) * 4) / 4;
-  if (mode.name === "card" && labelFont < font && labelFont >= Math.max(mode.minFont, font - 2)) font = labelFont;
+  if (mode.name === "card" && labelFont < font && labelFont >= Math.max(mode.minFont, 14)) font = labelFont;
   // Card mode: 0.7em padding x2, head 1.07em, two 0.45em gaps, actions 2em, 2px of border;
   // the rest holds whole lines of 1.35em (the text box is exactly that tall).
   const lines = mode.name === "card" ? Math.max(1, Math.floor((c.h - 2 - 5.4 * font) / (1.35 * font))) : 1;
@@ -139,6 +141,7 @@ function finish(mode: Mode, c: Candidate, n: number, shown: number, width: numbe
     offsetY: Math.max(0, Math.floor((height - blockH) / 2)),
     lines,
     labels,
+    narrow: c.w / font < 17,
   };
 }
 
@@ -146,7 +149,7 @@ export function computeLayout(n: number, width: number, height: number): Layout 
   if (n === 0 || width <= 0 || height <= 0) {
     return {
       mode: "card", cols: 0, rows: 0, cardWidth: 0, cardHeight: 0, font: CARD.maxFont, gap: CARD.gap,
-      shown: 0, hidden: n, offsetX: 0, offsetY: 0, lines: 0, labels: true,
+      shown: 0, hidden: n, offsetX: 0, offsetY: 0, lines: 0, labels: true, narrow: false,
     };
   }
   const card = best(CARD, n, width, height);
