@@ -99,3 +99,54 @@ def test_events_racing_the_join_ack_are_applied_after_it_and_once(
     page.wait_for_timeout(400)
     expect(grid).to_have_attribute("data-pending", "3")
     expect(grid.locator(".card", has_text="Live 1")).to_have_count(0)
+
+
+def test_a_reset_answer_reloads_the_snapshot(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """When a resume is answered with `reset: true` (the server no longer holds the events
+    after the page's seq), the page replaces its state with the snapshot and says so."""
+    scan = new_scan(server.base_url, accounts.admin, "Reset")
+    first = submit_many(
+        server.base_url, scan, accounts.workers[:1], [f"Before {i}" for i in range(3)], threads=1
+    )
+    links: list[WebSocketRoute] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        links.append(ws)
+        upstream = ws.connect_to_server()
+        rejoin = len(links) > 1
+
+        def to_server(message: str | bytes) -> None:
+            text = message if isinstance(message, str) else message.decode()
+            if rejoin and text.startswith("42") and '"scan:join"' in text:
+                # A seq beyond the scan's latest: the server answers a snapshot with reset.
+                text = re.sub(r'"since_seq":\s*\d+', '"since_seq":999999', text)
+            upstream.send(text)
+
+        ws.on_message(to_server)
+        upstream.on_message(ws.send)
+
+    page = open_page(
+        f"/admin/scans/{scan}",
+        accounts.admin,
+        before=lambda p: p.route_web_socket(re.compile(r"/socket\.io/"), route),
+    ).page
+    grid = page.locator(".grid")
+    expect(grid).to_have_attribute("data-pending", "3")
+    links[0].close()  # the link drops; Socket.IO reconnects and resumes with since_seq
+    call_sync(
+        server.base_url,
+        "POST",
+        f"/api/tasks/{first[0]['id']}/decision",
+        {"decision": "refused"},
+        accounts.admin.token,
+    )
+    submit_many(server.base_url, scan, accounts.workers[:1], ["After 1", "After 2"], threads=1)
+    expect(page.locator(".toast")).to_contain_text("Reloaded the scan")
+    expect(grid).to_have_attribute("data-pending", "4")
+    texts = sorted(grid.locator(".card .content").all_text_contents())
+    assert texts == ["After 1", "After 2", "Before 1", "Before 2"]
+    joins = page.evaluate("() => performance.getEntriesByName('live:join-ack').map(e => e.detail)")
+    assert len(joins) >= 2, joins
+    assert joins[-1]["tasks"] >= 2, joins
