@@ -1,6 +1,42 @@
-"""Settings shared by the whole test tree."""
+"""Settings and fixtures shared by the whole test tree."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.mongo import MONGODB_URI_ENV, SecantusServer, set_base_uri, used_databases
+
 # tests/typing holds files that exist to be type-checked by mypy, never run.
 collect_ignore = ["typing"]
+
+
+@pytest.fixture(scope="session")
+def mongo_server() -> Iterator[str]:
+    """A MongoDB-wire server for the session: its base URI (``mongodb://host:port/?...``).
+
+    A real server when ``TASKSTREAM_TEST_MONGODB_URI`` names one (the test
+    databases are dropped afterwards), else a ``secantus`` process started
+    here on an in-memory storage and stopped by its PID at the end.
+    """
+    given = os.environ.get(MONGODB_URI_ENV)
+    if given:
+        set_base_uri(given)
+        yield given
+        set_base_uri(None)
+        _drop_databases(given, used_databases())
+        return
+    with SecantusServer() as server:
+        set_base_uri(server.base_uri)
+        yield server.base_uri
+        set_base_uri(None)
+
+
+def _drop_databases(uri: str, names: set[str]) -> None:
+    import pymongo  # noqa: PLC0415 - only when a real server was used
+
+    with pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000) as client:
+        for name in names:
+            client.drop_database(name)

@@ -1,15 +1,12 @@
 """The registry of store and broker adapters the conformance suites run against.
 
 One entry per adapter says how to make a fresh one; every conformance test
-runs once per entry. A new adapter (MongoDB, Redis) joins the suites by adding
-one entry here, for example::
-
-    "mongodb": StoreAdapter(
-        make=lambda place, retention: MongoStore(_mongo_url(place), event_retention=retention),
-        url=_mongo_url,             # a database named after the test's tmp_path
-        persistent=True,
-        skip_reason=_unless_env("TASKSTREAM_TEST_MONGO_URL"),
-    ),
+runs once per entry. A new adapter (Redis, ...) joins the suites by adding
+one entry here, as MongoDB did: ``mongodb`` runs in transactions (secantus
+advertises a single-node replica set, as production's replica set does),
+``mongodb-journal`` without them (``transactions=off``), the path a
+standalone server takes. Both use the session's ``mongo_server`` (secantus,
+or the real server ``TASKSTREAM_TEST_MONGODB_URI`` names), a database per test.
 """
 
 from __future__ import annotations
@@ -21,7 +18,9 @@ from pathlib import Path
 from taskstream_core import Broker, Store
 from taskstream_core.brokers.memory import MemoryBroker
 from taskstream_core.stores.memory import MemoryStore
+from taskstream_core.stores.mongodb import MongoStore
 from taskstream_core.stores.sqlite import SQLiteStore
+from tests.support.mongo import mongo_url
 
 __all__ = ["BROKER_ADAPTERS", "STORE_ADAPTERS", "BrokerAdapter", "StoreAdapter"]
 
@@ -40,6 +39,8 @@ class StoreAdapter:
     persistent: bool
     #: Why this adapter cannot run here (a server is missing), or None.
     skip_reason: Callable[[], str | None] = lambda: None
+    #: A fixture the adapter needs first (one that starts its server), or None.
+    fixture: str | None = None
 
 
 def _sqlite_path(place: Path) -> Path:
@@ -56,6 +57,20 @@ STORE_ADAPTERS: dict[str, StoreAdapter] = {
         make=lambda place, retention: SQLiteStore(_sqlite_path(place), event_retention=retention),
         url=lambda place: f"sqlite:///{_sqlite_path(place).resolve()}",
         persistent=True,
+    ),
+    "mongodb": StoreAdapter(
+        make=lambda place, retention: MongoStore(mongo_url(place), event_retention=retention),
+        url=mongo_url,
+        persistent=True,
+        fixture="mongo_server",
+    ),
+    "mongodb-journal": StoreAdapter(
+        make=lambda place, retention: MongoStore(
+            mongo_url(place), event_retention=retention, transactions="off"
+        ),
+        url=lambda place: f"{mongo_url(place)}&transactions=off",
+        persistent=True,
+        fixture="mongo_server",
     ),
 }
 

@@ -36,6 +36,8 @@ def store_adapter(request: pytest.FixtureRequest) -> StoreAdapter:
     reason = adapter.skip_reason()
     if reason is not None:
         pytest.skip(reason)
+    if adapter.fixture is not None:
+        request.getfixturevalue(adapter.fixture)
     return adapter
 
 

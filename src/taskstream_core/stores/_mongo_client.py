@@ -1,0 +1,139 @@
+"""The MongoDB store's connection: URL options, error translation, transactions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+from urllib.parse import parse_qsl, urlsplit
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import (
+    ConnectionFailure,
+    ExecutionTimeout,
+    OperationFailure,
+    PyMongoError,
+    WTimeoutError,
+)
+
+from ..errors import Internal, Unavailable
+
+__all__ = [
+    "DEFAULT_TIMEOUTS_MS",
+    "StoreOptions",
+    "in_transaction",
+    "parse_store_url",
+    "translate_errors",
+]
+
+_T = TypeVar("_T")
+
+#: Applied unless the URL sets them: a web request must not hang for pymongo's 30 s.
+DEFAULT_TIMEOUTS_MS: Final = {
+    "serverSelectionTimeoutMS": 5_000,
+    "connectTimeoutMS": 5_000,
+    "socketTimeoutMS": 30_000,
+}
+
+#: Server error codes that mean "not now" rather than "never": a primary
+#: stepping down or shutting down, an election, an operation cut short.
+_RETRYABLE_CODES: Final = frozenset(
+    {6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436}
+)
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """What the URL says beyond pymongo's own options."""
+
+    #: ``auto`` (transactions where the server is a replica-set member or mongos), ``on``, ``off``.
+    transactions: str = "auto"
+    event_retention: int = 10_000
+    #: Whether the URL sets a write concern itself (``w=`` or ``journal=``).
+    explicit_write_concern: bool = False
+
+
+def parse_store_url(url: str) -> tuple[str, StoreOptions, dict[str, Any]]:
+    """Split a store URL into pymongo's URL, the store's options and default client options.
+
+    The store's own query options (``transactions``, ``event_retention``) are
+    taken out, everything else is left to pymongo verbatim.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in {"mongodb", "mongodb+srv"} or not parts.netloc:
+        raise ValueError(f"{url!r}: write mongodb://host:port/dbname")
+    own: dict[str, str] = {}
+    kept: list[str] = []
+    for item in parts.query.split("&") if parts.query else []:
+        name = item.partition("=")[0]
+        if name in {"transactions", "event_retention"}:
+            own.update(parse_qsl(item))
+        else:
+            kept.append(item)
+    given = {pair.partition("=")[0].lower() for pair in kept}
+    transactions = own.get("transactions", "auto").lower()
+    if transactions not in {"auto", "on", "off"}:
+        raise ValueError("transactions must be auto, on or off")
+    options = StoreOptions(
+        transactions=transactions,
+        event_retention=int(own.get("event_retention", 10_000)),
+        explicit_write_concern=bool(given & {"w", "journal", "wtimeoutms"}),
+    )
+    base = url.split("?", 1)[0]
+    defaults: dict[str, Any] = {
+        k: v for k, v in DEFAULT_TIMEOUTS_MS.items() if k.lower() not in given
+    }
+    return (f"{base}?{'&'.join(kept)}" if kept else base), options, defaults
+
+
+def _unavailable(exc: PyMongoError) -> bool:
+    if isinstance(exc, ConnectionFailure | WTimeoutError | ExecutionTimeout):
+        return True
+    return isinstance(exc, OperationFailure) and exc.code in _RETRYABLE_CODES
+
+
+@contextlib.contextmanager
+def translate_errors(url: str) -> Iterator[None]:
+    """pymongo's errors as the contract's: ``Unavailable`` for an outage, else ``Internal``."""
+    try:
+        yield
+    except PyMongoError as exc:
+        if _unavailable(exc):
+            raise Unavailable(f"The MongoDB store {url} cannot be reached: {exc}") from exc
+        raise Internal(f"The MongoDB store {url} failed: {exc}") from exc
+
+
+async def in_transaction(
+    client: AsyncMongoClient[Any],
+    fn: Callable[[AsyncClientSession], Awaitable[_T]],
+    *,
+    attempts: int = 50,
+) -> _T:
+    """Run ``fn`` in a transaction, again after a write conflict (jittered backoff).
+
+    Unlike pymongo's ``with_transaction``, an outage is not retried for two
+    minutes: a network error ends the call at once, as ``Unavailable``.
+    """
+    async with client.start_session() as session:
+        for attempt in range(attempts):
+            await session.start_transaction()
+            try:
+                result = await fn(session)
+                await session.commit_transaction()
+                return result
+            except PyMongoError as exc:
+                if session.in_transaction:
+                    await session.abort_transaction()
+                transient = exc.has_error_label("TransientTransactionError")
+                if isinstance(exc, ConnectionFailure) or not transient or attempt + 1 >= attempts:
+                    raise
+                await asyncio.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))  # noqa: S311
+            except BaseException:
+                if session.in_transaction:
+                    await session.abort_transaction()
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover

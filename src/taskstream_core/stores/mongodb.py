@@ -1,0 +1,444 @@
+"""``mongodb://host:port/dbname``: MongoDB through pymongo's native ``AsyncMongoClient``.
+
+Every change of a scan (a submission, a decision, closing) updates the scan
+document: it allocates the scan's next ``seq`` and applies the counters kept
+there with ``$inc`` (``counts``, ``workers.<id>``, the ``latency`` histogram),
+conditioned on the scan being open where that matters. Then the task and the
+event documents are written. Layout and indexes: ``_mongo_schema.py``.
+
+**With transactions** (a replica set or mongos: ``transactions=auto``, the
+default, detects it from ``hello``), the scan update, the task write and the
+event insert commit together with write concern ``majority``. A decision is
+an update of the task conditioned on ``status: "pending"``: of two
+concurrent ones the second hits a write conflict, is retried on a fresh
+snapshot, finds the task decided and raises ``AlreadyDecided`` with the
+winner. Commits of one scan are serialised by the scan document, so readers
+always see a gap-free prefix of its seqs.
+
+**Without transactions** (a standalone server, write concern ``w:1, j:true``)
+the *scan update is the commit point*, and it is one atomic single-document
+write that (a) allocates the seq by compare-and-set on the seq read before
+(``{seq: n} → {seq: n+1}``), so no seq is ever handed to two changes, (b)
+applies all counter deltas and (c) appends to the scan's ``journal`` an
+entry holding the whole event and the deltas' inverse. After it, the task
+and the event are written idempotently (``_mongo_journal.roll_forward``:
+inserts whose duplicate-key error means "done", a decision conditioned on
+``pending`` that recognises its own seq), then the entry is pulled. So:
+
+- A crash or outage *before* the scan update leaves nothing. *After* it,
+  the change is complete in the counters and recorded in the journal; the
+  task and event are written by whoever finds the entry: this process on its
+  next change of the scan, any reader once the entry is older than
+  ``repair_after`` seconds, every ``open()``, and an idempotent retry (same
+  key) before it answers. Roll-forward is idempotent, so helpers may race the
+  owner harmlessly. An acknowledged change therefore always has its event and
+  counters; an unacknowledged one is finished, never half-kept.
+- A change that turns out to conflict (a concurrent twin with the same
+  idempotency key, a decision another process won after our pre-check) is
+  given up by reverting its counters and pulling its entry in one update
+  conditioned on the entry, so exactly once. Its seq stays unused: a gap,
+  which the contract allows ("strictly increasing").
+- Readers never skip an unfinished change: ``latest_seq``, ``events_after``
+  and ``stats`` report seqs only below the oldest journal entry.
+- Within one process, changes of a scan are serialised by an asyncio lock
+  (in both modes: it also spares transactions their write conflicts), so the
+  common single-server deployment sees no gaps and no out-of-order events.
+  Several processes on a standalone server are correct but may leave gaps.
+  A client whose call failed with ``Unavailable`` and retries *without* an
+  idempotency key may find its first attempt finished as well: use keys.
+
+Errors: ``ConnectionFailure`` (``AutoReconnect``, ``NetworkTimeout``,
+``ServerSelectionTimeoutError``), write-concern timeouts and "primary
+stepping down" codes raise ``Unavailable``; the client reconnects by itself,
+so calls succeed again once the server is back, without reopening the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.write_concern import WriteConcern
+
+from ..errors import AlreadyDecided, Conflict, Internal, NotFound, ScanClosed, Unavailable
+from ..models import EventType, Scan, ScanEvent, ScanStats, Task, TaskStatus, User
+from ..stats import decision_bucket, percentile
+from ..store import NewTask
+from ..url import mask_url
+from ._mongo_changes import STATE, Plan, ScanChanges, Settled, visible
+from ._mongo_client import parse_store_url, translate_errors
+from ._mongo_schema import (
+    COUNTER,
+    INDEXES,
+    SCAN_FIELDS,
+    Doc,
+    doc_scan,
+    doc_task,
+    doc_user,
+    doc_workers,
+    new_scan_doc,
+    user_doc,
+    worker_key,
+)
+from ._mongo_schema import field as doc_field
+
+__all__ = ["MongoStore"]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _guarded(
+    fn: Callable[Concatenate[MongoStore, _P], Coroutine[Any, Any, _T]],
+) -> Callable[Concatenate[MongoStore, _P], Coroutine[Any, Any, _T]]:
+    """Translate pymongo's errors of a store method into the contract's."""
+
+    async def guarded(self: MongoStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with translate_errors(self.url):
+            return await fn(self, *args, **kwargs)
+
+    guarded.__name__, guarded.__qualname__ = fn.__name__, fn.__qualname__
+    guarded.__doc__ = fn.__doc__
+    return guarded
+
+
+class MongoStore:
+    """A store in one MongoDB database; see the module docstring for its guarantees."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        event_retention: int | None = None,
+        transactions: str | None = None,
+        repair_after: float = 2.0,
+        login_failure_ttl: timedelta = timedelta(days=1),
+    ) -> None:
+        self._url = url
+        self._client_url, options, self._client_options = parse_store_url(url)
+        self._options = options
+        self.event_retention = event_retention or options.event_retention
+        self.transactions_mode = transactions or options.transactions
+        self.repair_after = repair_after
+        self.login_failure_ttl = login_failure_ttl
+        #: Whether changes run in transactions; known once open.
+        self.transactions = False
+        self._client: AsyncMongoClient[Doc] | None = None
+        self._changes: ScanChanges | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> MongoStore:
+        """``mongodb://[user:pass@]host[:port][,host...]/dbname[?options]``."""
+        return cls(url)
+
+    @property
+    def url(self) -> str:
+        return mask_url(self._url)
+
+    @property
+    def changes(self) -> ScanChanges:
+        if self._changes is None:
+            raise Internal("The MongoDB store is not open.")
+        return self._changes
+
+    @property
+    def db(self) -> AsyncDatabase[Doc]:
+        return self.changes.db
+
+    async def open(self) -> None:
+        client: AsyncMongoClient[Doc] = AsyncMongoClient(
+            self._client_url, tz_aware=True, tzinfo=UTC, **self._client_options
+        )
+        try:
+            hello = await client.admin.command("hello")
+            replicated = "setName" in hello or hello.get("msg") == "isdbgrid"
+            mode = self.transactions_mode
+            self.transactions = mode == "on" or (mode == "auto" and replicated)
+            concern = None
+            if not self._options.explicit_write_concern:
+                concern = WriteConcern("majority") if replicated else WriteConcern(w=1, j=True)
+            name = client.get_default_database("taskstream").name
+            db = client.get_database(name, write_concern=concern)
+            for collection, indexes in INDEXES.items():
+                for keys, options in indexes:
+                    await db[collection].create_index(keys, **options)
+            changes = ScanChanges(
+                client,
+                db,
+                transactions=self.transactions,
+                repair_after=self.repair_after,
+                event_retention=self.event_retention,
+            )
+            await changes.repair_all()
+        except PyMongoError as exc:
+            await client.close()
+            raise Unavailable(f"Cannot open the MongoDB store {self.url}: {exc}") from exc
+        except BaseException:
+            await client.close()
+            raise
+        self._client, self._changes = client, changes
+
+    async def close(self) -> None:
+        client, self._client, self._changes = self._client, None, None
+        if client is not None:
+            await client.close()
+
+    # -- users ------------------------------------------------------------------------
+    @_guarded
+    async def create_user(self, user: User, password_hash: str) -> None:
+        try:
+            await self.db.users.insert_one(user_doc(user, password_hash))
+        except DuplicateKeyError:
+            raise Conflict("This username is taken.") from None
+
+    @_guarded
+    async def get_user(self, user_id: str) -> User | None:
+        doc = await self.db.users.find_one({"_id": user_id})
+        return None if doc is None else doc_user(doc)
+
+    @_guarded
+    async def find_credentials(self, username: str) -> tuple[User, str] | None:
+        doc = await self.db.users.find_one({"username_key": username.lower()})
+        return None if doc is None else (doc_user(doc), doc_field(doc, "password_hash", "user"))
+
+    @_guarded
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        await self.db.users.update_one({"_id": user_id}, {"$set": {"password_hash": password_hash}})
+
+    @_guarded
+    async def revoke_token(self, token_id: str, expires_at: datetime) -> None:
+        # The TTL index deletes the entry once the token would have expired anyway.
+        await self.db.revoked_tokens.update_one(
+            {"_id": token_id}, {"$set": {"expires_at": expires_at}}, upsert=True
+        )
+
+    @_guarded
+    async def is_token_revoked(self, token_id: str) -> bool:
+        return await self.db.revoked_tokens.find_one({"_id": token_id}, {"_id": 1}) is not None
+
+    @_guarded
+    async def record_login_failure(self, username: str, at: datetime) -> None:
+        expire_at = datetime.now(UTC) + self.login_failure_ttl  # the TTL index's field
+        await self.db.login_failures.insert_one(
+            {"username_key": username.lower(), "at": at, "expire_at": expire_at}
+        )
+
+    @_guarded
+    async def login_failures_since(self, username: str, since: datetime) -> list[datetime]:
+        found = self.db.login_failures.find(
+            {"username_key": username.lower(), "at": {"$gte": since}}, {"at": 1}
+        ).sort("at", 1)
+        return [doc["at"].astimezone(UTC) async for doc in found]
+
+    @_guarded
+    async def clear_login_failures(self, username: str) -> None:
+        await self.db.login_failures.delete_many({"username_key": username.lower()})
+
+    # -- scans ------------------------------------------------------------------------
+    @_guarded
+    async def create_scan(self, scan: Scan) -> None:
+        try:
+            await self.db.scans.insert_one(new_scan_doc(scan))
+        except DuplicateKeyError:
+            raise Conflict("A scan with this id exists.") from None
+
+    @_guarded
+    async def get_scan(self, scan_id: str) -> Scan | None:
+        doc = await self.db.scans.find_one({"_id": scan_id}, SCAN_FIELDS)
+        return None if doc is None else doc_scan(doc)
+
+    @_guarded
+    async def list_scans(self, *, include_closed: bool) -> list[Scan]:
+        query = {} if include_closed else {"status": "open"}
+        found = self.db.scans.find(query, SCAN_FIELDS).sort([("created_at", -1), ("_id", -1)])
+        return [doc_scan(doc) async for doc in found]
+
+    @_guarded
+    async def close_scan(self, scan_id: str, at: datetime) -> ScanEvent | None:
+        async def prepare() -> Plan:
+            return Plan(
+                event=lambda seq, doc: ScanEvent(
+                    EventType.SCAN_UPDATED, scan_id, seq, scan=doc_scan(doc)
+                ),
+                set={"status": "closed", "closed_at": at},
+                need_scan=True,
+            )
+
+        try:
+            event, _ = await self.changes.apply(scan_id, prepare)
+        except ScanClosed:
+            return None
+        return event
+
+    @_guarded
+    async def latest_seq(self, scan_id: str) -> int:
+        state = await self.changes.state(scan_id, STATE)
+        return 0 if state is None else visible(state)
+
+    # -- tasks ------------------------------------------------------------------------
+    @_guarded
+    async def create_task(self, task: NewTask) -> tuple[Task, ScanEvent | None]:
+        key = task.idempotency_key
+
+        def event(seq: int, _: Doc) -> ScanEvent:
+            stored = Task(
+                id=task.id,
+                scan_id=task.scan_id,
+                worker_id=task.worker_id,
+                worker_username=task.worker_username,
+                content=task.content,
+                status=TaskStatus.PENDING,
+                created_at=task.created_at,
+                seq=seq,
+                created_seq=seq,
+            )
+            return ScanEvent(EventType.TASK_CREATED, task.scan_id, seq, task=stored)
+
+        async def prepare() -> Plan:
+            if key is not None:
+                first = await self._by_key(task.scan_id, task.worker_id, key)
+                if first is not None:
+                    raise Settled(first)
+            worker = f"workers.{worker_key(task.worker_id)}"
+            return Plan(
+                event=event,
+                inc={"counts.pending": 1, f"{worker}.submitted": 1, f"{worker}.pending": 1},
+                set={
+                    f"{worker}.worker_id": task.worker_id,
+                    f"{worker}.username": task.worker_username,
+                },
+                key=key,
+            )
+
+        try:
+            made, first = await self.changes.apply(task.scan_id, prepare)
+        except DuplicateKeyError:  # a transaction lost to a twin with the same key
+            first = await self._by_key(task.scan_id, task.worker_id, key) if key else None
+            if first is None:
+                raise
+        if first is not None:  # a replay, or a twin made it first: finish its event
+            await self.changes.state(task.scan_id, STATE, heal_all=True)
+            return first, None
+        assert made is not None
+        assert made.task is not None
+        return made.task, made
+
+    async def _by_key(self, scan_id: str, worker_id: str, key: str) -> Task | None:
+        query = {"scan_id": scan_id, "worker_id": worker_id, "idempotency_key": key}
+        doc = await self.db.tasks.find_one(query)
+        return None if doc is None else doc_task(doc)
+
+    @_guarded
+    async def decide_task(
+        self, task_id: str, status: TaskStatus, *, reason: str | None, by: str, at: datetime
+    ) -> ScanEvent:
+        found = await self.get_task(task_id)
+        if found is None:
+            raise NotFound("No such task.")
+
+        async def prepare() -> Plan:
+            task = await self.get_task(task_id)  # again, under the scan's lock
+            assert task is not None
+            if not task.is_pending:
+                raise Settled(task)
+            worker, counter = f"workers.{worker_key(task.worker_id)}", COUNTER[status]
+            return Plan(
+                event=lambda seq, _: ScanEvent(
+                    EventType.TASK_UPDATED,
+                    task.scan_id,
+                    seq,
+                    task=task.decided(status, reason=reason, by=by, at=at, seq=seq),
+                ),
+                inc={
+                    "counts.pending": -1,
+                    f"counts.{counter}": 1,
+                    f"{worker}.pending": -1,
+                    f"{worker}.{counter}": 1,
+                    f"latency.{decision_bucket(task.created_at, at)}": 1,
+                },
+                require_open=False,
+            )
+
+        made, winner = await self.changes.apply(found.scan_id, prepare)
+        if winner is not None:
+            raise AlreadyDecided(task=winner)
+        assert made is not None
+        return made
+
+    @_guarded
+    async def get_task(self, task_id: str) -> Task | None:
+        doc = await self.db.tasks.find_one({"_id": task_id})
+        return None if doc is None else doc_task(doc)
+
+    @_guarded
+    async def list_tasks(
+        self,
+        scan_id: str,
+        *,
+        worker_id: str | None = None,
+        status: TaskStatus | None = None,
+        after: int = 0,
+        limit: int = 100,
+    ) -> list[Task]:
+        query: Doc = {"scan_id": scan_id, "created_seq": {"$gt": after}}
+        if worker_id is not None:
+            query["worker_id"] = worker_id
+        if status is not None:
+            query["status"] = status.value
+        return await self._tasks(query, "created_seq", 1, limit)
+
+    @_guarded
+    async def recent_tasks(
+        self, scan_id: str, *, worker_id: str | None = None, decided: bool = False, limit: int
+    ) -> list[Task]:
+        query: Doc = {"scan_id": scan_id}
+        if worker_id is not None:
+            query["worker_id"] = worker_id
+        if decided:
+            query["status"] = {"$in": [TaskStatus.VALIDATED.value, TaskStatus.REFUSED.value]}
+        return await self._tasks(query, "seq" if decided else "created_seq", -1, limit)
+
+    async def _tasks(self, query: Doc, order: str, direction: int, limit: int) -> list[Task]:
+        if limit <= 0:  # pymongo reads a limit of 0 as "no limit"
+            return []
+        found = self.db.tasks.find(query).sort(order, direction).limit(limit)
+        return [doc_task(doc) async for doc in found]
+
+    @_guarded
+    async def events_after(
+        self, scan_id: str, seq: int, *, worker_id: str | None = None
+    ) -> list[ScanEvent] | None:
+        state = await self.changes.state(scan_id, STATE)
+        if state is None:
+            return []
+        if seq < int(state.get("pruned", 0)):
+            return None
+        query: Doc = {"scan_id": scan_id, "seq": {"$gt": seq, "$lte": visible(state)}}
+        if worker_id is not None:
+            query["worker_id"] = {"$in": [None, worker_id]}
+        found = self.db.events.find(query).sort("seq", 1)
+        return [ScanEvent.from_record(doc_field(d, "body", "event")) async for d in found]
+
+    @_guarded
+    async def stats(self, scan_id: str, *, since: datetime) -> ScanStats:
+        fields = {**SCAN_FIELDS, **STATE, "workers": 1, "latency": 1}
+        doc = await self.changes.state(scan_id, fields)
+        if doc is None:
+            raise NotFound("No such scan.")
+        recent = await self.db.tasks.count_documents(
+            {"scan_id": scan_id, "created_at": {"$gte": since}}
+        )
+        buckets = [(int(b), int(n)) for b, n in (doc.get("latency") or {}).items()]
+        return ScanStats(
+            scan_id=scan_id,
+            counts=doc_scan(doc).counts,
+            submissions_last_minute=recent,
+            decision_seconds_p50=percentile(buckets, 0.5),
+            decision_seconds_p95=percentile(buckets, 0.95),
+            workers=doc_workers(doc),
+            seq=visible(doc),
+        )
