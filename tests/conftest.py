@@ -37,6 +37,7 @@ def mongo_server() -> Iterator[str]:
 def _drop_databases(uri: str, names: set[str]) -> None:
     import pymongo  # noqa: PLC0415 - only when a real server was used
 
+    client: pymongo.MongoClient[dict[str, object]]
     with pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000) as client:
         for name in names:
             client.drop_database(name)

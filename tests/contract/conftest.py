@@ -1,4 +1,9 @@
-"""Fixtures for the contract suite: one real server per session, a few users, clients.
+"""Fixtures for the contract suite: one real server per store per session, users, clients.
+
+Every test that talks to the shared ``server`` runs twice: against a server on
+SQLite (the embedded default) and against one on MongoDB (``--store
+mongodb://...`` on the session's secantus server, or the real server
+``TASKSTREAM_TEST_MONGODB_URI`` names).
 
 Registering costs a PBKDF2 hash (about a quarter of a second), so the
 session registers two admins and two workers once and tests share them; a
@@ -15,15 +20,23 @@ import aiohttp
 import pytest
 
 from tests.support import TEST_INVITE_CODE, Api, ServerProcess, register_sync
+from tests.support.mongo import mongo_url
 
 from .helpers import PASSWORD, SocketFactory, Users, new_scan
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """The server every contract test talks to, on a SQLite store of its own."""
-    data: Path = tmp_path_factory.mktemp("contract-store")
-    with ServerProcess(store_url=f"sqlite:///{data}/contract.db") as process:
+@pytest.fixture(scope="session", params=["sqlite", "mongodb"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """The server every contract test talks to, on a SQLite or a MongoDB store of its own."""
+    data: Path = tmp_path_factory.mktemp(f"contract-{request.param}")
+    if request.param == "mongodb":
+        request.getfixturevalue("mongo_server")
+        store_url = mongo_url(data)
+    else:
+        store_url = f"sqlite:///{data}/contract.db"
+    with ServerProcess(store_url=store_url) as process:
         yield process
 
 

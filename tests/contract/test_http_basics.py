@@ -32,12 +32,14 @@ CONTRACT_CODES = {
 }
 
 
-async def test_health_answers_ok_version_and_store(api: Api) -> None:
+async def test_health_answers_ok_version_and_store(api: Api, server: ServerProcess) -> None:
     """`GET /api/health | anyone | → 200 {"status": "ok", "version", "store"}`."""
     reply = await api.get("/api/health")
     assert reply.status == 200
     assert reply.headers["Content-Type"].startswith("application/json")
-    assert reply.body == {"status": "ok", "version": reply.body["version"], "store": "sqlite"}
+    scheme = (server.store_url or "").partition("://")[0]
+    assert scheme in {"sqlite", "mongodb"}
+    assert reply.body == {"status": "ok", "version": reply.body["version"], "store": scheme}
     assert isinstance(reply.body["version"], str)
     assert reply.body["version"]
 

@@ -41,7 +41,7 @@ __all__ = [
 MONGODB_URI_ENV: Final = "TASKSTREAM_TEST_MONGODB_URI"
 
 #: Short timeouts: a test of an outage should not wait pymongo's 30 s.
-TEST_OPTIONS: Final = "serverSelectionTimeoutMS=2000&connectTimeoutMS=2000&socketTimeoutMS=10000"
+TEST_OPTIONS: Final = "connectTimeoutMS=2000&socketTimeoutMS=10000"
 
 _base_uri: str | None = None
 _databases: set[str] = set()
@@ -51,9 +51,15 @@ class SecantusServer:
     """One ``secantus`` process on a fixed port, restartable, stopped by PID."""
 
     def __init__(
-        self, *, storage: str = ":memory:", port: int | None = None, standalone: bool = False
+        self,
+        *,
+        storage: str = ":memory:",
+        port: int | None = None,
+        standalone: bool = False,
+        selection_timeout_ms: int = 2000,
     ) -> None:
         self.host = "127.0.0.1"
+        self.selection_timeout_ms = selection_timeout_ms
         self.port = port or free_port(self.host)
         self.storage = storage
         self.standalone = standalone
@@ -61,7 +67,10 @@ class SecantusServer:
 
     @property
     def base_uri(self) -> str:
-        return f"mongodb://{self.host}:{self.port}/?directConnection=true&{TEST_OPTIONS}"
+        return (
+            f"mongodb://{self.host}:{self.port}/?directConnection=true&{TEST_OPTIONS}"
+            f"&serverSelectionTimeoutMS={self.selection_timeout_ms}"
+        )
 
     def url(self, database: str) -> str:
         """The URL of a database on this server."""

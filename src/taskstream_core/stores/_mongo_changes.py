@@ -102,12 +102,12 @@ class ScanChanges:
             if not self.transactions:
                 event, entry, others = await self._commit(scan_id, plan)
                 try:
+                    if others:  # unfinished changes before ours: finish them first
+                        await self.repair(scan_id, others)
                     conflict = await roll_forward(self.db, scan_id, entry)
                 except BaseException:
                     self._seqs.pop(scan_id, None)
                     raise
-                if others:
-                    await self.repair(scan_id, others)
                 if conflict is not None:
                     return None, conflict
         await self._prune(event)
@@ -140,7 +140,10 @@ class ScanChanges:
         """Without transactions: the one atomic scan update that commits a change.
 
         A compare-and-set on the seq last seen, so the journal entry can carry
-        its seq; answers the event, its entry and the other entries found stale.
+        its seq; answers the event, its entry and the seqs of the other entries
+        (left by a crash or an outage, or in flight in another process: helping
+        is harmless, and finishing a first attempt before its retry makes the
+        retry find it).
         """
         expected = None if plan.need_scan else self._seqs.get(scan_id)
         scan: Doc = {}
@@ -165,7 +168,7 @@ class ScanChanges:
             )
             if after is not None:
                 self._seqs[scan_id] = event.seq
-                return event, entry, self._stale(after, but=event.seq)
+                return event, entry, self._stale(after, but=event.seq, heal_all=True)
             expected = None  # another process changed the scan: read it again
 
     async def _refuse(self, scan_id: str, plan: Plan, session: AsyncClientSession | None) -> None:

@@ -1,0 +1,211 @@
+"""What the MongoDB adapter does beyond the Store contract: URLs, bad data, its journal."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from taskstream_core import Internal, ScanCounts, TaskStatus, Unavailable, open_store
+from taskstream_core.stores import _mongo_changes
+from taskstream_core.stores._mongo_client import parse_store_url
+from taskstream_core.stores._mongo_schema import task_doc
+from taskstream_core.stores.mongodb import MongoStore
+from tests.conformance.factories import T0, make_scan, make_task, new_task
+from tests.support import free_port
+
+from .conftest import Raw
+
+
+def test_the_url_names_the_database_and_keeps_pymongo_options() -> None:
+    """The store's own options leave the URL; pymongo's stay; timeouts default unless given."""
+    url, options, defaults = parse_store_url(
+        "mongodb://u:p@h1:1,h2:2/tsdb?replicaSet=rs0&transactions=off&event_retention=50"
+        "&socketTimeoutMS=99"
+    )
+    assert url == "mongodb://u:p@h1:1,h2:2/tsdb?replicaSet=rs0&socketTimeoutMS=99"
+    assert (options.transactions, options.event_retention) == ("off", 50)
+    assert not options.explicit_write_concern
+    assert defaults == {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000}
+    assert parse_store_url("mongodb://h/db?w=1")[1].explicit_write_concern
+    with pytest.raises(ValueError, match="transactions"):
+        parse_store_url("mongodb://h/db?transactions=maybe")
+
+
+def test_open_store_picks_the_adapter_by_scheme_and_masks_the_password() -> None:
+    """``mongodb://`` and ``mongodb+srv://`` make a MongoStore whose url hides the password."""
+    store = open_store("mongodb://alice:s3cret@db.example:27017/prod")
+    assert isinstance(store, MongoStore)
+    assert store.url == "mongodb://alice:***@db.example:27017/prod"
+    assert isinstance(open_store("mongodb+srv://alice:s3cret@cluster.example/prod"), MongoStore)
+
+
+async def test_an_unreachable_server_fails_open_with_unavailable_naming_the_masked_url() -> None:
+    """open() on a port nobody listens on raises Unavailable naming the URL, password masked."""
+    port = free_port()
+    store = MongoStore(f"mongodb://alice:s3cret@127.0.0.1:{port}/x?serverSelectionTimeoutMS=200")
+    with pytest.raises(Unavailable) as raised:
+        await store.open()
+    assert f"mongodb://alice:***@127.0.0.1:{port}/x" in raised.value.message
+    assert "s3cret" not in raised.value.message
+
+
+async def test_the_database_comes_from_the_url_path(url: str, raw: Raw) -> None:
+    """Data goes to the database the URL's path names, with the designed indexes."""
+    store = MongoStore(url)
+    await store.open()
+    try:
+        await store.create_scan(make_scan("here"))
+    finally:
+        await store.close()
+    db = raw.get_default_database()
+    assert await db.scans.count_documents({}) == 1
+    indexes = {i["name"]: i async for i in await db.tasks.list_indexes()}
+    assert indexes["idempotency"]["unique"]
+    assert "partialFilterExpression" in indexes["idempotency"]
+    ttl = [i async for i in await db.revoked_tokens.list_indexes() if i["name"] == "ttl"]
+    assert ttl[0]["expireAfterSeconds"] == 0
+
+
+async def test_a_document_missing_a_field_is_reported_as_internal_naming_it(
+    url: str, raw: Raw
+) -> None:
+    """A stored task or scan lacking a field raises Internal that names the field."""
+    store = MongoStore(url)
+    await store.open()
+    try:
+        db = raw.get_default_database()
+        await db.tasks.insert_one({"_id": "broken", "scan_id": "s", "worker_id": "w"})
+        with pytest.raises(Internal, match="'worker_username'"):
+            await store.get_task("broken")
+        await db.scans.insert_one({"_id": "s", "name": "n", "counts": {"pending": 0}})
+        with pytest.raises(Internal, match="'description'"):
+            await store.get_scan("s")
+        await db.scans.update_one({"_id": "s"}, {"$set": {"description": "d"}})
+        with pytest.raises(Internal, match="'status'"):
+            await store.get_scan("s")
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("transactions", ["on", "off"])
+async def test_transactions_follow_the_url_or_the_server(url: str, transactions: str) -> None:
+    """``transactions=on|off`` decides; secantus as a replica-set member gets them by default."""
+    forced, auto = MongoStore(url, transactions=transactions), MongoStore(url)
+    await forced.open()
+    await auto.open()
+    try:
+        assert forced.transactions is (transactions == "on")
+        assert auto.transactions
+    finally:
+        await forced.close()
+        await auto.close()
+
+
+async def test_a_change_cut_short_after_its_commit_point_is_finished_later(
+    url: str, raw: Raw, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without transactions, a change whose task and event were never written is hidden
+    from readers, then finished by its retry; the counters match a recount."""
+    store = MongoStore(url, transactions="off", repair_after=0.2)
+    await store.open()
+    try:
+        scan = make_scan("crashing")
+        await store.create_scan(scan)
+        kept, _ = await store.create_task(new_task(scan.id, created_at=T0))
+
+        monkeypatch.setattr(_mongo_changes, "roll_forward", _outage)
+        with pytest.raises(Unavailable):
+            await store.create_task(new_task(scan.id, "w2", key="k", created_at=T0))
+        monkeypatch.undo()
+
+        db = raw.get_default_database()
+        assert await db.tasks.count_documents({"scan_id": scan.id}) == 1
+        assert await store.latest_seq(scan.id) == kept.seq  # the unfinished seq 2 is hidden
+        counted = await store.get_scan(scan.id)
+        assert counted is not None
+        assert counted.counts == ScanCounts(pending=2)  # counters were part of the commit
+
+        again, replay = await store.create_task(new_task(scan.id, "w2", key="k"))
+        assert replay is None  # the retry finished the first attempt and answers it
+        assert again.seq == kept.seq + 1
+        events = await store.events_after(scan.id, 0)
+        assert [e.seq for e in events or ()] == [1, 2]
+        stats = await store.stats(scan.id, since=T0)
+        assert stats.counts == ScanCounts(pending=2)
+        assert stats.seq == 3  # the retry's own seq was given up: a gap
+        third, made = await store.create_task(new_task(scan.id, "w3", created_at=T0))
+        assert made is not None
+        assert third.seq == 4
+        assert await db.scans.count_documents({"_id": scan.id, "journal.0": {"$exists": True}}) == 0
+    finally:
+        await store.close()
+
+
+async def test_an_unfinished_change_is_finished_by_the_next_open(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without transactions, a submission cut short after its commit point is written out
+    by the next open(), so its retry is a replay and seqs go on without a gap."""
+    store = MongoStore(url, transactions="off")
+    await store.open()
+    scan = make_scan("reopened")
+    await store.create_scan(scan)
+    monkeypatch.setattr(_mongo_changes, "roll_forward", _outage)
+    with pytest.raises(Unavailable):
+        await store.create_task(new_task(scan.id, "w1", key="same", created_at=T0))
+    monkeypatch.undo()
+    await store.close()
+
+    other = MongoStore(url, transactions="off", repair_after=3600)
+    await other.open()
+    try:
+        first, replay = await other.create_task(new_task(scan.id, "w1", key="same"))
+        assert replay is None
+        assert first.seq == 1
+        event = await other.decide_task(
+            first.id, TaskStatus.REFUSED, reason=None, by="a", at=T0 + timedelta(seconds=2)
+        )
+        assert event.seq == 2
+        stats = await other.stats(scan.id, since=T0)
+        assert stats.counts == ScanCounts(refused=1)
+        assert [w.submitted for w in stats.workers] == [1]
+    finally:
+        await other.close()
+
+
+async def test_an_unfinished_change_whose_key_was_taken_is_undone_once(
+    url: str, raw: Raw, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without transactions, an unfinished submission whose idempotency key another task
+    holds is given up: its counters reverted once, its seq left unused."""
+    store = MongoStore(url, transactions="off")
+    await store.open()
+    scan = make_scan("twins")
+    await store.create_scan(scan)
+    monkeypatch.setattr(_mongo_changes, "roll_forward", _outage)
+    with pytest.raises(Unavailable):
+        await store.create_task(new_task(scan.id, "w1", key="same", created_at=T0))
+    monkeypatch.undo()
+    await store.close()
+    twin = task_doc(make_task(scan.id, "w1", seq=99), idempotency_key="same")
+    await raw.get_default_database().tasks.insert_one(twin)
+
+    for _ in range(2):  # two opens race nothing twice: the undo is conditioned on the entry
+        again = MongoStore(url, transactions="off")
+        await again.open()
+        await again.close()
+    again = MongoStore(url, transactions="off")
+    await again.open()
+    try:
+        stats = await again.stats(scan.id, since=T0)
+        assert stats.counts == ScanCounts()
+        assert [w.submitted for w in stats.workers] == [0]
+        assert stats.seq == 1
+        assert await again.events_after(scan.id, 0) == []
+    finally:
+        await again.close()
+
+
+async def _outage(*args: object) -> None:
+    raise Unavailable("the server went away")
