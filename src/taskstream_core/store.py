@@ -40,6 +40,20 @@ class NewTask:
     created_at: datetime
     idempotency_key: str | None = None
 
+    def stored(self, seq: int) -> Task:
+        """The pending task this submission becomes once the store gave it ``seq``."""
+        return Task(
+            id=self.id,
+            scan_id=self.scan_id,
+            worker_id=self.worker_id,
+            worker_username=self.worker_username,
+            content=self.content,
+            status=TaskStatus.PENDING,
+            created_at=self.created_at,
+            seq=seq,
+            created_seq=seq,
+        )
+
 
 @runtime_checkable
 class Store(Protocol):

@@ -186,17 +186,7 @@ class MemoryStore:
         if not state.scan.is_open:
             raise ScanClosed()
         state.seq += 1
-        stored = Task(
-            id=task.id,
-            scan_id=task.scan_id,
-            worker_id=task.worker_id,
-            worker_username=task.worker_username,
-            content=task.content,
-            status=TaskStatus.PENDING,
-            created_at=task.created_at,
-            seq=state.seq,
-            created_seq=state.seq,
-        )
+        stored = task.stored(state.seq)
         self._tasks[stored.id] = stored
         state.tasks.append(stored)
         bisect.insort(state.created, stored.created_at)

@@ -272,17 +272,7 @@ class SQLiteStore:
             scan, seq = self._next_seq(conn, task.scan_id)
             if scan["status"] != ScanStatus.OPEN.value:
                 raise ScanClosed()
-            stored = Task(
-                id=task.id,
-                scan_id=task.scan_id,
-                worker_id=task.worker_id,
-                worker_username=task.worker_username,
-                content=task.content,
-                status=TaskStatus.PENDING,
-                created_at=task.created_at,
-                seq=seq,
-                created_seq=seq,
-            )
+            stored = task.stored(seq)
             conn.execute(
                 f"INSERT INTO tasks ({TASK_COLUMNS}, idempotency_key)"
                 f" VALUES ({', '.join('?' * 13)})",
