@@ -92,6 +92,15 @@ class Subscription:
         self.rooms -= gone
         self._fanout._unindex(self, gone)
 
+    def covered(self, scan_id: str, seq: int) -> None:
+        """Say that this consumer holds the scan up to ``seq`` (a join's snapshot or resume).
+
+        If the process has seen no event of the scan yet, its seq gate then
+        waits for ``seq + 1`` instead of taking whatever arrives first: with
+        several publishers, a later seq may overtake an earlier one.
+        """
+        self._fanout._seed(scan_id, seq)
+
     def close(self) -> None:
         if not self.closed:
             self.closed = True
@@ -222,6 +231,11 @@ class LocalFanout:
                     del self._by_room[room]
         if sub.closed:
             self._subscriptions.discard(sub)
+
+    def _seed(self, scan_id: str, seq: int) -> None:
+        if scan_id not in self._gates:
+            gate = self._gates[scan_id] = _SeqGate()
+            gate.last = seq
 
     def deliver(self, event: ScanEvent) -> None:
         """Hand an event to local subscribers, in seq order per scan."""

@@ -50,6 +50,7 @@ class ViewerSession:
             # events: they were stored before `seq` was read, so it covers them.
             if self._joining.get(sid) is ticket:
                 self._floors[sid] = max(seq, self._floors.get(sid, seq))
+                self._subscription.covered(sid, seq)
 
         try:
             return await self.app._join(self.principal, sid, since_seq, on_seq=as_of)
