@@ -1,0 +1,211 @@
+"""TaskStream on aiohttp: the reference server's core, with no Sanic and no Socket.IO.
+
+Most of the HTTP API of docs/contract.md, plus a scan's live events as Server-Sent Events
+(docs/embedding.md). Every route is one call on the core; every rule lives in the core.
+
+    python examples/aiohttp_app/app.py --port 8001 --store sqlite:///./aiohttp.db
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import secrets
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+import taskstream_core as ts
+from taskstream_core import InvalidRequest, Principal, TaskStream, TaskStreamError
+from taskstream_core.validation import MAX_BODY_BYTES, require_object
+
+CORE = web.AppKey("core", TaskStream)
+LIVE: web.AppKey[weakref.WeakSet[ts.ViewerSession]] = web.AppKey("live")
+CODES = {400: "invalid_request", 404: "not_found", 413: "payload_too_large"}  # else 400's
+Call = Callable[[TaskStream, Principal, Mapping[str, str], Mapping[str, Any]], Awaitable[Any]]
+
+
+async def one(key: str, value: Awaitable[Any]) -> dict[str, Any]:
+    """``{key: value}`` in JSON terms, for a value or a list of values of the core's models."""
+    got = await value
+    return {key: [item.to_dict() for item in got] if isinstance(got, list) else got.to_dict()}
+
+
+# (method, path, status, call) for a signed-in caller: the call gets the core, the caller
+# (p), the path and query values (q) and the JSON body (b), and answers what to send.
+# fmt: off
+ROUTES: list[tuple[str, str, int, Call]] = [
+    ("GET", "/api/auth/me", 200, lambda c, p, q, b: one("user", c.accounts.me(p))),
+    ("POST", "/api/auth/logout", 204, lambda c, p, q, b: c.accounts.logout(p)),
+    ("POST", "/api/scans", 201,
+        lambda c, p, q, b: one("scan", c.create_scan(p, b.get("name"), b.get("description")))),
+    ("GET", "/api/scans", 200, lambda c, p, q, b: one("scans", c.list_scans(p))),
+    ("GET", "/api/scans/{sid}", 200, lambda c, p, q, b: one("scan", c.get_scan(p, q["sid"]))),
+    ("POST", "/api/scans/{sid}/close", 200,
+        lambda c, p, q, b: one("scan", c.close_scan(p, q["sid"]))),
+    ("GET", "/api/scans/{sid}/tasks", 200, lambda c, p, q, b: c.list_tasks(
+        p, q["sid"], status=q.get("status"), limit=q.get("limit"), cursor=q.get("cursor"))),
+    ("GET", "/api/scans/{sid}/stats", 200, lambda c, p, q, b: c.stats(p, q["sid"])),
+    ("GET", "/api/tasks/{tid}", 200, lambda c, p, q, b: one("task", c.get_task(p, q["tid"]))),
+    ("POST", "/api/tasks/{tid}/decision", 200, lambda c, p, q, b: one(
+        "task", c.decide_task(p, q["tid"], b.get("decision"), b.get("reason")))),
+]
+# fmt: on
+
+
+@web.middleware
+async def contract_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every refusal, the core's and aiohttp's own (404, 405, 413), in the contract's body."""
+    try:
+        return await handler(request)
+    except TaskStreamError as exc:
+        wait = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(math.ceil(wait))} if wait else None
+        return web.json_response(exc.to_dict(), status=exc.status, headers=headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        error = {"code": CODES.get(exc.status, "invalid_request"), "message": exc.reason}
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return web.json_response({"error": error}, status=exc.status, headers=allow)
+
+
+async def body(rq: web.Request) -> Mapping[str, Any]:
+    """The JSON object sent (none: empty); a declared length over 64 KiB is refused unread."""
+    if (rq.content_length or 0) > MAX_BODY_BYTES:
+        raise ts.PayloadTooLarge("The request body is larger than 64 KiB.")
+    if not rq.body_exists:
+        return {}
+    try:
+        value = json.loads(await rq.read())
+        json.dumps(value, ensure_ascii=False).encode()  # a lone surrogate is no UTF-8 text
+    except (ValueError, RecursionError):  # UnicodeError is a ValueError
+        raise InvalidRequest("The request body is not a JSON object of UTF-8 text.") from None
+    return require_object(value)
+
+
+async def caller(rq: web.Request) -> Principal:
+    scheme, _, token = rq.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        raise ts.Unauthorized("Send 'Authorization: Bearer <token>'.")
+    return await rq.app[CORE].accounts.authenticate(token.strip())
+
+
+def signed_in(status: int, call: Call) -> Handler:
+    async def handle(rq: web.Request) -> web.StreamResponse:
+        who, b = await caller(rq), await body(rq)
+        answer = await call(rq.app[CORE], who, {**rq.query, **rq.match_info}, b)
+        if answer is None:
+            return web.Response(status=status)
+        return web.json_response(
+            answer if isinstance(answer, dict) else answer.to_dict(), status=status
+        )
+
+    return handle
+
+
+async def health(rq: web.Request) -> web.Response:
+    store = rq.app[CORE].store.url.partition("://")[0]
+    return web.json_response({"status": "ok", "version": ts.__version__, "store": store})
+
+
+async def register(rq: web.Request) -> web.Response:
+    b = await body(rq)
+    fields = (b.get(k) for k in ("username", "password", "role", "invite_code"))
+    return web.json_response((await rq.app[CORE].accounts.register(*fields)).to_dict(), status=201)
+
+
+async def login(rq: web.Request) -> web.Response:
+    b = await body(rq)
+    session = await rq.app[CORE].accounts.login(b.get("username"), b.get("password"))
+    return web.json_response(session.to_dict())
+
+
+async def submit(rq: web.Request) -> web.Response:
+    who, b, sid = await caller(rq), await body(rq), rq.match_info["sid"]
+    task, new = await rq.app[CORE].submit_task(who, sid, b.get("content"), b.get("idempotency_key"))
+    return web.json_response({"task": task.to_dict()}, status=201 if new else 200)
+
+
+async def export(rq: web.Request) -> web.Response:
+    scan, tasks = await rq.app[CORE].export(await caller(rq), rq.match_info["sid"])
+    fmt = rq.query.get("format") or "json"
+    if fmt not in ("csv", "json"):
+        raise InvalidRequest("'format' must be 'csv' or 'json'.")
+    text = ts.export_csv(tasks) if fmt == "csv" else ts.export_json(scan, tasks)
+    disposition = {"Content-Disposition": f'attachment; filename="scan-{scan.id}.{fmt}"'}
+    kind = "text/csv" if fmt == "csv" else "application/json"
+    return web.Response(text=text, content_type=kind, headers=disposition)
+
+
+async def live(rq: web.Request) -> web.StreamResponse:
+    """A scan's events as Server-Sent Events: first ``join`` (the snapshot, or what came
+    after ``since_seq`` / ``Last-Event-ID``), then one event per change, ``id`` = its seq."""
+    since = rq.query.get("since_seq") or rq.headers.get("Last-Event-ID")
+    with ts.ViewerSession(rq.app[CORE], await caller(rq)) as viewer:
+        rq.app[LIVE].add(viewer)  # closed at shutdown, which ends the stream
+        joined = await viewer.join(rq.match_info["sid"], since)  # errors: a JSON answer
+        stream = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await stream.prepare(rq)
+        await stream.write(sse("join", joined.to_dict(), joined.seq))
+        with contextlib.suppress(ts.SubscriptionClosed, ConnectionError):  # lagged: resume
+            async for event in viewer:
+                seq = None if event.type is ts.EventType.SCAN_STATS else event.seq
+                await stream.write(sse(event.type.value, event.to_envelope(), seq))
+    return stream
+
+
+def sse(kind: str, data: object, seq: int | None) -> bytes:
+    head = f"event: {kind}\n" + (f"id: {seq}\n" if seq is not None else "")
+    return f"{head}data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+def build_app(store_url: str, jwt_secret: str, invite_code: str) -> web.Application:
+    core = TaskStream(ts.open_store(store_url), ts.TokenIssuer(jwt_secret), invite_code)
+    app = web.Application(middlewares=[contract_errors], client_max_size=MAX_BODY_BYTES)
+    app[CORE] = core
+    app[LIVE] = weakref.WeakSet()
+    app.router.add_get("/api/health", health)
+    app.router.add_post("/api/auth/register", register)
+    app.router.add_post("/api/auth/login", login)
+    app.router.add_post("/api/scans/{sid}/tasks", submit)
+    app.router.add_get("/api/scans/{sid}/export", export)
+    app.router.add_get("/api/scans/{sid}/live", live)
+    for method, path, status, call in ROUTES:
+        app.router.add_route(method, path, signed_in(status, call))
+
+    async def lifespan(app: web.Application) -> AsyncIterator[None]:
+        async with core:  # opens the store and the broker; on shutdown, closes them
+            yield
+
+    async def end_streams(app: web.Application) -> None:
+        streams = app[LIVE]
+        for viewer in list(streams):
+            viewer.close()
+
+    app.cleanup_ctx.append(lifespan)
+    app.on_shutdown.append(end_streams)
+    return app
+
+
+def main() -> None:
+    env, parser = os.environ, argparse.ArgumentParser(description="TaskStream on aiohttp")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--store", default=env.get("TASKSTREAM_STORE_URL") or "memory://")
+    args = parser.parse_args()
+    invite = env.get("TASKSTREAM_ADMIN_INVITE_CODE") or secrets.token_urlsafe(18)
+    if "TASKSTREAM_ADMIN_INVITE_CODE" not in env:
+        print(f"admin invite code (this run only): {invite}", flush=True)
+    secret = env.get("TASKSTREAM_JWT_SECRET") or ts.generate_secret()  # else: one run's tokens
+    web.run_app(build_app(args.store, secret, invite), host=args.host, port=args.port, print=None)
+
+
+if __name__ == "__main__":
+    main()
