@@ -17,10 +17,12 @@ from pathlib import Path
 
 from taskstream_core import Broker, Store
 from taskstream_core.brokers.memory import MemoryBroker
+from taskstream_core.brokers.redis import RedisBroker
 from taskstream_core.stores.memory import MemoryStore
 from taskstream_core.stores.mongodb import MongoStore
 from taskstream_core.stores.sqlite import SQLiteStore
 from tests.support.mongo import mongo_url
+from tests.support.redis_server import redis_skip_reason, shared_redis_url, unique_prefix
 
 __all__ = ["BROKER_ADAPTERS", "STORE_ADAPTERS", "BrokerAdapter", "StoreAdapter"]
 
@@ -88,5 +90,12 @@ class BrokerAdapter:
 BROKER_ADAPTERS: dict[str, BrokerAdapter] = {
     "memory": BrokerAdapter(
         make=lambda window, size: MemoryBroker(reorder_window=window, queue_size=size),
+    ),
+    # A real Redis (the session's private redis-server); each broker on a channel of its own.
+    "redis": BrokerAdapter(
+        make=lambda window, size: RedisBroker(
+            shared_redis_url(), prefix=unique_prefix(), reorder_window=window, queue_size=size
+        ),
+        skip_reason=redis_skip_reason,
     ),
 }

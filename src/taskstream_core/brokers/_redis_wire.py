@@ -1,0 +1,147 @@
+"""What the Redis broker puts on its channel, and the options it reads from its URL.
+
+One channel per deployment, ``<prefix>:events``, carries two kinds of message,
+JSON objects tagged with a wire version:
+
+- ``{"v": 1, "event": <ScanEvent.to_record()>}`` — a stored event; a
+  ``scan:stats`` event also carries ``"stats"`` (the contract's stats object).
+- ``{"v": 1, "resync": [scan_id, ...]}`` — a process could not publish some
+  events of these scans: every process sends the scans' viewers away to
+  resume with ``since_seq``, which reads what was lost from the store.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ..errors import TaskStreamError
+from ..models import ScanEvent, ScanStats
+from ..url import mask_url
+
+__all__ = [
+    "DEFAULT_PREFIX",
+    "DEFAULT_REORDER_WINDOW",
+    "WIRE_VERSION",
+    "RedisOptions",
+    "WireMessage",
+    "decode",
+    "encode_event",
+    "encode_resync",
+    "parse_redis_url",
+]
+
+WIRE_VERSION: Final = 1
+#: Channel names start with this unless the URL says ``?prefix=``.
+DEFAULT_PREFIX: Final = "taskstream"
+#: How long a process holds an event that arrived ahead of a missing seq. Events of
+#: one scan from different processes overtake each other by milliseconds; a longer
+#: wait only matters when an event was really lost, and then a resync follows.
+DEFAULT_REORDER_WINDOW: Final = 2.0
+_PREFIX_SHAPE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_OWN_OPTIONS: Final = ("prefix", "reorder_window")
+
+
+@dataclass(frozen=True, slots=True)
+class RedisOptions:
+    """A ``redis://`` URL split into what redis-py reads and what TaskStream reads."""
+
+    #: The URL for redis-py (and python-socketio's manager): our options removed.
+    url: str
+    #: Start of every channel name, so deployments can share one Redis.
+    prefix: str = DEFAULT_PREFIX
+    reorder_window: float = DEFAULT_REORDER_WINDOW
+
+    @property
+    def events_channel(self) -> str:
+        """The channel of stored events (this broker)."""
+        return f"{self.prefix}:events"
+
+    @property
+    def socketio_channel(self) -> str:
+        """The channel of python-socketio's ``AsyncRedisManager``."""
+        return f"{self.prefix}:socketio"
+
+
+def parse_redis_url(url: str) -> RedisOptions:
+    """``redis[s]://[:password@]host:port/db?prefix=name&reorder_window=2``.
+
+    ``prefix`` and ``reorder_window`` are TaskStream's; every other query
+    option is redis-py's and stays in :attr:`RedisOptions.url`.
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("redis", "rediss"):
+        raise ValueError(f"{mask_url(url)!r} is not a redis:// or rediss:// URL")
+    ours = {k: v for k, v in parse_qsl(parts.query) if k in _OWN_OPTIONS}
+    theirs = [(k, v) for k, v in parse_qsl(parts.query) if k not in _OWN_OPTIONS]
+    prefix = ours.get("prefix", DEFAULT_PREFIX)
+    if not _PREFIX_SHAPE.fullmatch(prefix):
+        raise ValueError(f"{mask_url(url)!r}: prefix must be 1-64 of A-Z a-z 0-9 _ . : -")
+    try:
+        window = float(ours.get("reorder_window", DEFAULT_REORDER_WINDOW))
+    except ValueError:
+        raise ValueError(f"{mask_url(url)!r}: reorder_window must be a number") from None
+    if not 0 < window <= 60:
+        raise ValueError(f"{mask_url(url)!r}: reorder_window must be in (0, 60] seconds")
+    stripped = urlunsplit(parts._replace(query=urlencode(theirs)))
+    return RedisOptions(url=stripped, prefix=prefix, reorder_window=window)
+
+
+@dataclass(frozen=True, slots=True)
+class WireMessage:
+    """One decoded message: an event, or the scans to resync."""
+
+    event: ScanEvent | None = None
+    resync: tuple[str, ...] = ()
+
+
+def encode_event(event: ScanEvent) -> bytes:
+    """The message that carries ``event`` to every process."""
+    record: dict[str, Any] = event.to_record()
+    if event.stats is not None:
+        record["stats"] = event.stats.to_dict()
+    return _dump({"v": WIRE_VERSION, "event": record})
+
+
+def encode_resync(scan_ids: Iterable[str]) -> bytes:
+    """The message that sends the viewers of ``scan_ids`` away to resume."""
+    return _dump({"v": WIRE_VERSION, "resync": sorted(set(scan_ids))})
+
+
+def decode(data: bytes | str) -> WireMessage:
+    """The message in ``data``; ``ValueError`` if it is not one this version reads."""
+    try:
+        body = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(body, dict) or body.get("v") != WIRE_VERSION:
+        raise ValueError("not a TaskStream message of wire version 1")
+    if "resync" in body:
+        scans = body["resync"]
+        if not isinstance(scans, list) or not all(isinstance(s, str) for s in scans):
+            raise ValueError("resync must be a list of scan ids")
+        return WireMessage(resync=tuple(scans))
+    record = body.get("event")
+    if not isinstance(record, dict):
+        raise ValueError("neither an event nor a resync")
+    try:
+        event = ScanEvent.from_record(record)
+        stats = record.get("stats")
+        if isinstance(stats, dict):
+            event = ScanEvent(
+                event.type,
+                event.scan_id,
+                event.seq,
+                stats=ScanStats.from_dict(stats, seq=event.seq),
+            )
+    except (KeyError, TypeError, ValueError, TaskStreamError) as exc:
+        raise ValueError(f"a malformed event: {exc!r}") from None
+    return WireMessage(event=event)
+
+
+def _dump(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()

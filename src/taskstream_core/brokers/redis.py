@@ -1,0 +1,415 @@
+"""``redis://`` and ``rediss://``: every server process shares stored events through Redis.
+
+One path for every event, a process's own included: :meth:`RedisBroker.publish`
+only sends the event to Redis, and each process (the publisher too) delivers to
+its local subscriptions what comes back from the channel, through the per-scan
+seq gate of :class:`~taskstream_core.broker.LocalFanout`. No event reaches a
+local viewer by a shorter road that could overtake another process's event.
+
+Redis pub/sub keeps nothing, so the broker plans for what it drops:
+
+- Losing the subscription, and getting it back, sends every local subscription
+  away as lagged: its viewer (a socket) is disconnected, reconnects and resumes
+  with ``since_seq`` from the store, the source of truth. The listener
+  reconnects by itself, with backoff, and logs both moments.
+- A publish that fails is logged and counted, never raised: the event is
+  stored, and the request that stored it succeeds. Once Redis takes publishes
+  again, a resync notice for the scans concerned sends their viewers away to
+  resume, on every process.
+
+Needs the ``redis`` extra (redis-py 5 or later): ``pip install 'taskstream-core[redis]'``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from ..broker import LocalFanout, Subscription
+from ..errors import Unavailable
+from ..models import EventType, ScanEvent
+from ..rooms import scan_room
+from ..url import mask_url
+from ._redis_wire import (
+    DEFAULT_PREFIX,
+    DEFAULT_REORDER_WINDOW,
+    decode,
+    encode_event,
+    encode_resync,
+    parse_redis_url,
+)
+
+__all__ = ["RedisBroker", "RedisBrokerCounters"]
+
+log = logging.getLogger("taskstream.broker.redis")
+
+_Outgoing = tuple[str, bytes]  # (scan id, encoded message)
+_BATCH = 256  # events sent in one pipeline at most
+
+
+@dataclass(slots=True)
+class RedisBrokerCounters:
+    """What the broker did since it was made; monotonic, for metrics."""
+
+    published: int = 0  #: events Redis accepted
+    publish_failures: int = 0  #: stored events that could not be published
+    received: int = 0  #: messages read from the channel
+    bad_messages: int = 0  #: messages that were not ours, or malformed
+    connection_losses: int = 0  #: times the subscription went down
+    reconnects: int = 0  #: times it came back
+    resynced_viewers: int = 0  #: subscriptions sent away to resume
+
+
+class RedisBroker(LocalFanout):
+    """A broker whose every event goes through one Redis pub/sub channel."""
+
+    def __init__(
+        self,
+        url: str = "redis://localhost:6379/0",
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        reorder_window: float = DEFAULT_REORDER_WINDOW,
+        queue_size: int = 10_000,
+        stats_interval: float = 0.5,
+        outbox_size: int = 10_000,
+        connect_timeout: float = 5.0,
+        health_interval: float = 5.0,
+        retry_delays: tuple[float, float] = (0.2, 10.0),
+    ) -> None:
+        super().__init__(reorder_window=reorder_window, queue_size=queue_size)
+        self.url = url
+        self.channel = f"{prefix}:events"
+        self.outbox_size = outbox_size
+        self.connect_timeout = connect_timeout
+        self.health_interval = health_interval
+        self.retry_delays = retry_delays
+        self.counters = RedisBrokerCounters()
+        #: Whether the subscription is up right now.
+        self.connected = False
+        self._stats = _StatsThrottle(self.deliver, stats_interval)
+        self._pub: Redis | None = None
+        self._outbox: asyncio.Queue[_Outgoing] | None = None
+        self._ready = asyncio.Event()
+        self._listener: asyncio.Task[None] | None = None
+        self._publisher: asyncio.Task[None] | None = None
+        self._unannounced: set[str] = set()  # scans whose events could not be published
+        self._failure_logged_at = float("-inf")
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisBroker:
+        """``redis[s]://[:password@]host:port/db?prefix=name&reorder_window=seconds``."""
+        options = parse_redis_url(url)
+        return cls(options.url, prefix=options.prefix, reorder_window=options.reorder_window)
+
+    def _client(self, retries: int) -> Redis:
+        return Redis.from_url(
+            self.url,
+            socket_connect_timeout=self.connect_timeout,
+            socket_timeout=self.connect_timeout,
+            retry=Retry(NoBackoff(), retries),
+        )
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Connect, subscribe, and return once this process receives the channel."""
+        if self._listener is not None:
+            return
+        # One retry: after a Redis restart the pooled connection is dead, a new one is not.
+        self._pub = self._client(retries=1)
+        try:
+            await asyncio.wait_for(self._pub.ping(), self.connect_timeout + 1)
+        except Exception as exc:
+            await self._pub.aclose()
+            self._pub = None
+            raise Unavailable(f"Cannot reach Redis at {mask_url(self.url)}: {exc}") from exc
+        self._outbox = asyncio.Queue(self.outbox_size)
+        self._ready = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        self._listener = loop.create_task(self._listen(), name="taskstream-redis-listener")
+        self._publisher = loop.create_task(self._publish_loop(), name="taskstream-redis-publisher")
+        try:
+            await asyncio.wait_for(self._ready.wait(), 2 * self.connect_timeout)
+        except TimeoutError:
+            await self.stop()
+            raise Unavailable(
+                f"Cannot subscribe to {self.channel} on {mask_url(self.url)}."
+            ) from None
+
+    async def stop(self, flush_timeout: float = 2.0) -> None:
+        """Send what is queued (for at most ``flush_timeout``), disconnect, close subscriptions."""
+        listener, publisher, outbox = self._listener, self._publisher, self._outbox
+        self._listener = self._publisher = None
+        if listener is not None:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+        if publisher is not None and outbox is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(outbox.join(), flush_timeout)
+            publisher.cancel()
+            await asyncio.gather(publisher, return_exceptions=True)
+        if self._pub is not None:
+            await self._pub.aclose()
+            self._pub = None
+        self._outbox = None
+        self.connected = False
+        self._stats.clear()
+        self.close_all()
+
+    # -- publishing ---------------------------------------------------------------------------
+    async def publish(self, event: ScanEvent) -> None:
+        """Queue a stored event for Redis; it reaches local viewers when it comes back.
+
+        Never fails for Redis's sake: a full outbox or a failed send is logged
+        and counted, and the scan's viewers are later sent away to resume.
+        """
+        if self._outbox is None:
+            raise RuntimeError("the Redis broker is not started")
+        try:
+            self._outbox.put_nowait((event.scan_id, encode_event(event)))
+        except asyncio.QueueFull:
+            self._publish_failed({event.scan_id}, 1, "the outbox is full")
+
+    async def _publish_loop(self) -> None:
+        outbox = self._outbox
+        assert outbox is not None
+        while True:
+            batch: list[_Outgoing] = []
+            if self._unannounced:  # do not wait for traffic to send the resync notice
+                with contextlib.suppress(TimeoutError):
+                    batch.append(await asyncio.wait_for(outbox.get(), 1.0))
+            else:
+                batch.append(await outbox.get())
+            while batch and len(batch) < _BATCH and not outbox.empty():
+                batch.append(outbox.get_nowait())
+            try:
+                await self._send(batch)
+            except Exception as exc:  # whatever Redis or the network raised
+                self._publish_failed({scan for scan, _ in batch}, len(batch), str(exc))
+            finally:
+                for _ in batch:
+                    outbox.task_done()
+
+    async def _send(self, batch: list[_Outgoing]) -> None:
+        assert self._pub is not None
+        notice = set(self._unannounced)
+        pipe = self._pub.pipeline(transaction=False)
+        for _, data in batch:
+            pipe.publish(self.channel, data)
+        if notice:
+            pipe.publish(self.channel, encode_resync(notice))
+        await pipe.execute()
+        self.counters.published += len(batch)
+        if notice:
+            self._unannounced -= notice
+            log.warning("asked every process to resync %d scan(s)", len(notice))
+
+    def _publish_failed(self, scans: set[str], count: int, reason: str) -> None:
+        self.counters.publish_failures += count
+        self._unannounced |= scans
+        now = time.monotonic()
+        if now - self._failure_logged_at >= 5.0:  # one line per 5 s during an outage
+            self._failure_logged_at = now
+            log.warning(
+                "could not publish %d event(s) to Redis (%s); they are stored, and their "
+                "viewers will resume them (%d publish failures so far)",
+                count,
+                reason,
+                self.counters.publish_failures,
+            )
+
+    # -- receiving ---------------------------------------------------------------------------
+    async def _listen(self) -> None:
+        """Keep one subscription up for good: reconnect with backoff, resync after a gap."""
+        delay, longest = self.retry_delays
+        down_since: float | None = None
+        while True:
+            client = self._client(retries=0)  # a failure must reach this loop, not be hidden
+            pubsub = client.pubsub()
+            try:
+                await pubsub.subscribe(self.channel)
+                await self._confirmed(pubsub)
+                delay = self.retry_delays[0]
+                self._subscribed(down_since)
+                down_since = None
+                await self._read(pubsub)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a dead connection shows as many exception types
+                if down_since is None:
+                    down_since = time.monotonic()
+                self._lost(exc, delay)
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
+                delay = min(delay * 2, longest)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call] # redis-py leaves it bare
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+
+    async def _confirmed(self, pubsub: PubSub) -> None:
+        """Return once Redis confirms the subscription: from then on nothing is missed."""
+        deadline = time.monotonic() + self.connect_timeout
+        while (left := deadline - time.monotonic()) > 0:
+            message = await pubsub.get_message(timeout=left)
+            if message is not None and message.get("type") == "subscribe":
+                return
+        raise TimeoutError("Redis did not confirm the subscription")
+
+    async def _read(self, pubsub: PubSub) -> None:
+        """Deliver messages until the connection fails; a quiet one is checked with PING."""
+        heard = time.monotonic()
+        pinged: float | None = None
+        while True:
+            message: dict[str, Any] | None = await pubsub.get_message(timeout=1.0)
+            now = time.monotonic()
+            if message is None:
+                if pinged is not None and now - pinged > self.connect_timeout:
+                    raise TimeoutError("Redis did not answer a PING on the subscription")
+                if pinged is None and now - heard > self.health_interval:
+                    await pubsub.ping()
+                    pinged = now
+                continue
+            heard, pinged = now, None
+            if message.get("type") == "message":
+                self._on_message(message["data"])
+
+    def _on_message(self, data: bytes) -> None:
+        try:
+            message = decode(data)
+        except ValueError as exc:
+            self.counters.bad_messages += 1
+            log.warning("ignored a message on %s: %s", self.channel, exc)
+            return
+        self.counters.received += 1
+        if message.resync:
+            sent = self._resync(message.resync)
+            log.log(
+                logging.WARNING if sent else logging.DEBUG,
+                "resync of %d scan(s) asked for: %d viewer(s) here resume",
+                len(message.resync),
+                sent,
+            )
+        elif message.event is not None:
+            if message.event.type is EventType.SCAN_STATS:
+                self._stats.offer(message.event)
+            else:
+                self.deliver(message.event)
+
+    def _subscribed(self, down_since: float | None) -> None:
+        self.connected = True
+        if not self._ready.is_set():
+            self._ready.set()
+            log.info("subscribed to %s on %s", self.channel, mask_url(self.url))
+            return
+        self.counters.reconnects += 1
+        sent = self._resync()
+        downtime = time.monotonic() - down_since if down_since is not None else 0.0
+        log.warning(
+            "reconnected to Redis after %.1f s; %d viewer(s) resume what they missed",
+            downtime,
+            sent,
+            extra={"redis_downtime_seconds": round(downtime, 3)},
+        )
+
+    def _lost(self, exc: BaseException, retry_in: float) -> None:
+        if self.connected:
+            self.connected = False
+            self.counters.connection_losses += 1
+            sent = self._resync()
+            log.warning(
+                "lost the Redis subscription (%s: %s); %d viewer(s) sent away to resume; "
+                "reconnecting",
+                type(exc).__name__,
+                exc,
+                sent,
+            )
+        else:
+            log.warning(
+                "cannot subscribe to Redis at %s (%s: %s); retrying in %.1f s",
+                mask_url(self.url),
+                type(exc).__name__,
+                exc,
+                retry_in,
+            )
+
+    def _resync(self, scans: tuple[str, ...] | None = None) -> int:
+        """Close subscriptions as lagged (all, or the viewers of ``scans``) so they resume;
+        forget the seq gates concerned, whose next events may follow a hole."""
+        if scans is None:
+            targets: set[Subscription] = set(self._subscriptions)
+            dropped = list(self._gates)
+            self._stats.clear()
+        else:
+            targets = set()
+            for scan_id in scans:
+                targets |= self._by_room.get(scan_room(scan_id), set())
+            dropped = [s for s in scans if s in self._gates]
+        for scan_id in dropped:
+            gate = self._gates.pop(scan_id)
+            if gate.timer is not None:
+                gate.timer.cancel()
+        for sub in targets:
+            sub.lagged = True
+            sub.close()
+        self.counters.resynced_viewers += len(targets)
+        return len(targets)
+
+
+class _StatsThrottle:
+    """At most one ``scan:stats`` per scan per interval, the newest, never an older one.
+
+    Every process that stored changes of a scan publishes its stats, so without
+    this an admin would get them once per interval per process.
+    """
+
+    def __init__(self, deliver: Callable[[ScanEvent], None], interval: float) -> None:
+        self._deliver = deliver
+        self.interval = interval
+        self._last: dict[str, tuple[float, int]] = {}  # scan → (when, seq) of the last delivered
+        self._waiting: dict[str, ScanEvent] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+
+    def offer(self, event: ScanEvent) -> None:
+        scan_id = event.scan_id
+        waiting = self._waiting.get(scan_id)
+        if waiting is not None:
+            if event.seq >= waiting.seq:
+                self._waiting[scan_id] = event
+            return
+        when, seq = self._last.get(scan_id, (float("-inf"), -1))
+        if event.seq < seq:
+            return  # figures older than what the admins already have
+        due = when + self.interval - time.monotonic()
+        if due <= 0:
+            self._send(event)
+            return
+        self._waiting[scan_id] = event
+        self._timers[scan_id] = asyncio.get_running_loop().call_later(due, self._flush, scan_id)
+
+    def _flush(self, scan_id: str) -> None:
+        self._timers.pop(scan_id, None)
+        event = self._waiting.pop(scan_id, None)
+        if event is not None:
+            self._send(event)
+
+    def _send(self, event: ScanEvent) -> None:
+        self._last[event.scan_id] = (time.monotonic(), event.seq)
+        self._deliver(event)
+
+    def clear(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        self._waiting.clear()
+        self._last.clear()
