@@ -176,12 +176,14 @@ class Subscription:
 class _SeqGate:
     """Per-scan reordering state: the last seq delivered and events held for a gap."""
 
-    __slots__ = ("held", "last", "timer")
+    __slots__ = ("covered", "held", "last", "timer")
 
     def __init__(self) -> None:
         self.last: int | None = None
         self.held: dict[int, ScanEvent] = {}
         self.timer: asyncio.TimerHandle | None = None
+        #: The seq a viewer's join answered as of, when it started this gate.
+        self.covered = 0
 
 
 class LocalFanout:
@@ -235,7 +237,7 @@ class LocalFanout:
     def _seed(self, scan_id: str, seq: int) -> None:
         if scan_id not in self._gates:
             gate = self._gates[scan_id] = _SeqGate()
-            gate.last = seq
+            gate.last = gate.covered = seq
 
     def deliver(self, event: ScanEvent) -> None:
         """Hand an event to local subscribers, in seq order per scan."""
@@ -255,7 +257,10 @@ class LocalFanout:
                 loop = asyncio.get_running_loop()
                 gate.timer = loop.call_later(self.reorder_window, self._give_up_gap, event.scan_id)
         else:
-            log.warning(
+            # Late after a join that answered it already: expected, the viewer has it.
+            late_after_a_gap = event.seq > gate.covered
+            log.log(
+                logging.WARNING if late_after_a_gap else logging.DEBUG,
                 "dropped event %s of scan %s: seq %d already passed",
                 event.type.value,
                 event.scan_id,
