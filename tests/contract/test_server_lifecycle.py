@@ -177,11 +177,11 @@ async def test_sigterm_finishes_in_flight_requests(tmp_path: Path) -> None:
         (
             "sqlite:///{tmp}/ok.db",
             {},
-            ["--redis-url", "redis://:pw@localhost:6379/0"],
-            "not supported",
+            ["--redis-url", "redis://:pw@127.0.0.1:1/0"],
+            "Cannot reach Redis",
         ),
     ],
-    ids=["unknown-scheme", "unopenable-store", "short-jwt-secret", "redis-not-yet"],
+    ids=["unknown-scheme", "unopenable-store", "short-jwt-secret", "redis-unreachable"],
 )
 def test_bad_settings_fail_fast_with_one_line_and_exit_2(
     tmp_path: Path, store: str, env: dict[str, str], args: list[str], says: str

@@ -126,7 +126,23 @@ def build_app(
         admin_invite_code=settings.secrets.admin_invite_code,
         broker=CountingBroker(broker, metrics.events_published),
     )
-    sockets = SocketGateway(core, metrics, cors_allowed_origins=settings.cors_allowed_origins)
+    manager = None
+    if settings.redis_url:
+        # Only with --redis-url: these import redis, an optional extra.
+        from taskstream_core.brokers.redis import RedisBroker  # noqa: PLC0415
+
+        from .scaleout import BrokerMetrics, RedisClientManager  # noqa: PLC0415
+
+        manager = RedisClientManager.for_url(settings.redis_url)
+        if isinstance(broker, RedisBroker):
+            metrics.registry.register(BrokerMetrics(broker))
+    sockets = SocketGateway(
+        core,
+        metrics,
+        cors_allowed_origins=settings.cors_allowed_origins,
+        client_manager=manager,
+        transports=settings.transports,
+    )
     sanic = build_sanic(name)
     register_error_handler(sanic)
     scheme = mask_url(settings.store_url).partition("://")[0].lower()

@@ -25,6 +25,15 @@ from taskstream_core.url import mask_url
 from .app import ServerApp, build_app
 from .observability import configure_logging
 from .settings import DEFAULT_STORE_URL, Settings, SettingsError, load_secrets
+from .workers import (
+    WORKER_FLAG,
+    Supervisor,
+    WorkerSeat,
+    bind_listener,
+    exit_with_parent,
+    run_preflight,
+    tag_log_lines,
+)
 
 __all__ = ["main"]
 
@@ -33,6 +42,7 @@ log = logging.getLogger("taskstream.server")
 EXIT_OK = 0
 EXIT_CANNOT_START = 2
 _LOG_LEVELS = ("debug", "info", "warning", "error")
+_TRANSPORTS = ("websocket", "websocket,polling")
 
 
 def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -73,7 +83,22 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         default=5,
         help="seconds to wait for open connections on SIGTERM (default %(default)s)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(env.get("TASKSTREAM_WORKERS") or 1),
+        help="server processes sharing the port; more than one needs --redis-url and a shared "
+        "store (env TASKSTREAM_WORKERS; default %(default)s)",
+    )
+    parser.add_argument(
+        "--transports",
+        default=env.get("TASKSTREAM_TRANSPORTS") or None,
+        choices=_TRANSPORTS,
+        help="Socket.IO transports served (env TASKSTREAM_TRANSPORTS; default websocket,polling "
+        "with one worker, websocket with more: long-polling needs sticky sessions)",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(WORKER_FLAG, dest="worker_of", default=None, help=argparse.SUPPRESS)
     return parser
 
 
@@ -81,6 +106,7 @@ def resolve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settin
     origins = args.cors_origin
     if origins is None:
         origins = [o.strip() for o in (env.get("TASKSTREAM_CORS_ORIGINS") or "").split(",")]
+    transports = args.transports or ("websocket" if args.workers > 1 else "websocket,polling")
     return Settings(
         secrets=load_secrets(args.store, env),
         host=args.host,
@@ -90,6 +116,8 @@ def resolve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settin
         log_level=args.log_level,
         cors_allowed_origins=tuple(o for o in origins if o),
         shutdown_timeout=args.shutdown_timeout,
+        workers=args.workers,
+        transports=tuple(transports.split(",")),
     )
 
 
@@ -126,15 +154,15 @@ def _build(settings: Settings) -> ServerApp | str:
     except ImportError as exc:
         if settings.redis_url and "redis" in str(exc):
             return (
-                f"--redis-url {mask_url(settings.redis_url)}: the Redis broker is not "
-                f"supported yet by this build ({exc})."
+                f"--redis-url {mask_url(settings.redis_url)} needs the redis extra "
+                f"(pip install 'taskstream-core[redis]'): {exc}."
             )
         return f"A storage adapter is missing: {exc}."
     except ValueError as exc:  # an unknown scheme or a malformed URL
         return str(exc)
 
 
-def _announce(settings: Settings) -> None:
+def _announce(settings: Settings, seat: WorkerSeat | None) -> None:
     secrets = settings.secrets
     log.info(
         "starting taskstream-server %s",
@@ -144,8 +172,13 @@ def _announce(settings: Settings) -> None:
             "port": settings.port,
             "store": mask_url(settings.store_url),
             "redis": mask_url(settings.redis_url) if settings.redis_url else None,
+            "workers": settings.workers,
+            "transports": list(settings.transports),
+            **({"worker": seat.index, "pid": os.getpid()} if seat is not None else {}),
         },
     )
+    if seat is not None:
+        return  # the supervisor showed the invite code already
     kept_in = str(secrets.path) if secrets.path is not None else "memory only"
     if secrets.invite_code_origin == "generated":
         log.warning(
@@ -158,18 +191,33 @@ def _announce(settings: Settings) -> None:
         log.info("the admin invite code is kept in %s", kept_in, extra={"kept_in": kept_in})
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    env = dict(os.environ)
-    args = build_parser(env).parse_args(argv)
-    configure_logging(args.log_level)
+def _supervise(settings: Settings, argv: Sequence[str], built: ServerApp) -> int:
+    """``--workers N``: check the core once, bind the port, run N workers until a signal."""
+    problem = run_preflight(built)
+    if problem is not None:
+        return _fail(problem)
+    try:
+        listener = bind_listener(settings.host, settings.port)
+    except OSError as exc:
+        return _fail(f"could not listen on {settings.host}:{settings.port}: {exc.strerror}.")
+    return Supervisor(settings, argv, listener).run()
+
+
+def _prepare(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Settings, ServerApp] | str:
+    """The settings and the app built from them, or the one-line reason they cannot run."""
     try:
         settings = resolve_settings(args, env)
     except SettingsError as exc:
-        return _fail(str(exc))
+        return str(exc)
+    problem = settings.deployment_problem()
+    if problem is not None:
+        return problem
     built = _build(settings)
-    if isinstance(built, str):
-        return _fail(built)
-    _announce(settings)
+    return built if isinstance(built, str) else (settings, built)
+
+
+def _serve(settings: Settings, built: ServerApp, seat: WorkerSeat | None) -> int:
+    """Run uvicorn until SIGTERM/SIGINT; on the supervisor's socket when a worker."""
 
     # uvicorn re-raises a caught SIGTERM/SIGINT with the previous handler once it has
     # shut down; a handler that does nothing makes that a clean exit 0.
@@ -178,6 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _after_shutdown)
+    if seat is not None:
+        exit_with_parent(seat.supervisor_pid)
+        tag_log_lines(worker=seat.index)
 
     config = uvicorn.Config(
         built,
@@ -194,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     server = _Server(config, built)
     try:
-        server.run()
+        server.run(sockets=[seat.listener()] if seat is not None else None)
     except SystemExit:  # uvicorn's own exit on a failed startup (code 3)
         if built.startup_error is None and server.started:
             raise
@@ -204,3 +255,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"could not listen on {settings.host}:{settings.port} (see the log above).")
     log.info("exited cleanly")
     return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    env = dict(os.environ)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(env).parse_args(arguments)
+    configure_logging(args.log_level)
+    prepared = _prepare(args, env)
+    if isinstance(prepared, str):
+        return _fail(prepared)
+    settings, built = prepared
+    seat = WorkerSeat.parse(args.worker_of) if args.worker_of else None
+    _announce(settings, seat)
+    if settings.workers > 1 and seat is None:
+        return _supervise(settings, arguments, built)
+    return _serve(settings, built, seat)

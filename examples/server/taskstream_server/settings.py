@@ -64,6 +64,34 @@ class Settings:
     cors_allowed_origins: tuple[str, ...] = ()
     #: Seconds to wait for open connections on SIGTERM before cutting them.
     shutdown_timeout: int = 5
+    #: Server processes sharing the port (``--workers``); more than one needs ``redis_url``.
+    workers: int = 1
+    #: Engine.IO transports accepted: long-polling needs every request of a session
+    #: to reach the same process, which several workers on one port cannot promise.
+    transports: tuple[str, ...] = ("websocket", "polling")
+
+    def deployment_problem(self) -> str | None:
+        """Why these settings cannot run as several processes, or None."""
+        scheme = self.store_url.partition("://")[0].lower() if "://" in self.store_url else ""
+        if self.workers < 1:
+            return "--workers must be at least 1."
+        if self.workers > 1 and not self.redis_url:
+            return (
+                f"--workers {self.workers} needs --redis-url: the processes share rooms and "
+                "events through Redis."
+            )
+        if scheme == "memory" and (self.workers > 1 or self.redis_url):
+            return (
+                "memory:// keeps its data inside one process; several processes sharing "
+                "--redis-url need a shared store (sqlite:///file.db or mongodb://)."
+            )
+        if self.workers > 1 and "polling" in self.transports:
+            return (
+                f"--workers {self.workers} cannot serve Socket.IO long-polling (it needs sticky "
+                "sessions); use --transports websocket, or one worker per replica behind a "
+                "sticky proxy."
+            )
+        return None
 
 
 def secrets_path_for(store_url: str) -> Path | None:

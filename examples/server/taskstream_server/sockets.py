@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 import socketio
 
@@ -36,12 +36,23 @@ from taskstream_core.validation import MAX_BODY_BYTES
 from .observability import Metrics, RequestInfo, new_request_id, request_scope
 from .payloads import client_object
 
-__all__ = ["SocketGateway"]
+if TYPE_CHECKING:  # imported only with --redis-url, where redis is installed
+    from .scaleout import RedisClientManager
+
+__all__ = ["LOGIN_ROOM_PREFIX", "SocketGateway", "login_room"]
 
 log = logging.getLogger("taskstream.sockets")
 
+#: Socket.IO rooms named ``session:<token id>`` hold the sockets that signed in with a token.
+LOGIN_ROOM_PREFIX: Final = "session:"
+
 Ack = dict[str, Any]
 Action = Callable[["_Viewer", Mapping[str, Any]], Awaitable[Ack]]
+
+
+def login_room(token_id: str) -> str:
+    """The Socket.IO room of the sockets that signed in with one token (for logout)."""
+    return LOGIN_ROOM_PREFIX + token_id
 
 
 @dataclass(eq=False)
@@ -74,17 +85,32 @@ class SocketGateway:
     """Owns the python-socketio server and the sockets connected to this process."""
 
     def __init__(
-        self, core: TaskStream, metrics: Metrics, *, cors_allowed_origins: Sequence[str] = ()
+        self,
+        core: TaskStream,
+        metrics: Metrics,
+        *,
+        cors_allowed_origins: Sequence[str] = (),
+        client_manager: RedisClientManager | None = None,
+        transports: Sequence[str] = ("websocket", "polling"),
     ) -> None:
         self.core = core
         self.metrics = metrics
+        #: python-socketio's Redis manager when processes share ``--redis-url``, else None.
+        self.manager = client_manager
+        options: dict[str, Any] = {}
+        if client_manager is not None:
+            options["client_manager"] = client_manager
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
             # None is python-engineio's "same origin only".
             cors_allowed_origins=list(cors_allowed_origins) or None,
             max_http_buffer_size=MAX_BODY_BYTES,
-            logger=False,
-            engineio_logger=False,
+            transports=list(transports),
+            # Loggers of our own choosing: with False, python-socketio gives its logger a
+            # plain-text handler of its own, which would print errors beside our JSON lines.
+            logger=logging.getLogger("socketio.server"),
+            engineio_logger=logging.getLogger("engineio.server"),
+            **options,
         )
         self._viewers: dict[str, _Viewer] = {}
         self._by_token: dict[str, set[str]] = {}
@@ -121,6 +147,8 @@ class SocketGateway:
             )
         self._viewers[sid] = viewer
         self._by_token.setdefault(principal.token_id, set()).add(sid)
+        if self.manager is not None:  # so that a logout on another process finds it
+            await self.sio.enter_room(sid, login_room(principal.token_id))
         self.metrics.connected_sockets.inc()
         log.info(
             "socket connected",
@@ -147,41 +175,59 @@ class SocketGateway:
 
     def _expire(self, viewer: _Viewer) -> None:
         """A socket lives no longer than its token: the client reconnects with a fresh one."""
-        task = asyncio.get_running_loop().create_task(self.sio.disconnect(viewer.sid))
+        task = asyncio.get_running_loop().create_task(self._drop(viewer.sid))
         viewer.tasks.add(task)
         task.add_done_callback(viewer.tasks.discard)
 
+    async def _drop(self, sid: str) -> None:
+        """Disconnect a socket of this process (nothing to tell the other processes)."""
+        await self.sio.disconnect(sid, ignore_queue=True)
+
     async def _pump(self, viewer: _Viewer) -> None:
-        """Forward the session's events to the socket, one at a time, in order."""
+        """Forward the session's events to the socket, one at a time, in order.
+
+        The emit stays in this process (``ignore_queue``): every process forwards
+        to its own sockets what its broker delivered, so no event takes a
+        second, faster road through python-socketio's Redis channel.
+        """
         try:
             while True:
                 event = await viewer.session.next_event()
-                await self.sio.emit(event.type.value, event.to_envelope(), to=viewer.sid)
+                await self.sio.emit(
+                    event.type.value, event.to_envelope(), to=viewer.sid, ignore_queue=True
+                )
         except SubscriptionLagged:
-            log.warning("socket fell behind; disconnecting it", extra={"sid": viewer.sid})
-            await self.sio.disconnect(viewer.sid)
+            # It fell behind, or the broker lost events it would have had: the client
+            # reconnects and resumes with since_seq, which reads them from the store.
+            log.warning("socket may miss events; disconnecting it", extra={"sid": viewer.sid})
+            await self._drop(viewer.sid)
         except SubscriptionClosed:
             return
         except Exception as exc:
             log.error("forwarding events failed", exc_info=exc, extra={"sid": viewer.sid})
-            await self.sio.disconnect(viewer.sid)
+            await self._drop(viewer.sid)
 
     async def disconnect_token(self, token_id: str) -> None:
-        """Drop this process's sockets that signed in with a token now logged out."""
+        """Drop the sockets that signed in with a token now logged out, on every process."""
         for sid in list(self._by_token.get(token_id, ())):
-            await self.sio.disconnect(sid)
+            await self._drop(sid)
+        if self.manager is not None:
+            # Through python-socketio's Redis channel: each process drops the room's members.
+            await self.sio.close_room(login_room(token_id))
 
     async def disconnect_all(self) -> None:
         """Tell every client to go (a server shutdown): a long-polling client's pending
         request then returns at once instead of holding the shutdown up."""
         for sid in list(self._viewers):
             with contextlib.suppress(Exception):
-                await self.sio.disconnect(sid)
+                await self._drop(sid)
 
     async def close(self) -> None:
         """Disconnect whatever is left and stop python-socketio's background tasks."""
         await self.disconnect_all()
         await self.sio.shutdown()
+        if self.manager is not None:
+            await self.manager.aclose()
 
     @property
     def connected(self) -> int:

@@ -1,0 +1,108 @@
+"""What ``--redis-url`` adds to one server: python-socketio's Redis manager, and broker metrics.
+
+Stored events do not travel through python-socketio: each process forwards
+them from its own :class:`~taskstream_core.ViewerSession` objects, which the
+core's Redis broker feeds in seq order. python-socketio's pub/sub manager
+delivers a process's own emits at once and other processes' only after the
+Redis round trip, so emitting events through it could reorder a socket's
+seq (5, 8, 6, 7). Its ``AsyncRedisManager`` is still what carries the
+Socket.IO-level operations between processes:
+
+- ``disconnect`` of a socket that lives in another process;
+- ``emit(to=sid or room)`` from any process (an admin tool, a future feature);
+- room bookkeeping, and closing a room everywhere — which, for the rooms
+  :func:`~taskstream_server.sockets.login_room` names, also disconnects their
+  members: that is how a logout on one process drops the token's sockets on
+  every process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import socketio
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from taskstream_core.brokers._redis_wire import parse_redis_url
+from taskstream_core.brokers.redis import RedisBroker
+
+from .sockets import LOGIN_ROOM_PREFIX
+
+__all__ = ["BrokerMetrics", "RedisClientManager"]
+
+
+class RedisClientManager(socketio.AsyncRedisManager):  # type: ignore[misc] # untyped library
+    """python-socketio's Redis manager, plus one rule: closing a login room (``session:``), on
+    any process, disconnects the room's sockets on every process (a logout)."""
+
+    @classmethod
+    def for_url(cls, url: str) -> RedisClientManager:
+        """A manager on ``url``'s Redis, on the deployment's own Socket.IO channel.
+
+        Short timeouts and one retry: a logout while Redis is away must not
+        hang the request (its local sockets are dropped all the same).
+        """
+        options = parse_redis_url(url)
+        return cls(
+            options.url,
+            channel=options.socketio_channel,
+            redis_options={
+                "socket_connect_timeout": 3,
+                "socket_timeout": 5,
+                "retry": Retry(NoBackoff(), 1),
+            },
+        )
+
+    async def _handle_close_room(self, message: dict[str, Any]) -> None:
+        # python-socketio runs this for a close_room of this process and of every other one.
+        room = message.get("room")
+        namespace = message.get("namespace") or "/"
+        if isinstance(room, str) and room.startswith(LOGIN_ROOM_PREFIX):
+            for sid, _ in list(self.get_participants(namespace, room)):
+                await self.server.disconnect(sid, namespace=namespace, ignore_queue=True)
+        await super()._handle_close_room(message)
+
+    async def aclose(self) -> None:
+        """Stop the listening task and close the connections (python-socketio never does)."""
+        thread = getattr(self, "thread", None)
+        if thread is not None:
+            thread.cancel()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+
+class BrokerMetrics(Collector):
+    """The Redis broker's counters, read at every scrape of ``/metrics``."""
+
+    def __init__(self, broker: RedisBroker) -> None:
+        self._broker = broker
+
+    def collect(self) -> Iterator[Metric]:
+        counters = self._broker.counters
+        for name, value, text in (
+            ("published", counters.published, "Events Redis accepted from this process."),
+            (
+                "publish_failures",
+                counters.publish_failures,
+                "Stored events this process could not publish (their viewers resume them).",
+            ),
+            ("received", counters.received, "Messages read from the events channel."),
+            ("bad_messages", counters.bad_messages, "Messages on the channel that were ignored."),
+            ("connection_losses", counters.connection_losses, "Times the subscription broke."),
+            ("reconnects", counters.reconnects, "Times the subscription came back."),
+            (
+                "resynced_viewers",
+                counters.resynced_viewers,
+                "Viewers sent away to resume because events may have been missed.",
+            ),
+        ):
+            yield CounterMetricFamily(f"taskstream_redis_{name}", text, value=value)
+        yield GaugeMetricFamily(
+            "taskstream_redis_connected",
+            "1 while this process's Redis subscription is up.",
+            value=1 if self._broker.connected else 0,
+        )
