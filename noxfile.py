@@ -85,3 +85,11 @@ def serve(session: nox.Session) -> None:
     session.install("-e", ".[server]")
     build_web(session)
     session.run("taskstream-server", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Store throughput and stats latency, SQLite against MongoDB on secantus (not a test):
+    ``nox -s bench -- --tasks 100000``."""
+    session.install("-e", ".[dev]")
+    session.run("python", "benchmarks/store_bench.py", *session.posargs)

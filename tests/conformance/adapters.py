@@ -21,7 +21,7 @@ from taskstream_core.brokers.redis import RedisBroker
 from taskstream_core.stores.memory import MemoryStore
 from taskstream_core.stores.mongodb import MongoStore
 from taskstream_core.stores.sqlite import SQLiteStore
-from tests.support.mongo import mongo_url
+from tests.support.mongo import mongo_url, with_option
 from tests.support.redis_server import redis_skip_reason, shared_redis_url, unique_prefix
 
 __all__ = ["BROKER_ADAPTERS", "STORE_ADAPTERS", "BrokerAdapter", "StoreAdapter"]
@@ -70,7 +70,7 @@ STORE_ADAPTERS: dict[str, StoreAdapter] = {
         make=lambda place, retention: MongoStore(
             mongo_url(place), event_retention=retention, transactions="off"
         ),
-        url=lambda place: f"{mongo_url(place)}&transactions=off",
+        url=lambda place: with_option(mongo_url(place), "transactions=off"),
         persistent=True,
         fixture="mongo_server",
     ),

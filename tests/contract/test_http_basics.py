@@ -4,6 +4,7 @@ plus the OpenAPI document and the web pages the server serves beside the API."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 from collections.abc import AsyncIterator
@@ -162,7 +163,8 @@ async def test_openapi_document_is_valid_openapi_3_1(api: Api) -> None:
     validator.validate(reply.body)
 
 
-def _registered_api_routes() -> set[tuple[str, str]]:
+@functools.cache  # Sanic refuses a second app of one name in a process (one per store)
+def _registered_api_routes() -> frozenset[tuple[str, str]]:
     settings = Settings(secrets=Secrets("r" * 40, "invite"), store_url="memory://")
     app = build_app(settings, name="openapi-routes-check")
     routes = set()
@@ -170,7 +172,7 @@ def _registered_api_routes() -> set[tuple[str, str]]:
         path = "/" + re.sub(r"<(\w+)(:[^>]*)?>", r"{\1}", route.path)
         if path.startswith("/api/"):
             routes |= {(path, method.lower()) for method in route.methods}
-    return routes
+    return frozenset(routes)
 
 
 async def test_openapi_paths_equal_the_registered_routes(api: Api) -> None:

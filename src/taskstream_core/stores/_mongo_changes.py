@@ -109,6 +109,7 @@ class ScanChanges:
                     self._seqs.pop(scan_id, None)
                     raise
                 if conflict is not None:
+                    self._seqs.pop(scan_id, None)  # the seq may have been handed back
                     return None, conflict
         await self._prune(event)
         return event, None

@@ -65,12 +65,15 @@ async def apply_effects(
             if session is not None:
                 raise
             if not _on_id(exc):  # a twin with the same idempotency key came first
-                twin = await db.tasks.find_one(
-                    {"scan_id": task.scan_id, "worker_id": task.worker_id, "idempotency_key": key}
-                )
-                if twin is None:
+                query = {
+                    "scan_id": task.scan_id,
+                    "worker_id": task.worker_id,
+                    "idempotency_key": key,
+                }
+                twins = await db.tasks.find(query).hint("idempotency").limit(1).to_list()
+                if not twins:
                     raise Internal(f"Task {task.id} clashes with an unknown task.") from exc
-                return doc_task(twin)
+                return doc_task(twins[0])
     elif event.type is EventType.TASK_UPDATED and task is not None:
         decided = {
             "status": task.status.value,
@@ -109,7 +112,9 @@ async def roll_forward(db: AsyncDatabase[Doc], scan_id: str, entry: Doc) -> Task
 
     Giving up reverts the counters and removes the entry in one atomic update,
     conditioned on the entry still being there, so it happens once however
-    many callers race here; the seq stays unused.
+    many callers race here. The seq is handed back when no later change took
+    one (the common case: one process, which changes a scan under a lock),
+    else it stays unused: a gap.
     """
     seq = field(entry, "seq", "journal entry")
     event = ScanEvent.from_record(field(entry, "event", "journal entry"))
@@ -119,7 +124,12 @@ async def roll_forward(db: AsyncDatabase[Doc], scan_id: str, entry: Doc) -> Task
         update: Doc = {"$pull": {"journal": {"seq": seq}}}
         if undo:
             update["$inc"] = undo
-        await db.scans.update_one({"_id": scan_id, "journal.seq": seq}, update)
+        # Still the scan's latest seq? Then hand it back: no reader was told
+        # of it (it was in the journal) and nothing of it was written.
+        back = {**update, "$set": {"seq": seq - 1}}
+        done = await db.scans.update_one({"_id": scan_id, "seq": seq, "journal.seq": seq}, back)
+        if done.matched_count == 0:
+            await db.scans.update_one({"_id": scan_id, "journal.seq": seq}, update)
         return conflict
     await db.scans.update_one({"_id": scan_id}, {"$pull": {"journal": {"seq": seq}}})
     return None

@@ -57,7 +57,7 @@ INDEXES: Final[dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]]] = 
             {
                 "unique": True,
                 "name": "idempotency",
-                "partialFilterExpression": {"idempotency_key": {"$type": "string"}},
+                "partialFilterExpression": {"idempotency_key": {"$exists": True}},
             },
         ),
     ],

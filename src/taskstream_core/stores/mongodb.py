@@ -12,8 +12,10 @@ event insert commit together with write concern ``majority``. A decision is
 an update of the task conditioned on ``status: "pending"``: of two
 concurrent ones the second hits a write conflict, is retried on a fresh
 snapshot, finds the task decided and raises ``AlreadyDecided`` with the
-winner. Commits of one scan are serialised by the scan document, so readers
-always see a gap-free prefix of its seqs.
+winner. A replayed idempotency key makes the task insert fail on the unique
+partial index: the transaction is undone, seq and all, and the first task is
+answered. Commits of one scan are serialised by the scan document, so
+readers always see a gap-free prefix of its seqs.
 
 **Without transactions** (a standalone server, write concern ``w:1, j:true``)
 the *scan update is the commit point*, and it is one atomic single-document
@@ -33,17 +35,21 @@ inserts whose duplicate-key error means "done", a decision conditioned on
   key) before it answers. Roll-forward is idempotent, so helpers may race the
   owner harmlessly. An acknowledged change therefore always has its event and
   counters; an unacknowledged one is finished, never half-kept.
-- A change that turns out to conflict (a concurrent twin with the same
-  idempotency key, a decision another process won after our pre-check) is
-  given up by reverting its counters and pulling its entry in one update
-  conditioned on the entry, so exactly once. Its seq stays unused: a gap,
-  which the contract allows ("strictly increasing").
+- A change that turns out to conflict (a replayed idempotency key, which the
+  task insert's duplicate-key error reveals; a decision another process won
+  after our pre-check) is given up by reverting its counters and pulling its
+  entry in one update conditioned on the entry, so exactly once. That update
+  also hands the seq back when it is still the scan's latest (always, within
+  one process); otherwise the seq stays unused: a gap, which the contract
+  allows ("strictly increasing"). A seq handed back was never visible to a
+  reader (see below) and nothing was written with it.
 - Readers never skip an unfinished change: ``latest_seq``, ``events_after``
   and ``stats`` report seqs only below the oldest journal entry.
 - Within one process, changes of a scan are serialised by an asyncio lock
   (in both modes: it also spares transactions their write conflicts), so the
   common single-server deployment sees no gaps and no out-of-order events.
-  Several processes on a standalone server are correct but may leave gaps.
+  Several processes on a standalone server are correct but may leave gaps,
+  and a task may be listed before an earlier one is finished.
   A client whose call failed with ``Unavailable`` and retries *without* an
   idempotency key may find its first attempt finished as well: use keys.
 
@@ -299,10 +305,9 @@ class MongoStore:
             return ScanEvent(EventType.TASK_CREATED, task.scan_id, seq, task=stored)
 
         async def prepare() -> Plan:
-            if key is not None:
-                first = await self._by_key(task.scan_id, task.worker_id, key)
-                if first is not None:
-                    raise Settled(first)
+            # No lookup of the key first: the unique index finds a replay. The
+            # insert fails, and the transaction is undone (or the journaled
+            # change given up, its seq handed back), and the first task answered.
             worker = f"workers.{worker_key(task.worker_id)}"
             return Plan(
                 event=event,
@@ -316,7 +321,7 @@ class MongoStore:
 
         try:
             made, first = await self.changes.apply(task.scan_id, prepare)
-        except DuplicateKeyError:  # a transaction lost to a twin with the same key
+        except (DuplicateKeyError, ScanClosed):  # a replay, maybe (in a closed scan too)
             first = await self._by_key(task.scan_id, task.worker_id, key) if key else None
             if first is None:
                 raise
@@ -329,8 +334,9 @@ class MongoStore:
 
     async def _by_key(self, scan_id: str, worker_id: str, key: str) -> Task | None:
         query = {"scan_id": scan_id, "worker_id": worker_id, "idempotency_key": key}
-        doc = await self.db.tasks.find_one(query)
-        return None if doc is None else doc_task(doc)
+        # The hint: secantus does not choose a partial index by itself (mongod does).
+        found = await self.db.tasks.find(query).hint("idempotency").limit(1).to_list()
+        return doc_task(found[0]) if found else None
 
     @_guarded
     async def decide_task(
