@@ -13,6 +13,7 @@ from taskstream_core.stores._mongo_schema import task_doc
 from taskstream_core.stores.mongodb import MongoStore
 from tests.conformance.factories import T0, make_scan, make_task, new_task
 from tests.support import free_port
+from tests.support.mongo import SecantusServer
 
 from .conftest import Raw
 
@@ -90,13 +91,15 @@ async def test_a_document_missing_a_field_is_reported_as_internal_naming_it(
 
 @pytest.mark.parametrize("transactions", ["on", "off"])
 async def test_transactions_follow_the_url_or_the_server(url: str, transactions: str) -> None:
-    """``transactions=on|off`` decides; secantus as a replica-set member gets them by default."""
+    """``transactions=on|off`` decides; secantus as a replica-set member gets them by default,
+    and write concern ``majority``."""
     forced, auto = MongoStore(url, transactions=transactions), MongoStore(url)
     await forced.open()
     await auto.open()
     try:
         assert forced.transactions is (transactions == "on")
         assert auto.transactions
+        assert auto.db.write_concern.document == {"w": "majority"}
     finally:
         await forced.close()
         await auto.close()
@@ -209,3 +212,26 @@ async def test_an_unfinished_change_whose_key_was_taken_is_undone_once(
 
 async def _outage(*args: object) -> None:
     raise Unavailable("the server went away")
+
+
+async def test_a_standalone_server_gets_the_journal_and_a_journaled_write_concern() -> None:
+    """On a server that does not name a replica set, changes run without transactions,
+    acknowledged with ``w:1, j:true``, and still keep every rule (a quick round)."""
+    with SecantusServer(standalone=True) as standalone:
+        store = MongoStore(standalone.url("standalone"))
+        await store.open()
+        try:
+            assert not store.transactions
+            assert store.db.write_concern.document == {"w": 1, "j": True}
+            scan = make_scan("standalone")
+            await store.create_scan(scan)
+            task, event = await store.create_task(new_task(scan.id, key="k", created_at=T0))
+            assert event is not None
+            assert await store.create_task(new_task(scan.id, key="k")) == (task, None)
+            decided = await store.decide_task(
+                task.id, TaskStatus.VALIDATED, reason=None, by="a", at=T0
+            )
+            assert decided.seq == 2
+            assert await store.latest_seq(scan.id) == 2
+        finally:
+            await store.close()
