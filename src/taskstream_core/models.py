@@ -188,9 +188,9 @@ class Scan:
             created_by=_field(data, "created_by", "scan"),
             created_at=parse_time(_field(data, "created_at", "scan")),
             counts=ScanCounts(
-                pending=int(counts["pending"]),
-                validated=int(counts["validated"]),
-                refused=int(counts["refused"]),
+                pending=int(_field(counts, "pending", "scan counts")),
+                validated=int(_field(counts, "validated", "scan counts")),
+                refused=int(_field(counts, "refused", "scan counts")),
             ),
             closed_at=parse_time(closed) if closed else None,
         )

@@ -220,6 +220,10 @@ def test_a_stored_document_missing_a_field_is_an_internal_error_naming_it() -> N
     del scan["created_by"]
     with pytest.raises(Internal, match="'created_by'"):
         Scan.from_dict(scan)
+    scan = closed_scan().to_dict()
+    del scan["counts"]["refused"]
+    with pytest.raises(Internal, match="'refused'"):
+        Scan.from_dict(scan)
 
 
 def test_stats_json_shape() -> None:
