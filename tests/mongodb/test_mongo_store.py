@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
 
-from taskstream_core import Internal, ScanCounts, TaskStatus, Unavailable, open_store
+from taskstream_core import (
+    AlreadyDecided,
+    EventType,
+    Internal,
+    ScanCounts,
+    ScanEvent,
+    TaskStatus,
+    Unavailable,
+    open_store,
+)
 from taskstream_core.stores import _mongo_changes
 from taskstream_core.stores._mongo_client import parse_store_url
 from taskstream_core.stores._mongo_schema import task_doc
@@ -235,3 +245,78 @@ async def test_a_standalone_server_gets_the_journal_and_a_journaled_write_concer
             assert await store.latest_seq(scan.id) == 2
         finally:
             await store.close()
+
+
+@pytest.mark.parametrize("transactions", ["on", "off"])
+async def test_two_processes_racing_on_one_scan_keep_every_rule(
+    url: str, transactions: str
+) -> None:
+    """Two stores on one database (as two server processes, no shared lock): of racing
+    decisions one wins, a raced idempotency key makes one task, counters equal a recount."""
+    stores = [MongoStore(url, transactions=transactions) for _ in range(2)]
+    for store in stores:
+        await store.open()
+    try:
+        scan = make_scan("raced")
+        await stores[0].create_scan(scan)
+        task, _ = await stores[0].create_task(new_task(scan.id, created_at=T0))
+        outcomes = await asyncio.gather(
+            *(
+                stores[i % 2].decide_task(
+                    task.id, TaskStatus.VALIDATED, reason=None, by=f"a{i}", at=T0
+                )
+                for i in range(10)
+            ),
+            return_exceptions=True,
+        )
+        winners = [o for o in outcomes if isinstance(o, ScanEvent)]
+        losers = [o for o in outcomes if isinstance(o, AlreadyDecided)]
+        assert (len(winners), len(losers)) == (1, 9), outcomes
+        assert all(loser.task == winners[0].task for loser in losers)
+
+        made = await asyncio.gather(
+            *(stores[i % 2].create_task(new_task(scan.id, "w9", key="raced")) for i in range(6))
+        )
+        assert len({t.id for t, _ in made}) == 1
+        assert sum(event is not None for _, event in made) == 1
+        await stores[0].close_scan(scan.id, T0)
+
+        stats = await stores[1].stats(scan.id, since=T0)
+        listed = await stores[1].list_tasks(scan.id, limit=500)
+        assert stats.counts == ScanCounts(pending=1, validated=1)
+        assert len(listed) == 2
+        assert sorted(w.submitted for w in stats.workers) == [1, 1]
+        events = await stores[1].events_after(scan.id, 0)
+        assert events is not None
+        seqs = [e.seq for e in events]
+        assert seqs == sorted(set(seqs))
+        assert [e.type for e in events].count(EventType.TASK_CREATED) == 2
+        assert seqs[-1] == stats.seq == await stores[0].latest_seq(scan.id)
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_a_reader_finishes_a_change_left_behind_once_it_is_stale(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without transactions, readers leave a young unfinished change to its owner (hidden)
+    and finish it once it is older than ``repair_after``."""
+    store = MongoStore(url, transactions="off", repair_after=0.3)
+    await store.open()
+    try:
+        scan = make_scan("stale")
+        await store.create_scan(scan)
+        monkeypatch.setattr(_mongo_changes, "roll_forward", _outage)
+        with pytest.raises(Unavailable):
+            await store.create_task(new_task(scan.id, created_at=T0))
+        monkeypatch.undo()
+        assert await store.latest_seq(scan.id) == 0
+        assert await store.events_after(scan.id, 0) == []
+        await asyncio.sleep(0.4)
+        events = await store.events_after(scan.id, 0)
+        assert [e.seq for e in events or ()] == [1]
+        assert await store.latest_seq(scan.id) == 1
+        assert len(await store.list_tasks(scan.id)) == 1
+    finally:
+        await store.close()
