@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Concatenate, Final, ParamSpec, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
     ConnectionFailure,
     ExecutionTimeout,
@@ -19,18 +20,23 @@ from pymongo.errors import (
     PyMongoError,
     WTimeoutError,
 )
+from pymongo.write_concern import WriteConcern
 
 from ..errors import Internal, Unavailable
+from ._mongo_schema import INDEXES, Doc
 
 __all__ = [
     "DEFAULT_TIMEOUTS_MS",
     "StoreOptions",
+    "guarded",
     "in_transaction",
     "parse_store_url",
+    "prepare_database",
     "translate_errors",
 ]
 
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
 
 #: Applied unless the URL sets them: a web request must not hang for pymongo's 30 s.
 DEFAULT_TIMEOUTS_MS: Final = {
@@ -105,6 +111,50 @@ def translate_errors(url: str) -> Iterator[None]:
         if _unavailable(exc):
             raise Unavailable(f"The MongoDB store {url} cannot be reached: {exc}") from exc
         raise Internal(f"The MongoDB store {url} failed: {exc}") from exc
+
+
+class _HasUrl(Protocol):
+    @property
+    def url(self) -> str: ...
+
+
+_S = TypeVar("_S", bound=_HasUrl)
+
+
+def guarded(
+    fn: Callable[Concatenate[_S, _P], Coroutine[Any, Any, _T]],
+) -> Callable[Concatenate[_S, _P], Coroutine[Any, Any, _T]]:
+    """A store method whose pymongo errors become the contract's (:func:`translate_errors`)."""
+
+    async def method(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with translate_errors(self.url):
+            return await fn(self, *args, **kwargs)
+
+    method.__name__, method.__qualname__ = fn.__name__, fn.__qualname__
+    method.__doc__ = fn.__doc__
+    return method
+
+
+async def prepare_database(
+    client: AsyncMongoClient[Doc], options: StoreOptions
+) -> tuple[AsyncDatabase[Doc], bool]:
+    """The URL's database (``taskstream`` by default) with its write concern and indexes,
+    and whether the server is a replica-set member or a mongos.
+
+    Write concern: ``majority`` there, ``w:1, j:true`` on a standalone server,
+    unless the URL sets one.
+    """
+    hello = await client.admin.command("hello")
+    replicated = "setName" in hello or hello.get("msg") == "isdbgrid"
+    concern = None
+    if not options.explicit_write_concern:
+        concern = WriteConcern("majority") if replicated else WriteConcern(w=1, j=True)
+    name = client.get_default_database("taskstream").name
+    db = client.get_database(name, write_concern=concern)
+    for collection, indexes in INDEXES.items():
+        for keys, index_options in indexes:
+            await db[collection].create_index(keys, **index_options)
+    return db, replicated
 
 
 async def in_transaction(

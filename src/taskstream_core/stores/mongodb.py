@@ -61,14 +61,11 @@ so calls succeed again once the server is back, without reopening the store.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
-from pymongo.write_concern import WriteConcern
 
 from ..errors import AlreadyDecided, Conflict, Internal, NotFound, ScanClosed, Unavailable
 from ..models import EventType, Scan, ScanEvent, ScanStats, Task, TaskStatus, User
@@ -76,10 +73,10 @@ from ..stats import decision_bucket, percentile
 from ..store import NewTask
 from ..url import mask_url
 from ._mongo_changes import STATE, Plan, ScanChanges, Settled, visible
-from ._mongo_client import parse_store_url, translate_errors
+from ._mongo_client import guarded as _guarded
+from ._mongo_client import parse_store_url, prepare_database
 from ._mongo_schema import (
     COUNTER,
-    INDEXES,
     SCAN_FIELDS,
     Doc,
     doc_scan,
@@ -93,23 +90,6 @@ from ._mongo_schema import (
 from ._mongo_schema import field as doc_field
 
 __all__ = ["MongoStore"]
-
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
-
-
-def _guarded(
-    fn: Callable[Concatenate[MongoStore, _P], Coroutine[Any, Any, _T]],
-) -> Callable[Concatenate[MongoStore, _P], Coroutine[Any, Any, _T]]:
-    """Translate pymongo's errors of a store method into the contract's."""
-
-    async def guarded(self: MongoStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        with translate_errors(self.url):
-            return await fn(self, *args, **kwargs)
-
-    guarded.__name__, guarded.__qualname__ = fn.__name__, fn.__qualname__
-    guarded.__doc__ = fn.__doc__
-    return guarded
 
 
 class MongoStore:
@@ -160,18 +140,9 @@ class MongoStore:
             self._client_url, tz_aware=True, tzinfo=UTC, **self._client_options
         )
         try:
-            hello = await client.admin.command("hello")
-            replicated = "setName" in hello or hello.get("msg") == "isdbgrid"
+            db, replicated = await prepare_database(client, self._options)
             mode = self.transactions_mode
             self.transactions = mode == "on" or (mode == "auto" and replicated)
-            concern = None
-            if not self._options.explicit_write_concern:
-                concern = WriteConcern("majority") if replicated else WriteConcern(w=1, j=True)
-            name = client.get_default_database("taskstream").name
-            db = client.get_database(name, write_concern=concern)
-            for collection, indexes in INDEXES.items():
-                for keys, options in indexes:
-                    await db[collection].create_index(keys, **options)
             changes = ScanChanges(
                 client,
                 db,
