@@ -86,7 +86,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     parser.add_argument(
         "--workers",
         type=int,
-        default=int(env.get("TASKSTREAM_WORKERS") or 1),
+        default=env.get("TASKSTREAM_WORKERS") or 1,  # argparse applies type= to a str default
         help="server processes sharing the port; more than one needs --redis-url and a shared "
         "store (env TASKSTREAM_WORKERS; default %(default)s)",
     )
@@ -107,6 +107,8 @@ def resolve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settin
     if origins is None:
         origins = [o.strip() for o in (env.get("TASKSTREAM_CORS_ORIGINS") or "").split(",")]
     transports = args.transports or ("websocket" if args.workers > 1 else "websocket,polling")
+    if transports not in _TRANSPORTS:
+        raise SettingsError(f"TASKSTREAM_TRANSPORTS must be one of {', '.join(_TRANSPORTS)}.")
     return Settings(
         secrets=load_secrets(args.store, env),
         host=args.host,
