@@ -99,6 +99,8 @@ def parse_store_url(url: str) -> tuple[str, StoreOptions, dict[str, Any]]:
 def _unavailable(exc: PyMongoError) -> bool:
     if isinstance(exc, ConnectionFailure | WTimeoutError | ExecutionTimeout):
         return True
+    if exc.has_error_label("TransientTransactionError"):  # still conflicting after retries
+        return True
     return isinstance(exc, OperationFailure) and exc.code in _RETRYABLE_CODES
 
 
