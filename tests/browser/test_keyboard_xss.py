@@ -92,6 +92,8 @@ def test_task_text_is_shown_as_text_and_never_runs(
     expect(admin.page.locator(".grid")).to_have_attribute("data-pending", "3")
     for watched, where in ((admin, ".grid .content"), (worker_page, ".mine-content")):
         page = watched.page
+        # data-pending is set before the cards are painted: wait for the cards themselves.
+        expect(page.locator(where)).to_have_count(len(XSS))
         texts = page.locator(where).all_text_contents()
         for payload in XSS:
             assert payload in texts, f"{payload!r} is not shown as text in {texts}"
