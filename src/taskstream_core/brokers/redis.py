@@ -221,8 +221,8 @@ class RedisBroker(LocalFanout):
         if now - self._failure_logged_at >= 5.0:  # one line per 5 s during an outage
             self._failure_logged_at = now
             log.warning(
-                "could not publish %d event(s) to Redis (%s); they are stored, and their "
-                "viewers will resume them (%d publish failures so far)",
+                "could not publish %d event(s) or the resync notice to Redis (%s); events are "
+                "stored, and their viewers will resume them (%d publish failures so far)",
                 count,
                 reason,
                 self.counters.publish_failures,
