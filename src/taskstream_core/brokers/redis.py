@@ -17,7 +17,7 @@ Redis pub/sub keeps nothing, so the broker plans for what it drops:
   again, a resync notice for the scans concerned sends their viewers away to
   resume, on every process.
 
-Needs the ``redis`` extra (redis-py 5 or later): ``pip install 'taskstream-core[redis]'``.
+Needs the ``redis`` extra (redis-py 5.0.1 or later): ``pip install 'taskstream-core[redis]'``.
 """
 
 from __future__ import annotations
