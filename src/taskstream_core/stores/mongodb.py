@@ -262,17 +262,7 @@ class MongoStore:
         key = task.idempotency_key
 
         def event(seq: int, _: Doc) -> ScanEvent:
-            stored = Task(
-                id=task.id,
-                scan_id=task.scan_id,
-                worker_id=task.worker_id,
-                worker_username=task.worker_username,
-                content=task.content,
-                status=TaskStatus.PENDING,
-                created_at=task.created_at,
-                seq=seq,
-                created_seq=seq,
-            )
+            stored = task.stored(seq)
             return ScanEvent(EventType.TASK_CREATED, task.scan_id, seq, task=stored)
 
         async def prepare() -> Plan:
