@@ -9,34 +9,9 @@ import io
 import pytest
 
 from tests.support import Api
+from tests.support.shapes import STATS_KEYS, TASK_FIELDS, TASK_KEYS
 
 from .helpers import Users
-
-TASK_COLUMNS = [
-    "id",
-    "scan_id",
-    "worker_id",
-    "worker_username",
-    "content",
-    "status",
-    "reason",
-    "decided_by",
-    "created_at",
-    "decided_at",
-    "seq",
-]
-STATS_KEYS = {
-    "scan_id",
-    "total",
-    "pending",
-    "validated",
-    "refused",
-    "acceptance_rate",
-    "submissions_last_minute",
-    "decision_seconds_p50",
-    "decision_seconds_p95",
-    "workers",
-}
 
 
 async def _fill(api: Api, users: Users, scan_id: str) -> list[dict[str, object]]:
@@ -126,9 +101,9 @@ async def test_export_csv_has_a_header_and_a_row_per_task(
     disposition = reply.headers["Content-Disposition"]
     assert disposition == f'attachment; filename="scan-{scan_id}.csv"'
     rows = list(csv.reader(io.StringIO(reply.text)))
-    assert rows[0] == TASK_COLUMNS
+    assert rows[0] == list(TASK_FIELDS)
     assert len(rows) == 1 + len(tasks)
-    by_id = {row[0]: dict(zip(TASK_COLUMNS, row, strict=True)) for row in rows[1:]}
+    by_id = {row[0]: dict(zip(TASK_FIELDS, row, strict=True)) for row in rows[1:]}
     for task in tasks:
         row = by_id[str(task["id"])]
         assert row["content"] == task["content"]
@@ -154,7 +129,7 @@ async def test_export_json_is_scan_and_tasks_and_the_default(
         assert set(reply.body) == {"scan", "tasks"}
         assert reply.body["scan"]["id"] == scan_id
         assert [t["id"] for t in reply.body["tasks"]] == [t["id"] for t in tasks]
-        assert set(reply.body["tasks"][0]) == set(TASK_COLUMNS)
+        assert set(reply.body["tasks"][0]) == TASK_KEYS
 
 
 async def test_export_with_an_unknown_format_is_400(api: Api, users: Users, scan_id: str) -> None:

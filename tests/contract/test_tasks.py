@@ -9,22 +9,9 @@ from typing import Any
 import pytest
 
 from tests.support import Account, Api, Reply
+from tests.support.shapes import TASK_KEYS
 
 from .helpers import Users, assert_error, new_scan
-
-TASK_KEYS = {
-    "id",
-    "scan_id",
-    "worker_id",
-    "worker_username",
-    "content",
-    "status",
-    "reason",
-    "decided_by",
-    "created_at",
-    "decided_at",
-    "seq",
-}
 
 
 async def submit(api: Api, worker: Account, scan: str, content: str = "x", **more: Any) -> Reply:

@@ -7,9 +7,9 @@ import io
 import json
 
 from taskstream_core import Scan, ScanStatus, Task, TaskStatus, export_csv, export_json
+from tests.support.shapes import TASK_KEYS
 
 from ..conformance.factories import T0, at
-from .test_models import TASK_KEYS
 
 COLUMNS = [
     "id",

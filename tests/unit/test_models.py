@@ -23,39 +23,12 @@ from taskstream_core import (
     WorkerStats,
 )
 from taskstream_core.models import format_time, parse_time, utc_now
+from tests.support.shapes import COUNTS_KEYS, SCAN_KEYS, STATS_KEYS, TASK_KEYS, WORKER_KEYS
 
 from ..conformance.factories import T0, at
 
 USER_KEYS = {"id", "username", "role", "created_at"}
-SCAN_KEYS = {"id", "name", "description", "status", "created_by", "created_at", "counts"}
 SCAN_EXTRA_KEYS = {"closed_at"}  # an addition the contract allows
-COUNTS_KEYS = {"pending", "validated", "refused"}
-TASK_KEYS = {
-    "id",
-    "scan_id",
-    "worker_id",
-    "worker_username",
-    "content",
-    "status",
-    "reason",
-    "decided_by",
-    "created_at",
-    "decided_at",
-    "seq",
-}
-STATS_KEYS = {
-    "scan_id",
-    "total",
-    "pending",
-    "validated",
-    "refused",
-    "acceptance_rate",
-    "submissions_last_minute",
-    "decision_seconds_p50",
-    "decision_seconds_p95",
-    "workers",
-}
-WORKER_KEYS = {"worker_id", "username", "submitted", "pending", "validated", "refused"}
 
 
 def pending_task() -> Task:
