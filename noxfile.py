@@ -89,7 +89,24 @@ def serve(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Store throughput and stats latency, SQLite against MongoDB on secantus (not a test):
-    ``nox -s bench -- --tasks 100000``."""
+    """The benchmark scenarios (not tests: they print and save figures, never assert a speed),
+    JSON results and PNG plots in docs/benchmarks/: ``nox -s bench -- --help``."""
+    session.install("-e", ".[dev,bench]")
+    session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def soak(session: nox.Session) -> None:
+    """The bounded soak run on loopback (1,000 sockets, 5 minutes by default):
+    ``nox -s soak -- --duration 30``."""
     session.install("-e", ".[dev]")
-    session.run("python", "benchmarks/store_bench.py", *session.posargs)
+    session.run("python", "benchmarks/soak.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def fuzz(session: nox.Session) -> None:
+    """The long fuzzing run: Hypothesis over every HTTP body and socket payload, and
+    schemathesis over /api/openapi.json, 10,000 cases per target (CI runs a short one)."""
+    session.install("-e", ".[dev]")
+    env = {"TASKSTREAM_FUZZ_CASES": os.environ.get("TASKSTREAM_FUZZ_CASES", "10000")}
+    session.run("pytest", "-q", "tests/fuzz", *session.posargs, env=env)
