@@ -482,8 +482,9 @@ async def test_recent_tasks_are_newest_first_by_creation_or_by_decision(store: S
     """recent_tasks orders by creation, or with ``decided`` by decision, newest first."""
     scan_id = await open_scan(store)
     tasks = [await submit(store, scan_id, f"w{i % 2}", created_at=at(i)) for i in range(8)]
-    order = [5, 1, 6, 2]  # decision order differs from creation order
-    decided = [await decide(store, tasks[i], TaskStatus.VALIDATED) for i in order]
+    order = [5, 1, 6, 2]  # decision order differs from creation order, statuses alternate
+    statuses = [TaskStatus.VALIDATED, TaskStatus.REFUSED] * 2
+    decided = [await decide(store, tasks[i], s) for i, s in zip(order, statuses, strict=True)]
     by_creation = await store.recent_tasks(scan_id, limit=3)
     assert [t.id for t in by_creation] == [tasks[7].id, tasks[6].id, tasks[5].id]
     by_decision = await store.recent_tasks(scan_id, decided=True, limit=10)
