@@ -20,7 +20,7 @@ from sanic import Sanic
 from taskstream_core import TaskStream, TaskStreamError, TokenIssuer, open_broker, open_store
 from taskstream_core.url import mask_url
 
-from .edge import ASGIApp, HttpEdge, Message, Receive, Scope, Send
+from .edge import ASGIApp, HttpEdge, Message, Receive, Scope, Send, with_security_headers
 from .http_api import HttpApi, register_error_handler
 from .observability import CountingBroker, Metrics
 from .pages import STATIC_DIR, Pages
@@ -40,12 +40,14 @@ class ServerApp:
     sanic: Sanic[Any, Any]
     sockets: SocketGateway
     metrics: Metrics
+    #: Browser origins besides the server's own that may call the HTTP API (``--cors-origin``).
+    cors_allowed_origins: tuple[str, ...] = ()
     asgi: ASGIApp = field(init=False)
     #: Why the lifespan startup failed, in one line, if it did.
     startup_error: str | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        edge = HttpEdge(self.sanic, self.metrics)
+        edge = HttpEdge(self.sanic, self.metrics, allowed_origins=self.cors_allowed_origins)
 
         async def http(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == "lifespan":
@@ -53,8 +55,9 @@ class ServerApp:
             else:
                 await edge(scope, receive, send)
 
-        self.asgi = socketio.ASGIApp(
-            self.sockets.sio, other_asgi_app=http, socketio_path="socket.io"
+        # Socket.IO's long-polling answers get the security headers too.
+        self.asgi = with_security_headers(
+            socketio.ASGIApp(self.sockets.sio, other_asgi_app=http, socketio_path="socket.io")
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -148,4 +151,10 @@ def build_app(
     scheme = mask_url(settings.store_url).partition("://")[0].lower()
     HttpApi(core, sockets, metrics, scheme).register_on(sanic)
     Pages(static_dir).register_on(sanic)
-    return ServerApp(core=core, sanic=sanic, sockets=sockets, metrics=metrics)
+    return ServerApp(
+        core=core,
+        sanic=sanic,
+        sockets=sockets,
+        metrics=metrics,
+        cors_allowed_origins=settings.cors_allowed_origins,
+    )

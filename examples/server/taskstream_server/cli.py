@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -43,6 +44,9 @@ EXIT_OK = 0
 EXIT_CANNOT_START = 2
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 _TRANSPORTS = ("websocket", "websocket,polling")
+_ORIGIN = re.compile(
+    r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?"
+)
 
 
 def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -74,7 +78,8 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         action="append",
         default=None,
         metavar="ORIGIN",
-        help="a browser origin allowed to open Socket.IO connections; repeatable "
+        help="a browser origin (scheme://host[:port]) allowed to call the API and open Socket.IO "
+        "connections; repeatable "
         "(env TASKSTREAM_CORS_ORIGINS, comma-separated; default: same origin only)",
     )
     parser.add_argument(
@@ -102,6 +107,18 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     return parser
 
 
+def _check_origins(origins: Sequence[str]) -> tuple[str, ...]:
+    """The origins as given, each a browser's ``Origin`` (one with a path or a trailing slash
+    would never match and silently leave the browser refused)."""
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.fullmatch(origin):
+            raise SettingsError(
+                f"--cors-origin {origin!r} is not an origin: write scheme://host[:port], "
+                "without a path or a trailing slash."
+            )
+    return tuple(origins)
+
+
 def resolve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     origins = args.cors_origin
     if origins is None:
@@ -116,7 +133,7 @@ def resolve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settin
         store_url=args.store,
         redis_url=args.redis_url,
         log_level=args.log_level,
-        cors_allowed_origins=tuple(o for o in origins if o),
+        cors_allowed_origins=_check_origins([o for o in origins if o]),
         shutdown_timeout=args.shutdown_timeout,
         workers=args.workers,
         transports=tuple(transports.split(",")),

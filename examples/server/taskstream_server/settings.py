@@ -60,7 +60,8 @@ class Settings:
     store_url: str = DEFAULT_STORE_URL
     redis_url: str | None = None
     log_level: str = "info"
-    #: Browser origins allowed to open Socket.IO connections; empty means same-origin only.
+    #: Browser origins allowed to call the HTTP API and open Socket.IO connections besides the
+    #: server's own; empty means same-origin only.
     cors_allowed_origins: tuple[str, ...] = ()
     #: Seconds to wait for open connections on SIGTERM before cutting them.
     shutdown_timeout: int = 5
