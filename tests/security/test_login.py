@@ -1,0 +1,121 @@
+"""Issue #6, Security 4 (login): the same answer and the same work for an unknown user and a
+wrong password, and the contract's throttle for both.
+
+CONTRACT.md §2: "Login failures answer 401 with the same message whether the user exists or
+not. After 5 failures for one username within 15 minutes, further tries — even with the right
+password — answer 429 `rate_limited`". Time is never asserted here: the unknown-user path is
+checked to verify a password against a hash of the same cost, and the measured timings (printed
+by ``python -m tests.security.login_timing``) are in docs/security.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from passlib.hash import pbkdf2_sha256
+
+from taskstream_core import TokenIssuer
+from taskstream_core.accounts import Accounts
+from taskstream_core.errors import Unauthorized
+from taskstream_core.passwords import PasswordHasher
+from taskstream_core.stores.memory import MemoryStore
+from tests.contract.helpers import PASSWORD, Users, assert_error, unique_name
+from tests.support import TEST_JWT_SECRET, Api, Reply
+
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+#: Headers that differ between any two answers, whatever they say.
+PER_ANSWER = {"date", "x-request-id", "content-length", "transfer-encoding"}
+
+
+def answer(reply: Reply) -> tuple[int, str, dict[str, str]]:
+    """What a caller can observe of an answer, minus what always differs."""
+    headers = {k.lower(): v for k, v in reply.headers.items() if k.lower() not in PER_ANSWER}
+    return reply.status, reply.text, headers
+
+
+async def test_unknown_user_and_wrong_password_answer_byte_for_byte_alike(
+    api: Api, users: Users
+) -> None:
+    """Status, code, message, body and headers are identical for a wrong password, an unknown
+    username, and a username no account could have (so its format tells nothing either)."""
+    wrong = await api.post(
+        "/api/auth/login", {"username": users.admin2.username, "password": "not-it-at-all"}
+    )
+    unknown = await api.post(
+        "/api/auth/login", {"username": unique_name("ghost"), "password": "not-it-at-all"}
+    )
+    impossible = await api.post("/api/auth/login", {"username": "x", "password": "not-it-at-all"})
+    assert_error(wrong, 401, "unauthorized")
+    assert answer(wrong) == answer(unknown) == answer(impossible)
+    ok = await api.post(  # clears the shared admin's one failure
+        "/api/auth/login", {"username": users.admin2.username, "password": PASSWORD}
+    )
+    assert ok.status == 200
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingHasher(PasswordHasher):
+    """The real hasher (every verify does the full PBKDF2 work), noting what it verified against."""
+
+    verified: list[str] = field(default_factory=list)
+
+    def verify(self, password: str, hashed: str) -> bool:
+        self.verified.append(hashed)
+        return PasswordHasher.verify(self, password, hashed)
+
+
+async def test_an_unknown_user_costs_a_full_password_verification() -> None:
+    """The unknown-user path verifies the password against a dummy hash made with the policy's
+    own iteration count, exactly as the wrong-password path verifies against the stored hash:
+    same work, so timing cannot tell the two apart (figures in docs/security.md)."""
+    hasher = RecordingHasher(iterations=1_000, allow_weak=True)
+    store = MemoryStore()
+    await store.open()
+    accounts = Accounts(
+        store, TokenIssuer(TEST_JWT_SECRET), hasher=hasher, admin_invite_code="invite"
+    )
+    await accounts.register("known-user", PASSWORD)
+    failures = []
+    for name in ("known-user", "unknown-user"):
+        hasher.verified.clear()
+        try:
+            await accounts.login(name, "wrong password")
+        except Unauthorized as exc:
+            failures.append(exc.message)
+        assert len(hasher.verified) == 1, f"{name}: {hasher.verified}"
+        rounds = pbkdf2_sha256.from_string(hasher.verified[0]).rounds
+        assert rounds == hasher.iterations, f"{name} verified against {rounds} rounds"
+    assert len(failures) == 2
+    assert failures[0] == failures[1]
+    # Both failures are counted alike (the throttle below treats both usernames the same).
+    assert len(await store.login_failures_since("unknown-user", EPOCH)) == 1
+    assert len(await store.login_failures_since("known-user", EPOCH)) == 1
+
+
+async def test_the_throttle_locks_unknown_and_known_usernames_alike(api: Api) -> None:
+    """After 5 failures, a known username (even with its right password) and an unknown one
+    both answer 429 `rate_limited` with a `Retry-After` within the 15-minute window, in the
+    same words: the lock does not reveal which usernames exist. Other usernames stay open."""
+    known, unknown = unique_name("lock-known"), unique_name("lock-ghost")
+    registered = await api.post("/api/auth/register", {"username": known, "password": PASSWORD})
+    assert registered.status == 201, registered.text
+    for name in (known, unknown):
+        failures = await asyncio.gather(
+            *(
+                api.post("/api/auth/login", {"username": name, "password": f"wrong-{i}"})
+                for i in range(5)
+            )
+        )
+        assert [r.status for r in failures] == [401] * 5
+    locked_known = await api.post("/api/auth/login", {"username": known, "password": PASSWORD})
+    locked_unknown = await api.post("/api/auth/login", {"username": unknown, "password": PASSWORD})
+    for locked in (locked_known, locked_unknown):
+        assert_error(locked, 429, "rate_limited")
+        assert 1 <= int(locked.headers["Retry-After"]) <= 15 * 60
+    assert locked_known.text == locked_unknown.text
+    # A lock is the username's own: the token from registering still works, others sign in.
+    assert (await api.get("/api/auth/me", token=registered.body["token"])).status == 200
+    other = await api.post("/api/auth/login", {"username": unique_name("free"), "password": "x"})
+    assert_error(other, 401, "unauthorized")
