@@ -6,6 +6,11 @@ moment and runs them in one ``BEGIN IMMEDIATE`` transaction, each inside its
 own savepoint, so one call's error undoes only that call; every caller's
 future resolves after the shared ``COMMIT``. Many writers then pay for one
 fsync, and an answer still always means "committed".
+
+Callers wait on plain asyncio futures, which the thread resolves with one
+``call_soon_threadsafe`` per group and event loop: a ``concurrent.futures``
+future per call (a lock and a condition each, a wake-up of the loop each)
+cost the loop more than the SQL it waited for.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ __all__ = ["SQLiteThread"]
 log = logging.getLogger("taskstream.store.sqlite")
 _T = TypeVar("_T")
 _STOP: Final = object()
-_Call = tuple[Callable[[sqlite3.Connection], Any], "Future[Any]"]
+_Call = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
+_Outcome = tuple["asyncio.Future[Any]", bool, Any]
 
 
 class SQLiteThread:
@@ -73,9 +79,9 @@ class SQLiteThread:
         """Run ``fn(connection)`` in the next group; its result once committed."""
         if self._thread is None:
             raise Unavailable("The SQLite store is not open.")
-        future: Future[_T] = Future()
+        future: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
         self._queue.put((fn, future))
-        return await asyncio.wrap_future(future)
+        return await future
 
     async def fetch_one(
         self, sql: str, args: tuple[object, ...], convert: Callable[[sqlite3.Row], _T]
@@ -123,16 +129,17 @@ class SQLiteThread:
                     except queue.Empty:
                         break
                 calls: list[_Call] = [c for c in batch if c is not _STOP]  # type: ignore[misc]
-                # A caller that gave up (cancelled) no longer wants its call run.
-                calls = [c for c in calls if c[1].set_running_or_notify_cancel()]
+                # A caller that gave up (cancelled) no longer wants its call run; one that
+                # gives up while it runs finds the change made, as with any other store.
+                calls = [c for c in calls if not c[1].cancelled()]
                 if calls:
-                    self._run_batch(conn, calls)
+                    self._settle(self._run_batch(conn, calls))
                 if _STOP in batch:
                     return
         finally:
             conn.close()
 
-    def _run_batch(self, conn: sqlite3.Connection, calls: list[_Call]) -> None:
+    def _run_batch(self, conn: sqlite3.Connection, calls: list[_Call]) -> list[_Outcome]:
         outcomes: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -153,10 +160,29 @@ class SQLiteThread:
                     conn.execute("ROLLBACK")
             error = Unavailable("The store cannot be written right now; retry later.")
             outcomes = [(False, error)] * len(calls)
-        for (_, future), (ok, value) in zip(calls, outcomes, strict=True):
-            if ok:
-                future.set_result(value)
-            elif isinstance(value, sqlite3.Error):
-                future.set_exception(Unavailable(f"The store failed: {value}"))
-            else:
-                future.set_exception(value)
+        return [
+            (future, ok, value) for (_, future), (ok, value) in zip(calls, outcomes, strict=True)
+        ]
+
+    @staticmethod
+    def _settle(outcomes: list[_Outcome]) -> None:
+        """Hand each loop its callers' outcomes in one wake-up."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+        for outcome in outcomes:
+            by_loop.setdefault(outcome[0].get_loop(), []).append(outcome)
+        for loop, mine in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                loop.call_soon_threadsafe(_resolve, mine)
+
+
+def _resolve(outcomes: list[_Outcome]) -> None:
+    """In the callers' loop: resolve each future still waiting, in the order of the calls."""
+    for future, ok, value in outcomes:
+        if future.done():  # its caller was cancelled meanwhile
+            continue
+        if ok:
+            future.set_result(value)
+        elif isinstance(value, sqlite3.Error):
+            future.set_exception(Unavailable(f"The store failed: {value}"))
+        else:
+            future.set_exception(value)
