@@ -19,16 +19,21 @@ __all__ = ["client_object", "decode_json_object"]
 
 
 def _is_unicode(value: object) -> bool:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return False
-        return True
-    if isinstance(value, Mapping):
-        return all(_is_unicode(k) and _is_unicode(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return all(_is_unicode(v) for v in value)
+    # A loop, not recursion: a payload nested nearly as deep as the JSON parser allows
+    # would otherwise exhaust the stack here and answer 500 instead of 400.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, Mapping):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
     return True
 
 
