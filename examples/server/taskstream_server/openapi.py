@@ -48,11 +48,14 @@ def _op(
     *,
     who: str,
     ok: tuple[str, Schema],
+    also_ok: tuple[str, Schema] | None = None,
     errors: tuple[str, ...] = (),
     body: Schema | None = None,
     params: tuple[Schema, ...] = (),
 ) -> Schema:
-    responses: Schema = {ok[0]: ok[1]}
+    responses: Schema = dict([ok] if also_ok is None else [ok, also_ok])
+    if body is not None:  # "Request bodies over 64 KiB answer 413"
+        errors = (*errors, "413")
     for status in errors:
         responses[status] = _json(ref("Error"), _ERRORS[status])
     operation: Schema = {
@@ -208,6 +211,13 @@ def _paths() -> Schema:
                 "Submit a task (200 with the first task on a repeated idempotency_key)",
                 who="worker",
                 ok=("201", _json(obj(["task"], task=ref("Task")), "The new task.")),
+                also_ok=(
+                    "200",
+                    _json(
+                        obj(["task"], task=ref("Task")),
+                        "The task this worker made with this idempotency_key in this scan.",
+                    ),
+                ),
                 errors=(*_ADMIN, "409"),
                 body=obj(
                     ["content"],
