@@ -112,6 +112,18 @@ async def user_that_does_not_exist(users: Users, api: Api) -> str:
     return sign(fresh_claims(users, sub=uuid.uuid4().hex))
 
 
+async def role_nobody_has(users: Users, api: Api) -> str:
+    return sign(fresh_claims(users, role="superuser"))
+
+
+async def subject_not_a_string(users: Users, api: Api) -> str:
+    return sign(fresh_claims(users, sub=12345))
+
+
+async def expiry_not_a_number(users: Users, api: Api) -> str:
+    return sign(fresh_claims(users, exp="tomorrow"))
+
+
 async def wrong_issuer(users: Users, api: Api) -> str:
     return sign(fresh_claims(users, iss="someone-else"))
 
@@ -158,6 +170,9 @@ FORGERIES: Final[dict[str, Forge]] = {
     "role-admin-server-key": role_to_admin_resigned_with_the_server_key,
     "unknown-user": user_that_does_not_exist,
     "wrong-issuer": wrong_issuer,
+    "unknown-role": role_nobody_has,
+    "sub-not-a-string": subject_not_a_string,
+    "exp-not-a-number": expiry_not_a_number,
     "logged-out": logged_out,
     **{
         f"missing-{claim}": _missing(claim) for claim in ("sub", "role", "iat", "exp", "jti", "iss")
