@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -220,7 +221,48 @@ async def test_an_unfinished_change_whose_key_was_taken_is_undone_once(
         await again.close()
 
 
+async def test_a_change_cut_short_after_its_task_was_written_is_finished_not_given_up(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without transactions, a submission whose task was written but whose journal entry
+    was left behind (a crash between the two) is finished by the next open: writing its
+    task again violates the idempotency index as well as _id, which is no twin. (Found by
+    tests/faults, a SIGKILL under load: the change was given up, its counters reverted and
+    its seq handed to the next submission, which then failed as internal, and every one
+    after it.)"""
+    store = MongoStore(url, transactions="off")
+    await store.open()
+    scan = make_scan("killed after its task")
+    await store.create_scan(scan)
+    monkeypatch.setattr(_mongo_changes, "roll_forward", _task_then_outage)
+    with pytest.raises(Unavailable):
+        await store.create_task(new_task(scan.id, "w1", key="k", created_at=T0))
+    monkeypatch.undo()
+    await store.close()
+
+    again = MongoStore(url, transactions="off")
+    await again.open()
+    try:
+        stats = await again.stats(scan.id, since=T0)
+        assert stats.counts == ScanCounts(pending=1)
+        assert stats.seq == 1
+        assert [e.seq for e in await again.events_after(scan.id, 0) or ()] == [1]
+        second, made = await again.create_task(new_task(scan.id, "w2", created_at=T0))
+        assert made is not None
+        assert second.seq == 2
+    finally:
+        await again.close()
+
+
 async def _outage(*args: object) -> None:
+    raise Unavailable("the server went away")
+
+
+async def _task_then_outage(db: Any, scan_id: str, entry: dict[str, Any]) -> None:
+    """The task written, then the connection lost: the entry stays in the journal."""
+    event = ScanEvent.from_record(entry["event"])
+    assert event.task is not None
+    await db.tasks.insert_one(task_doc(event.task, idempotency_key=entry["key"]))
     raise Unavailable("the server went away")
 
 

@@ -45,6 +45,10 @@ def _on_id(exc: DuplicateKeyError) -> bool:
     return list(pattern) == ["_id"]
 
 
+async def _written(db: AsyncDatabase[Doc], task_id: str) -> bool:
+    return await db.tasks.find_one({"_id": task_id}, {"_id": 1}) is not None
+
+
 async def apply_effects(
     db: AsyncDatabase[Doc],
     event: ScanEvent,
@@ -64,7 +68,11 @@ async def apply_effects(
         except DuplicateKeyError as exc:
             if session is not None:
                 raise
-            if not _on_id(exc):  # a twin with the same idempotency key came first
+            # This very task, written before a crash, violates every unique index
+            # of it, and a server may name any of them: only a task of another id
+            # is a twin. (Giving ours up would revert its counters and hand its seq
+            # to the next change, whose task would then clash for good.)
+            if not _on_id(exc) and not await _written(db, task.id):
                 query = {
                     "scan_id": task.scan_id,
                     "worker_id": task.worker_id,
