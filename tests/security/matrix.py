@@ -19,12 +19,14 @@ from typing import Final
 from taskstream_core import Permission, Role
 from taskstream_core.rbac import POLICY, Scope
 from taskstream_server.app import build_app
+from taskstream_server.pages import STATIC_DIR
 from taskstream_server.settings import Secrets, Settings
 
 __all__ = [
     "EVENT_NEEDS",
     "INTERNAL_PREFIX",
     "ROUTE_NEEDS",
+    "STATIC_ASSETS",
     "Caller",
     "Open",
     "contract_events",
@@ -35,6 +37,8 @@ __all__ = [
 ]
 
 CONTRACT: Final = Path(__file__).resolve().parents[2] / "docs" / "contract.md"
+#: Where the built dashboard's assets are served from (absent until ``npm run build``).
+STATIC_ASSETS: Final = STATIC_DIR / "app" / "assets"
 
 
 class Open(Enum):

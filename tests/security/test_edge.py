@@ -21,10 +21,9 @@ import pytest
 import socketio
 
 from tests.contract.helpers import PASSWORD, Users, assert_error, new_scan
-from tests.support import Api, LiveSocket, Reply, ServerProcess, register_sync
+from tests.support import Api, LiveSocket, Reply, ServerProcess, call_sync, register_sync
 
-from .matrix import ROUTE_NEEDS
-from .test_rbac_matrix import STATIC_ASSETS
+from .matrix import ROUTE_NEEDS, STATIC_ASSETS
 
 FOREIGN = "http://evil.example"
 ALLOWED = "http://dashboard.example"
@@ -70,8 +69,6 @@ def _asset() -> str:
 
 @pytest.fixture(scope="module")
 def scan_for_pages(server: ServerProcess, users: Users) -> str:
-    from tests.support import call_sync  # noqa: PLC0415
-
     status, body = call_sync(
         server.base_url, "POST", "/api/scans", {"name": "h"}, users.admin.token
     )

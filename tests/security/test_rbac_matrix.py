@@ -23,6 +23,7 @@ from .matrix import (
     EVENT_NEEDS,
     INTERNAL_PREFIX,
     ROUTE_NEEDS,
+    STATIC_ASSETS,
     Caller,
     callers_for,
     contract_events,
@@ -34,10 +35,6 @@ from .matrix import (
     roles_allowed,
 )
 from .wire import SocketRecorder
-
-STATIC_ASSETS = (
-    __import__("taskstream_server.pages", fromlist=["STATIC_DIR"]).STATIC_DIR / "app" / "assets"
-)
 
 
 # -- completeness: nothing is reachable without an entry ------------------------------------------
