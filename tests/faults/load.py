@@ -35,8 +35,11 @@ KINDS: Final[tuple[Kind, ...]] = ("http", "socket", "client")
 ANSWER_WAIT: Final = 5.0
 #: A pause between tries, so a worker facing an outage does not spin.
 RETRY_PAUSE: Final = 0.05
-#: The most submissions one worker begins, so that a load is bounded in count as well.
-MAX_PER_WORKER: Final = 1000
+#: The least time between two submissions of one worker: 50 a second at most each, so a
+#: load is bounded in count and leaves the machine's other work some room.
+PACE: Final = 0.02
+#: The most submissions one worker begins (a further bound; no test comes near it).
+MAX_PER_WORKER: Final = 2000
 
 _Outcome = dict[str, Any] | Literal["unavailable", "dropped"] | str
 
@@ -59,6 +62,8 @@ class Tally:
     acked: int = 0
     acked_after_retry: int = 0
     """Acks that answered a retry: the first try's answer, or the try itself, was lost."""
+    replays: int = 0
+    """HTTP only: retries answered 200, the task an earlier try had stored (its answer lost)."""
     unavailable: int = 0
     """Answers with the contract's ``unavailable`` code (HTTP 503, or an ``ok: false`` ack)."""
     dropped: int = 0
@@ -100,7 +105,9 @@ class _Worker:
             key = f"{self.name}-{number}"
             self.load.begun[key] = self.name
             self.tally.begun += 1
+            began = time.monotonic()
             await self._until_acked(key)
+            await asyncio.sleep(max(0.0, began + PACE - time.monotonic()))
 
     async def _until_acked(self, key: str) -> None:
         tries = 0
@@ -109,6 +116,7 @@ class _Worker:
             self.tally.attempts += 1
             outcome = await self._attempt(key)
             if isinstance(outcome, dict):
+                self.tally.replays += outcome.pop("_replay", False)
                 self.tally.acked += 1
                 self.tally.acked_after_retry += tries > 1
                 self.load.acks.append(Ack(key, self.name, outcome, time.monotonic()))
@@ -148,7 +156,7 @@ class _Worker:
             return "dropped"
         if status in (200, 201) and isinstance(answer, dict):
             task: dict[str, Any] = answer["task"]
-            return task
+            return {**task, "_replay": True} if status == 200 else task
         if status == 503 and _code(answer) == "unavailable":
             self.last_unavailable = text[:300]
             return "unavailable"
