@@ -206,9 +206,10 @@ USER_ROUTES = [
 
 
 def _header_value(text: str) -> str:
-    """What an HTTP header can carry of ``text`` (Latin-1, no line breaks, no edge spaces)."""
+    """What an HTTP header can carry of ``text``: Latin-1 without control characters, trimmed.
+    (A control character is malformed HTTP, refused by uvicorn's parser before the app.)"""
     value = text.encode("latin-1", "replace").decode("latin-1")
-    return value.replace("\r", "?").replace("\n", "?").strip()
+    return "".join("?" if ord(c) < 0x20 or ord(c) == 0x7F else c for c in value).strip()
 
 
 def test_bearer_tokens(site: Site) -> None:
