@@ -50,6 +50,11 @@ class ResumingAdmin:
     def resumes(self) -> int:
         return max(0, len(self.connections) - 1)
 
+    @property
+    def sent_away(self) -> bool:
+        """Whether its first socket has been disconnected (it resumes on another)."""
+        return self.connections[0][1].disconnected.is_set()
+
     def events(self) -> list[dict[str, Any]]:
         """Every data event received, in the order a client processes them: per connection
         the join ack's events, then what arrived live on that socket."""
