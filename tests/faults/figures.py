@@ -16,14 +16,16 @@ def report(title: str, load: SubmitLoad, recovery: Mapping[str, float | int | st
         f"\n### {title}",
         "",
         "| worker road | submissions | attempts | acked | acked after a retry "
-        "| of which replays (HTTP 200) | `unavailable` seen | no answer (dropped) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| of which replays (HTTP 200) | `unavailable` answers | connects refused "
+        "| no answer (dropped) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for t in load.tallies.values():
         if t.begun:
             lines.append(
                 f"| {t.kind} | {t.begun} | {t.attempts} | {t.acked} | {t.acked_after_retry} "
-                f"| {t.replays if t.kind == 'http' else '-'} | {t.unavailable} | {t.dropped} |"
+                f"| {t.replays if t.kind == 'http' else '-'} | {t.unavailable} | {t.refused} "
+                f"| {t.dropped} |"
             )
     lines.append("")
     for name, value in recovery.items():

@@ -41,7 +41,7 @@ PACE: Final = 0.02
 #: The most submissions one worker begins (a further bound; no test comes near it).
 MAX_PER_WORKER: Final = 2000
 
-_Outcome = dict[str, Any] | Literal["unavailable", "dropped"] | str
+_Outcome = dict[str, Any] | Literal["unavailable", "refused", "dropped"] | str
 
 
 def content_of(key: str) -> str:
@@ -66,6 +66,8 @@ class Tally:
     """HTTP only: retries answered 200, the task an earlier try had stored (its answer lost)."""
     unavailable: int = 0
     """Answers with the contract's ``unavailable`` code (HTTP 503, or an ``ok: false`` ack)."""
+    refused: int = 0
+    """Socket connects refused with ``unavailable`` (signing in needs the store too)."""
     dropped: int = 0
     """Tries with no answer: connection refused or reset, or no ack in time."""
     unexpected: list[str] = field(default_factory=list)
@@ -125,6 +127,8 @@ class _Worker:
                 self.tally.unavailable += 1
                 self.tally.last_unavailable = self.last_unavailable or ""
                 self.load.unavailable_at.append(time.monotonic())
+            elif outcome == "refused":
+                self.tally.refused += 1
             elif outcome == "dropped":
                 self.tally.dropped += 1
             else:
@@ -175,7 +179,7 @@ class _Worker:
                 refusal = socket.connect_errors[-1] if socket.connect_errors else None
                 code = refusal.get("code") if isinstance(refusal, dict) else None
                 self.last_unavailable = repr(refusal)[:300]
-                return "unavailable" if code == "unavailable" else "dropped"
+                return "refused" if code == "unavailable" else "dropped"
             self._socket = socket
         payload = {"scan_id": self.load.scan, "content": content_of(key), "idempotency_key": key}
         try:
