@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     duration = seconds(args, 10.0)
     modes = {}
     for client in ("lean", "socketio"):
-        with deployment(ADMINS, 1) as d:
+        with deployment(args, ADMINS, 1) as d:
             specs = [ClientSpec("submit", d.workers[0].token, rate=args.rate * 2)]
             specs += [ClientSpec("watch", a.token) for a in d.admins]
             result = run_load(

@@ -23,13 +23,19 @@ class Deployment:
 
 @contextmanager
 def deployment(
-    admins: int, workers: int, *, processes: int = 1, redis_url: str | None = None
+    args: argparse.Namespace,
+    admins: int,
+    workers: int,
+    *,
+    processes: int = 1,
+    redis_url: str | None = None,
 ) -> Iterator[Deployment]:
-    """A fresh SQLite store with accounts and one scan, and the real server on it."""
-    place = Path(tempfile.mkdtemp(prefix="ts-bench-"))
+    """A fresh SQLite store with accounts and one scan, and the real server on it
+    (``synchronous=FULL`` as shipped, unless ``--synchronous`` says otherwise)."""
+    place = Path(tempfile.mkdtemp(prefix="ts-benchmarks-"))
     try:
         admin_accounts, worker_accounts, scan_id = seed_sync(place / "bench.db", admins, workers)
-        server = Server(place, workers=processes, redis_url=redis_url)
+        server = Server(place, workers=processes, redis_url=redis_url, synchronous=args.synchronous)
         server.start()
         try:
             yield Deployment(server, admin_accounts, worker_accounts, scan_id)

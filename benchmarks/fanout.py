@@ -19,7 +19,7 @@ NAME = "fanout"
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     admins = args.fanout_admins
-    with deployment(admins, 1) as d:
+    with deployment(args, admins, 1) as d:
         specs = [ClientSpec("submit", d.workers[0].token)]
         specs += [ClientSpec("watch", a.token, label="submit_to_admin") for a in d.admins]
         result = run_load(
@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         args.out / "fanout.png",
         title,
         {"deliveries/s (all admins)": summary["series"]["deliveries_per_s"]},
+        summary["seconds"],
     )
     plot_latency(
         args.out / "fanout-latency.png",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,7 @@ def _pyplot() -> Any:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.ticker  # noqa: PLC0415
 
     return plt
 
@@ -105,17 +107,20 @@ def plot_latency(path: Path, title: str, samples: dict[str, Sequence[float]]) ->
     """A histogram and a CDF of latency samples (ms), one line per sample."""
     plt = _pyplot()
     figure, (hist, cdf) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for label, values in samples.items():
-        ordered = sorted(values)
-        if not ordered:
-            continue
-        top = ordered[min(len(ordered) - 1, int(0.995 * len(ordered)))]
-        hist.hist([v for v in ordered if v <= top], bins=60, alpha=0.6, label=label)
-        cdf.plot(ordered, [(n + 1) / len(ordered) for n in range(len(ordered))], label=label)
+    ordered = {label: sorted(values) for label, values in samples.items() if values}
+    # Bins shared by every sample, up to the largest p99.5, so that the shapes compare.
+    top = max((v[min(len(v) - 1, int(0.995 * len(v)))] for v in ordered.values()), default=1.0)
+    edges = [top * n / 60 for n in range(61)]
+    for label, values in ordered.items():
+        hist.hist([v for v in values if v <= top], bins=edges, alpha=0.6, density=True, label=label)
+        cdf.plot(values, [(n + 1) / len(values) for n in range(len(values))], label=label)
     hist.set_xlabel("ms (up to p99.5)")
-    hist.set_ylabel("events")
+    hist.set_ylabel("density")
     hist.legend(fontsize=8)
     cdf.set_xscale("log")
+    ticker = sys.modules["matplotlib.ticker"]
+    cdf.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    cdf.xaxis.set_minor_formatter(ticker.NullFormatter())
     cdf.set_xlabel("ms (log)")
     cdf.set_ylabel("fraction of events")
     cdf.grid(alpha=0.3)
@@ -126,12 +131,17 @@ def plot_latency(path: Path, title: str, samples: dict[str, Sequence[float]]) ->
     plt.close(figure)
 
 
-def plot_series(path: Path, title: str, series: dict[str, Sequence[float]]) -> None:
-    """Per-second series (acked submits/s, deliveries/s) over the run."""
+def plot_series(path: Path, title: str, series: dict[str, Sequence[float]], seconds: float) -> None:
+    """Per-second series (acked submits/s, deliveries/s) over the run's whole seconds.
+
+    The JSON keeps the seconds after the end too (acks of submits sent before
+    it); plotted, that partial second would look like a collapse.
+    """
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(10, 3.4))
     for label, values in series.items():
-        axes.plot(range(len(values)), values, marker=".", label=label)
+        shown = values[: int(seconds)]
+        axes.plot(range(len(shown)), shown, marker=".", label=label)
     axes.set_xlabel("second of the run")
     axes.set_ylabel("per second")
     axes.set_ylim(bottom=0)

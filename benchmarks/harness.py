@@ -149,6 +149,7 @@ class Server:
     place: Path
     workers: int = 1
     redis_url: str | None = None
+    synchronous: str = "full"
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -158,7 +159,8 @@ class Server:
 
     @property
     def store_url(self) -> str:
-        return f"sqlite:///{self.place / 'bench.db'}"
+        url = f"sqlite:///{self.place / 'bench.db'}"
+        return url if self.synchronous == "full" else f"{url}?synchronous={self.synchronous}"
 
     def start(self) -> None:
         args = [sys.executable, "-m", "taskstream_server", "--host", "127.0.0.1"]

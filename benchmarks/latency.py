@@ -21,7 +21,7 @@ ADMINS = 10
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     duration = seconds(args, 20.0)
-    with deployment(ADMINS + 1, 1) as d:
+    with deployment(args, ADMINS + 1, 1) as d:
         url, scan = d.server.url, d.scan_id
         worker = d.workers[0]
         watchers = [ClientSpec("watch", a.token, label="submit_to_admin") for a in d.admins[1:]]

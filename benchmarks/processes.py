@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         args.out / "multiprocess.png",
         f"{args.workers} workers back to back, {args.admins} admins: acked submits/s",
         {mode: s["series"]["acked_per_s"] for mode, s in summaries.items()},
+        duration,
     )
     failed = any(s["status"] == "FAILED" for s in summaries.values())
     return {

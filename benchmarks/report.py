@@ -161,10 +161,56 @@ def _clientcost(s: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def render(out: Path) -> str:
+def _plots(r: dict[str, dict[str, Any]], prefix: str) -> list[str]:
+    lines = []
+    for name, result in r.items():
+        for plot in result.get("plots", []):
+            lines += [f"![{name}: {plot}]({prefix}{plot})", ""]
+    return lines
+
+
+def _summaries(r: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every load run's summary, wherever its scenario keeps it."""
+    found = []
+    for result in r.values():
+        for key in ("submit_phase", "decide_phase"):
+            if key in result:
+                found.append(result[key])
+        if "cpu_seconds" in result:
+            found.append(result)
+        if result.get("scenario") == "multiprocess":
+            found += result["modes"].values()
+    return found
+
+
+def _conditions(r: dict[str, dict[str, Any]], cores: int) -> list[str]:
+    """How quiet the machine was, and which store, said next to the figures."""
+    runs = _summaries(r)
+    capacity = sum(s["seconds"] for s in runs) * cores
+    others = sum(s["cpu_seconds"]["other_processes"] for s in runs)
+    lines = []
+    if capacity:
+        share = 100 * others / capacity
+        quiet = "a quiet machine" if share < 5 else "**a busy machine**"
+        lines.append(
+            f"During the load runs, processes other than the server and the load generator "
+            f"used {share:.0f}% of the machine's CPU ({others:.0f} of {capacity:.0f} "
+            f"CPU-seconds): {quiet}."
+            + (" These figures understate what the machine does when quiet." if share >= 5 else "")
+        )
+    stores = sorted({str(v.get("store")) for v in r.values() if v.get("store")})
+    if stores:
+        lines.append(f"Store: {'; '.join(stores)}.")
+    return [" ".join(lines), ""] if lines else []
+
+
+def render(out: Path, prefix: str = "") -> str:
+    """The generated Markdown; ``prefix`` is the path from the page to the PNGs."""
     r = _load(out)
-    machine = next((v["machine"] for v in r.values() if "machine" in v), None)
-    lines = ["### Against the issue's comparison", "", *_comparison(r), "", "### Targets", ""]
+    runs = [v["machine"] for v in r.values() if "machine" in v]
+    machine = max(runs, key=lambda m: str(m["date"])) if runs else None
+    lines = [*_conditions(r, int(machine["cores"]) if machine else 1)]
+    lines += ["### Against the issue's comparison", "", *_comparison(r), "", "### Targets", ""]
     lines += [*_targets(r), "", "### Every figure", ""]
     if "latency" in r:
         lat = r["latency"]
@@ -194,10 +240,13 @@ def render(out: Path) -> str:
         lines += _scale(r["scale"])
     if "clientcost" in r:
         lines += _clientcost(r["clientcost"])
+    lines += ["### Plots", "", *_plots(r, prefix)]
     if machine:
         versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items() if v)
+        dates = sorted(v["machine"]["date"] for v in r.values() if "machine" in v)
+        when = dates[0] if dates[0] == dates[-1] else f"{dates[0]} – {dates[-1]}"
         lines += [
-            f"Taken on {machine['date']} at commit `{machine['git_commit']}`: {machine['cpu']}, "
+            f"Taken {when} at commit `{machine['git_commit']}`: {machine['cpu']}, "
             f"{machine['cores']} cores, {machine['memory_gib']} GiB, Linux {machine['kernel']}, "
             f"Python {machine['python']}; {versions}.",
             "",
@@ -207,7 +256,8 @@ def render(out: Path) -> str:
 
 def update_page(page: Path, out: Path) -> None:
     """Rewrite the generated part of ``page`` (between the markers) from ``out``'s results."""
-    body = render(out)
+    prefix = "" if out.resolve() == page.parent.resolve() else f"{out.name}/"
+    body = render(out, prefix)
     text = page.read_text() if page.is_file() else f"{BEGIN}\n{END}\n"
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)

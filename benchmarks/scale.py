@@ -158,13 +158,13 @@ def _server_rss(server: Server) -> int:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    place = Path(tempfile.mkdtemp(prefix="ts-bench-scale-"))
+    place = Path(tempfile.mkdtemp(prefix="ts-benchmarks-scale-"))
     try:
         db = place / "bench.db"
         admin, workers, scan_id, fill_seconds = asyncio.run(_fill(db, args.tasks, args.pending))
         print(f"  seeded {args.tasks:,} tasks in {fill_seconds:.1f} s")
         core = asyncio.run(_in_process(db, admin, scan_id, args.calls))
-        server = Server(place)
+        server = Server(place, synchronous=args.synchronous)
         server.start()
         try:
             wire = asyncio.run(_over_the_wire(server.url, admin, scan_id, args.calls))

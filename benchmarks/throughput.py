@@ -26,7 +26,7 @@ def saturate(
 
     With ``redis_url`` the server's CPU includes Redis's, when Redis runs here.
     """
-    with deployment(args.admins, args.workers, processes=processes, redis_url=redis_url) as d:
+    with deployment(args, args.admins, args.workers, processes=processes, redis_url=redis_url) as d:
         redis_pid = _redis_pid(redis_url) if redis_url else None
 
         def server_pids(d: Deployment = d) -> list[int]:
@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "acked submits/s": summary["series"]["acked_per_s"],
             "deliveries/s (all admins)": summary["series"]["deliveries_per_s"],
         },
+        summary["seconds"],
     )
     plot_latency(
         args.out / "throughput-latency.png",

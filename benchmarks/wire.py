@@ -50,7 +50,7 @@ class LeanClient:
 
     async def connect(self, url: str, token: str) -> None:
         ws_url = url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
-        self._ws = ws = await self._session.ws_connect(ws_url, autoping=False, max_msg_size=0)
+        self._ws = ws = await self._session.ws_connect(ws_url, max_msg_size=0)
         opening = await ws.receive_str(timeout=30)
         if not opening.startswith("0"):
             raise ConnectionError(f"no Engine.IO open packet: {opening[:80]!r}")
