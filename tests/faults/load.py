@@ -35,8 +35,9 @@ KINDS: Final[tuple[Kind, ...]] = ("http", "socket", "client")
 ANSWER_WAIT: Final = 5.0
 #: A pause between tries, so a worker facing an outage does not spin.
 RETRY_PAUSE: Final = 0.05
-#: The least time between two submissions of one worker: 50 a second at most each, so a
-#: load is bounded in count and leaves the machine's other work some room.
+#: The least time between two submissions of one worker, unless a test asks for none: 50 a
+#: second at most each, so a load is bounded in count and leaves the machine's other work
+#: some room.
 PACE: Final = 0.02
 #: The most submissions one worker begins (a further bound; no test comes near it).
 MAX_PER_WORKER: Final = 2000
@@ -109,7 +110,7 @@ class _Worker:
             self.tally.begun += 1
             began = time.monotonic()
             await self._until_acked(key)
-            await asyncio.sleep(max(0.0, began + PACE - time.monotonic()))
+            await asyncio.sleep(max(0.0, began + self.load.pace - time.monotonic()))
 
     async def _until_acked(self, key: str) -> None:
         tries = 0
@@ -126,7 +127,6 @@ class _Worker:
             if outcome == "unavailable":
                 self.tally.unavailable += 1
                 self.tally.last_unavailable = self.last_unavailable or ""
-                self.load.unavailable_at.append(time.monotonic())
             elif outcome == "refused":
                 self.tally.refused += 1
             elif outcome == "dropped":
@@ -234,6 +234,9 @@ def _code(body: object) -> object:
 class SubmitLoad:
     """Workers submitting to one scan until :meth:`finish`; ``kinds[i]`` is worker i's road.
 
+    With ``pace=0`` a worker sends its next submission as soon as the last was acknowledged,
+    so every worker nearly always has one in flight (what a crash should meet).
+
     :meth:`finish` lets each worker see its current submission through (retrying it with its
     key for at most ``patience`` seconds), so that normally every key begun is acknowledged.
     """
@@ -246,14 +249,15 @@ class SubmitLoad:
         kinds: Sequence[Kind],
         *,
         patience: float = 60.0,
+        pace: float = PACE,
     ) -> None:
         self.base_url = base_url
         self.scan = scan
         self.patience = patience
+        self.pace = pace
         self.tallies: dict[Kind, Tally] = {kind: Tally(kind) for kind in KINDS}
         self.begun: dict[str, str] = {}  # key -> worker name
         self.acks: list[Ack] = []
-        self.unavailable_at: list[float] = []
         self.unfinished: list[str] = []
         self.stopping = False
         self.deadline: float | None = None

@@ -85,7 +85,7 @@ async def test_sigkill_under_a_submit_load_loses_and_duplicates_nothing(
         client_admin = ClientAdmin(server.base_url, scene.admin.token, scene.scan)
         await raw_admin.start()
         await client_admin.start()
-        load = SubmitLoad(server.base_url, scene.scan, scene.workers, ROADS)
+        load = SubmitLoad(server.base_url, scene.scan, scene.workers, ROADS, pace=0)
         load.start()
         try:
             await load.wait_until(
