@@ -105,8 +105,10 @@ def soak(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def fuzz(session: nox.Session) -> None:
-    """The long fuzzing run: Hypothesis over every HTTP body and socket payload, and
-    schemathesis over /api/openapi.json, 10,000 cases per target (CI runs a short one)."""
+    """The long fuzzing run: Hypothesis over every HTTP body, query, path id and token and
+    every Socket.IO payload, and schemathesis over /api/openapi.json, 10,000 cases per
+    target (schemathesis's register and login: 1,000, each case hashing a password), random
+    cases every run; CI runs 30 derandomized cases per target. ``-- -k socket`` picks targets."""
     session.install("-e", ".[dev]")
     env = {"TASKSTREAM_FUZZ_CASES": os.environ.get("TASKSTREAM_FUZZ_CASES", "10000")}
     session.run("pytest", "-q", "tests/fuzz", *session.posargs, env=env)
