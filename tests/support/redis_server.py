@@ -71,7 +71,7 @@ def shared_redis_url() -> str:
         return given
     if _shared is None:
         _shared = RedisServer().start()
-        atexit.register(_shared.stop)
+        atexit.register(_shared.__exit__)
     return _shared.url()
 
 
@@ -93,6 +93,7 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed")
+        os.makedirs(self._dir, exist_ok=True)
         self.process = subprocess.Popen(
             [
                 binary,
@@ -146,3 +147,5 @@ class RedisServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+        # Its folder holds nothing worth keeping (no RDB, no AOF); start() makes it again.
+        shutil.rmtree(self._dir, ignore_errors=True)
