@@ -155,6 +155,14 @@ class Server:
                 return int(float(line.split()[1]))
         return None
 
+    def settled_sockets(self, within: float = 30.0) -> int | None:
+        """The socket gauge once it reads 0, or its last reading after ``within`` seconds:
+        the server handles the clients' last disconnects after they have left."""
+        deadline = time.monotonic() + within
+        while (count := self.connected_sockets()) != 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return count
+
     def fds(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
 
@@ -639,10 +647,9 @@ class Run:
         sampler.halt.set()
         sampler.join()
         during = list(sampler.samples)
-        time.sleep(2)  # let the server see the last disconnects
+        result["sockets"]["gauge_after_disconnect"] = server.settled_sockets()
         sampler.take()
         result["sockets"]["dropped"] = sum(d["dropped"] for d in done)
-        result["sockets"]["gauge_after_disconnect"] = server.connected_sockets()
         result["submits"] = submit_figures(submitted, elapsed)
         result["delivery"] = delivery_figures(done, len(acked))
         result["latency_ms"] = latency_figures(done)
