@@ -81,8 +81,17 @@ def load_summary(result: LoadResult) -> dict[str, Any]:
             "other_processes": round(result.cpu_other, 2),
             "client_processes": result.client_processes,
         },
+        # What each change costs the server, whatever share of the CPU it was given.
+        "server_cpu_ms": {
+            "per_acked_change": _per(result.cpu_server, len(acked)),
+            "per_delivery": _per(result.cpu_server, w.received),
+        },
         "status": "FAILED" if result.failed else "ok",
     }
+
+
+def _per(seconds: float, count: int) -> float | None:
+    return round(1000 * seconds / count, 3) if count else None
 
 
 def write_json(out: Path, name: str, body: dict[str, Any]) -> Path:

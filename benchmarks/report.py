@@ -96,8 +96,9 @@ def _load_table(title: str, runs: dict[str, dict[str, Any]]) -> list[str]:
         f"**{title}**",
         "",
         "| run | acked/s | deliveries/s | ack p50 / p99 | delivery p50 / p95 / p99 / max "
-        "| missing / dup / disorder | CPU s: server / clients / others |",
-        "|---|---|---|---|---|---|---|",
+        "| missing / dup / disorder | CPU s: server / clients / others "
+        "| server CPU per change |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, s in runs.items():
         ack = s["ack_ms"]["submit"] if s["acked_submits"] else s["ack_ms"]["decide"]
@@ -109,7 +110,8 @@ def _load_table(title: str, runs: dict[str, dict[str, Any]]) -> list[str]:
                 f"| {_ms(ack['p50'])} / {_ms(ack['p99'])} "
                 f"| {_ms(d['p50'])} / {_ms(d['p95'])} / {_ms(d['p99'])} / {_ms(d['max'])} "
                 f"| {c['missing']} / {c['duplicates']} / {c['out_of_order']} "
-                f"| {cpu['server']} / {cpu['clients']} / {cpu['other_processes']} |"
+                f"| {cpu['server']} / {cpu['clients']} / {cpu['other_processes']} "
+                f"| {_ms(s.get('server_cpu_ms', {}).get('per_acked_change'))} |"
             )
     return [*lines, ""]
 
