@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Protocol, Self, runtime_checkable
 
 from ._plugins import load_adapter, scheme_of
@@ -81,6 +81,9 @@ class Subscription:
         self.rooms: set[str] = set()
         self.closed = False
         self.lagged = False
+        #: When set, events go to this callable at once instead of into the queue,
+        #: and None goes to it when the subscription closes (see :attr:`lagged`).
+        self.listener: Callable[[ScanEvent | None], None] | None = None
 
     def join(self, rooms: Iterable[str]) -> None:
         new = set(rooms) - self.rooms
@@ -107,14 +110,22 @@ class Subscription:
             self._fanout._unindex(self, self.rooms)
             self.rooms = set()
             self._wake()
+            if self.listener is not None:
+                self.listener(None)
 
     def _wake(self) -> None:
         with contextlib.suppress(asyncio.QueueFull):
             self._queue.put_nowait(None)
 
     def offer(self, event: ScanEvent) -> None:
-        """Queue an event without waiting; a full queue marks the consumer as lagged."""
+        """Queue an event without waiting; a full queue marks the consumer as lagged.
+
+        With a :attr:`listener`, hand it the event instead, in delivery (seq) order.
+        """
         if self.closed:
+            return
+        if self.listener is not None:
+            self.listener(event)
             return
         if self._queue.qsize() >= self._maxsize:
             self.lagged = True

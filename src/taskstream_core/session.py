@@ -8,7 +8,7 @@ only has to forward what it iterates.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Self
 
 from .models import EventType, Principal, ScanEvent
@@ -62,6 +62,26 @@ class ViewerSession:
         finally:
             if self._joining.get(sid) is ticket:
                 del self._joining[sid]
+
+    def forward_to(self, sink: Callable[[ScanEvent], None], lagged: Callable[[], None]) -> None:
+        """Hand each event this viewer may have to ``sink`` as the broker delivers it.
+
+        Instead of iterating: a transport that can queue an event without
+        waiting (Socket.IO's own outgoing queue) then needs no task of its own
+        per viewer, nor a wake-up of that task per event. Order is the
+        broker's delivery order, which is seq order per scan. ``lagged`` is
+        called if the broker gives up on this viewer (it must resume with
+        ``since_seq``). Both run inside the broker's delivery and must not raise.
+        """
+
+        def offer(event: ScanEvent | None) -> None:
+            if event is None:
+                if self._subscription.lagged:
+                    lagged()
+            elif self._wanted(event):
+                sink(event)
+
+        self._subscription.listener = offer
 
     def leave(self, scan_id: object) -> None:
         sid = check_id(scan_id, "scan_id")

@@ -352,3 +352,36 @@ async def test_closing_a_session_ends_its_stream(app: TaskStream, alice: Princip
     with pytest.raises(SubscriptionClosed):
         await viewer.next_event()
     assert not viewer.lagged
+
+
+async def test_forwarding_hands_the_sink_what_iterating_would_yield_in_order(
+    app: TaskStream, admin: Principal, alice: Principal, bob: Principal
+) -> None:
+    """A forwarding session passes its sink, at delivery, every event the viewer may
+    see after its join, in seq order, nothing twice and nothing of another worker;
+    a close tells it nothing, a lag tells it to resume."""
+    scan = await app.create_scan(admin, "s")
+    before, _ = await app.submit_task(alice, scan.id, "before")
+    got: list[ScanEvent] = []
+    lags: list[bool] = []
+    viewer = ViewerSession(app, alice)
+    viewer.forward_to(got.append, lambda: lags.append(True))
+    joined = await viewer.join(scan.id)
+    assert joined.tasks == [before]
+    mine, _ = await app.submit_task(alice, scan.id, "mine")
+    await app.submit_task(bob, scan.id, "not for alice")
+    decided = await app.decide_task(admin, mine.id, "refused")
+    closed = await app.close_scan(admin, scan.id)
+    assert [(e.type, e.task, e.scan) for e in got] == [
+        (EventType.TASK_CREATED, mine, None),
+        (EventType.TASK_UPDATED, decided, None),
+        (EventType.SCAN_UPDATED, None, closed),
+    ]
+    assert [e.seq for e in got] == sorted({e.seq for e in got})
+    viewer.close()
+    assert lags == []
+    lagging = ViewerSession(app, alice)
+    lagging.forward_to(got.append, lambda: lags.append(True))
+    lagging._subscription.lagged = True  # what a broker that lost events does
+    lagging._subscription.close()
+    assert lags == [True]
