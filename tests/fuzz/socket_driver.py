@@ -16,6 +16,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+import socketio
+
 from tests.support import LiveSocket
 
 __all__ = ["SocketDriver"]
@@ -47,15 +49,18 @@ class SocketDriver:
         self._sockets.append(socket)
         return socket
 
-    def refused(self, auth: Any) -> Any:
-        """Connect with ``auth``; the ``connect_error`` data if refused, else the open socket."""
+    def refused(self, auth: Any) -> tuple[bool, Any]:
+        """Connect with ``auth``: (True, the ``connect_error`` data) if refused, else
+        (False, None) after closing the accepted socket."""
 
-        async def attempt() -> Any:
+        async def attempt() -> tuple[bool, Any]:
             socket = LiveSocket(self.base_url, None, auth=auth, timeout=ACK_TIMEOUT)
             try:
-                return await socket.refused()
-            except AssertionError:
-                return socket  # accepted (and closed again by refused())
+                await socket.connect()
+            except socketio.exceptions.ConnectionError:
+                return True, socket.connect_errors[-1] if socket.connect_errors else None
+            await socket.close()
+            return False, None
 
         return self.run(attempt())
 

@@ -1,0 +1,71 @@
+"""Socket.IO packets whose event part cannot be read still reach a handler, so they get an ack.
+
+python-socketio raises when an event packet's JSON does not parse (malformed
+text, nesting past the parser's depth, an integer of more than 100 digits) or
+is not ``[name, ...args]``; the packet is then dropped after a logged error
+and the client waits for its ack until its own timeout. The contract says
+every client event is acknowledged and malformed JSON is ``invalid_request``,
+so such a packet is turned into the event :data:`MALFORMED_EVENT`, which the
+gateway acks with that code like any other refused payload. A connect packet
+whose auth cannot be read is likewise handled as one without auth, refused
+with ``unauthorized`` instead of left unanswered.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from engineio import json as engineio_json
+from socketio import packet
+
+__all__ = ["MALFORMED_EVENT", "ClientPacket"]
+
+#: The event a packet becomes when its ``[name, ...args]`` cannot be read.
+MALFORMED_EVENT: Final = "\x00malformed"
+
+
+class _UnreadableJson(ValueError):
+    """The JSON part of a packet did not parse (a ValueError, as python-socketio expects)."""
+
+
+class _Json:
+    """engineio's JSON module (which caps integers at 100 digits), failing in one known way."""
+
+    dumps = staticmethod(engineio_json.dumps)
+
+    @staticmethod
+    def loads(text: str, **kwargs: Any) -> Any:
+        try:
+            return engineio_json.loads(text, **kwargs)
+        except (ValueError, RecursionError) as exc:
+            raise _UnreadableJson(str(exc)) from None
+
+
+class ClientPacket(packet.Packet):  # type: ignore[misc]  # python-socketio is untyped
+    """The server's packet class (python-socketio's ``serializer`` option)."""
+
+    json = _Json
+    packet_type: int
+    data: Any
+
+    def decode(self, encoded_packet: str | bytes) -> int:
+        try:
+            attachments: int = super().decode(encoded_packet) or 0
+        except _UnreadableJson:
+            if self.packet_type == packet.CONNECT:
+                # Auth that cannot be read is no auth: refused at connect as unauthorized.
+                self.data = None
+                return 0
+            if self.packet_type not in (packet.EVENT, packet.BINARY_EVENT):
+                raise
+            # Attachments announced by a packet that cannot be read are not waited for.
+            self.packet_type, self.data = packet.EVENT, [MALFORMED_EVENT]
+            return 0
+        if self.packet_type in (packet.EVENT, packet.BINARY_EVENT) and not _is_event(self.data):
+            self.packet_type, self.data = packet.EVENT, [MALFORMED_EVENT]
+            return 0
+        return attachments
+
+
+def _is_event(data: object) -> bool:
+    return isinstance(data, list) and bool(data) and isinstance(data[0], str)
