@@ -1,17 +1,19 @@
 """The Socket.IO side of CONTRACT.md §3: connect, the four client events, live events.
 
-Each socket holds one :class:`ViewerSession` and one pump task that forwards
-what the session yields. One task per socket is what keeps a socket's events
-in seq order: python-socketio runs event handlers concurrently, but a single
-forwarding loop cannot overtake itself. Handlers answer every event with an
-ack, ``{"ok": true, ...}`` or ``{"ok": false, "error": ...}``, and never let
-an exception escape into python-socketio.
+Each socket holds one :class:`ViewerSession`, which hands its events, as the
+broker delivers them, to the socket's Engine.IO queue (:meth:`_forward`). One
+FIFO queue filled in delivery order is what keeps a socket's events in seq
+order: python-socketio runs event handlers concurrently, but nothing else
+puts live events in that queue. Handlers answer every event with an ack,
+``{"ok": true, ...}`` or ``{"ok": false, "error": ...}``, and never let an
+exception escape into python-socketio.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,8 +25,7 @@ from taskstream_core import (
     Internal,
     InvalidRequest,
     Principal,
-    SubscriptionClosed,
-    SubscriptionLagged,
+    ScanEvent,
     TaskStream,
     TaskStreamError,
     Unauthorized,
@@ -33,6 +34,7 @@ from taskstream_core import (
 from taskstream_core.models import utc_now
 from taskstream_core.validation import MAX_BODY_BYTES
 
+from .event_packets import EventPackets
 from .observability import Metrics, RequestInfo, new_request_id, request_scope
 from .payloads import client_object
 
@@ -50,6 +52,11 @@ Ack = dict[str, Any]
 Action = Callable[["_Viewer", Mapping[str, Any]], Awaitable[Ack]]
 
 
+#: Live events queued for one socket beyond which its client is deemed not to keep up
+#: (as many as the broker holds for a viewer).
+FORWARD_LIMIT: Final = 10_000
+
+
 def login_room(token_id: str) -> str:
     """The Socket.IO room of the sockets that signed in with one token (for logout)."""
     return LOGIN_ROOM_PREFIX + token_id
@@ -62,7 +69,8 @@ class _Viewer:
     sid: str
     principal: Principal
     session: ViewerSession
-    pump: asyncio.Task[None] | None = None
+    #: Set once the socket is being dropped for falling behind: nothing more is queued.
+    dropping: bool = False
     expiry: asyncio.TimerHandle | None = None
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -112,6 +120,7 @@ class SocketGateway:
             engineio_logger=logging.getLogger("engineio.server"),
             **options,
         )
+        self._packets = EventPackets(self.sio.packet_class)
         self._viewers: dict[str, _Viewer] = {}
         self._by_token: dict[str, set[str]] = {}
         self.sio.on("connect", self._connect)
@@ -137,7 +146,11 @@ class SocketGateway:
             log.error("socket connect failed", exc_info=exc, extra={"sid": sid})
             raise _refusal(Internal()) from None
         viewer = _Viewer(sid, principal, ViewerSession(self.core, principal))
-        viewer.pump = asyncio.get_running_loop().create_task(self._pump(viewer))
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        viewer.session.forward_to(
+            functools.partial(self._forward, viewer, eio_sid),
+            functools.partial(self._fell_behind, viewer),
+        )
         if principal.token_expires_at is not None:
             # The socket closes when the token stops being accepted, so a reconnect is refused.
             ends = principal.token_expires_at + self.core.accounts.tokens.leeway
@@ -168,13 +181,15 @@ class SocketGateway:
         viewer.session.close()
         if viewer.expiry is not None:
             viewer.expiry.cancel()
-        if viewer.pump is not None and viewer.pump is not asyncio.current_task():
-            viewer.pump.cancel()
         self.metrics.connected_sockets.dec()
         log.info("socket disconnected", extra={"sid": sid, "reason": str(reason)})
 
     def _expire(self, viewer: _Viewer) -> None:
         """A socket lives no longer than its token: the client reconnects with a fresh one."""
+        self._drop_soon(viewer)
+
+    def _drop_soon(self, viewer: _Viewer) -> None:
+        """Disconnect the socket from a task of its own (callers here cannot await)."""
         task = asyncio.get_running_loop().create_task(self._drop(viewer.sid))
         viewer.tasks.add(task)
         task.add_done_callback(viewer.tasks.discard)
@@ -183,29 +198,39 @@ class SocketGateway:
         """Disconnect a socket of this process (nothing to tell the other processes)."""
         await self.sio.disconnect(sid, ignore_queue=True)
 
-    async def _pump(self, viewer: _Viewer) -> None:
-        """Forward the session's events to the socket, one at a time, in order.
+    def _forward(self, viewer: _Viewer, eio_sid: str, event: ScanEvent) -> None:
+        """Queue an event on the socket's Engine.IO queue, within the broker's delivery.
 
-        The emit stays in this process (``ignore_queue``): every process forwards
-        to its own sockets what its broker delivered, so no event takes a
-        second, faster road through python-socketio's Redis channel.
+        No task per socket wakes per event, and the packet encoded once for
+        all sockets (:class:`EventPackets`) is queued as it is. The event stays
+        in this process: every process forwards to its own sockets what its
+        broker delivered, so no event takes a second, faster road through
+        python-socketio's Redis channel. A queue longer than the broker would
+        hold for a viewer means the client does not keep up: it is dropped,
+        reconnects and resumes with since_seq, which reads the rest from the store.
         """
-        try:
-            while True:
-                event = await viewer.session.next_event()
-                await self.sio.emit(
-                    event.type.value, event.to_envelope(), to=viewer.sid, ignore_queue=True
-                )
-        except SubscriptionLagged:
-            # It fell behind, or the broker lost events it would have had: the client
-            # reconnects and resumes with since_seq, which reads them from the store.
-            log.warning("socket may miss events; disconnecting it", extra={"sid": viewer.sid})
-            await self._drop(viewer.sid)
-        except SubscriptionClosed:
+        if viewer.dropping:
             return
+        try:
+            # python-engineio's own table and queue: what its send_packet() awaits on.
+            socket = self.sio.eio.sockets.get(eio_sid)
+            if socket is None or socket.closed:
+                return
+            if socket.queue.qsize() >= FORWARD_LIMIT:
+                self._fell_behind(viewer)
+                return
+            socket.queue.put_nowait(self._packets.packet(event))
         except Exception as exc:
             log.error("forwarding events failed", exc_info=exc, extra={"sid": viewer.sid})
-            await self._drop(viewer.sid)
+            viewer.dropping = True
+            self._drop_soon(viewer)
+
+    def _fell_behind(self, viewer: _Viewer) -> None:
+        """It fell behind, or the broker lost events it would have had: drop it to resume."""
+        if not viewer.dropping:
+            viewer.dropping = True
+            log.warning("socket may miss events; disconnecting it", extra={"sid": viewer.sid})
+            self._drop_soon(viewer)
 
     async def disconnect_token(self, token_id: str) -> None:
         """Drop the sockets that signed in with a token now logged out, on every process."""

@@ -1,0 +1,46 @@
+"""Each live event encoded once, however many sockets it goes to.
+
+The broker hands the same :class:`ScanEvent` object to every subscription it
+reaches, and every socket's pump then sends it. Building the envelope and
+serialising it per socket made fan-out cost grow with the number of viewers
+(JSON, dicts, time formatting, a task per send in python-socketio's emit).
+Keyed by the event object itself, the finished Engine.IO packet is shared:
+Engine.IO caches a packet's encoded text, so every socket writes the same
+string. A miss (a pump far behind, the cache rolled over) only encodes again.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
+
+from taskstream_core import ScanEvent
+
+__all__ = ["EventPackets"]
+
+#: Events kept encoded; pumps read an event within moments of each other.
+DEFAULT_SIZE: Final = 256
+
+
+class EventPackets:
+    def __init__(self, packet_class: type[sio_packet.Packet], size: int = DEFAULT_SIZE) -> None:
+        self._packet_class = packet_class
+        self._size = size
+        self._encoded: dict[int, tuple[ScanEvent, eio_packet.Packet]] = {}
+
+    def packet(self, event: ScanEvent) -> eio_packet.Packet:
+        """The Engine.IO message carrying ``event`` as a Socket.IO event, already encoded."""
+        hit = self._encoded.get(id(event))
+        if hit is not None and hit[0] is event:
+            return hit[1]
+        data: list[Any] = [event.type.value, event.to_envelope()]
+        text = self._packet_class(sio_packet.EVENT, data=data, namespace="/").encode()
+        assert isinstance(text, str)  # an envelope holds no bytes, so no attachments
+        encoded = eio_packet.Packet(eio_packet.MESSAGE, text)
+        encoded.encode()  # fills the packet's cache: every socket writes that string
+        if len(self._encoded) >= self._size:
+            del self._encoded[next(iter(self._encoded))]
+        self._encoded[id(event)] = (event, encoded)
+        return encoded
