@@ -1,0 +1,67 @@
+"""socket_writer: the writer's cheaper poll keeps python-engineio's poll contract."""
+
+from __future__ import annotations
+
+import asyncio
+
+import engineio
+import pytest
+from engineio import exceptions as eio_exceptions
+from engineio.async_socket import AsyncSocket
+
+from taskstream_server import socket_writer
+
+
+def _socket(ping_interval: float = 25, ping_timeout: float = 20) -> AsyncSocket:
+    server = engineio.AsyncServer(
+        async_mode="asgi", ping_interval=ping_interval, ping_timeout=ping_timeout
+    )
+    return AsyncSocket(server, "sid")
+
+
+async def test_installs_once_on_an_engineio_socket() -> None:
+    socket = _socket()
+    assert socket_writer.install(socket)
+    assert not socket_writer.install(socket)  # already replaced: left as it is
+    assert not socket_writer.install(object())
+
+
+@pytest.mark.parametrize("installed", [True, False], ids=["replaced", "engineio"])
+async def test_takes_what_is_queued_in_order_and_stops_at_the_close(installed: bool) -> None:
+    socket = _socket()
+    if installed:
+        assert socket_writer.install(socket)
+    for item in ("a", "b", None, "c"):
+        socket.queue.put_nowait(item)
+    # The close goes back in the queue, behind what was queued after it, as in engineio.
+    assert await socket.poll() == ["a", "b"]
+    assert await socket.poll() == ["c"]
+    assert await socket.poll() == []
+    await asyncio.wait_for(socket.queue.join(), 1)  # every get was marked done
+
+
+async def test_wakes_for_a_packet_queued_while_it_waits() -> None:
+    socket = _socket()
+    assert socket_writer.install(socket)
+    waiting = asyncio.ensure_future(socket.poll())
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    socket.queue.put_nowait("a")
+    assert await asyncio.wait_for(waiting, 5) == ["a"]
+
+
+async def test_an_idle_queue_times_out_as_engineio_does() -> None:
+    socket = _socket(ping_interval=0.05, ping_timeout=0.05)
+    assert socket_writer.install(socket)
+    with pytest.raises(eio_exceptions.QueueEmpty):
+        await socket.poll()
+
+
+async def test_cancelling_the_writer_ends_its_poll_as_engineio_does() -> None:
+    socket = _socket()
+    assert socket_writer.install(socket)
+    waiting = asyncio.ensure_future(socket.poll())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(eio_exceptions.QueueEmpty):
+        await waiting
