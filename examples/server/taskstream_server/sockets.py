@@ -37,6 +37,7 @@ from taskstream_core.validation import MAX_BODY_BYTES
 from .event_packets import EventPackets
 from .observability import Metrics, RequestInfo, new_request_id, request_scope
 from .payloads import client_object
+from .socket_packets import MALFORMED_EVENT, ClientPacket
 
 if TYPE_CHECKING:  # imported only with --redis-url, where redis is installed
     from .scaleout import RedisClientManager
@@ -114,6 +115,7 @@ class SocketGateway:
             cors_allowed_origins=list(cors_allowed_origins) or None,
             max_http_buffer_size=MAX_BODY_BYTES,
             transports=list(transports),
+            serializer=ClientPacket,
             # Loggers of our own choosing: with False, python-socketio gives its logger a
             # plain-text handler of its own, which would print errors beside our JSON lines.
             logger=logging.getLogger("socketio.server"),
@@ -129,6 +131,7 @@ class SocketGateway:
         self.sio.on("scan:leave", self._on_leave)
         self.sio.on("task:submit", self._on_submit)
         self.sio.on("task:decide", self._on_decide)
+        self.sio.on(MALFORMED_EVENT, self._on_malformed)
         self.sio.on("*", self._on_unknown)
 
     # -- connection lifecycle ---------------------------------------------------------------
@@ -313,6 +316,12 @@ class SocketGateway:
             return {"task": task.to_dict()}
 
         return await self._answer(sid, payload, decide)
+
+    async def _on_malformed(self, sid: str, *payload: object) -> Ack:
+        async def malformed(viewer: _Viewer, body: Mapping[str, Any]) -> Ack:
+            raise InvalidRequest("The event is not valid JSON of the form [name, payload].")
+
+        return await self._answer(sid, {}, malformed)
 
     async def _on_unknown(self, event: str, sid: str, *payload: object) -> Ack:
         async def unknown(viewer: _Viewer, body: Mapping[str, Any]) -> Ack:
