@@ -34,6 +34,7 @@ from taskstream_core import (
 from taskstream_core.models import utc_now
 from taskstream_core.validation import MAX_BODY_BYTES
 
+from . import socket_writer
 from .event_packets import EventPackets
 from .observability import Metrics, RequestInfo, new_request_id, request_scope
 from .payloads import client_object
@@ -150,6 +151,8 @@ class SocketGateway:
             raise _refusal(Internal()) from None
         viewer = _Viewer(sid, principal, ViewerSession(self.core, principal))
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        # Its writer then wakes once per batch of packets, not through a task per wait.
+        socket_writer.install(self.sio.eio.sockets.get(eio_sid))
         viewer.session.forward_to(
             functools.partial(self._forward, viewer, eio_sid),
             functools.partial(self._fell_behind, viewer),
