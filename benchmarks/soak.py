@@ -450,12 +450,15 @@ def plan_sockets(args: argparse.Namespace, tokens: dict[str, list[str]]) -> list
     return specs
 
 
-def collect(conns: list[multiprocessing.connection.Connection], kind: str) -> list[dict[str, Any]]:
-    """One message of ``kind`` from every client process."""
+def collect(
+    conns: list[multiprocessing.connection.Connection], kind: str, within: float
+) -> list[dict[str, Any]]:
+    """One message of ``kind`` from every client process, all within ``within`` seconds."""
+    deadline = time.monotonic() + within
     answers: list[dict[str, Any]] = []
     for conn in conns:
-        if not conn.poll(DRAIN_SECONDS + ACK_TIMEOUT * 4 + 120):
-            raise RuntimeError(f"a client process sent no {kind!r}")
+        if not conn.poll(max(0.0, deadline - time.monotonic())):
+            raise RuntimeError(f"a client process sent no {kind!r} within {within:g} s")
         got, body = conn.recv()
         if got != kind:
             raise RuntimeError(f"expected {kind!r} from a client process, got {got!r}")
@@ -609,7 +612,7 @@ class Run:
             self.processes.append(process)
             self.conns.append(mine)
         began = time.monotonic()
-        ready = collect(self.conns, "ready")
+        ready = collect(self.conns, "ready", 300)
         self.result["sockets"] = {
             "connected": sum(r["connected"] for r in ready),
             "connect_failures": sum(r["failures"] for r in ready),
@@ -634,7 +637,8 @@ class Run:
         for conn in self.conns:
             conn.send(("go", plan))
         sampler.start()
-        submitted = collect(self.conns, "submitted")
+        # Submits end at plan["end"]; the last may wait for its ack (and retries).
+        submitted = collect(self.conns, "submitted", args.duration + 4 * ACK_TIMEOUT + 60)
         elapsed = time.time() - start
         server_cpu = cpu_seconds(server.pid) - cpu_before if server.alive else None
         busy = machine_busy_seconds() - busy_before
@@ -643,7 +647,7 @@ class Run:
         acked = sorted(s for part in submitted for s in part["acked"])
         for conn in self.conns:
             conn.send(("drain", acked))
-        done = collect(self.conns, "done")
+        done = collect(self.conns, "done", DRAIN_SECONDS + 120)
         sampler.halt.set()
         sampler.join()
         during = list(sampler.samples)
