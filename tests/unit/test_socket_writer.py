@@ -50,7 +50,7 @@ async def test_wakes_for_a_packet_queued_while_it_waits() -> None:
     assert await asyncio.wait_for(waiting, 5) == ["a"]
 
 
-async def test_an_idle_queue_times_out_as_engineio_does() -> None:
+async def test_an_idle_long_poll_times_out_as_engineio_does() -> None:
     socket = _socket(ping_interval=0.05, ping_timeout=0.05)
     assert socket_writer.install(socket)
     with pytest.raises(eio_exceptions.QueueEmpty):
@@ -65,3 +65,19 @@ async def test_cancelling_the_writer_ends_its_poll_as_engineio_does() -> None:
     waiting.cancel()
     with pytest.raises(eio_exceptions.QueueEmpty):
         await waiting
+
+
+async def test_a_websocket_writer_waits_for_the_close_not_a_timer() -> None:
+    # With no time at all to wait, only a poll without a timer of its own gets the packet;
+    # on a websocket the reader's own timeout queues the None that ends the writer.
+    socket = _socket(ping_interval=0, ping_timeout=0)
+    socket.upgraded = True
+    assert socket_writer.install(socket)
+    waiting = asyncio.ensure_future(socket.poll())
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert not waiting.done()
+    socket.queue.put_nowait("a")
+    assert await waiting == ["a"]
+    socket.queue.put_nowait(None)
+    assert await socket.poll() == []

@@ -8,8 +8,8 @@ finished and a second wake-up of the writer: the largest single part of the
 server's CPU per delivery in a py-spy profile. :func:`install` gives one socket
 a ``poll`` with the same contract (the packets queued, ``[]`` once the queue
 says the socket closed, :class:`QueueEmpty` on timeout or cancellation) that
-takes what is already queued without waiting and otherwise waits in
-``asyncio.timeout``, which needs no task.
+takes what is already queued without waiting and otherwise waits on the
+queue itself (see :func:`_poll` for the timeout).
 
 It reaches into python-engineio's socket (its ``queue``, its ``poll`` and
 the server's ping timings), so it installs itself only where those look as
@@ -40,21 +40,33 @@ def install(socket: object) -> bool:
         return False
     if "poll" in vars(socket) or not isinstance(getattr(socket, "queue", None), asyncio.Queue):
         return False
+    if not isinstance(getattr(socket, "upgraded", None), bool):
+        return False
     server = getattr(socket, "server", None)
     interval = getattr(server, "ping_interval", None)
     timeout = getattr(server, "ping_timeout", None)
     if not isinstance(interval, int | float) or not isinstance(timeout, int | float):
         return False
-    socket.poll = functools.partial(_poll, socket.queue, interval + timeout)
+    socket.poll = functools.partial(_poll, socket, socket.queue, interval + timeout)
     return True
 
 
-async def _poll(queue: asyncio.Queue[Any], wait: float) -> list[Any]:
-    """python-engineio's ``AsyncSocket.poll``, without a task per wait."""
+async def _poll(socket: AsyncSocket, queue: asyncio.Queue[Any], wait: float) -> list[Any]:
+    """python-engineio's ``AsyncSocket.poll``, without a task per wait.
+
+    A websocket's writer waits with no timeout of its own: the socket's
+    reader already gives up on a client silent for as long and then queues
+    the ``None`` that ends the writer. A timer armed and cancelled per wait
+    (thousands a second under fan-out) cost about a quarter of the server's
+    CPU per delivery. A long-poll GET keeps the timeout: nothing else ends it.
+    """
     if queue.empty():
         try:
-            async with asyncio.timeout(wait):
+            if socket.upgraded:
                 first = await queue.get()
+            else:
+                async with asyncio.timeout(wait):
+                    first = await queue.get()
         except (TimeoutError, asyncio.CancelledError):
             raise eio_exceptions.QueueEmpty() from None
     else:
