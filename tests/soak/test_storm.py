@@ -2,11 +2,10 @@
 
 Each round a third leave cleanly (Socket.IO disconnect, WebSocket close), a
 third close TCP without a packet (FIN) and a third reset it (RST). After every
-round the server's ``taskstream_connected_sockets`` gauge must come back to 0
-and its open fds to where they were; after the rounds it must still answer
-``/api/health`` and carry a submit to a joined admin. The server has no gauge
-of broker subscriptions: a socket's subscription is closed in the same
-disconnect handler that decrements the socket gauge.
+round the server's ``taskstream_connected_sockets`` and
+``taskstream_broker_subscriptions`` gauges must come back to 0 and its open fds
+to where they were; after the rounds it must still answer ``/api/health`` and
+carry a submit to a joined admin.
 
 Memory is compared between two identical phases of ``ROUNDS`` storms, the
 first a warm-up: Python's allocator keeps freed arenas, so the RSS after the
@@ -67,22 +66,26 @@ def fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def connected_gauge(server: ServerProcess) -> float:
+def gauge(server: ServerProcess, name: str = "taskstream_connected_sockets") -> float:
     # The URL is the test server's own http:// address.
     with urllib.request.urlopen(server.url("/metrics"), timeout=10) as reply:  # noqa: S310
         for line in reply.read().decode().splitlines():
-            if line.startswith("taskstream_connected_sockets "):
+            if line.startswith(f"{name} "):
                 return float(line.split()[1])
-    raise AssertionError("/metrics has no taskstream_connected_sockets")
+    raise AssertionError(f"/metrics has no {name}")
 
 
-def settle(server: ServerProcess, pid: int, fds_at_rest: int) -> tuple[float, int]:
-    """Wait (at most 30 s) for the gauge to read 0 and the fds to come back; both readings."""
+def settle(server: ServerProcess, pid: int, fds_at_rest: int) -> tuple[float, float, int]:
+    """Wait (at most 30 s) for the socket and subscription gauges to read 0 and the fds to
+    come back; the three readings."""
     deadline = time.monotonic() + 30
     while True:
-        gauge, open_fds = connected_gauge(server), fds(pid)
-        if (gauge == 0 and open_fds <= fds_at_rest) or time.monotonic() > deadline:
-            return gauge, open_fds
+        sockets = gauge(server)
+        subscriptions = gauge(server, "taskstream_broker_subscriptions")
+        open_fds = fds(pid)
+        done = sockets == 0 and subscriptions == 0 and open_fds <= fds_at_rest
+        if done or time.monotonic() > deadline:
+            return sockets, subscriptions, open_fds
         time.sleep(0.2)
 
 
@@ -119,10 +122,10 @@ class Storms:
         self.ping_interval = clients[0].ping_interval
         joins = [c.call("scan:join", {"scan_id": self.scan}) for c in clients[::2]]
         assert all(ack["ok"] for ack in await asyncio.gather(*joins))
-        assert connected_gauge(self.server) == CLIENTS
+        assert gauge(self.server) == CLIENTS
         peak = rss_mib(self.pid)
         await asyncio.gather(*(c.leave(EXITS[i % 3]) for i, c in enumerate(clients)))
-        assert settle(self.server, self.pid, self.fds_at_rest) == (0, self.fds_at_rest)
+        assert settle(self.server, self.pid, self.fds_at_rest) == (0, 0, self.fds_at_rest)
         return peak
 
     async def phase(self, name: str) -> None:

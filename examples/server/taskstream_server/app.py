@@ -18,6 +18,7 @@ import socketio
 from sanic import Sanic
 
 from taskstream_core import TaskStream, TaskStreamError, TokenIssuer, open_broker, open_store
+from taskstream_core.broker import LocalFanout
 from taskstream_core.url import mask_url
 
 from .edge import ASGIApp, HttpEdge, Message, Receive, Scope, Send, with_security_headers
@@ -129,6 +130,11 @@ def build_app(
         admin_invite_code=settings.secrets.admin_invite_code,
         broker=CountingBroker(broker, metrics.events_published),
     )
+    # Each viewer session holds one subscription: after every socket is gone this reads 0,
+    # which is how a leak of sessions shows (tests/soak/test_storm.py watches it).
+    if isinstance(broker, LocalFanout):  # both shipped brokers; another may count otherwise
+        fanout = broker
+        metrics.track_subscriptions(lambda: fanout.subscription_count)
     manager = None
     if settings.redis_url:
         # Only with --redis-url: these import redis, an optional extra.

@@ -14,7 +14,7 @@ import logging
 import re
 import sys
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final
@@ -139,6 +139,11 @@ class Metrics:
             "Socket.IO connections currently authenticated.",
             registry=self.registry,
         )
+        self.broker_subscriptions = Gauge(
+            "taskstream_broker_subscriptions",
+            "Live event subscriptions of this process (one per joined viewer session).",
+            registry=self.registry,
+        )
         self.events_published = Counter(
             "taskstream_events_published",
             "Scan events published to the broker, by type.",
@@ -168,6 +173,10 @@ class Metrics:
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    def track_subscriptions(self, count: Callable[[], int]) -> None:
+        """Read the broker's subscription count at each scrape rather than keep a second tally."""
+        self.broker_subscriptions.set_function(count)
 
 
 class CountingBroker:
