@@ -128,6 +128,8 @@ def plot_latency(path: Path, title: str, samples: dict[str, Sequence[float]]) ->
     hist.legend(fontsize=8)
     cdf.set_xscale("log")
     ticker = sys.modules["matplotlib.ticker"]
+    # Ticks at 1, 2, 5 of each decade: a run's latencies often span less than one decade.
+    cdf.xaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     cdf.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     cdf.xaxis.set_minor_formatter(ticker.NullFormatter())
     cdf.set_xlabel("ms (log)")
