@@ -13,11 +13,13 @@ they also reach success bodies and the rules behind a 404.
 POST /api/auth/logout is left to the bearer-token target of ``test_http_urls``: run here it
 would sign the module's own users out. Register and login hash a password (deliberately
 slow: about a quarter of a second) on most cases schemathesis writes, so they run
-:data:`PASSWORD_CASES` cases, not :data:`CASES`.
+:data:`PASSWORD_CASES` cases, at most 1,000 unless ``TASKSTREAM_FUZZ_PASSWORD_CASES`` asks
+for more (10,000 of them take some 40 minutes per operation).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -44,7 +46,7 @@ CHECKS = [
     response_schema_conformance,
 ]
 #: Cases per password-hashing operation (register, login).
-PASSWORD_CASES = min(CASES, 1_000)
+PASSWORD_CASES = int(os.environ.get("TASKSTREAM_FUZZ_PASSWORD_CASES") or min(CASES, 1_000))
 _HASHING = {("POST", "/api/auth/register"), ("POST", "/api/auth/login")}
 OPERATIONS = [
     (method.upper(), path)
