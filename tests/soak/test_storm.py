@@ -125,7 +125,10 @@ class Storms:
         assert gauge(self.server) == CLIENTS
         peak = rss_mib(self.pid)
         await asyncio.gather(*(c.leave(EXITS[i % 3]) for i, c in enumerate(clients)))
-        assert settle(self.server, self.pid, self.fds_at_rest) == (0, 0, self.fds_at_rest)
+        sockets, subscriptions, open_fds = settle(self.server, self.pid, self.fds_at_rest)
+        # Fewer fds than at rest is fine (one the server had open, a log or a pipe, closed).
+        assert (sockets, subscriptions) == (0, 0)
+        assert open_fds <= self.fds_at_rest
         return peak
 
     async def phase(self, name: str) -> None:
