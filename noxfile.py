@@ -64,7 +64,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over the library, the example server and the tests."""
+    """mypy --strict over the library, the example servers, the tests and the benchmarks."""
     session.install("-e", ".[dev]")
     session.run("mypy")
 

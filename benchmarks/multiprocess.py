@@ -180,7 +180,7 @@ async def submit_loop(
             errors.append(str(ack.get("error")))
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if values else 0.0
 
 

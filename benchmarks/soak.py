@@ -174,13 +174,14 @@ class Server:
         """SIGTERM by PID and the exit code (None if it had died already)."""
         if not self.alive:
             return None
+        process = self.process
+        assert process is not None
         os.kill(self.pid, signal.SIGTERM)
         try:
-            assert self.process is not None
-            return self.process.wait(60)
+            return process.wait(60)
         except subprocess.TimeoutExpired:
             os.kill(self.pid, signal.SIGKILL)
-            return self.process.wait(10)
+            return process.wait(10)
 
 
 class Sampler(threading.Thread):
@@ -203,9 +204,10 @@ class Sampler(threading.Thread):
         if not self.server.alive:
             return
         try:
+            rss = rss_kib(self.server.pid)
             sample = {
                 "t": round(time.time() - self.began, 1),
-                "rss_kib": rss_kib(self.server.pid),
+                "rss_kib": rss,
                 "fds": self.server.fds(),
                 "cpu_s": round(cpu_seconds(self.server.pid), 2),
                 "sockets": self.server.connected_sockets(),
@@ -214,7 +216,7 @@ class Sampler(threading.Thread):
             return
         self.samples.append(sample)
         print(
-            f"  t={sample['t']:6.1f}s  rss {sample['rss_kib'] / 1024:7.1f} MiB  "
+            f"  t={sample['t']:6.1f}s  rss {rss / 1024:7.1f} MiB  "
             f"fds {sample['fds']:5}  cpu {sample['cpu_s']:7.1f} s  sockets {sample['sockets']}",
             flush=True,
         )
