@@ -100,7 +100,7 @@ def soak(session: nox.Session) -> None:
     """The bounded soak run on loopback (1,000 sockets, 5 minutes by default):
     ``nox -s soak -- --duration 30``."""
     session.install("-e", ".[dev]")
-    session.run("python", "benchmarks/soak.py", *session.posargs)
+    session.run("python", "-m", "benchmarks.soak", *session.posargs)
 
 
 @nox.session(python=PYTHON)

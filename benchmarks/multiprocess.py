@@ -1,6 +1,6 @@
 """One server process against two, under a bounded Socket.IO load.
 
-    python benchmarks/multiprocess.py [--duration 20 --workers 20 --admins 10 --rate 0]
+    python -m benchmarks.multiprocess [--duration 20 --workers 20 --admins 10 --rate 0]
 
 For each mode the script starts the real ``taskstream-server`` on 127.0.0.1
 (a fresh SQLite file in a temporary folder), registers ``--workers`` worker
@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,35 +47,10 @@ import aiohttp
 import redis
 import socketio
 
+from .harness import INVITE, SECRET, child_pids, cpu_seconds, free_port, machine_busy_seconds
+
 # Throwaway credentials of throwaway servers on 127.0.0.1.
 PASSWORD = "benchmark password"  # noqa: S105
-INVITE = "benchmark-invite-code"
-SECRET = "benchmark-jwt-secret-0123456789abcdef0123"  # noqa: S105
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all processes of the machine used so far (Linux /proc/stat)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
 @dataclass
@@ -115,7 +89,7 @@ class Server:
     def pids(self) -> list[int]:
         """The processes that serve requests (the workers, not their supervisor)."""
         assert self.process is not None
-        return children(self.process.pid) if self.mode == "redis2" else [self.process.pid]
+        return child_pids(self.process.pid) if self.mode == "redis2" else [self.process.pid]
 
     def stop(self) -> int:
         if self.process is None or self.process.poll() is not None:

@@ -1,6 +1,6 @@
 """Soak run: many Socket.IO connections to one real server for minutes, nothing lost.
 
-    python benchmarks/soak.py [--duration 300 --sockets 1000 --workers 50 --admins 20
+    python -m benchmarks.soak [--duration 300 --sockets 1000 --workers 50 --admins 20
                                --rate 100 --procs 4 --json soak.json]
 
 The script starts ``taskstream-server`` on 127.0.0.1 (a fresh SQLite file in
@@ -43,7 +43,6 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -61,10 +60,10 @@ from typing import Any
 import aiohttp
 import socketio
 
+from .harness import INVITE, SECRET, cpu_seconds, free_port, machine_busy_seconds, rss_bytes
+
 # Throwaway credentials of a throwaway server on 127.0.0.1.
 PASSWORD = "soak password"  # noqa: S105
-INVITE = "soak-invite-code"
-SECRET = "soak-jwt-secret-0123456789abcdef0123456789"  # noqa: S105
 
 SAMPLE_EVERY = 10.0
 REPLAY_EVERY = 25
@@ -73,33 +72,6 @@ DRAIN_SECONDS = 30.0
 
 
 # -- the server ------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all processes of the machine used so far (Linux /proc/stat)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 @dataclass
 class Server:
     place: Path
@@ -204,7 +176,7 @@ class Sampler(threading.Thread):
         if not self.server.alive:
             return
         try:
-            rss = rss_kib(self.server.pid)
+            rss = rss_bytes(self.server.pid) // 1024
             sample = {
                 "t": round(time.time() - self.began, 1),
                 "rss_kib": rss,
@@ -429,7 +401,7 @@ class ClientProcess:
         await asyncio.gather(*(c.disconnect() for c in self.clients), return_exceptions=True)
         self.conn.send(
             ("done", {"admins": verdicts, "latencies": latencies.tobytes(), "dropped": dropped,
-                      "cpu_s": time.process_time(), "rss_kib": rss_kib(os.getpid())})
+                      "cpu_s": time.process_time(), "rss_kib": rss_bytes(os.getpid()) // 1024})
         )  # fmt: skip
 
 
@@ -599,7 +571,7 @@ class Run:
         print(f"registered {sum(self.counts.values())} accounts in {took} s", flush=True)
         self.result["setup"] = {"register_s": took}
         self.result["server_before_sockets"] = {
-            "rss_mib": round(rss_kib(self.server.pid) / 1024, 1),
+            "rss_mib": round(rss_bytes(self.server.pid) // 1024 / 1024, 1),
             "fds": self.server.fds(),
         }
         specs = plan_sockets(self.args, tokens)
