@@ -15,7 +15,7 @@ from tests.support.mongo import SecantusServer
 from .figures import report
 from .load import KINDS, Kind, SubmitLoad
 from .scene import set_scene
-from .watch import ClientAdmin, ResumingAdmin, check_admin_saw, check_stored, stored_tasks
+from .watch import ClientAdmin, ResumingAdmin, check_after_load
 
 ROADS: tuple[Kind, ...] = ("http", "http", "socket", "socket", "client")
 ACKS_PER_PHASE = 15
@@ -68,23 +68,15 @@ async def test_a_database_outage_under_load_is_unavailable_then_heals_by_itself(
             await load.abort()
             raise
         await load.finish()
-        assert load.unfinished == []
-        for tally in load.tallies.values():
-            assert tally.unexpected == [], tally
         assert server.running
         assert server.process.pid == pid, "the server was never restarted"
-
-        stored = await stored_tasks(server.base_url, scene.admin.token, scene.scan)
-        check_stored(load, stored)
-        ids = [t["id"] for t in stored]
-        await raw_admin.caught_up(ids)
-        await client_admin.caught_up(ids)
-        assert raw_admin.resets == []
-        assert client_admin.resets == []
-        check_admin_saw(raw_admin.events(), stored, "the raw admin")
-        check_admin_saw(client_admin.events(), stored, "the client admin")
-        await raw_admin.close()
-        await client_admin.close()
+        stored = await check_after_load(
+            load,
+            server.base_url,
+            scene.admin.token,
+            scene.scan,
+            [(raw_admin, "the raw admin"), (client_admin, "the client admin")],
+        )
 
         report(
             "MongoDB-wire server stopped and started under load (server not restarted)",

@@ -26,7 +26,14 @@ from tests.support import Api, LiveSocket
 
 from .load import SubmitLoad, content_of
 
-__all__ = ["ClientAdmin", "ResumingAdmin", "check_admin_saw", "check_stored", "stored_tasks"]
+__all__ = [
+    "ClientAdmin",
+    "ResumingAdmin",
+    "check_admin_saw",
+    "check_after_load",
+    "check_stored",
+    "stored_tasks",
+]
 
 DATA_EVENTS: Final = ("task:created", "task:updated", "scan:updated")
 
@@ -231,3 +238,28 @@ def check_admin_saw(events: list[dict[str, Any]], stored: list[dict[str, Any]], 
     twice = [task for task, n in created.items() if n > 1]
     assert twice == [], f"{who}: {len(twice)} task(s) created twice"
     assert set(created) == {t["id"] for t in stored}, f"{who}: not every stored task was seen"
+
+
+async def check_after_load(
+    load: SubmitLoad,
+    base_url: str,
+    admin_token: str,
+    scan: str,
+    watchers: Iterable[tuple[ResumingAdmin | ClientAdmin, str]],
+) -> list[dict[str, Any]]:
+    """What every fault test holds once its load has finished, whatever the fault: every
+    submission ended as the contract allows, each acknowledged task is stored once, and
+    each watching admin (closed here) saw every stored task once, in seq order, without a
+    reset. The stored tasks, for the test's own checks."""
+    assert load.unfinished == []
+    for tally in load.tallies.values():
+        assert tally.unexpected == [], tally
+    stored = await stored_tasks(base_url, admin_token, scan)
+    check_stored(load, stored)
+    ids = [t["id"] for t in stored]
+    for watcher, who in watchers:
+        await watcher.caught_up(ids)
+        assert watcher.resets == []
+        check_admin_saw(watcher.events(), stored, who)
+        await watcher.close()
+    return stored
