@@ -8,9 +8,20 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.mongo import MONGODB_URI_ENV, SecantusServer, set_base_uri, used_databases
+from tests.support.redis_server import RedisServer, redis_skip_reason
 
 # tests/typing holds files that exist to be type-checked by mypy, never run.
 collect_ignore = ["typing"]
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    """A redis-server of this test's own, which the test may stop and start again."""
+    reason = redis_skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with RedisServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -9,17 +9,6 @@ from pathlib import Path
 import pytest
 
 from tests.support.mongo import MONGODB_URI_ENV, SecantusServer
-from tests.support.redis_server import RedisServer, redis_skip_reason
-
-
-@pytest.fixture
-def private_redis() -> Iterator[RedisServer]:
-    """A redis-server of this test's own (stopped by its PID at the end)."""
-    reason = redis_skip_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    with RedisServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import pytest
 
 from tests.support import LiveSocket, ServerProcess
 from tests.support.redis_server import (
-    RedisServer,
     redis_skip_reason,
     shared_redis_url,
     unique_prefix,
@@ -31,16 +30,6 @@ def redis_base_url() -> str:
 def redis_url(redis_base_url: str) -> str:
     """The session's Redis with a channel prefix of this test's own."""
     return with_prefix(redis_base_url, unique_prefix())
-
-
-@pytest.fixture
-def private_redis() -> Iterator[RedisServer]:
-    """A redis-server of this test's own, which the test may stop and start again."""
-    reason = redis_skip_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    with RedisServer() as server:
-        yield server
 
 
 @pytest.fixture(scope="session")
