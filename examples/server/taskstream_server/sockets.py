@@ -39,6 +39,7 @@ from .event_packets import EventPackets
 from .observability import Metrics, RequestInfo, new_request_id, request_scope
 from .payloads import client_object
 from .socket_packets import MALFORMED_EVENT, ClientPacket
+from .websocket_lane import Lanes
 
 if TYPE_CHECKING:  # imported only with --redis-url, where redis is installed
     from .scaleout import RedisClientManager
@@ -124,6 +125,9 @@ class SocketGateway:
             **options,
         )
         self._packets = EventPackets(self.sio.packet_class)
+        #: Websockets whose live events skip engineio's writer (see websocket_lane).
+        self.lanes = Lanes()
+        self.lanes.install(self.sio.eio)
         self._viewers: dict[str, _Viewer] = {}
         self._by_token: dict[str, set[str]] = {}
         self.sio.on("connect", self._connect)
@@ -207,8 +211,9 @@ class SocketGateway:
     def _forward(self, viewer: _Viewer, eio_sid: str, event: ScanEvent) -> None:
         """Queue an event on the socket's Engine.IO queue, within the broker's delivery.
 
-        No task per socket wakes per event, and the packet encoded once for
-        all sockets (:class:`EventPackets`) is queued as it is. The event stays
+        No task per socket wakes per event: a websocket's lane takes the
+        frame encoded once for all sockets (:class:`EventPackets`) when it can
+        keep the order, and otherwise that shared packet is queued as it is. The event stays
         in this process: every process forwards to its own sockets what its
         broker delivered, so no event takes a second, faster road through
         python-socketio's Redis channel. A queue longer than the broker would
@@ -222,10 +227,15 @@ class SocketGateway:
             socket = self.sio.eio.sockets.get(eio_sid)
             if socket is None or socket.closed:
                 return
-            if socket.queue.qsize() >= FORWARD_LIMIT:
+            queue = socket.queue
+            if queue.empty() and socket.upgraded:
+                lane = self.lanes.get(eio_sid)
+                if lane is not None and lane.take(self._packets.frame(event)):
+                    return
+            if queue.qsize() >= FORWARD_LIMIT:
                 self._fell_behind(viewer)
                 return
-            socket.queue.put_nowait(self._packets.packet(event))
+            queue.put_nowait(self._packets.packet(event))
         except Exception as exc:
             log.error("forwarding events failed", exc_info=exc, extra={"sid": viewer.sid})
             viewer.dropping = True
