@@ -47,8 +47,9 @@ class EventPackets:
         if hit is not None and hit[0] is event:
             return hit
         data: list[Any] = [event.type.value, event.to_envelope()]
-        text = self._packet_class(sio_packet.EVENT, data=data, namespace="/").encode()
-        assert isinstance(text, str)  # an envelope holds no bytes, so no attachments
+        # What python-socketio's Packet(EVENT, data, namespace="/").encode() gives for
+        # data without bytes (an envelope holds none), without its walk of every value.
+        text = str(sio_packet.EVENT) + self._packet_class.json.dumps(data, separators=(",", ":"))
         encoded = eio_packet.Packet(eio_packet.MESSAGE, text)
         wire = encoded.encode()  # fills the packet's cache: every socket writes that string
         assert isinstance(wire, str)

@@ -48,6 +48,15 @@ class ClientPacket(packet.Packet):  # type: ignore[misc]  # python-socketio is u
     packet_type: int
     data: Any
 
+    @classmethod
+    def data_is_binary(cls, data: object) -> bool:
+        """Never: what the server sends (acks, events) is JSON without bytes.
+
+        python-socketio walks every value of every packet it builds looking for
+        bytes to send as attachments; none can be there, so the walk is skipped.
+        """
+        return False
+
     def decode(self, encoded_packet: str | bytes) -> int:
         try:
             attachments: int = super().decode(encoded_packet) or 0

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 import socketio
+from engineio import packet as eio_packet
 
 from taskstream_core import (
     Internal,
@@ -39,7 +40,7 @@ from .event_packets import EventPackets
 from .observability import Metrics, RequestInfo, new_request_id, request_scope
 from .payloads import client_object
 from .socket_packets import MALFORMED_EVENT, ClientPacket
-from .websocket_lane import Lanes
+from .websocket_lane import Lanes, text_frame
 
 if TYPE_CHECKING:  # imported only with --redis-url, where redis is installed
     from .scaleout import RedisClientManager
@@ -54,6 +55,9 @@ LOGIN_ROOM_PREFIX: Final = "session:"
 Ack = dict[str, Any]
 Action = Callable[["_Viewer", Mapping[str, Any]], Awaitable[Ack]]
 
+
+#: What an Engine.IO message (a Socket.IO packet) starts with on a websocket.
+MESSAGE_PREFIX: Final = str(eio_packet.MESSAGE)
 
 #: Live events queued for one socket beyond which its client is deemed not to keep up
 #: (as many as the broker holds for a viewer).
@@ -92,6 +96,27 @@ def _refusal(error: TaskStreamError) -> socketio.exceptions.ConnectionRefusedErr
     return refusal
 
 
+class _SocketServer(socketio.AsyncServer):  # type: ignore[misc]  # python-socketio is untyped
+    """python-socketio's server, sending its own packets (acks above all) by a lane too."""
+
+    def __init__(self, lanes: Lanes, **options: Any) -> None:
+        super().__init__(**options)
+        self._lanes = lanes
+
+    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
+        """python-socketio's ``_send_packet``: a text packet goes by the socket's lane when
+        it can keep the order (see :meth:`Lanes.take`), anything else through engineio."""
+        encoded = pkt.encode()
+        if isinstance(encoded, str):
+            socket = self.eio.sockets.get(eio_sid)
+            frame = text_frame(MESSAGE_PREFIX + encoded)
+            if socket is not None and not socket.closed and self._lanes.take(socket, frame):
+                return
+            await self.eio.send(eio_sid, encoded)
+            return
+        await super()._send_packet(eio_sid, pkt)
+
+
 class SocketGateway:
     """Owns the python-socketio server and the sockets connected to this process."""
 
@@ -111,7 +136,10 @@ class SocketGateway:
         options: dict[str, Any] = {}
         if client_manager is not None:
             options["client_manager"] = client_manager
-        self.sio = socketio.AsyncServer(
+        #: Websockets whose packets can skip engineio's writer (see websocket_lane).
+        self.lanes = Lanes()
+        self.sio = _SocketServer(
+            self.lanes,
             async_mode="asgi",
             # None is python-engineio's "same origin only".
             cors_allowed_origins=list(cors_allowed_origins) or None,
@@ -125,8 +153,6 @@ class SocketGateway:
             **options,
         )
         self._packets = EventPackets(self.sio.packet_class)
-        #: Websockets whose live events skip engineio's writer (see websocket_lane).
-        self.lanes = Lanes()
         self.lanes.install(self.sio.eio)
         self._viewers: dict[str, _Viewer] = {}
         self._by_token: dict[str, set[str]] = {}
@@ -227,15 +253,12 @@ class SocketGateway:
             socket = self.sio.eio.sockets.get(eio_sid)
             if socket is None or socket.closed:
                 return
-            queue = socket.queue
-            if queue.empty() and socket.upgraded:
-                lane = self.lanes.get(eio_sid)
-                if lane is not None and lane.take(self._packets.frame(event)):
-                    return
-            if queue.qsize() >= FORWARD_LIMIT:
+            if self.lanes.take(socket, self._packets.frame(event)):
+                return
+            if socket.queue.qsize() >= FORWARD_LIMIT:
                 self._fell_behind(viewer)
                 return
-            queue.put_nowait(self._packets.packet(event))
+            socket.queue.put_nowait(self._packets.packet(event))
         except Exception as exc:
             log.error("forwarding events failed", exc_info=exc, extra={"sid": viewer.sid})
             viewer.dropping = True

@@ -33,15 +33,23 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from websockets.frames import Frame, Opcode
 from websockets.protocol import SERVER, State
 
 __all__ = ["Lane", "Lanes", "text_frame"]
 
 
 def text_frame(text: str) -> bytes:
-    """A server's unmasked, unfragmented websocket text frame carrying ``text``."""
-    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+    """A server's unmasked, unfragmented websocket text frame carrying ``text`` (RFC 6455
+    §5.2: FIN and the text opcode, then the length in 7, 7+16 or 7+64 bits)."""
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        head = bytes((0x81, size))
+    elif size < 1 << 16:
+        head = b"\x81\x7e" + size.to_bytes(2, "big")
+    else:
+        head = b"\x81\x7f" + size.to_bytes(8, "big")
+    return head + payload
 
 
 class Lane:
@@ -109,6 +117,15 @@ class Lanes:
 
     def get(self, eio_sid: str) -> Lane | None:
         return self._by_sid.get(eio_sid)
+
+    def take(self, socket: Any, frame: bytes) -> bool:
+        """Send ``frame`` on an engineio socket's lane if that keeps its order; else False.
+
+        In order means: the socket is on its websocket, and nothing waits in
+        engineio's queue to be sent before it.
+        """
+        lane = self._by_sid.get(socket.sid)
+        return lane is not None and socket.upgraded and socket.queue.empty() and lane.take(frame)
 
     def __len__(self) -> int:
         return len(self._by_sid)

@@ -1,12 +1,13 @@
 """``sqlite:///path``: the embedded default, one file, WAL mode.
 
-All SQL runs on one dedicated thread that owns the connection, so the event
-loop never blocks on disk. The thread takes whatever calls are queued and
-runs them in one transaction (group commit): each call inside its own
-savepoint, so one call's error undoes only that call, and every call's
-future resolves only after the shared COMMIT returned. ``synchronous=FULL``
-by default, so an acknowledged change survives a crash of the process and of
-the machine; ``?synchronous=normal`` trades the latter for speed.
+Writes made in one pass of the event loop run in one transaction (group
+commit), where one call's error undoes only that call; the COMMIT runs on a
+thread of its own, and every call's future resolves only after it returned.
+Reads run on a second thread with a connection of their own, on the last
+committed state (``_sqlite_thread`` says why the writes' statements run on
+the loop). ``synchronous=FULL`` by default, so an acknowledged change
+survives a crash of the process and of the machine; ``?synchronous=normal``
+trades the latter for speed.
 """
 
 from __future__ import annotations
@@ -249,16 +250,6 @@ class SQLiteStore:
         return int(seq or 0)
 
     # -- tasks ------------------------------------------------------------------------
-    def _count(self, conn: sqlite3.Connection, task: Task, status: TaskStatus, delta: int) -> None:
-        column = COUNTER[status]
-        conn.execute(
-            f"UPDATE scans SET {column} = {column} + ? WHERE id = ?", (delta, task.scan_id)
-        )
-        conn.execute(
-            f"UPDATE scan_workers SET {column} = {column} + ? WHERE scan_id = ? AND worker_id = ?",
-            (delta, task.scan_id, task.worker_id),
-        )
-
     async def create_task(self, task: NewTask) -> tuple[Task, ScanEvent | None]:
         def run(conn: sqlite3.Connection) -> tuple[Task, ScanEvent | None]:
             if task.idempotency_key is not None:
@@ -269,23 +260,28 @@ class SQLiteStore:
                 ).fetchone()
                 if row is not None:
                     return row_task(row), None
-            scan, seq = self._next_seq(conn, task.scan_id)
-            if scan["status"] != ScanStatus.OPEN.value:
-                raise ScanClosed()
-            stored = task.stored(seq)
+            # The scan's next seq and its pending count in one statement; an open scan only.
+            row = conn.execute(
+                "UPDATE scans SET seq = seq + 1, pending = pending + 1"
+                " WHERE id = ? AND status = 'open' RETURNING seq",
+                (task.scan_id,),
+            ).fetchone()
+            if row is None:
+                scan = conn.execute("SELECT 1 FROM scans WHERE id = ?", (task.scan_id,))
+                raise NotFound("No such scan.") if scan.fetchone() is None else ScanClosed()
+            stored = task.stored(row["seq"])
             conn.execute(
                 f"INSERT INTO tasks ({TASK_COLUMNS}, idempotency_key)"
                 f" VALUES ({', '.join('?' * 13)})",
                 (*task_values(stored), task.idempotency_key),
             )
             conn.execute(
-                "INSERT INTO scan_workers (scan_id, worker_id, username, submitted)"
-                " VALUES (?, ?, ?, 1) ON CONFLICT (scan_id, worker_id)"
-                " DO UPDATE SET submitted = submitted + 1",
+                "INSERT INTO scan_workers (scan_id, worker_id, username, submitted, pending)"
+                " VALUES (?, ?, ?, 1, 1) ON CONFLICT (scan_id, worker_id)"
+                " DO UPDATE SET submitted = submitted + 1, pending = pending + 1",
                 (stored.scan_id, stored.worker_id, stored.worker_username),
             )
-            self._count(conn, stored, TaskStatus.PENDING, +1)
-            event = ScanEvent(EventType.TASK_CREATED, stored.scan_id, seq, task=stored)
+            event = ScanEvent(EventType.TASK_CREATED, stored.scan_id, stored.seq, task=stored)
             return stored, self._record(conn, event)
 
         return await self._call(run)
@@ -301,7 +297,12 @@ class SQLiteStore:
             task = row_task(row)
             if not task.is_pending:
                 raise AlreadyDecided(task=task)
-            _, seq = self._next_seq(conn, task.scan_id)
+            column = COUNTER[status]
+            seq = conn.execute(
+                f"UPDATE scans SET seq = seq + 1, pending = pending - 1, {column} = {column} + 1"
+                " WHERE id = ? RETURNING seq",
+                (task.scan_id,),
+            ).fetchone()["seq"]
             decided = task.decided(status, reason=reason, by=by, at=at, seq=seq)
             changed = conn.execute(
                 "UPDATE tasks SET status = ?, reason = ?, decided_by = ?, decided_at = ?, seq = ?"
@@ -313,8 +314,11 @@ class SQLiteStore:
                     f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,)
                 ).fetchone()
                 raise AlreadyDecided(task=row_task(reread) if reread else None)
-            self._count(conn, task, TaskStatus.PENDING, -1)
-            self._count(conn, task, status, +1)
+            conn.execute(
+                f"UPDATE scan_workers SET pending = pending - 1, {column} = {column} + 1"
+                " WHERE scan_id = ? AND worker_id = ?",
+                (task.scan_id, task.worker_id),
+            )
             conn.execute(
                 "INSERT INTO decision_latency VALUES (?, ?, 1) ON CONFLICT (scan_id, bucket_ms)"
                 " DO UPDATE SET count = count + 1",
@@ -399,7 +403,7 @@ class SQLiteStore:
             )
             return [ScanEvent.from_record(json.loads(r["body"])) for r in rows]
 
-        return await self._call(run)
+        return await self._db.read(run)
 
     async def stats(self, scan_id: str, *, since: datetime) -> ScanStats:
         def run(conn: sqlite3.Connection) -> ScanStats:
@@ -441,4 +445,4 @@ class SQLiteStore:
                 seq=row["seq"],
             )
 
-        return await self._call(run)
+        return await self._db.read(run)
