@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .errors import Forbidden, InvalidRequest, RateLimited, Unauthorized
+from .ids import new_id
 from .models import Principal, Role, User, utc_now
 from .passwords import PasswordHasher
 from .store import Store
@@ -83,7 +84,7 @@ class Accounts:
             isinstance(invite_code, str) and hmac.compare_digest(invite_code.encode(), self._invite)
         ):
             raise Forbidden("Registering an admin needs a valid invite code.")
-        user = User(id=uuid.uuid4().hex, username=name, role=wanted, created_at=self._clock())
+        user = User(id=new_id(), username=name, role=wanted, created_at=self._clock())
         await self._store.create_user(user, await self._hash(secret))
         return self._sign_in(user)
 

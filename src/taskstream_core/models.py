@@ -66,8 +66,12 @@ def utc_now() -> datetime:
 
 def format_time(value: datetime) -> str:
     """``2026-11-28T01:02:03.456Z``: ISO 8601, UTC, milliseconds."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    # By hand rather than strftime: several times per submission, and a third of the cost.
     return (
-        value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:"
+        f"{value.minute:02d}:{value.second:02d}.{value.microsecond // 1000:03d}Z"
     )
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,6 +23,7 @@ from .accounts import Accounts, LoginThrottle
 from .broker import Broker
 from .brokers.memory import MemoryBroker
 from .errors import InvalidRequest, NotFound
+from .ids import new_id
 from .models import (
     EventType,
     Principal,
@@ -199,7 +199,7 @@ class TaskStream:
     ) -> Scan:
         authorize(principal, Permission.SCAN_CREATE)
         scan = Scan(
-            id=uuid.uuid4().hex,
+            id=new_id(),
             name=check_scan_name(name),
             description=check_description(description),
             status=ScanStatus.OPEN,
@@ -240,7 +240,7 @@ class TaskStream:
         """Store a submission; returns the task and whether it is new (False on a replay)."""
         authorize(principal, Permission.TASK_SUBMIT)
         draft = NewTask(
-            id=uuid.uuid4().hex,
+            id=new_id(),
             scan_id=check_id(scan_id, "scan_id"),
             worker_id=principal.user_id,
             worker_username=principal.username,

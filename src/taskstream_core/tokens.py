@@ -8,13 +8,13 @@ question for the store, answered by :class:`taskstream_core.service.TaskStream`.
 from __future__ import annotations
 
 import secrets
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
 
 from .errors import Unauthorized
+from .ids import new_id
 from .models import Role, User
 
 __all__ = ["MIN_SECRET_BYTES", "TokenClaims", "TokenIssuer", "generate_secret"]
@@ -73,7 +73,7 @@ class TokenIssuer:
         claims = TokenClaims(
             user_id=user.id,
             role=user.role,
-            token_id=uuid.uuid4().hex,
+            token_id=new_id(),
             issued_at=issued,
             expires_at=issued + self.lifetime,
         )

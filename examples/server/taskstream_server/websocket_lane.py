@@ -93,12 +93,14 @@ class Lane:
 
     def take(self, frame: bytes) -> bool:
         """Queue ``frame`` for this pass's flush; False (nothing taken) where it cannot go now."""
+        if self._flush_scheduled:  # it was open for this pass's first frame: it still is
+            self._pending.append(frame)
+            return True
         if not self.open():
             return False
         self._pending.append(frame)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+        self._flush_scheduled = True
+        asyncio.get_running_loop().call_soon(self._flush)
         return True
 
     def _flush(self) -> None:
