@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import queue
 import socket
@@ -103,9 +104,9 @@ def thread_hop_micros(count: int, pause: float) -> list[float]:
         samples = []
         for _ in range(count):
             await asyncio.sleep(pause)
-            done = loop.create_future()
+            done: asyncio.Future[None] = loop.create_future()
             start = time.perf_counter()
-            jobs.put((loop, lambda f=done: f.set_result(None)))
+            jobs.put((loop, functools.partial(done.set_result, None)))
             await done
             samples.append((time.perf_counter() - start) * 1e6)
         return samples
