@@ -127,9 +127,15 @@ def thread_hop_micros(count: int, pause: float) -> list[float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.floor", description=__doc__)
     parser.add_argument("--count", type=int, default=300, help="samples per figure")
+    parser.add_argument(
+        "--pause",
+        type=float,
+        action="append",
+        help="seconds between samples (repeatable; default: 0.02, then 0)",
+    )
     args = parser.parse_args(argv)
-    for label, pause in (("one every 20 ms", 0.02), ("back to back", 0.0)):
-        print(f"-- {label}")
+    for pause in args.pause or [0.02, 0.0]:
+        print(f"-- one every {pause * 1000:g} ms" if pause else "-- back to back")
         print(_summary("fdatasync, 4 KiB append", fdatasync_micros(args.count, pause)))
         print(_summary("loopback TCP round trip", tcp_round_trip_micros(args.count, pause)))
         print(_summary("event loop -> thread -> event loop", thread_hop_micros(args.count, pause)))
