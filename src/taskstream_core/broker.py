@@ -8,8 +8,12 @@ viewer may see.
 
 Each process delivers a scan's events in ``seq`` order: an event that arrives
 ahead of a missing one is held until the gap fills, or for at most
-``reorder_window`` seconds (the missing event's publisher may have died; the
-client's resume with ``since_seq`` repairs what a gap skipped).
+``reorder_window`` seconds. Then, where a :attr:`LocalFanout.backfill` is
+set (``TaskStream`` sets the store's ``events_after``), the missing events
+are read from the store and delivered in their place: the publisher may have
+died between storing and publishing, and a viewer that received a later event
+would not get them at a resume (it asks for what follows the last seq it
+saw). What the store does not hold either is skipped.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Protocol, Self, runtime_checkable
 
 from ._plugins import load_adapter, scheme_of
@@ -184,15 +188,20 @@ class Subscription:
         self.close()
 
 
+#: Reads a scan's stored events after a seq, in order (None: the store no longer has them all).
+Backfill = Callable[[str, int], Awaitable[list[ScanEvent] | None]]
+
+
 class _SeqGate:
     """Per-scan reordering state: the last seq delivered and events held for a gap."""
 
-    __slots__ = ("covered", "held", "last", "timer")
+    __slots__ = ("covered", "filling", "held", "last", "timer")
 
     def __init__(self) -> None:
         self.last: int | None = None
         self.held: dict[int, ScanEvent] = {}
         self.timer: asyncio.TimerHandle | None = None
+        self.filling = False  # the store is being read for this gap
         #: The seq a viewer's join answered as of, when it started this gate.
         self.covered = 0
 
@@ -208,9 +217,12 @@ class LocalFanout:
     def __init__(self, *, reorder_window: float = 0.5, queue_size: int = 10_000) -> None:
         self.reorder_window = reorder_window
         self.queue_size = queue_size
+        #: Where a gap that outlived the reorder window is looked for before it is skipped.
+        self.backfill: Backfill | None = None
         self._by_room: dict[str, set[Subscription]] = {}
         self._subscriptions: set[Subscription] = set()
         self._gates: dict[str, _SeqGate] = {}
+        self._backfills: set[asyncio.Task[None]] = set()
         self.delivered = 0
 
     def subscribe(self, rooms: Iterable[str] = ()) -> Subscription:
@@ -226,6 +238,8 @@ class LocalFanout:
             if gate.timer is not None:
                 gate.timer.cancel()
         self._gates.clear()
+        for task in self._backfills:
+            task.cancel()
 
     @property
     def subscription_count(self) -> int:
@@ -291,6 +305,43 @@ class LocalFanout:
         if gate is None:
             return
         gate.timer = None
+        if gate.filling:
+            return  # the store is being read: what it lacks is skipped after that
+        if gate.held and self.backfill is not None and gate.last is not None:
+            gate.filling = True
+            task = asyncio.get_running_loop().create_task(self._fill_gap(scan_id, gate))
+            self._backfills.add(task)
+            task.add_done_callback(self._backfills.discard)
+            return
+        self._skip_gap(scan_id, gate)
+
+    async def _fill_gap(self, scan_id: str, gate: _SeqGate) -> None:
+        """Deliver what the store holds of a gap, then skip what it does not."""
+        assert self.backfill is not None
+        assert gate.last is not None
+        try:
+            stored = await self.backfill(scan_id, gate.last)
+        except Exception as exc:  # the store is down: the gap is skipped, as without a store
+            log.warning("scan %s: could not read a seq gap from the store: %s", scan_id, exc)
+            stored = None
+        finally:
+            gate.filling = False
+        if self._gates.get(scan_id) is not gate:
+            return  # the broker closed meanwhile
+        for event in stored or ():
+            if gate.last is None or event.seq <= gate.last:
+                continue  # published meanwhile: it went out already
+            if not gate.held or event.seq > max(gate.held):
+                break  # past what waits here: those come by their own publication
+            if event.seq != gate.last + 1:
+                break  # the store lacks the next one as well
+            gate.last = event.seq
+            self._dispatch(gate.held.pop(event.seq, event))
+        self._drain(scan_id, gate)
+        if gate.held:
+            self._skip_gap(scan_id, gate)
+
+    def _skip_gap(self, scan_id: str, gate: _SeqGate) -> None:
         if gate.held:
             gate.last = min(gate.held) - 1
             log.info("scan %s: seq gap before %d not filled in time", scan_id, gate.last + 1)

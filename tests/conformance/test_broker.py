@@ -16,6 +16,7 @@ from taskstream_core import (
     SubscriptionClosed,
     SubscriptionLagged,
 )
+from taskstream_core.broker import LocalFanout
 from taskstream_core.rooms import admin_room, scan_room, viewer_rooms, worker_room
 
 from .conftest import BrokerFactory
@@ -203,6 +204,97 @@ async def test_a_gap_not_filled_within_the_reorder_window_is_given_up(
     assert (await receive(sub)).seq == 5
     await settle(broker)
     assert queued(sub) == []
+
+
+def _with_store(broker: Broker, stored: dict[str, list[ScanEvent]]) -> list[tuple[str, int]]:
+    """Give ``broker`` a backfill reading ``stored``; returns the reads it is asked for."""
+    if not isinstance(broker, LocalFanout):
+        pytest.skip("this broker has no seq gate of LocalFanout's")
+    asked: list[tuple[str, int]] = []
+
+    async def backfill(scan_id: str, seq: int) -> list[ScanEvent] | None:
+        asked.append((scan_id, seq))
+        return [e for e in stored.get(scan_id, []) if e.seq > seq]
+
+    broker.backfill = backfill
+    return asked
+
+
+async def test_a_gap_that_outlives_the_window_is_read_from_the_store(
+    make_broker: BrokerFactory,
+) -> None:
+    """The publisher of seq 2 died after storing it: 2 comes from the store, in its place."""
+    broker = await make_broker(reorder_window=WINDOW)
+    scan = fresh_id("scan")
+    events = [scan_event(scan, seq) for seq in range(1, 6)]
+    asked = _with_store(broker, {scan: events[:4]})
+    sub = broker.subscribe([scan_room(scan)])
+    for seq in (1, 3, 4):
+        await broker.publish(events[seq - 1])
+    assert [(await receive(sub)).seq for _ in range(4)] == [1, 2, 3, 4]
+    assert asked == [(scan, 1)]
+    await broker.publish(events[1])  # published at last: it went out already
+    await broker.publish(events[4])
+    assert (await receive(sub)).seq == 5
+    await settle(broker)
+    assert queued(sub) == []
+
+
+async def test_what_the_store_lacks_too_is_skipped(make_broker: BrokerFactory) -> None:
+    """A seq the store does not hold either (a change never made) is skipped, as before."""
+    broker = await make_broker(reorder_window=WINDOW)
+    scan = fresh_id("scan")
+    events = {seq: scan_event(scan, seq) for seq in (1, 3, 4, 6, 7)}
+    _with_store(broker, {scan: [events[1], events[3], events[4], events[6], events[7]]})
+    sub = broker.subscribe([scan_room(scan)])
+    for seq in (1, 3, 4, 6, 7):
+        await broker.publish(events[seq])
+    assert [(await receive(sub)).seq for _ in range(5)] == [1, 3, 4, 6, 7]
+
+
+async def test_an_event_published_while_the_store_is_read_goes_out_once(
+    make_broker: BrokerFactory,
+) -> None:
+    broker = await make_broker(reorder_window=WINDOW)
+    if not isinstance(broker, LocalFanout):
+        pytest.skip("this broker has no seq gate of LocalFanout's")
+    scan = fresh_id("scan")
+    events = [scan_event(scan, seq) for seq in range(1, 4)]
+    reading, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_store(scan_id: str, seq: int) -> list[ScanEvent] | None:
+        reading.set()
+        await release.wait()
+        return [e for e in events if e.seq > seq]
+
+    broker.backfill = slow_store
+    sub = broker.subscribe([scan_room(scan)])
+    await broker.publish(events[0])
+    await broker.publish(events[2])
+    await asyncio.wait_for(reading.wait(), TIMEOUT)
+    await broker.publish(events[1])  # arrives while the store is read
+    assert [(await receive(sub)).seq for _ in range(3)] == [1, 2, 3]
+    release.set()
+    await settle(broker)
+    assert queued(sub) == []
+
+
+async def test_a_store_that_cannot_be_read_leaves_the_gap_skipped(
+    make_broker: BrokerFactory,
+) -> None:
+    broker = await make_broker(reorder_window=WINDOW)
+    if not isinstance(broker, LocalFanout):
+        pytest.skip("this broker has no seq gate of LocalFanout's")
+    scan = fresh_id("scan")
+
+    async def down(scan_id: str, seq: int) -> list[ScanEvent] | None:
+        raise OSError("the store is down")
+
+    broker.backfill = down
+    sub = broker.subscribe([scan_room(scan)])
+    for seq in (1, 3):
+        await broker.publish(scan_event(scan, seq))
+    assert [(await receive(sub)).seq for _ in range(2)] == [1, 3]
 
 
 async def test_a_gap_in_one_scan_does_not_hold_another_scan(make_broker: BrokerFactory) -> None:

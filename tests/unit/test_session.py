@@ -20,6 +20,9 @@ from taskstream_core import (
     TaskStream,
     ViewerSession,
 )
+from taskstream_core.brokers.memory import MemoryBroker
+from taskstream_core.models import utc_now
+from taskstream_core.store import NewTask
 from taskstream_core.stores.memory import MemoryStore
 from taskstream_core.testing import make_app, sign_up
 
@@ -385,3 +388,34 @@ async def test_forwarding_hands_the_sink_what_iterating_would_yield_in_order(
     lagging._subscription.lagged = True  # what a broker that lost events does
     lagging._subscription.close()
     assert lags == [True]
+
+
+async def test_a_change_stored_but_never_published_reaches_viewers_from_the_store() -> None:
+    """Its publisher died between storing and publishing: after the reorder window the
+    viewer gets it from the store, before the later change it was held behind."""
+    async with make_app(broker=MemoryBroker(reorder_window=0.05)) as app:
+        boss = await sign_up(app, "boss", "admin")
+        worker = await sign_up(app, "worker")
+        scan = await app.create_scan(boss, "s")
+        with ViewerSession(app, boss) as viewer:
+            await viewer.join(scan.id)
+            orphan, _ = await app.store.create_task(  # stored, never published
+                NewTask(
+                    id="orphan",
+                    scan_id=scan.id,
+                    worker_id=worker.user_id,
+                    worker_username=worker.username,
+                    content="its publisher died",
+                    created_at=utc_now(),
+                )
+            )
+            after, _ = await app.submit_task(worker, scan.id, "after it")
+            got: list[ScanEvent] = []
+            while len(got) < 2:
+                event = await asyncio.wait_for(viewer.next_event(), 2)
+                if event.type is not EventType.SCAN_STATS:  # figures, not changes
+                    got.append(event)
+            assert [(e.seq, e.task.id if e.task else None) for e in got] == [
+                (orphan.seq, "orphan"),
+                (after.seq, after.id),
+            ]
