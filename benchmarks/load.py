@@ -373,6 +373,13 @@ def run_load(
         for pipe in pipes:
             pipe.send(("drain", expected, time.time() + drain))
         reports = [report for _, report in _receive_all(pipes, drain + 120, "report")]
+    except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM) or failed: the clients wait for a next step that
+        # will not come, so they are stopped now rather than waited for.
+        for child in children:
+            if child.is_alive():
+                child.terminate()
+        raise
     finally:
         for child in children:
             child.join(30)
