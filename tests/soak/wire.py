@@ -38,11 +38,22 @@ _PONG: Final = 0xA
 class WireSocket:
     """One Socket.IO connection on 127.0.0.1, signed in with a token."""
 
-    def __init__(self, host: str, port: int, token: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        token: str,
+        timeout: float = 30.0,
+        *,
+        receive_buffer: int | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self.token = token
         self.timeout = timeout
+        #: SO_RCVBUF set before connecting: a small one makes a client that stops reading
+        #: hold back the server's writes sooner.
+        self.receive_buffer = receive_buffer
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._acks = 0
@@ -51,7 +62,14 @@ class WireSocket:
 
     # -- WebSocket framing -------------------------------------------------------------------
     async def _handshake(self) -> None:
-        reader, writer = await asyncio.open_connection(self.host, self.port)
+        if self.receive_buffer is None:
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+        else:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, (self.host, self.port))
+            reader, writer = await asyncio.open_connection(sock=sock, limit=self.receive_buffer)
         self._reader, self._writer = reader, writer
         key = base64.b64encode(os.urandom(16)).decode()
         writer.write(
