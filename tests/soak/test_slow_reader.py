@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -31,14 +29,6 @@ SUBMITTERS = 8
 #: Events enough to fill the slow socket's buffers (the server's kernel takes some MB) and
 #: FORWARD_LIMIT after them.
 SUBMITS = FORWARD_LIMIT + 14_000
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    store = f"sqlite:///{tmp_path / 'slow.db'}"
-    with ServerProcess(store, args=["--log-level", "warning"], cwd=tmp_path) as running:
-        yield running
-        assert running.stop() == 0
 
 
 async def _submit(socket: WireSocket, scan: str, count: int, ids: list[str]) -> None:

@@ -22,7 +22,6 @@ import os
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -87,14 +86,6 @@ def settle(server: ServerProcess, pid: int, fds_at_rest: int) -> tuple[float, fl
         if done or time.monotonic() > deadline:
             return sockets, subscriptions, open_fds
         time.sleep(0.2)
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    store = f"sqlite:///{tmp_path / 'storm.db'}"
-    with ServerProcess(store, args=["--log-level", "warning"], cwd=tmp_path) as running:
-        yield running
-        assert running.stop() == 0
 
 
 class Storms:

@@ -8,6 +8,7 @@ from typing import Any
 import engineio
 import pytest
 from engineio.async_drivers import asgi as engineio_asgi
+from engineio.async_socket import AsyncSocket
 from websockets.frames import Frame, Opcode
 from websockets.protocol import CLIENT, SERVER, Protocol, State
 
@@ -170,3 +171,33 @@ def test_does_not_install_where_engineio_has_no_websocket_class() -> None:
     server = engineio.AsyncServer(async_mode="asgi")
     server._async = {**server._async, "websocket": None}
     assert not Lanes().install(server)
+
+
+async def test_a_lane_is_ready_only_while_nothing_queued_waits_before_it() -> None:
+    server = engineio.AsyncServer(async_mode="asgi")
+    lanes = Lanes()
+    assert lanes.install(server)
+    socket = AsyncSocket(server, "sid-3")
+    done = asyncio.Event()
+    seen: list[Lane | None] = []
+
+    class _Owner:
+        sid = "sid-3"
+
+        async def handler(self, ws: object) -> None:
+            socket.upgraded = False  # still long-polling: engineio sends everything
+            seen.append(lanes.ready(socket))
+            socket.upgraded = True
+            seen.append(lanes.ready(socket))
+            socket.queue.put_nowait("queued earlier")  # must go out first
+            seen.append(lanes.ready(socket))
+            socket.queue.get_nowait()
+            socket.closed = True
+            seen.append(lanes.ready(socket))
+            done.set()
+
+    await server._async["websocket"](_Owner().handler, server)(
+        {"asgi.send": _UvicornLike().send, "asgi.receive": None}
+    )
+    assert done.is_set()
+    assert [lane is not None for lane in seen] == [False, True, False, False]

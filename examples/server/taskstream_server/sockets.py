@@ -105,12 +105,12 @@ class _SocketServer(socketio.AsyncServer):  # type: ignore[misc]  # python-socke
 
     async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
         """python-socketio's ``_send_packet``: a text packet goes by the socket's lane when
-        it can keep the order (see :meth:`Lanes.take`), anything else through engineio."""
+        it can keep the order (see :meth:`Lanes.ready`), anything else through engineio."""
         encoded = pkt.encode()
         if isinstance(encoded, str):
             socket = self.eio.sockets.get(eio_sid)
-            frame = text_frame(MESSAGE_PREFIX + encoded)
-            if socket is not None and not socket.closed and self._lanes.take(socket, frame):
+            lane = None if socket is None else self._lanes.ready(socket)
+            if lane is not None and lane.take(text_frame(MESSAGE_PREFIX + encoded)):
                 return
             await self.eio.send(eio_sid, encoded)
             return
@@ -253,7 +253,8 @@ class SocketGateway:
             socket = self.sio.eio.sockets.get(eio_sid)
             if socket is None or socket.closed:
                 return
-            if self.lanes.take(socket, self._packets.frame(event)):
+            lane = self.lanes.ready(socket)
+            if lane is not None and lane.take(self._packets.frame(event)):
                 return
             if socket.queue.qsize() >= FORWARD_LIMIT:
                 self._fell_behind(viewer)

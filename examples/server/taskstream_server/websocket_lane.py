@@ -120,14 +120,17 @@ class Lanes:
     def get(self, eio_sid: str) -> Lane | None:
         return self._by_sid.get(eio_sid)
 
-    def take(self, socket: Any, frame: bytes) -> bool:
-        """Send ``frame`` on an engineio socket's lane if that keeps its order; else False.
+    def ready(self, socket: Any) -> Lane | None:
+        """An engineio socket's lane if a frame taken now keeps its order, else None.
 
-        In order means: the socket is on its websocket, and nothing waits in
-        engineio's queue to be sent before it.
+        In order means: the socket is open and on its websocket, and nothing
+        waits in engineio's queue to be sent before the frame. Asked before a
+        frame is built, so a socket without a lane costs no framing.
         """
         lane = self._by_sid.get(socket.sid)
-        return lane is not None and socket.upgraded and socket.queue.empty() and lane.take(frame)
+        if lane is None or socket.closed or not socket.upgraded or not socket.queue.empty():
+            return None
+        return lane
 
     def __len__(self) -> int:
         return len(self._by_sid)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import queue
 import sqlite3
@@ -48,7 +49,8 @@ _T = TypeVar("_T")
 _STOP: Final = object()
 _Call = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
 _Outcome = tuple["asyncio.Future[Any]", bool, Any]
-#: How long a writer waits for another process's write lock, on the thread.
+#: How long a writer waits for another process's write lock (on the thread) when the
+#: pragmas name no ``busy_timeout``.
 _BUSY_MS: Final = 10_000
 
 
@@ -65,6 +67,7 @@ class SQLiteThread:
         self.schema = schema
         self.pragmas = dict(pragmas)
         self.batch_size = batch_size
+        self._busy_ms = int(self.pragmas.get("busy_timeout", _BUSY_MS))
         self._writer: sqlite3.Connection | None = None
         self._committer: _Worker | None = None
         self._reader: _Worker | None = None
@@ -154,7 +157,9 @@ class SQLiteThread:
                 return
             # Another process writes: wait for its lock on the thread, not here.
             assert self._committer is not None
-            self._committer.submit(_begin_waiting, self._began)
+            self._committer.submit(
+                functools.partial(_begin_waiting, busy_ms=self._busy_ms), self._began
+            )
             return
         self._run_group()
 
@@ -368,9 +373,9 @@ def _commit(conn: sqlite3.Connection) -> None:
         raise
 
 
-def _begin_waiting(conn: sqlite3.Connection) -> None:
-    """BEGIN IMMEDIATE, waiting as long as another process may hold the write lock."""
-    conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
+def _begin_waiting(conn: sqlite3.Connection, *, busy_ms: int) -> None:
+    """BEGIN IMMEDIATE, waiting up to ``busy_ms`` for another process's write lock."""
+    conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
     try:
         conn.execute("BEGIN IMMEDIATE")
     finally:
