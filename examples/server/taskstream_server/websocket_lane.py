@@ -35,6 +35,8 @@ from typing import Any
 
 from websockets.protocol import SERVER, State
 
+from . import websocket_reader
+
 __all__ = ["Lane", "Lanes", "text_frame"]
 
 
@@ -136,7 +138,8 @@ class Lanes:
         return len(self._by_sid)
 
     def install(self, engineio_server: Any) -> bool:
-        """Open a lane for each websocket this engineio server accepts from now on.
+        """Open a lane for each websocket this engineio server accepts from now on,
+        and read it with :mod:`websocket_reader` where that fits.
 
         python-engineio builds each websocket through its async driver's
         ``websocket`` class, with the engineio socket's bound handler; a
@@ -154,7 +157,10 @@ class Lanes:
 
         class LaneWebSocket(base):  # type: ignore[misc,valid-type]
             async def __call__(self, environ: dict[str, Any]) -> Any:
-                socket = getattr(getattr(self, "handler", None), "__self__", None)
+                handler: Any = getattr(self, "handler", None)
+                socket = getattr(handler, "__self__", None)
+                if socket is not None:
+                    self.handler = websocket_reader.handler_for(handler)
                 sid = getattr(socket, "sid", None)
                 send = environ.get("asgi.send")
                 lane = Lane.fit(getattr(send, "__self__", None))

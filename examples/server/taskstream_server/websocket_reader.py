@@ -1,0 +1,112 @@
+"""A websocket's reader that hands each frame on in one pass of the event loop.
+
+python-engineio reads a websocket with a loop that, for every frame, starts
+a task to wait for it and waits for that task under ``asyncio.wait_for``:
+when a frame arrives, the task wakes, finishes, its done callback releases
+``wait_for``'s waiter, and only then the reader runs: three passes of the
+event loop, each queued behind whatever else the loop has to do, before the
+frame is even decoded. Under the ``throughput`` benchmark that road, not a
+busy CPU, is where a submission spends most of its time (docs/benchmarks.md).
+
+:func:`read` is python-engineio's ``AsyncSocket._websocket_handler`` for a
+socket that connects on a websocket straight away (every client of ours
+does), with the same steps and the same endings — the writer task, a frame
+over ``max_http_buffer_size`` or a client silent for ``ping_interval +
+ping_timeout`` ends the connection, the socket closes with the transport —
+but it waits for each frame itself, under ``asyncio.timeout``. A socket
+upgrading from long-polling keeps python-engineio's handler, whose upgrade
+handshake this does not repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from engineio import exceptions as eio_exceptions
+from engineio import packet as eio_packet
+from engineio.async_socket import AsyncSocket
+
+__all__ = ["Handler", "handler_for", "read"]
+
+#: The handler this one stands in for: where python-engineio's differs, it is left alone.
+_ENGINEIO_HANDLER: Any = getattr(AsyncSocket, "_websocket_handler", None)
+
+Handler = Callable[[Any], Coroutine[Any, Any, None]]
+
+
+def handler_for(handler: Handler) -> Handler:
+    """The websocket handler to run in place of ``handler``, engineio's bound one.
+
+    :func:`read` where ``handler`` is python-engineio's own, bound to a
+    socket that is not yet connected (no long-polling to upgrade from) and
+    has what :func:`read` uses; ``handler`` itself otherwise.
+    """
+    socket = getattr(handler, "__self__", None)
+    if (
+        _ENGINEIO_HANDLER is None
+        or not hasattr(asyncio, "timeout")
+        or not isinstance(socket, AsyncSocket)
+        or getattr(handler, "__func__", None) is not _ENGINEIO_HANDLER
+        or socket.connected
+        or not isinstance(getattr(socket, "queue", None), asyncio.Queue)
+    ):
+        return handler
+    server = socket.server
+    limits = (server.max_http_buffer_size, server.ping_interval, server.ping_timeout)
+    if not all(isinstance(limit, int | float) for limit in limits):
+        return handler
+    return functools.partial(read, socket)
+
+
+async def read(socket: AsyncSocket, ws: Any) -> None:
+    """python-engineio's websocket handler for a new websocket connection (see above)."""
+    server = socket.server
+    limit = server.max_http_buffer_size
+    silence = server.ping_interval + server.ping_timeout
+    socket.connected = True
+    socket.upgraded = True
+
+    async def writer() -> None:
+        while True:
+            try:
+                packets = await socket.poll()
+            except eio_exceptions.QueueEmpty:
+                break
+            if not packets:  # the socket closed
+                break
+            try:
+                for pkt in packets:
+                    await ws.send(pkt.encode())
+            except Exception:
+                break
+        await ws.close()
+
+    writer_task = asyncio.ensure_future(writer())
+    server.logger.info("%s: Upgrade to websocket successful", socket.sid)
+    while True:
+        try:
+            async with asyncio.timeout(silence):
+                data = await ws.wait()
+            if data and len(data) > limit:
+                raise ValueError("packet is too large")
+        except asyncio.CancelledError:
+            break  # as python-engineio does: the connection ends, its cleanup runs
+        except Exception:  # the client left, was silent too long, or sent too much
+            break
+        if data is None:  # the client closed the connection
+            break
+        try:
+            await socket.receive(eio_packet.Packet(encoded_packet=data))
+        except eio_exceptions.UnknownPacketError:
+            pass
+        except eio_exceptions.SocketIsClosedError:
+            server.logger.info("Receive error -- socket is closed")
+            break
+        except Exception:
+            server.logger.exception("Unknown receive error")
+    await socket.queue.put(None)  # unlock the writer task so that it ends
+    await writer_task
+    await socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
