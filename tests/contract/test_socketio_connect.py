@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import socketio
+import websockets
 
 from taskstream_core.models import utc_now
 from tests.support import Api, LiveSocket, ServerProcess, register_sync
@@ -113,3 +114,22 @@ async def test_a_socket_lives_no_longer_than_its_token(
     assert socket.connected
     await asyncio.wait_for(socket.disconnected.wait(), 8)
     assert_refusal(await sockets.new(short).refused())
+
+
+@pytest.mark.parametrize("frame", ["x", "", "{not engine.io}"])
+async def test_a_frame_that_is_no_engineio_packet_closes_that_websocket_and_nothing_else(
+    api: Api, server: ServerProcess, frame: str
+) -> None:
+    """Bad input gets a clear ending, never a server error: a websocket that sends something
+    that is not an Engine.IO packet at all is closed, no error is logged, the server goes on."""
+    url = server.base_url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    before = len(server.log_records())
+    async with websockets.connect(url, open_timeout=5) as ws:
+        opened = await asyncio.wait_for(ws.recv(), 5)
+        assert isinstance(opened, str)
+        assert opened.startswith("0{")  # Engine.IO OPEN
+        await ws.send(frame)
+        await asyncio.wait_for(ws.wait_closed(), 5)  # the server closed it
+    logged = server.log_records()[before:]
+    assert [r for r in logged if r.get("level") in ("error", "critical")] == []
+    assert (await api.get("/api/health")).status == 200

@@ -85,6 +85,22 @@ async def test_a_frame_over_the_size_limit_ends_the_connection_unread() -> None:
     assert socket.closed
 
 
+@pytest.mark.parametrize("frame", ["", "x", "not a packet"])
+async def test_a_frame_that_is_no_engineio_packet_ends_the_connection_cleanly(frame: str) -> None:
+    received: list[str] = []
+    server = _server(received)
+    socket = _socket(server)
+    ws = _WebSocket()
+    reading = asyncio.create_task(handler_for(socket._websocket_handler)(ws))
+    ws.incoming.put_nowait(_message("before"))
+    ws.incoming.put_nowait(frame)
+    ws.incoming.put_nowait(_message("after"))
+    await asyncio.wait_for(reading, 5)  # returns: nothing escapes into the ASGI server
+    assert received == ["before"]
+    assert ws.closed
+    assert socket.closed
+
+
 async def test_a_silent_client_is_let_go_after_ping_interval_and_timeout() -> None:
     server = _server([])
     server.ping_interval, server.ping_timeout = 0.05, 0.05

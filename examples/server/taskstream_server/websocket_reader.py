@@ -13,7 +13,9 @@ socket that connects on a websocket straight away (every client of ours
 does), with the same steps and the same endings — the writer task, a frame
 over ``max_http_buffer_size`` or a client silent for ``ping_interval +
 ping_timeout`` ends the connection, the socket closes with the transport —
-but it waits for each frame itself, under ``asyncio.timeout``. A socket
+but it waits for each frame itself, under ``asyncio.timeout``, and a frame
+that is no Engine.IO packet at all ends the connection cleanly where
+python-engineio's handler raised out of the ASGI application. A socket
 upgrading from long-polling keeps python-engineio's handler, whose upgrade
 handshake this does not repeat.
 """
@@ -63,29 +65,21 @@ def handler_for(handler: Handler) -> Handler:
 
 async def read(socket: AsyncSocket, ws: Any) -> None:
     """python-engineio's websocket handler for a new websocket connection (see above)."""
+    socket.connected = True
+    socket.upgraded = True
+    writer = asyncio.ensure_future(_write(socket, ws))
+    socket.server.logger.info("%s: Upgrade to websocket successful", socket.sid)
+    await _read_frames(socket, ws)
+    await socket.queue.put(None)  # unlock the writer task so that it ends
+    await writer
+    await socket.close(wait=False, abort=True, reason=socket.server.reason.TRANSPORT_CLOSE)
+
+
+async def _read_frames(socket: AsyncSocket, ws: Any) -> None:
+    """Hand each frame to the socket until the connection ends, one way or another."""
     server = socket.server
     limit = server.max_http_buffer_size
     silence = server.ping_interval + server.ping_timeout
-    socket.connected = True
-    socket.upgraded = True
-
-    async def writer() -> None:
-        while True:
-            try:
-                packets = await socket.poll()
-            except eio_exceptions.QueueEmpty:
-                break
-            if not packets:  # the socket closed
-                break
-            try:
-                for pkt in packets:
-                    await ws.send(pkt.encode())
-            except Exception:
-                break
-        await ws.close()
-
-    writer_task = asyncio.ensure_future(writer())
-    server.logger.info("%s: Upgrade to websocket successful", socket.sid)
     while True:
         try:
             async with asyncio.timeout(silence):
@@ -93,20 +87,41 @@ async def read(socket: AsyncSocket, ws: Any) -> None:
             if data and len(data) > limit:
                 raise ValueError("packet is too large")
         except asyncio.CancelledError:
-            break  # as python-engineio does: the connection ends, its cleanup runs
+            return  # as python-engineio does: the connection ends, its cleanup runs
         except Exception:  # the client left, was silent too long, or sent too much
-            break
+            return
         if data is None:  # the client closed the connection
-            break
+            return
         try:
-            await socket.receive(eio_packet.Packet(encoded_packet=data))
+            pkt = eio_packet.Packet(encoded_packet=data)
+        except Exception:
+            # Not an Engine.IO packet. python-engineio's handler let this escape into
+            # the ASGI server, skipping the cleanup in read(); here it ends the connection.
+            server.logger.info("%s: undecodable packet; closing", socket.sid)
+            return
+        try:
+            await socket.receive(pkt)
         except eio_exceptions.UnknownPacketError:
             pass
         except eio_exceptions.SocketIsClosedError:
             server.logger.info("Receive error -- socket is closed")
-            break
+            return
         except Exception:
             server.logger.exception("Unknown receive error")
-    await socket.queue.put(None)  # unlock the writer task so that it ends
-    await writer_task
-    await socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+
+
+async def _write(socket: AsyncSocket, ws: Any) -> None:
+    """python-engineio's writer task: the socket's queued packets, until it closes."""
+    while True:
+        try:
+            packets = await socket.poll()
+        except eio_exceptions.QueueEmpty:
+            break
+        if not packets:  # the socket closed
+            break
+        try:
+            for pkt in packets:
+                await ws.send(pkt.encode())
+        except Exception:
+            break
+    await ws.close()
