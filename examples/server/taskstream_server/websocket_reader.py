@@ -5,9 +5,9 @@ a task to wait for it and waits for that task under ``asyncio.wait_for``:
 when a frame arrives, the task wakes, finishes, its done callback releases
 ``wait_for``'s waiter, and only then the reader runs: three passes of the
 event loop, each queued behind whatever else the loop has to do, before the
-frame is even decoded. Under the ``throughput`` benchmark a submission
-spends about half of its round trip outside the group commit, on roads of
-such passes (docs/benchmarks.md).
+frame is even decoded, and a task created and a timer armed per frame. (On
+the 2-core machine of docs/benchmarks.md, taking two passes off did not
+show in the ``throughput`` rate: better in 9 of 16 alternating pairs.)
 
 :func:`read` is python-engineio's ``AsyncSocket._websocket_handler`` for a
 socket that connects on a websocket straight away (every client of ours
