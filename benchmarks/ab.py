@@ -66,7 +66,11 @@ CPU = Figure("server CPU ms per acked change", server_cpu_ms, False)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.ab", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.ab",
+        description=__doc__.split("\n")[0],
+        epilog="Other options go to both sides' python -m benchmarks (--procs, --workers, ...).",
+    )
     p.add_argument("scenario", choices=sorted(FIGURES))
     p.add_argument("--base", required=True, help="a git revision: the version to compare with")
     p.add_argument(
@@ -154,7 +158,11 @@ def main(argv: list[str] | None = None) -> int:
         cpu: dict[str, list[float]] = {"base": [], "head": []}
         for pair in range(1, args.pairs + 1):
             for side, tree in (("base", base_tree), ("head", head_tree)):
-                result = run_side(tree, args.scenario, keep / f"{side}-{pair}", options)
+                try:
+                    result = run_side(tree, args.scenario, keep / f"{side}-{pair}", options)
+                except RuntimeError as exc:  # a failed run (or a lost event) ends the comparison
+                    print(f"pair {pair}, {side}: {exc}", file=sys.stderr)
+                    return 1
                 values[side].append(figure.read(result))
                 cpu[side].append(server_cpu_ms(result))
             print(

@@ -64,3 +64,14 @@ def test_a_tiny_comparison_runs_end_to_end() -> None:
     assert "pair 1: base " in done.stdout
     assert "head better in" in done.stdout
     assert "server CPU per acked change: base " in done.stdout
+
+
+def test_a_run_that_fails_ends_the_comparison_with_its_output() -> None:
+    command = [sys.executable, "-m", "benchmarks.ab", "throughput", "--base", "HEAD"]
+    command += ["--pairs", "1", "--no-such-option"]
+    done = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 1
+    assert "pair 1, base:" in done.stderr
+    assert "unrecognized arguments: --no-such-option" in done.stderr
