@@ -30,6 +30,7 @@ from .rooms import event_rooms
 
 __all__ = [
     "BROKER_SCHEMES",
+    "Backfillable",
     "Broker",
     "LocalFanout",
     "Subscription",
@@ -190,6 +191,14 @@ class Subscription:
 
 #: Reads a scan's stored events after a seq, in order (None: the store no longer has them all).
 Backfill = Callable[[str, int], Awaitable[list[ScanEvent] | None]]
+
+
+@runtime_checkable
+class Backfillable(Protocol):
+    """A broker whose seq gate reads a gap from the store: :class:`LocalFanout`, or a
+    wrapper around one that passes ``backfill`` through. ``TaskStream`` sets it."""
+
+    backfill: Backfill | None
 
 
 class _SeqGate:

@@ -20,7 +20,7 @@ from typing import Any, Self, TypeVar
 
 from ._stats_feed import StatsFeed
 from .accounts import Accounts, LoginThrottle
-from .broker import Broker, LocalFanout
+from .broker import Backfillable, Broker
 from .brokers.memory import MemoryBroker
 from .errors import InvalidRequest, NotFound
 from .ids import new_id
@@ -146,7 +146,7 @@ class TaskStream:
         )
         self._stats_feed = StatsFeed(self._publish_stats, self.stats_interval)
         self._inflight: set[asyncio.Task[Any]] = set()
-        if isinstance(self.broker, LocalFanout) and self.broker.backfill is None:
+        if isinstance(self.broker, Backfillable) and self.broker.backfill is None:
             # A seq gap that outlives the reorder window is looked for in the store.
             self.broker.backfill = self.store.events_after
 

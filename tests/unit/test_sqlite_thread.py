@@ -34,16 +34,21 @@ def _insert(key: str) -> Callable[[sqlite3.Connection], str]:
     return run
 
 
-async def test_one_failing_call_leaves_the_rest_of_its_group_committed(db: SQLiteThread) -> None:
-    """A call that raises is undone alone; the calls grouped with it still commit."""
+async def _group_around(db: SQLiteThread, failing: Callable[[sqlite3.Connection], str]) -> None:
+    """``failing`` grouped between two good calls: it fails alone, both others commit."""
     results = await asyncio.gather(
-        db.call(_insert("a")), db.call(_insert("a")), db.call(_insert("b")), return_exceptions=True
+        db.call(_insert("a")), db.call(failing), db.call(_insert("b")), return_exceptions=True
     )
     assert results[0] == "a"
     assert isinstance(results[1], Conflict)
     assert results[2] == "b"
     keys = await db.fetch_all("SELECT k FROM t ORDER BY k", (), lambda r: r["k"])
     assert keys == ["a", "b"]
+
+
+async def test_one_failing_call_leaves_the_rest_of_its_group_committed(db: SQLiteThread) -> None:
+    """A call that raises is undone alone; the calls grouped with it still commit."""
+    await _group_around(db, _insert("a"))
 
 
 async def test_a_cancelled_caller_does_not_stop_the_thread(db: SQLiteThread) -> None:
@@ -67,17 +72,7 @@ def _insert_then_fail(key: str) -> Callable[[sqlite3.Connection], str]:
 
 async def test_a_call_failing_after_it_wrote_is_undone_alone(db: SQLiteThread) -> None:
     """The group runs again call by call; what the failing call wrote is gone."""
-    results = await asyncio.gather(
-        db.call(_insert("a")),
-        db.call(_insert_then_fail("half")),
-        db.call(_insert("b")),
-        return_exceptions=True,
-    )
-    assert results[0] == "a"
-    assert isinstance(results[1], Conflict)
-    assert results[2] == "b"
-    keys = await db.fetch_all("SELECT k FROM t ORDER BY k", (), lambda r: r["k"])
-    assert keys == ["a", "b"]
+    await _group_around(db, _insert_then_fail("half"))
 
 
 async def test_reads_see_what_was_committed_and_cannot_write(db: SQLiteThread) -> None:

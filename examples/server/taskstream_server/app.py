@@ -135,8 +135,6 @@ def build_app(
     if isinstance(broker, LocalFanout):  # both shipped brokers; another may count otherwise
         fanout = broker
         metrics.track_subscriptions(lambda: fanout.subscription_count)
-        # TaskStream sets this on a broker it is given; it is given the counting wrapper.
-        fanout.backfill = store.events_after
     manager = None
     if settings.redis_url:
         # Only with --redis-url: these import redis, an optional extra.

@@ -33,6 +33,7 @@ from prometheus_client import (
 )
 
 from taskstream_core import Broker, ScanEvent, Subscription
+from taskstream_core.broker import Backfill, Backfillable
 from taskstream_core.models import format_time, utc_now
 
 __all__ = [
@@ -203,6 +204,17 @@ class CountingBroker:
     async def publish(self, event: ScanEvent) -> None:
         await self._inner.publish(event)
         self._published.labels(type=event.type.value).inc()
+
+    @property
+    def backfill(self) -> Backfill | None:
+        """The inner broker's (see :class:`Backfillable`), so that ``TaskStream`` sets it
+        through this wrapper; None, and setting it does nothing, when the inner broker has none."""
+        return self._inner.backfill if isinstance(self._inner, Backfillable) else None
+
+    @backfill.setter
+    def backfill(self, value: Backfill | None) -> None:
+        if isinstance(self._inner, Backfillable):
+            self._inner.backfill = value
 
     def subscribe(self, rooms: Iterable[str] = ()) -> Subscription:
         return self._inner.subscribe(rooms)
