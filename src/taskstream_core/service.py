@@ -351,11 +351,12 @@ class TaskStream:
         principal: Principal,
         scan_id: object,
         since_seq: object = None,
-        on_seq: Callable[[int], None] | None = None,
+        on_seq: Callable[[int], int] | None = None,
     ) -> JoinResult:
-        """:meth:`join`, calling ``on_seq`` with the seq the answer is as of as soon as
-        it is known: a live stream read meanwhile must drop events up to it, and
-        pass the later ones, which the answer leaves out."""
+        """:meth:`join`, calling ``on_seq`` with the latest seq as soon as it is read:
+        a live stream read meanwhile must drop events up to it, and pass the later
+        ones, which the answer leaves out. ``on_seq`` returns the seq the answer is
+        then as of: that one, or a later one its stream already passed over."""
         authorize(principal, Permission.SCAN_JOIN)
         since = check_seq(since_seq)
         sid = check_id(scan_id, "scan_id")
@@ -363,7 +364,7 @@ class TaskStream:
         # scan and tasks answered must be at least that new, never older.
         latest = await self.store.latest_seq(sid)
         if on_seq is not None:
-            on_seq(latest)
+            latest = on_seq(latest)
         scan = await self._scan(sid)
         if since is not None and since <= latest:
             events = await self.store.events_after(

@@ -26,6 +26,9 @@ class ViewerSession:
         self._subscription = app.broker.subscribe()
         self._floors: dict[str, int] = {}
         self._joining: dict[str, object] = {}  # scan → the join of it under way
+        #: scan → the highest seq its stream passed during a join, before the join's seq
+        #: was known (see :meth:`join`).
+        self._passed: dict[str, int] = {}
 
     @property
     def scans(self) -> frozenset[str]:
@@ -43,18 +46,24 @@ class ViewerSession:
         ticket = self._joining[sid] = object()
         self._subscription.join(rooms)
 
-        def as_of(seq: int) -> None:
+        def as_of(seq: int) -> int:
             # From now on a reader of this session (a transport's forwarding
             # task may run during the join) drops what the answer covers and
             # passes what comes after it. Until now it dropped this scan's
-            # events: they were stored before `seq` was read, so it covers them.
+            # events, and the answer must cover them: most were stored before
+            # `seq` was read, but a store that reads on a thread of its own
+            # can hand `seq` over after a later change was committed and
+            # published. So the answer is as of the later of the two.
             if self._joining.get(sid) is ticket:
+                seq = max(seq, self._passed.pop(sid, seq))
                 self._floors[sid] = max(seq, self._floors.get(sid, seq))
                 self._subscription.covered(sid, seq)
+            return seq
 
         try:
             return await self.app._join(self.principal, sid, since_seq, on_seq=as_of)
         except BaseException:
+            self._passed.pop(sid, None)
             if not already and self._joining.get(sid) is ticket:
                 self._floors.pop(sid, None)
                 self._subscription.leave(rooms)
@@ -86,12 +95,16 @@ class ViewerSession:
     def leave(self, scan_id: object) -> None:
         sid = check_id(scan_id, "scan_id")
         self._joining.pop(sid, None)
+        self._passed.pop(sid, None)
         self._floors.pop(sid, None)
         self._subscription.leave(viewer_rooms(sid, self.principal))
 
     def _wanted(self, event: ScanEvent) -> bool:
         floor = self._floors.get(event.scan_id)
         if floor is None:
+            if event.scan_id in self._joining and event.type is not EventType.SCAN_STATS:
+                passed = self._passed.get(event.scan_id, 0)
+                self._passed[event.scan_id] = max(passed, event.seq)
             return False
         if event.type is EventType.SCAN_STATS:
             return True

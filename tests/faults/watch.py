@@ -175,7 +175,11 @@ class ClientAdmin:
                 self._reader.result()
             if time.monotonic() > deadline:
                 missing = wanted - _created_ids(self.events())
-                raise AssertionError(f"the client admin never saw {len(missing)} task(s)")
+                seqs = [e["seq"] for e in self.events()]
+                raise AssertionError(
+                    f"the client admin never saw {len(missing)} task(s): {sorted(missing)};"
+                    f" the seqs it saw, in order: {seqs}"
+                )
             await asyncio.sleep(0.05)
 
     async def close(self) -> None:

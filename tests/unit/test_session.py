@@ -47,7 +47,9 @@ class HookedStore(MemoryStore):
 
     async def latest_seq(self, scan_id: str) -> int:
         await self._fire("latest_seq")
-        return await super().latest_seq(scan_id)
+        seq = await super().latest_seq(scan_id)
+        await self._fire("after latest_seq")  # read, but not yet seen by the caller
+        return seq
 
     async def get_scan(self, scan_id: str) -> Scan | None:
         await self._fire("get_scan")
@@ -355,6 +357,36 @@ async def test_closing_a_session_ends_its_stream(app: TaskStream, alice: Princip
     with pytest.raises(SubscriptionClosed):
         await viewer.next_event()
     assert not viewer.lagged
+
+
+@pytest.mark.parametrize("since", [None, 0])
+async def test_a_change_published_after_the_seq_read_but_before_its_answer_is_kept(
+    since: int | None,
+) -> None:
+    """The store's read of the latest seq finished before a change committed, but the
+    change was published (and reached the forwarding session, whose floor was not set
+    yet) before the join learnt that seq: a store whose reads run on a thread of their
+    own allows it. The answer covers that change instead of both losing it."""
+    store = HookedStore()
+    async with make_app(store=store) as app:
+        boss = await sign_up(app, "boss", "admin")
+        worker = await sign_up(app, "worker")
+        scan = await app.create_scan(boss, "s")
+        raced: list[Task] = []
+
+        async def meanwhile() -> None:
+            raced.append((await app.submit_task(worker, scan.id, "raced"))[0])
+
+        store.hooks["after latest_seq"] = meanwhile
+        got: list[ScanEvent] = []
+        viewer = ViewerSession(app, boss)
+        viewer.forward_to(got.append, lambda: None)
+        joined = await viewer.join(scan.id, since)
+        answered = (joined.tasks or []) if since is None else [e.task for e in joined.events or ()]
+        live = [e.task for e in got if e.type is not EventType.SCAN_STATS]
+        assert answered + live == raced
+        assert joined.seq == raced[0].seq
+        viewer.close()
 
 
 async def test_forwarding_hands_the_sink_what_iterating_would_yield_in_order(
