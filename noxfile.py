@@ -1,4 +1,9 @@
-"""Developer tasks, each in an environment of its own: ``nox -s tests lint typecheck``."""
+"""Developer tasks, each in an environment of its own: ``nox -s tests lint typecheck``.
+
+Every session installs against ``constraints.txt``, the lock of the development and CI
+environments, so a fresh machine installs exactly what was tested. ``nox -s lock`` refreshes
+it to the newest releases; ``nox -s tests_latest`` runs the suite on them without touching it.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,13 @@ PYTHON = os.environ.get("TASKSTREAM_NOX_PYTHON") or None
 ROOT = Path(__file__).resolve().parent
 WEB = ROOT / "examples" / "web"
 WEB_BUILD = ROOT / "examples" / "server" / "taskstream_server" / "static" / "app" / "index.html"
+LOCK = ROOT / "constraints.txt"
+# The lock is resolved for every platform, for the oldest Python the project supports.
+LOCK_COMMAND = (
+    "uv", "pip", "compile", "pyproject.toml", "--all-extras", "--universal",
+    "--python-version", "3.11", "--custom-compile-command", "nox -s lock",
+    "--output-file", str(LOCK),
+)  # fmt: skip
 WEB_SOURCES = ("index.html", "package.json", "package-lock.json", "vite.config.ts", "tsconfig.json")
 
 
@@ -27,6 +39,11 @@ def _web_build_is_stale() -> bool:
     built = WEB_BUILD.stat().st_mtime
     sources = [*(WEB / "src").rglob("*"), *(WEB / name for name in WEB_SOURCES)]
     return any(path.is_file() and path.stat().st_mtime > built for path in sources)
+
+
+def install(session: nox.Session, *requirements: str) -> None:
+    """``pip install`` *requirements* at the versions ``constraints.txt`` pins."""
+    session.install("--constraint", str(LOCK), *requirements)
 
 
 def build_web(session: nox.Session) -> None:
@@ -49,15 +66,35 @@ def build_web(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The whole suite: unit, conformance, property, contract and browser tests."""
-    session.install("-e", ".[dev]")
+    install(session, "-e", ".[dev]")
     build_web(session)
     session.run("pytest", *(session.posargs or ["-q"]))
 
 
 @nox.session(python=PYTHON)
+def tests_latest(session: nox.Session) -> None:
+    """The whole suite against the newest releases the version ranges allow, not the lock:
+    an upstream change met on purpose (then ``nox -s lock`` to take it)."""
+    session.install("--upgrade", "--upgrade-strategy", "eager", "-e", ".[dev]")
+    build_web(session)
+    session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session(python=PYTHON)
+def lock(session: nox.Session) -> None:
+    """Refresh ``constraints.txt`` to the newest releases the version ranges allow
+    (``nox -s lock -- --upgrade-package redis`` moves one package only)."""
+    session.install("uv>=0.5")
+    upgrade = (
+        [] if any(arg.startswith("--upgrade-package") for arg in session.posargs) else ["--upgrade"]
+    )
+    session.run(*LOCK_COMMAND, *upgrade, *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff, for style and for the bugs a linter can see."""
-    session.install("ruff>=0.6")
+    install(session, "ruff")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -65,7 +102,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the library, the example servers, the tests and the benchmarks."""
-    session.install("-e", ".[dev]")
+    install(session, "-e", ".[dev]")
     session.run("mypy")
 
 
@@ -73,7 +110,7 @@ def typecheck(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """The documentation site (mkdocs-material, API reference from the docstrings) in ``site/``,
     built with ``--strict``: any warning (a broken link or anchor) fails it."""
-    session.install("mkdocs-material>=9.5", "mkdocstrings[python]>=0.26", "ruff>=0.6", "-e", ".")
+    install(session, "-e", ".[docs]")
     # ruff formats the reference's signatures; the variable hides Material's end-of-life banner.
     env = {"NO_MKDOCS_2_WARNING": "1"}
     session.run("mkdocs", "build", "--strict", "--clean", *session.posargs, env=env)
@@ -82,7 +119,7 @@ def docs(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def serve(session: nox.Session) -> None:
     """Run the reference server (embedded SQLite store, web UI): ``nox -s serve -- --port 8000``."""
-    session.install("-e", ".[server]")
+    install(session, "-e", ".[server]")
     build_web(session)
     session.run("taskstream-server", *session.posargs)
 
@@ -91,7 +128,7 @@ def serve(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """The benchmark scenarios (not tests: they print and save figures, never assert a speed),
     JSON results and PNG plots in docs/benchmarks/: ``nox -s bench -- --help``."""
-    session.install("-e", ".[dev,bench]")
+    install(session, "-e", ".[dev,bench]")
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 
@@ -99,7 +136,7 @@ def bench(session: nox.Session) -> None:
 def soak(session: nox.Session) -> None:
     """The bounded soak run on loopback (1,000 sockets, 5 minutes by default):
     ``nox -s soak -- --duration 30``."""
-    session.install("-e", ".[dev]")
+    install(session, "-e", ".[dev]")
     session.run("python", "-m", "benchmarks.soak", *session.posargs)
 
 
@@ -109,6 +146,6 @@ def fuzz(session: nox.Session) -> None:
     every Socket.IO payload, and schemathesis over /api/openapi.json, 10,000 cases per
     target (schemathesis's register and login: 1,000, each case hashing a password), random
     cases every run; CI runs 30 derandomized cases per target. ``-- -k socket`` picks targets."""
-    session.install("-e", ".[dev]")
+    install(session, "-e", ".[dev]")
     env = {"TASKSTREAM_FUZZ_CASES": os.environ.get("TASKSTREAM_FUZZ_CASES", "10000")}
     session.run("pytest", "-q", "tests/fuzz", *session.posargs, env=env)

@@ -253,7 +253,7 @@ class RedisBroker(LocalFanout):
                 delay = min(delay * 2, longest)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call] # redis-py leaves it bare
+                    await pubsub.aclose()
                 with contextlib.suppress(Exception):
                     await client.aclose()
 
