@@ -2,7 +2,14 @@
 
 Login answers the same message, after the same work, whether the username
 exists or not: an unknown user's password is checked against a dummy hash so
-the timing does not tell the two apart.
+the timing does not tell the two apart. A name no account can have (outside
+the contract's username shape) fails the same way without touching the store.
+
+Throttling holds under concurrency and across processes sharing the store:
+each attempt first claims a place among the window's failures in one atomic
+store step (:meth:`Store.claim_login_attempt`) and is checked only if it got
+one, so no more than the limit of passwords (or invite codes) are ever
+checked per window, however many requests race.
 """
 
 from __future__ import annotations
@@ -20,11 +27,15 @@ from .models import Principal, Role, User, utc_now
 from .passwords import PasswordHasher
 from .store import Store
 from .tokens import TokenIssuer
-from .validation import check_password, check_role, check_username
+from .validation import check_password, check_role, check_username, is_username
 
-__all__ = ["Accounts", "LoginThrottle", "Session"]
+__all__ = ["MIN_INVITE_CODE", "Accounts", "LoginThrottle", "Session"]
 
 _BAD_LOGIN = "Wrong username or password."
+#: The shortest admin invite code accepted.
+MIN_INVITE_CODE = 16
+#: Where wrong invite codes are counted: a key no username can be ('#' is not allowed in one).
+_INVITE_KEY = "#admin-invite-code"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +57,10 @@ class LoginThrottle:
     window: timedelta = timedelta(minutes=15)
 
 
+#: Wrong admin invite codes allowed per 15 minutes, for the whole deployment.
+INVITE_THROTTLE = LoginThrottle(max_failures=10, window=timedelta(minutes=15))
+
+
 class Accounts:
     def __init__(
         self,
@@ -55,15 +70,34 @@ class Accounts:
         hasher: PasswordHasher,
         admin_invite_code: str,
         throttle: LoginThrottle = LoginThrottle(),
+        invite_throttle: LoginThrottle = INVITE_THROTTLE,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        if not admin_invite_code:
-            raise ValueError("An admin invite code is required (it may be long and random).")
+        """Accounts kept in ``store``.
+
+        Args:
+            store: Where users, failures and logged-out tokens are kept.
+            tokens: Issues and checks the bearer tokens.
+            hasher: The password policy.
+            admin_invite_code: What registering an admin requires.
+            throttle: Failed logins allowed per username and window.
+            invite_throttle: Wrong invite codes allowed per window, for the whole store.
+            clock: Now, in UTC.
+
+        Raises:
+            ValueError: ``admin_invite_code`` is shorter than ``MIN_INVITE_CODE``.
+        """
+        if len(admin_invite_code) < MIN_INVITE_CODE:
+            raise ValueError(
+                f"The admin invite code must be at least {MIN_INVITE_CODE} characters long "
+                "(a random one is best)."
+            )
         self._store = store
         self.tokens = tokens
         self._hasher = hasher
         self._invite = admin_invite_code.encode()
         self._throttle = throttle
+        self._invite_throttle = invite_throttle
         self._clock = clock
         self._dummy_hash = hasher.hash(uuid.uuid4().hex)
 
@@ -73,42 +107,72 @@ class Accounts:
     async def _verify(self, password: str, hashed: str) -> bool:
         return await asyncio.to_thread(self._hasher.verify, password, hashed)
 
+    async def _claim(self, key: str, throttle: LoginThrottle, what: str) -> datetime:
+        """Count one attempt on ``key`` as failed before it is checked; its time.
+
+        Raises:
+            RateLimited: ``throttle.max_failures`` failures of ``key`` are in the window.
+        """
+        now = self._clock()
+        window = throttle.window
+        # A failure exactly `window` old has left the window: that is the moment
+        # retry_after below points the caller to.
+        recorded, failures = await self._store.claim_login_attempt(
+            key, now, since=now - window, limit=throttle.max_failures
+        )
+        if not recorded:
+            counted = failures[-throttle.max_failures :]
+            unlock = counted[0] + window if counted else now
+            raise RateLimited(
+                f"Too many {what}; try again later.",
+                retry_after=max(1.0, (unlock - now).total_seconds()),
+            )
+        return now
+
     async def register(
         self, username: object, password: object, role: object = None, invite_code: object = None
     ) -> Session:
-        """Create an account and sign it in; an admin needs the invite code."""
+        """Create an account and sign it in; an admin needs the invite code.
+
+        Raises:
+            InvalidRequest: A field breaks the contract's rules.
+            Forbidden: An admin without the right invite code.
+            RateLimited: Too many wrong invite codes of late (any username's).
+            Conflict: The username is taken.
+        """
         name = check_username(username)
         secret = check_password(password)
         wanted = check_role(role)
-        if wanted is Role.ADMIN and not (
-            isinstance(invite_code, str) and hmac.compare_digest(invite_code.encode(), self._invite)
-        ):
-            raise Forbidden("Registering an admin needs a valid invite code.")
+        if wanted is Role.ADMIN:
+            await self._claim(_INVITE_KEY, self._invite_throttle, "wrong invite codes")
+            if not (
+                isinstance(invite_code, str)
+                and hmac.compare_digest(invite_code.encode(), self._invite)
+            ):
+                raise Forbidden("Registering an admin needs a valid invite code.")
+            await self._store.clear_login_failures(_INVITE_KEY)
         user = User(id=new_id(), username=name, role=wanted, created_at=self._clock())
         await self._store.create_user(user, await self._hash(secret))
         return self._sign_in(user)
 
     async def login(self, username: object, password: object) -> Session:
-        """Check a password, with the contract's throttling per username."""
+        """Check a password, with the contract's throttling per username.
+
+        Raises:
+            InvalidRequest: The username or password is not a string.
+            Unauthorized: The password is wrong or no such user exists.
+            RateLimited: The username failed too often within the window.
+        """
         if not isinstance(username, str) or not isinstance(password, str):
             raise InvalidRequest("'username' and 'password' must be strings.")
-        now = self._clock()
-        window = self._throttle.window
-        failures = await self._store.login_failures_since(username, now - window)
-        # A failure exactly `window` old has left the window: that is the
-        # moment retry_after below points the caller to.
-        failures = [at for at in failures if now - at < window]
-        if len(failures) >= self._throttle.max_failures:
-            unlock = failures[-self._throttle.max_failures] + window
-            raise RateLimited(
-                "Too many failed sign-ins for this username; try again later.",
-                retry_after=max(1.0, (unlock - now).total_seconds()),
-            )
+        if not is_username(username):  # no account has it: the store is not touched
+            await self._verify(password[:1024], self._dummy_hash)
+            raise Unauthorized(_BAD_LOGIN)
+        await self._claim(username, self._throttle, "failed sign-ins for this username")
         found = await self._store.find_credentials(username)
         hashed = found[1] if found else self._dummy_hash
         if not await self._verify(password[:1024], hashed) or found is None:
-            await self._store.record_login_failure(username, now)
-            raise Unauthorized(_BAD_LOGIN)
+            raise Unauthorized(_BAD_LOGIN)  # the claimed failure stays
         user = found[0]
         await self._store.clear_login_failures(username)
         if self._hasher.needs_rehash(hashed):

@@ -1,4 +1,10 @@
-"""Exports of a scan's tasks: CSV with the Task object's fields as columns, or JSON."""
+"""Exports of a scan's tasks: CSV with the Task object's fields as columns, or JSON.
+
+CSV cells are neutralised against formula injection as OWASP's "CSV Injection"
+page recommends: a text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab
+or a carriage return gets a leading ``'``, so a spreadsheet shows it as text
+instead of running it. The JSON export carries every value as stored.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,9 @@ from typing import Final
 from .models import Scan, Task
 
 __all__ = ["TASK_COLUMNS", "export_csv", "export_json"]
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP's list).
+_FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 
 TASK_COLUMNS: Final = (
     "id",
@@ -27,14 +36,27 @@ TASK_COLUMNS: Final = (
 )
 
 
+def _cell(value: object) -> object:
+    """A value as a CSV cell: empty for null, text a spreadsheet would run quoted with ``'``."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def export_csv(tasks: Iterable[Task]) -> str:
-    """RFC 4180 CSV (CRLF line ends); null fields are empty cells."""
+    """RFC 4180 CSV (CRLF line ends); null fields are empty cells.
+
+    A text cell starting with ``= + - @``, a tab or a carriage return is
+    prefixed with ``'`` (OWASP's advice against formula injection).
+    """
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(TASK_COLUMNS)
     for task in tasks:
         row = task.to_dict()
-        writer.writerow(["" if row[c] is None else row[c] for c in TASK_COLUMNS])
+        writer.writerow([_cell(row[c]) for c in TASK_COLUMNS])
     return out.getvalue()
 
 

@@ -105,15 +105,25 @@ def encode_cursor(created_seq: int) -> str:
 
 
 def decode_cursor(cursor: object) -> int:
+    """The ``created_seq`` a cursor of :func:`encode_cursor` carries; 0 for none.
+
+    Raises:
+        InvalidRequest: ``cursor`` is not one this server gives out: not such a
+            text, or a number outside 0 to 2**63-1 (what every store can compare).
+    """
     if cursor is None or cursor == "":
         return 0
     if isinstance(cursor, str) and len(cursor) <= 40:
         try:
             text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-            if text.startswith("c") and text[1:].isdigit():
-                return int(text[1:])
         except (binascii.Error, UnicodeDecodeError, ValueError):
-            pass
+            text = ""
+        digits = text[1:]
+        # ASCII only: str.isdigit() also takes "²" and "١", which int() reads or refuses.
+        if text.startswith("c") and digits.isascii() and digits.isdigit():
+            seq = int(digits)
+            if seq < 2**63:
+                return seq
     raise InvalidRequest("'cursor' is not a cursor this server gave out.")
 
 

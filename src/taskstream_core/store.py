@@ -97,6 +97,22 @@ class Store(Protocol):
     async def clear_login_failures(self, username: str) -> None:
         """Forget a username's failures after a successful login."""
 
+    async def claim_login_attempt(
+        self, username: str, at: datetime, *, since: datetime, limit: int
+    ) -> tuple[bool, list[datetime]]:
+        """Record a failure at ``at`` unless ``limit`` are already later than ``since``.
+
+        One atomic step, also between processes sharing the store: of any
+        number of concurrent claims on one username (case-insensitive), no
+        more than ``limit`` are recorded within a window. The caller counts an
+        attempt as failed before checking it, and clears the failures if it
+        succeeds.
+
+        Returns:
+            Whether the failure was recorded, and the username's failures
+            later than ``since``, oldest first (including the new one).
+        """
+
     # -- scans -------------------------------------------------------------------
     async def create_scan(self, scan: Scan) -> None:
         """Store a new, open scan with zero counts and seq 0."""

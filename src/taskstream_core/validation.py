@@ -39,6 +39,7 @@ __all__ = [
     "check_status_filter",
     "check_task_content",
     "check_username",
+    "is_username",
     "require_object",
 ]
 
@@ -91,6 +92,11 @@ def check_username(value: object) -> str:
     if not _USERNAME.fullmatch(name):
         raise InvalidRequest("'username' may use only letters, digits, '_', '.' and '-'.")
     return name
+
+
+def is_username(value: str) -> bool:
+    """Whether ``value`` has the shape of a username (3–32 of ``A–Z a–z 0–9 _ . -``)."""
+    return len(value) <= 32 and _USERNAME.fullmatch(value) is not None
 
 
 def check_password(value: object) -> str:

@@ -163,6 +163,65 @@ async def test_login_failures_are_kept_per_username_within_a_window(store: Store
     assert await store.login_failures_since("carol", since) == [now]
 
 
+async def test_claim_login_attempt_records_until_the_limit_then_refuses(store: Store) -> None:
+    """A claim records a failure while fewer than ``limit`` lie after ``since`` (ignoring case,
+    per username); at the limit it records nothing and returns the failures in the window."""
+    since = at(10)
+    await store.record_login_failure("erin", at(10))  # exactly at ``since``: outside
+    for second in (11, 12):
+        assert await store.claim_login_attempt("Erin", at(second), since=since, limit=3) == (
+            True,
+            [at(s) for s in range(11, second + 1)],
+        )
+    assert await store.claim_login_attempt("ERIN", at(13), since=since, limit=3) == (
+        True,
+        [at(11), at(12), at(13)],
+    )
+    refused = await store.claim_login_attempt("erin", at(14), since=since, limit=3)
+    assert refused == (False, [at(11), at(12), at(13)])
+    assert await store.claim_login_attempt("frank", at(14), since=since, limit=3) == (
+        True,
+        [at(14)],
+    )
+    # The window moves on: the oldest one leaves it and a claim is recorded again.
+    assert await store.claim_login_attempt("erin", at(15), since=at(11), limit=3) == (
+        True,
+        [at(12), at(13), at(15)],
+    )
+    await store.clear_login_failures("erin")
+    assert await store.claim_login_attempt("erin", at(16), since=since, limit=3) == (
+        True,
+        [at(16)],
+    )
+
+
+async def test_concurrent_claims_record_exactly_the_limit(store: Store) -> None:
+    """Of 30 claims made at once on one username, exactly ``limit`` are recorded."""
+    claims = await asyncio.gather(
+        *(store.claim_login_attempt("grace", at(1), since=T0, limit=5) for _ in range(30))
+    )
+    assert sum(recorded for recorded, _ in claims) == 5
+    assert await store.login_failures_since("grace", T0) == [at(1)] * 5
+
+
+async def test_claims_through_two_stores_on_one_database_record_exactly_the_limit(
+    store_adapter: StoreAdapter, make_store: StoreFactory
+) -> None:
+    """Two stores on the same data (as two server processes have: no lock in common) making
+    30 claims at once on one username record exactly ``limit`` between them."""
+    if not store_adapter.persistent:
+        pytest.skip("this adapter's data is its process's own")
+    first, second = await make_store(), await make_store()
+    claims = await asyncio.gather(
+        *(
+            (first, second)[i % 2].claim_login_attempt("heidi", at(1), since=T0, limit=5)
+            for i in range(30)
+        )
+    )
+    assert sum(recorded for recorded, _ in claims) == 5
+    assert len(await first.login_failures_since("heidi", T0)) == 5
+
+
 async def test_login_failures_at_the_window_start_count(store: Store) -> None:
     """A failure exactly at ``since`` is inside the window."""
     await store.record_login_failure("dave", T0)

@@ -165,7 +165,7 @@ async def test_openapi_document_is_valid_openapi_3_1(api: Api) -> None:
 
 @functools.cache  # Sanic refuses a second app of one name in a process (one per store)
 def _registered_api_routes() -> frozenset[tuple[str, str]]:
-    settings = Settings(secrets=Secrets("r" * 40, "invite"), store_url="memory://")
+    settings = Settings(secrets=Secrets("r" * 40, "invite-code-for-tests"), store_url="memory://")
     app = build_app(settings, name="openapi-routes-check")
     routes = set()
     for route in app.sanic.router.routes:

@@ -26,7 +26,7 @@ async def built(tmp_path: Path) -> AsyncIterator[InProcess]:
     )
     (assets / "main-1a2b.js").write_text("console.log('dashboard')")
     (tmp_path / "secret.txt").write_text("outside the assets")
-    settings = Settings(secrets=Secrets("p" * 40, "invite"), store_url="memory://")
+    settings = Settings(secrets=Secrets("p" * 40, "invite-code-for-tests"), store_url="memory://")
     app = build_app(settings, name=f"pages-built-{uuid.uuid4().hex[:8]}", static_dir=tmp_path)
     app.sanic.config.TOUCHUP = False  # Sanic rewrites its classes once per process, not per app
     runner = InProcess(app)

@@ -33,6 +33,11 @@ NUMBERS = st.sampled_from(
     ]
 )
 QUERY_TEXT = st.one_of(odd_text(), long_text(), NUMBERS)
+#: Cursors of the server's own form (``c<seq>``, base64url) holding what no seq can be:
+#: past SQLite's and MongoDB's 64-bit integers, negative, signed, not digits.
+FORGED_CURSORS = st.sampled_from(
+    ["9" * 19, "9" * 28, str(2**63 - 1), str(2**63), str(2**64), "-1", "+1", "0", "١٢", " 7"]
+).map(lambda seq: base64.urlsafe_b64encode(f"c{seq}".encode()).decode().rstrip("="))
 
 
 def _quoted(value: str) -> str:
@@ -82,7 +87,7 @@ def test_list_tasks_query(site: Site) -> None:
         pairs=_params(
             status=st.sampled_from(["pending", "validated", "refused", ""]) | QUERY_TEXT,
             limit=NUMBERS | QUERY_TEXT,
-            cursor=st.just(cursor) | QUERY_TEXT,
+            cursor=st.just(cursor) | FORGED_CURSORS | QUERY_TEXT,
         ),
         who=st.sampled_from(["admin", "worker", "worker2"]),
     )

@@ -178,7 +178,7 @@ def generic(path: str) -> str:
 
 @functools.cache  # Sanic refuses a second app of one name in a process
 def _built() -> tuple[frozenset[tuple[str, str]], frozenset[str]]:
-    settings = Settings(secrets=Secrets("s" * 40, "invite"), store_url="memory://")
+    settings = Settings(secrets=Secrets("s" * 40, "invite-code-for-tests"), store_url="memory://")
     app = build_app(settings, name="security-rbac-matrix")
     routes = set()
     for route in app.sanic.router.routes:

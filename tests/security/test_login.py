@@ -11,9 +11,13 @@ by ``python -m tests.security.login_timing``) are in docs/security.md.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
+import pytest
 from passlib.hash import pbkdf2_sha256
 
 from taskstream_core import TokenIssuer
@@ -22,7 +26,7 @@ from taskstream_core.errors import Unauthorized
 from taskstream_core.passwords import PasswordHasher
 from taskstream_core.stores.memory import MemoryStore
 from tests.contract.helpers import PASSWORD, Users, assert_error, unique_name
-from tests.support import TEST_JWT_SECRET, Api, Reply
+from tests.support import TEST_INVITE_CODE, TEST_JWT_SECRET, Api, Reply, ServerProcess
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 #: Headers that differ between any two answers, whatever they say.
@@ -74,7 +78,7 @@ async def test_an_unknown_user_costs_a_full_password_verification() -> None:
     store = MemoryStore()
     await store.open()
     accounts = Accounts(
-        store, TokenIssuer(TEST_JWT_SECRET), hasher=hasher, admin_invite_code="invite"
+        store, TokenIssuer(TEST_JWT_SECRET), hasher=hasher, admin_invite_code=TEST_INVITE_CODE
     )
     await accounts.register("known-user", PASSWORD)
     failures = []
@@ -119,3 +123,56 @@ async def test_the_throttle_locks_unknown_and_known_usernames_alike(api: Api) ->
     assert (await api.get("/api/auth/me", token=registered.body["token"])).status == 200
     other = await api.post("/api/auth/login", {"username": unique_name("free"), "password": "x"})
     assert_error(other, 401, "unauthorized")
+
+
+async def test_parallel_wrong_logins_are_checked_five_times_then_locked(
+    api: Api, server: ServerProcess
+) -> None:
+    """Issue #16 finding 2: fifty wrong passwords sent at once get five 401s and 429 for the
+    rest (only five guesses checked), and the right password is then refused with 429 too."""
+    name = unique_name("burst")
+    registered = await api.post("/api/auth/register", {"username": name, "password": PASSWORD})
+    assert registered.status == 201, registered.text
+    replies = await asyncio.gather(
+        *(
+            api.post("/api/auth/login", {"username": name, "password": f"guess-{i:04d}"})
+            for i in range(50)
+        )
+    )
+    assert Counter(r.status for r in replies) == {401: 5, 429: 45}
+    for reply in replies:
+        if reply.status == 429:
+            assert_error(reply, 429, "rate_limited")
+            assert 1 <= int(reply.headers["Retry-After"]) <= 15 * 60
+    right = await api.post("/api/auth/login", {"username": name, "password": PASSWORD})
+    assert_error(right, 429, "rate_limited")
+
+
+@pytest.mark.parametrize(
+    "username", ["x" * 60_000, "x", "has space", "é-accent", "semi;colon", "a" * 33]
+)
+async def test_a_username_no_account_can_have_is_refused_alike_and_leaves_nothing(
+    api: Api, users: Users, store_path: Path, username: str
+) -> None:
+    """Issue #16 finding 13: a username outside the contract's shape (3–32 of A–Z a–z 0–9 _ . -)
+    answers exactly as a wrong password does, and nothing of it is written to the store's
+    failure table, however often it is tried."""
+    wrong = await api.post(
+        "/api/auth/login", {"username": users.worker2.username, "password": "not-it-at-all"}
+    )
+    for _ in range(6):
+        impossible = await api.post(
+            "/api/auth/login", {"username": username, "password": "not-it-at-all"}
+        )
+        assert answer(impossible) == answer(wrong)
+    with sqlite3.connect(store_path) as db:
+        kept = db.execute(
+            "SELECT COUNT(*) FROM login_failures WHERE username_key = ?", (username.lower(),)
+        ).fetchone()[0]
+        longest = db.execute("SELECT MAX(length(username_key)) FROM login_failures").fetchone()[0]
+    assert kept == 0
+    assert longest <= 32
+    ok = await api.post(  # clears the shared worker's one failure
+        "/api/auth/login", {"username": users.worker2.username, "password": PASSWORD}
+    )
+    assert ok.status == 200

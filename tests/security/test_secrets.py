@@ -13,6 +13,7 @@ info-level version.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -160,3 +161,25 @@ async def test_no_secret_reaches_the_logs(logged: ServerProcess, wire: Wire) -> 
     assert '"level": "debug"' in output or '"level": "info"' in output
     found = [what for what, value in secrets.items() if value in output]
     assert not found, f"in the server's log: {found}"
+
+
+@pytest.mark.parametrize("kept", [False, True], ids=["environment", "secrets-file"])
+def test_a_short_invite_code_stops_the_server_at_start(tmp_path: Path, kept: bool) -> None:
+    """Issue #16 finding 12: an invite code under 16 characters, from the environment or from
+    the secrets file, stops the server before it serves: exit 2 and one line saying why."""
+    env: dict[str, str | None] = {"TASKSTREAM_ADMIN_INVITE_CODE": "let-me-in"}
+    if kept:
+        env = {"TASKSTREAM_ADMIN_INVITE_CODE": None}
+        secrets = tmp_path / "short.db.secrets.json"
+        secrets.write_text(json.dumps({"admin_invite_code": "let-me-in"}), encoding="utf-8")
+    server = ServerProcess(store_url=f"sqlite:///{tmp_path}/short.db", env=env, cwd=tmp_path)
+    server.spawn()
+    try:
+        assert server.wait(30) == 2, server.output
+    finally:
+        if server.running:  # it started after all: stop it, the test has failed
+            server.stop()
+    last = server.lines[-1]
+    assert last.startswith("taskstream-server: "), server.output
+    assert "at least 16 characters" in last
+    assert "let-me-in" not in server.output

@@ -58,7 +58,7 @@ async def embed_the_core() -> None:
     app = TaskStream(
         store=store,
         tokens=TokenIssuer(generate_secret()),
-        admin_invite_code="invite",
+        admin_invite_code="invite-code-for-typing",
         broker=broker,
         hasher=PasswordHasher(),
     )
@@ -66,7 +66,7 @@ async def embed_the_core() -> None:
         assert_type(running, TaskStream)
         accounts = running.accounts
         assert_type(accounts, Accounts)
-        session = await accounts.register("root", "password", "admin", "invite")
+        session = await accounts.register("root", "password", "admin", "invite-code-for-typing")
         assert_type(session, Session)
         assert_type(session.user, User)
         who = await accounts.authenticate(session.token)

@@ -21,10 +21,11 @@ from taskstream_core import (
 )
 from taskstream_core.stores.memory import MemoryStore
 from taskstream_core.testing import ManualClock
+from tests.security.test_login import RecordingHasher
 
 from .test_passwords import rounds_of
 
-INVITE = "the-invite-code"
+INVITE = "the-admin-invite-code"
 PASSWORD = "right-password"
 
 
@@ -48,12 +49,15 @@ def accounts(store: MemoryStore, tokens: TokenIssuer, clock: ManualClock) -> Acc
     )
 
 
-def test_an_invite_code_is_required_to_build_accounts(
-    store: MemoryStore, tokens: TokenIssuer
+@pytest.mark.parametrize("code", ["", "x", "fifteen-chars-x"])
+def test_an_invite_code_under_16_characters_is_refused(
+    store: MemoryStore, tokens: TokenIssuer, code: str
 ) -> None:
-    """An empty invite code would let anyone register as admin, so it is refused."""
-    with pytest.raises(ValueError, match="invite"):
-        Accounts(store, tokens, hasher=PasswordHasher.for_tests(), admin_invite_code="")
+    """Issue #16 finding 12: an empty or short invite code (guessable in a few tries) is refused
+    when the accounts are built; 16 characters are accepted."""
+    with pytest.raises(ValueError, match="at least 16 characters"):
+        Accounts(store, tokens, hasher=PasswordHasher.for_tests(), admin_invite_code=code)
+    Accounts(store, tokens, hasher=PasswordHasher.for_tests(), admin_invite_code="x" * 16)
 
 
 async def test_register_makes_a_worker_by_default_and_signs_it_in(accounts: Accounts) -> None:
@@ -294,3 +298,71 @@ async def test_me_of_a_vanished_user_is_unauthorized(accounts: Accounts) -> None
     )
     with pytest.raises(Unauthorized):
         await lonely.me(principal)
+
+
+async def test_wrong_invite_codes_are_throttled_for_the_whole_deployment(
+    store: MemoryStore, tokens: TokenIssuer, clock: ManualClock
+) -> None:
+    """Issue #16 finding 12: after 10 wrong invite codes within 15 minutes, from any
+    username and through any Accounts on the store, admin registration answers RateLimited,
+    even with the right code, until the oldest wrong code leaves the window."""
+    other = Accounts(
+        store, tokens, hasher=PasswordHasher.for_tests(), admin_invite_code=INVITE, clock=clock
+    )
+    accounts = Accounts(
+        store, tokens, hasher=PasswordHasher.for_tests(), admin_invite_code=INVITE, clock=clock
+    )
+    for i in range(10):
+        with pytest.raises(Forbidden):
+            await (accounts, other)[i % 2].register(f"guess{i}", PASSWORD, "admin", f"guess-{i}")
+        clock.advance(1)
+    with pytest.raises(RateLimited) as limited:
+        await accounts.register("root", PASSWORD, "admin", INVITE)
+    assert limited.value.retry_after == 15 * 60 - 10
+    with pytest.raises(RateLimited):
+        await other.register("root", PASSWORD, "admin", "another-guess")
+    assert (await accounts.register("alice", PASSWORD)).user.role is Role.WORKER  # workers: free
+    clock.advance(15 * 60 - 10)
+    assert (await other.register("root", PASSWORD, "admin", INVITE)).user.role is Role.ADMIN
+
+
+async def test_the_invite_throttle_cannot_be_reached_through_login(
+    accounts: Accounts, store: MemoryStore, clock: ManualClock
+) -> None:
+    """The invite code's failures are kept under a key no username can be: logging in under
+    any name leaves them alone, and wrong codes do not lock any username's login."""
+    for i in range(3):
+        with pytest.raises(Forbidden):
+            await accounts.register(f"guess{i}", PASSWORD, "admin", f"guess-{i}")
+    before = {k: list(v) for k, v in store._failures.items()}
+    assert len(before) == 1
+    (key,) = before
+    for name in (key, key.upper(), key[1:]):
+        with pytest.raises(Unauthorized):
+            await accounts.login(name, "wrong-password")
+    assert store._failures[key] == before[key]
+    await accounts.register("alice", PASSWORD)
+    assert (await accounts.login("alice", PASSWORD)).user.username == "alice"
+
+
+@pytest.mark.parametrize(
+    "username", ["x" * 60_000, "x", "ab", "has space", "é-accent", "semi;colon", "a" * 33]
+)
+async def test_a_username_no_account_can_have_fails_alike_and_records_nothing(
+    store: MemoryStore, tokens: TokenIssuer, clock: ManualClock, username: str
+) -> None:
+    """Issue #16 finding 13: a name outside the contract's shape fails as a wrong password does
+    (same message, one verification against the dummy hash), and nothing is stored for it, so
+    it is never locked either."""
+    hasher = RecordingHasher(iterations=1_000, allow_weak=True)
+    accounts = Accounts(store, tokens, hasher=hasher, admin_invite_code=INVITE, clock=clock)
+    await accounts.register("alice", PASSWORD)
+    with pytest.raises(Unauthorized) as wrong:
+        await accounts.login("alice", "wrong-password")
+    hasher.verified.clear()
+    for _ in range(7):
+        with pytest.raises(Unauthorized) as impossible:
+            await accounts.login(username, "wrong-password")
+        assert impossible.value.message == wrong.value.message
+    assert len(hasher.verified) == 7
+    assert set(store._failures) == {"alice"}

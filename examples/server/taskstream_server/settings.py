@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Final, Literal
 from urllib.parse import urlsplit
 
+from taskstream_core.accounts import MIN_INVITE_CODE
 from taskstream_core.tokens import MIN_SECRET_BYTES, generate_secret
 
 __all__ = [
@@ -114,6 +115,14 @@ def _check_jwt_secret(value: str, origin: str) -> str:
     return value
 
 
+def _check_invite_code(value: str, origin: str) -> str:
+    if len(value) < MIN_INVITE_CODE:
+        raise SettingsError(
+            f"{origin} must be at least {MIN_INVITE_CODE} characters long (a random one is best)."
+        )
+    return value
+
+
 def _read(path: Path) -> dict[str, str]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -155,6 +164,8 @@ def load_secrets(store_url: str, env: Mapping[str, str]) -> Secrets:
     invite_env = env.get("TASKSTREAM_ADMIN_INVITE_CODE") or None
     if jwt_env is not None:
         _check_jwt_secret(jwt_env, "TASKSTREAM_JWT_SECRET")
+    if invite_env is not None:
+        _check_invite_code(invite_env, "TASKSTREAM_ADMIN_INVITE_CODE")
     if jwt_env is not None and invite_env is not None:
         return Secrets(jwt_secret=jwt_env, admin_invite_code=invite_env)
 
@@ -169,12 +180,13 @@ def load_secrets(store_url: str, env: Mapping[str, str]) -> Secrets:
     if path is not None and updated != kept:
         _write(path, updated)
     jwt_secret = jwt_env or _check_jwt_secret(updated[_JWT_KEY], f"'{_JWT_KEY}' in {path}")
+    invite = invite_env or _check_invite_code(updated[_INVITE_KEY], f"'{_INVITE_KEY}' in {path}")
     origin: InviteOrigin = "environment"
     if invite_env is None:
         origin = "generated" if invite_generated else "kept"
     return Secrets(
         jwt_secret=jwt_secret,
-        admin_invite_code=invite_env or updated[_INVITE_KEY],
+        admin_invite_code=invite,
         invite_code_origin=origin,
         path=path,
     )

@@ -11,7 +11,9 @@ Documents (one collection each):
 - ``tasks``: the Task's fields, ``idempotency_key`` only when one was given.
 - ``events``: ``{_id: "<scan_id>:<seq>", scan_id, seq, worker_id, body}``.
 - ``revoked_tokens``: ``{_id: jti, expires_at}``, removed by a TTL index.
-- ``login_failures``: ``{username_key, at, expire_at}``, removed by a TTL index.
+- ``login_failures``: ``{_id: username_key, failures: [at, ...], expire_at}``, one per
+  username, so that a claim is one atomic update of one document; removed by a TTL
+  index a day after its last failure.
 """
 
 from __future__ import annotations
@@ -63,10 +65,7 @@ INDEXES: Final[dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]]] = 
     ],
     "events": [([("scan_id", 1), ("seq", 1)], {"unique": True, "name": "by_scan"})],
     "revoked_tokens": [([("expires_at", 1)], {"expireAfterSeconds": 0, "name": "ttl"})],
-    "login_failures": [
-        ([("username_key", 1), ("at", 1)], {"name": "by_user"}),
-        ([("expire_at", 1)], {"expireAfterSeconds": 0, "name": "ttl"}),
-    ],
+    "login_failures": [([("expire_at", 1)], {"expireAfterSeconds": 0, "name": "ttl"})],
 }
 
 COUNTER: Final = {

@@ -33,8 +33,10 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import queue
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -233,7 +235,8 @@ class SQLiteThread:
         return await self.read(lambda conn: [convert(r) for r in conn.execute(sql, args)])
 
     def _connect(self, schema: str | None) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if schema is not None:  # the writer connects first
+            _create_private(self.path)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         for name, value in self.pragmas.items():
@@ -331,6 +334,34 @@ class _Job:
             error = exc
         with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
             self.loop.call_soon_threadsafe(self.done, error)
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file readable and writable by its owner only (0600).
+
+    SQLite gives the ``-wal`` and ``-shm`` files it creates the database's
+    mode, so they are private too. A file that exists keeps its mode, which
+    its owner chose; one that other users can read is named in a warning.
+    """
+    if str(path) == ":memory:":
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & stat.S_IROTH:
+            log.warning(
+                "The SQLite store %s is readable by every user (mode %04o); it holds password "
+                "hashes: chmod 600 it unless that is meant.",
+                path,
+                mode,
+            )
+        return
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
 
 
 def _run_calls(conn: sqlite3.Connection, calls: list[_Call]) -> list[tuple[bool, Any]]:

@@ -123,6 +123,18 @@ class MemoryStore:
     async def clear_login_failures(self, username: str) -> None:
         self._failures.pop(username.lower(), None)
 
+    async def claim_login_attempt(
+        self, username: str, at: datetime, *, since: datetime, limit: int
+    ) -> tuple[bool, list[datetime]]:
+        key = username.lower()
+        recent = sorted(t for t in self._failures.get(key, ()) if t > since)
+        recorded = len(recent) < limit
+        if recorded:
+            bisect.insort(recent, at)
+        if recent or key in self._failures:
+            self._failures[key] = recent
+        return recorded, list(recent)
+
     # -- scans ----------------------------------------------------------------------
     async def create_scan(self, scan: Scan) -> None:
         if scan.id in self._scans:

@@ -61,6 +61,7 @@ so calls succeed again once the server is back, without reopening the store.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 from pymongo import AsyncMongoClient
@@ -197,23 +198,60 @@ class MongoStore:
     async def is_token_revoked(self, token_id: str) -> bool:
         return await self.db.revoked_tokens.find_one({"_id": token_id}, {"_id": 1}) is not None
 
+    def _failure_expiry(self) -> datetime:
+        """When a username's failure document may go (the TTL index's field)."""
+        return datetime.now(UTC) + self.login_failure_ttl
+
     @_guarded
     async def record_login_failure(self, username: str, at: datetime) -> None:
-        expire_at = datetime.now(UTC) + self.login_failure_ttl  # the TTL index's field
-        await self.db.login_failures.insert_one(
-            {"username_key": username.lower(), "at": at, "expire_at": expire_at}
-        )
+        update = {"$push": {"failures": at}, "$set": {"expire_at": self._failure_expiry()}}
+        key = username.lower()
+        try:
+            await self.db.login_failures.update_one({"_id": key}, update, upsert=True)
+        except DuplicateKeyError:  # another upsert made the document first: now it exists
+            await self.db.login_failures.update_one({"_id": key}, update)
+
+    async def _failures_since(
+        self, key: str, since: datetime, *, inclusive: bool
+    ) -> list[datetime]:
+        doc = await self.db.login_failures.find_one({"_id": key}, {"failures": 1})
+        found = [t.astimezone(UTC) for t in (doc or {}).get("failures", ())]
+        return sorted(t for t in found if t > since or (inclusive and t == since))
 
     @_guarded
     async def login_failures_since(self, username: str, since: datetime) -> list[datetime]:
-        found = self.db.login_failures.find(
-            {"username_key": username.lower(), "at": {"$gte": since}}, {"at": 1}
-        ).sort("at", 1)
-        return [doc["at"].astimezone(UTC) async for doc in found]
+        return await self._failures_since(username.lower(), since, inclusive=True)
 
     @_guarded
     async def clear_login_failures(self, username: str) -> None:
-        await self.db.login_failures.delete_many({"username_key": username.lower()})
+        await self.db.login_failures.delete_one({"_id": username.lower()})
+
+    @_guarded
+    async def claim_login_attempt(
+        self, username: str, at: datetime, *, since: datetime, limit: int
+    ) -> tuple[bool, list[datetime]]:
+        key = username.lower()
+        # Forget what left the window, making the document if there is none (a
+        # DuplicateKeyError: another claim made it first).
+        with contextlib.suppress(DuplicateKeyError):
+            await self.db.login_failures.update_one(
+                {"_id": key},
+                {
+                    "$pull": {"failures": {"$lte": since}},
+                    "$setOnInsert": {"expire_at": self._failure_expiry()},
+                },
+                upsert=True,
+            )
+        recorded = False
+        if limit > 0:
+            # One atomic update of one document: it applies only while the list holds fewer
+            # than ``limit`` failures, whichever process's claims race it.
+            pushed = await self.db.login_failures.update_one(
+                {"_id": key, f"failures.{limit - 1}": {"$exists": False}},
+                {"$push": {"failures": at}, "$set": {"expire_at": self._failure_expiry()}},
+            )
+            recorded = pushed.matched_count == 1
+        return recorded, await self._failures_since(key, since, inclusive=False)
 
     # -- scans ------------------------------------------------------------------------
     @_guarded

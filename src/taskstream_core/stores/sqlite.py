@@ -177,6 +177,26 @@ class SQLiteStore:
             "DELETE FROM login_failures WHERE username_key = ?", (username.lower(),)
         )
 
+    async def claim_login_attempt(
+        self, username: str, at: datetime, *, since: datetime, limit: int
+    ) -> tuple[bool, list[datetime]]:
+        # One write transaction (BEGIN IMMEDIATE): other processes' claims wait for its end.
+        def run(conn: sqlite3.Connection) -> tuple[bool, list[datetime]]:
+            key, floor = username.lower(), format_time(since)
+            conn.execute(
+                "DELETE FROM login_failures WHERE username_key = ? AND at <= ?", (key, floor)
+            )
+            rows = conn.execute(
+                "SELECT at FROM login_failures WHERE username_key = ? ORDER BY at", (key,)
+            )
+            recent = [parse_time(r["at"]) for r in rows]
+            if len(recent) >= limit:
+                return False, recent
+            conn.execute("INSERT INTO login_failures VALUES (?, ?)", (key, format_time(at)))
+            return True, sorted([*recent, parse_time(format_time(at))])
+
+        return await self._call(run)
+
     # -- scans ------------------------------------------------------------------------
     async def create_scan(self, scan: Scan) -> None:
         def run(conn: sqlite3.Connection) -> None:
