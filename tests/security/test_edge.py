@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import struct
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -21,13 +23,14 @@ import pytest
 import socketio
 
 from tests.contract.helpers import PASSWORD, Users, assert_error, new_scan
+from tests.soak.wire import WireSocket
 from tests.support import Api, LiveSocket, Reply, ServerProcess, call_sync, register_sync
 
 from .matrix import ROUTE_NEEDS, STATIC_ASSETS
+from .wire import POLLING, polling_session, raw_request
 
 FOREIGN = "http://evil.example"
 ALLOWED = "http://dashboard.example"
-POLLING = "/socket.io/?EIO=4&transport=polling"
 
 
 def assert_security_headers(reply: Reply) -> None:
@@ -253,3 +256,140 @@ async def test_a_state_changing_answer_grants_no_foreign_origin_either(
         f"/api/scans/{scan}/close", token=users.admin.token, headers={"Origin": FOREIGN}
     )
     assert "Access-Control-Allow-Origin" not in reply.headers
+
+
+# -- the transport edge: what reaches the server before anyone signs in -----------------------
+def _raw_post(path: str, body: bytes, *, chunked: bool = False) -> bytes:
+    """A POST of ``body`` to ``path``, written out byte for byte: with its length declared, or
+    chunked (one chunk) without one."""
+    head = f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: text/plain;charset=UTF-8\r\n"
+    if chunked:
+        framed = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+        return (head + "Transfer-Encoding: chunked\r\n\r\n").encode() + framed
+    return (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["declared", "chunked"])
+async def test_an_oversized_polling_post_is_refused_at_once(
+    api: Api, server: ServerProcess, *, chunked: bool
+) -> None:
+    """Issue 16 #3: a long-polling POST over 64 KiB to a fresh session, before any login, is
+    answered 413 `payload_too_large` at once, its connection closed, as on every other path
+    (python-engineio never answered one with its length declared, and dropped a chunked one
+    whole while answering "OK"). 64 KiB itself is not over: it is handled."""
+    session = await polling_session(api)
+    over = _raw_post(session, b"3" + b"x" * (64 * 1024), chunked=chunked)
+    answer = await raw_request(server.host, server.port, over, within=3)
+    assert answer.status == 413, answer
+    assert json.loads(answer.body)["error"]["code"] == "payload_too_large"
+    assert answer.header("connection") == "close"
+    assert answer.header("x-content-type-options") == "nosniff"
+    session = await polling_session(api)
+    limit = _raw_post(session, b"3" + b"x" * (64 * 1024 - 1), chunked=chunked)
+    answer = await raw_request(server.host, server.port, limit, within=3)
+    assert (answer.status, answer.body) == (200, b"OK"), answer
+
+
+def _errors_since(server: ServerProcess, start: int) -> list[str]:
+    """Lines the server wrote since line ``start`` that log an error or hold a traceback."""
+    with server._lock:
+        lines = server.lines[start:]
+    return [
+        line
+        for line in lines
+        if "Traceback" in line or '"level": "error"' in line or '"level": "critical"' in line
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "\x1e".join(["3"] * 17).encode(),
+        b"3\x1e\x1e3",
+        b"6",
+        b"2",
+        b"x",
+        b"bA",
+        b"4\xff",
+    ],
+    ids=[
+        "17-packets",
+        "an-empty-packet",
+        "a-noop",
+        "a-ping",
+        "no-packet-type",
+        "binary-not-base64",
+        "not-utf-8",
+    ],
+)
+async def test_a_polling_post_engineio_cannot_take_is_refused_cleanly(
+    api: Api, server: ServerProcess, body: bytes
+) -> None:
+    """Issue 16 #15: python-engineio decodes at most 16 packets per POST; past that it dropped
+    every packet, answered "OK" and logged a traceback. It did the same for a payload it could
+    not decode, and a packet type a client never sends left the POST unanswered. Each is now a
+    400 `invalid_request` before python-engineio sees it: nothing is dropped silently, nothing
+    is logged as an error."""
+    start = len(server.lines)
+    session = await polling_session(api)
+    async with asyncio.timeout(5):
+        reply = await api.request("POST", session, data=body)
+    assert_error(reply, 400, "invalid_request")
+    await asyncio.sleep(0.2)  # a log line would come right after the answer
+    assert not _errors_since(server, start)
+
+
+async def test_sixteen_packets_in_one_polling_post_are_all_taken(
+    api: Api, server: ServerProcess
+) -> None:
+    """The most python-engineio decodes in one POST is handled, every packet of it."""
+    start = len(server.lines)
+    session = await polling_session(api)
+    reply = await api.request("POST", session, data="\x1e".join(["3"] * 16))
+    assert (reply.status, reply.text) == (200, "OK")
+    assert not _errors_since(server, start)
+
+
+async def test_a_huge_request_header_is_refused(server: ServerProcess, api: Api) -> None:
+    """Issue 16 #7: a request with a 4 MB header is refused (a 400, or the connection closed)
+    instead of being read whole and served; the server goes on answering."""
+    pad = b"a" * (4 * 1024 * 1024)
+    request = b"GET /api/health HTTP/1.1\r\nHost: test\r\nX-Pad: " + pad + b"\r\n\r\n"
+    answer = await raw_request(server.host, server.port, request, within=10)
+    assert answer.status in (None, 400, 431), answer.head
+    assert (await api.get("/api/health")).status == 200
+
+
+async def test_a_request_head_of_60_kb_is_still_served(server: ServerProcess) -> None:
+    """The cap leaves room for what the fuzz suites send: a 60,000-character URL."""
+    request = f"GET /api/health?pad={'a' * 60_000} HTTP/1.1\r\nHost: test\r\n\r\n".encode()
+    answer = await raw_request(server.host, server.port, request, within=5)
+    assert answer.status == 200, answer.head
+
+
+async def test_an_oversized_websocket_frame_is_refused_from_its_header(
+    server: ServerProcess, api: Api
+) -> None:
+    """Issue 16 #16: a websocket frame announcing 1 MB, sent to /socket.io before any Socket.IO
+    connect, ends that connection as soon as its header is read (close code 1009, "message too
+    big"), without the server waiting for its payload to buffer it; the server keeps serving."""
+    ws = WireSocket(server.host, server.port, token="")
+    await ws._handshake()
+    assert ws._writer is not None
+    opcode, opened = await ws._read_frame()
+    assert opened.startswith(b"0{")
+    size = 1024 * 1024
+    ws._writer.write(struct.pack("!BBQ", 0x81, 0x80 | 127, size) + b"mask" + b"x" * 1024)
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(3):
+            while True:
+                opcode, payload = await ws._read_frame()
+                if opcode == 0x8:
+                    assert struct.unpack("!H", payload[:2])[0] == 1009, payload
+                    break
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass  # closed without a close frame: refused all the same
+    assert time.monotonic() - started < 3
+    await ws.leave("reset")
+    assert (await api.get("/api/health")).status == 200

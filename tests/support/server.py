@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -63,7 +64,8 @@ class ServerProcess:
     variables and setting the test JWT secret and invite code; a ``None``
     value removes a variable (to test generated secrets).
     Every line the process writes (stdout and stderr) is kept in
-    :attr:`lines`, across restarts.
+    :attr:`lines`, across restarts. ``open_files`` caps the process's open
+    file descriptors (``ulimit -n``), to see it run out of them.
     """
 
     def __init__(
@@ -76,6 +78,7 @@ class ServerProcess:
         port: int | None = None,
         cwd: Path | None = None,
         startup_timeout: float = 30.0,
+        open_files: int | None = None,
     ) -> None:
         self.store_url = store_url
         self.args = list(args)
@@ -83,6 +86,8 @@ class ServerProcess:
         self.port = port or free_port(host)
         self.cwd = cwd
         self.startup_timeout = startup_timeout
+        #: The process's limit on open file descriptors (RLIMIT_NOFILE), when set.
+        self.open_files = open_files
         self.env = self._environment(env or {})
         self.lines: list[str] = []
         self.process: subprocess.Popen[str] | None = None
@@ -139,11 +144,17 @@ class ServerProcess:
             text=True,
             encoding="utf-8",
             errors="replace",
+            preexec_fn=self._limit_open_files if self.open_files is not None else None,  # noqa: PLW1509
         )
         self.process = process
         self._reader = threading.Thread(target=self._read, args=(process,), daemon=True)
         self._reader.start()
         return process
+
+    def _limit_open_files(self) -> None:
+        """In the child, before it runs the server: at most ``open_files`` descriptors."""
+        assert self.open_files is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
 
     def start(self) -> Self:
         """Start the process and return once ``GET /api/health`` answers 200."""

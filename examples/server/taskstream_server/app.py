@@ -21,7 +21,16 @@ from taskstream_core import TaskStream, TaskStreamError, TokenIssuer, open_broke
 from taskstream_core.broker import LocalFanout
 from taskstream_core.url import mask_url
 
-from .edge import ASGIApp, HttpEdge, Message, Receive, Scope, Send, with_security_headers
+from .edge import (
+    ASGIApp,
+    HttpEdge,
+    Message,
+    PollingEdge,
+    Receive,
+    Scope,
+    Send,
+    with_security_headers,
+)
 from .http_api import HttpApi, register_error_handler
 from .observability import CountingBroker, Metrics
 from .pages import STATIC_DIR, Pages
@@ -56,9 +65,14 @@ class ServerApp:
             else:
                 await edge(scope, receive, send)
 
-        # Socket.IO's long-polling answers get the security headers too.
+        # Socket.IO's long-polling POSTs are read and checked before python-engineio sees
+        # them, and its answers get the security headers too.
         self.asgi = with_security_headers(
-            socketio.ASGIApp(self.sockets.sio, other_asgi_app=http, socketio_path="socket.io")
+            PollingEdge(
+                socketio.ASGIApp(self.sockets.sio, other_asgi_app=http, socketio_path="socket.io"),
+                path="/socket.io",
+                max_body=self.sockets.sio.eio.max_http_buffer_size,
+            )
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

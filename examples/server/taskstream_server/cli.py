@@ -23,6 +23,7 @@ import uvicorn
 
 from taskstream_core import __version__
 from taskstream_core.url import mask_url
+from taskstream_core.validation import MAX_BODY_BYTES
 
 from .app import ServerApp, build_app
 from .observability import configure_logging
@@ -271,6 +272,20 @@ def _prepare(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Settings
 #: throughput`` went from about 2,400 to 2,550-2,650 acknowledged submits/s.
 GIL_SWITCH_INTERVAL: Final = 0.0002
 
+#: The most a request's line and headers may take together: uvicorn's h11 parser answers
+#: 400 and closes the connection past it, having buffered no more. (httptools, which
+#: uvicorn picks when it is installed, has no limit at all: a 30 MB header was read whole
+#: and kept.) 64 KiB holds a 60,000-character URL or an 8 KB header line with room to
+#: spare; nginx allows 32 KB by default (``large_client_header_buffers 4 8k``).
+MAX_REQUEST_HEAD: Final = 64 * 1024
+
+#: The largest websocket message uvicorn reads before it closes the connection with 1009
+#: ("message too big"), refused from the frame's header before its payload is buffered
+#: (uvicorn's default: 16 MiB). python-engineio closes the connection for any message past
+#: MAX_BODY_BYTES anyway; this only stops the bytes before they are held, leaving room
+#: for the message's Engine.IO and Socket.IO prefix.
+WS_MAX_SIZE: Final = MAX_BODY_BYTES + 1024
+
 
 def _serve(settings: Settings, built: ServerApp, seat: WorkerSeat | None) -> int:
     """Run uvicorn until SIGTERM/SIGINT; on the supervisor's socket when a worker."""
@@ -293,8 +308,10 @@ def _serve(settings: Settings, built: ServerApp, seat: WorkerSeat | None) -> int
         port=settings.port,
         lifespan="on",
         loop="auto",
-        http="auto",
+        http="h11",
+        h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
         ws="auto",
+        ws_max_size=WS_MAX_SIZE,
         # Compressing each frame per socket (every browser offers permessage-deflate)
         # undid the event encoded once for all sockets: 84-86 us of server CPU per
         # delivery against 51-55 us without, for ~600-byte JSON events on a LAN.
