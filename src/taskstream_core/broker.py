@@ -14,6 +14,12 @@ are read from the store and delivered in their place: the publisher may have
 died between storing and publishing, and a viewer that received a later event
 would not get them at a resume (it asks for what follows the last seq it
 saw). What the store does not hold either is skipped.
+
+That per-scan state lives while the scan has a viewer here: a subscription
+says it views a scan (:meth:`Subscription.watch`, which a join's
+:meth:`Subscription.covered` implies) and stops (:meth:`Subscription.unwatch`,
+or closing); the last one to stop takes the scan's gate with it, and an event
+of a scan nobody here receives leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -89,6 +95,8 @@ class Subscription:
         #: When set, events go to this callable at once instead of into the queue,
         #: and None goes to it when the subscription closes (see :attr:`lagged`).
         self.listener: Callable[[ScanEvent | None], None] | None = None
+        #: The scans this consumer views (see :meth:`watch`).
+        self.watched: set[str] = set()
 
     def join(self, rooms: Iterable[str]) -> None:
         new = set(rooms) - self.rooms
@@ -101,19 +109,38 @@ class Subscription:
         self._fanout._unindex(self, gone)
 
     def covered(self, scan_id: str, seq: int) -> None:
-        """Say that this consumer holds the scan up to ``seq`` (a join's snapshot or resume).
+        """Say that this consumer holds the scan up to ``seq`` (a join's snapshot or resume);
+        it then views the scan (see :meth:`watch`).
 
         If the process has seen no event of the scan yet, its seq gate then
         waits for ``seq + 1`` instead of taking whatever arrives first: with
         several publishers, a later seq may overtake an earlier one.
         """
+        self.watch(scan_id)
         self._fanout._seed(scan_id, seq)
+
+    def watch(self, scan_id: str) -> None:
+        """Say that this consumer views the scan (a join under way or done): the process
+        keeps the scan's delivery order (its seq gate) while at least one consumer does."""
+        if not self.closed and scan_id not in self.watched:
+            self.watched.add(scan_id)
+            self._fanout._watch(scan_id)
+
+    def unwatch(self, scan_id: str) -> None:
+        """Undo :meth:`watch` (a leave, a failed join); the last viewer of a scan to go
+        takes the scan's seq gate with it. Nothing happens for a scan not watched."""
+        if scan_id in self.watched:
+            self.watched.discard(scan_id)
+            self._fanout._unwatch(scan_id)
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
             self._fanout._unindex(self, self.rooms)
             self.rooms = set()
+            watched, self.watched = self.watched, set()
+            for scan_id in watched:
+                self._fanout._unwatch(scan_id)
             self._wake()
             if self.listener is not None:
                 self.listener(None)
@@ -231,6 +258,8 @@ class LocalFanout:
         self._by_room: dict[str, set[Subscription]] = {}
         self._subscriptions: set[Subscription] = set()
         self._gates: dict[str, _SeqGate] = {}
+        #: scan → how many subscriptions view it (see :meth:`Subscription.watch`).
+        self._watchers: dict[str, int] = {}
         self._backfills: set[asyncio.Task[None]] = set()
         self.delivered = 0
 
@@ -247,12 +276,36 @@ class LocalFanout:
             if gate.timer is not None:
                 gate.timer.cancel()
         self._gates.clear()
+        self._watchers.clear()
         for task in self._backfills:
             task.cancel()
 
     @property
     def subscription_count(self) -> int:
         return len(self._subscriptions)
+
+    @property
+    def scan_count(self) -> int:
+        """Scans whose delivery order this process keeps (a seq gate each)."""
+        return len(self._gates)
+
+    @property
+    def room_count(self) -> int:
+        """Rooms at least one subscription is in."""
+        return len(self._by_room)
+
+    def _watch(self, scan_id: str) -> None:
+        self._watchers[scan_id] = self._watchers.get(scan_id, 0) + 1
+
+    def _unwatch(self, scan_id: str) -> None:
+        left = self._watchers.get(scan_id, 0) - 1
+        if left > 0:
+            self._watchers[scan_id] = left
+            return
+        self._watchers.pop(scan_id, None)
+        gate = self._gates.pop(scan_id, None)
+        if gate is not None and gate.timer is not None:
+            gate.timer.cancel()
 
     def _index(self, sub: Subscription, rooms: Iterable[str]) -> None:
         for room in rooms:
@@ -280,6 +333,10 @@ class LocalFanout:
             return
         gate = self._gates.get(event.scan_id)
         if gate is None:
+            if event.scan_id not in self._watchers and not any(
+                room in self._by_room for room in event_rooms(event)
+            ):
+                return  # nobody here receives it: no order to keep
             gate = self._gates[event.scan_id] = _SeqGate()
         if gate.last is None or event.seq == gate.last + 1:
             gate.last = event.seq

@@ -23,18 +23,23 @@ __all__ = [
 
 
 def scan_room(scan_id: str) -> str:
-    """Every socket joined to the scan: receives the scan's own changes."""
-    return f"scan:{scan_id}"
+    """Every socket joined to the scan: receives the scan's own changes.
+
+    The id's length comes before it in every room name, so no scan id, whatever
+    it holds, names a room of another scan (``x:all-tasks`` would otherwise be
+    the admins' room of ``x``).
+    """
+    return f"scan:{len(scan_id)}:{scan_id}"
 
 
 def admin_room(scan_id: str) -> str:
     """Viewers who may read every task of the scan."""
-    return f"scan:{scan_id}:all-tasks"
+    return f"{scan_room(scan_id)}:all-tasks"
 
 
 def worker_room(scan_id: str, worker_id: str) -> str:
     """One worker's view of a scan: its own tasks only."""
-    return f"scan:{scan_id}:worker:{worker_id}"
+    return f"{scan_room(scan_id)}:worker:{worker_id}"
 
 
 def viewer_rooms(scan_id: str, principal: Principal) -> frozenset[str]:

@@ -44,6 +44,7 @@ class ViewerSession:
         rooms = viewer_rooms(sid, self.principal)
         already = sid in self._floors
         ticket = self._joining[sid] = object()
+        self._subscription.watch(sid)
         self._subscription.join(rooms)
 
         def as_of(seq: int) -> int:
@@ -65,8 +66,10 @@ class ViewerSession:
         except BaseException:
             self._passed.pop(sid, None)
             if not already and self._joining.get(sid) is ticket:
+                # Nothing of a failed join stays: its rooms, its scan's order in the broker.
                 self._floors.pop(sid, None)
                 self._subscription.leave(rooms)
+                self._subscription.unwatch(sid)
             raise
         finally:
             if self._joining.get(sid) is ticket:
@@ -98,6 +101,7 @@ class ViewerSession:
         self._passed.pop(sid, None)
         self._floors.pop(sid, None)
         self._subscription.leave(viewer_rooms(sid, self.principal))
+        self._subscription.unwatch(sid)
 
     def _wanted(self, event: ScanEvent) -> bool:
         floor = self._floors.get(event.scan_id)

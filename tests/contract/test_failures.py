@@ -6,17 +6,19 @@ fail on cue); the rest goes over the wire to the session's server.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any, NoReturn
 
 import pytest
+import uvicorn
 from sanic import Sanic
 
 from taskstream_core import Unavailable
 from taskstream_server import Secrets, ServerApp, Settings, build_app
-from tests.support import Api, LiveSocket
+from tests.support import Api, LiveSocket, free_port
 from tests.support.asgi import InProcess
 
 from .helpers import PASSWORD, SocketFactory, Users
@@ -25,12 +27,12 @@ from .helpers import PASSWORD, SocketFactory, Users
 @pytest.fixture
 async def inprocess() -> AsyncIterator[tuple[ServerApp, InProcess, str]]:
     """A server app in-process on a memory store, started, with an admin's token."""
-    settings = Settings(secrets=Secrets("f" * 40, "invite"), store_url="memory://")
+    settings = Settings(secrets=Secrets("f" * 40, "invite-code-for-tests"), store_url="memory://")
     app = build_app(settings, name=f"failures-{uuid.uuid4().hex[:8]}")
     app.sanic.config.TOUCHUP = False  # Sanic rewrites its classes once per process, not per app
     runner = InProcess(app)
     await runner.start()
-    session = await app.core.accounts.register("boss", PASSWORD, "admin", "invite")
+    session = await app.core.accounts.register("boss", PASSWORD, "admin", "invite-code-for-tests")
     yield app, runner, session.token
     await runner.stop()
     Sanic.unregister_app(app.sanic)
@@ -84,19 +86,34 @@ async def test_an_unexpected_error_in_an_event_is_acked_internal(
     inprocess: tuple[ServerApp, InProcess, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Contract: the ack is "`{"ok": false, "error": {"code", "message"}}`": an unexpected error
-    in a handler is answered `internal`, never raised into python-socketio."""
+    in a handler is answered `internal`, never raised into python-socketio. The app is served
+    by uvicorn in this process, so that its store can be made to fail, and a real Socket.IO
+    client talks to it."""
     app, _, token = inprocess
-    handlers = app.sockets.sio.handlers["/"]
-    assert await handlers["connect"]("sid-1", {}, {"token": token}) is True
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None)
+    server = uvicorn.Server(config)
+    serving = asyncio.ensure_future(server.serve())
+    try:
+        while not server.started:
+            assert not serving.done(), "uvicorn did not start"
+            await asyncio.sleep(0.02)
 
-    async def bug(*_: Any, **__: Any) -> NoReturn:
-        raise RuntimeError("boom")
+        async def bug(*_: Any, **__: Any) -> NoReturn:
+            raise RuntimeError("boom")
 
-    monkeypatch.setattr(app.core.store, "get_scan", bug)
-    ack = await handlers["scan:join"]("sid-1", {"scan_id": "abc"})
-    assert ack == {"ok": False, "error": {"code": "internal", "message": ack["error"]["message"]}}
-    assert "boom" not in ack["error"]["message"]
-    await handlers["disconnect"]("sid-1", "test")
+        async with LiveSocket(f"http://127.0.0.1:{port}", token) as socket:
+            monkeypatch.setattr(app.core.store, "get_scan", bug)
+            ack = await socket.call("scan:join", {"scan_id": "abc"})
+            assert ack == {
+                "ok": False,
+                "error": {"code": "internal", "message": ack["error"]["message"]},
+            }
+            assert "boom" not in ack["error"]["message"]
+            assert socket.connected
+    finally:
+        server.should_exit = True
+        await serving
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ and test_socketio_resume.py hold the single-path versions.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -162,3 +163,30 @@ async def test_a_socket_that_never_joined_a_scan_receives_nothing_from_it(
             e for e in socket.events if isinstance(e.data, dict) and e.data.get("scan_id") == busy
         ]
         assert busy not in received_text(socket.events)
+
+
+async def test_joining_an_id_named_like_a_scans_admin_room_reaches_none_of_its_tasks(
+    api: Api, sockets: SocketRecorder, users: Users
+) -> None:
+    """A worker joined to a scan that keeps joining ``<scan id>:all-tasks`` (no such scan: each
+    join answers ``not_found``) while another worker submits gets none of the other's tasks:
+    a scan id never names a room of another scan, even while the failed join is under way."""
+    scan = await new_scan(api, users.admin, "aliased")
+    prober = await sockets.joined(users.worker, scan)
+    other = await sockets.connect(users.worker2)
+    alias = {"scan_id": f"{scan}:all-tasks"}
+
+    async def probe() -> None:
+        for _ in range(10):
+            acks = await asyncio.gather(*(prober.call("scan:join", alias) for _ in range(20)))
+            assert {a["error"]["code"] for a in acks} == {"not_found"}, acks[0]
+
+    async def theirs() -> list[Any]:
+        return [await submit(other, scan, f"not for the prober {n}") for n in range(60)]
+
+    _, tasks = await asyncio.gather(probe(), theirs())
+    # Sentinel: the prober's own later task arrives after anything sent before it.
+    mine = await submit(prober, scan, "the prober's own")
+    await prober.wait_event("task:created", id=mine["id"])
+    leaked = [t["id"] for t in tasks if t["id"] in received_text(prober.events)]
+    assert not leaked, f"{len(leaked)} of another worker's tasks reached the prober"

@@ -23,6 +23,7 @@ import json
 import os
 import socket
 import struct
+from collections.abc import Iterable
 from typing import Any, Final, Literal
 
 __all__ = ["Exit", "WireSocket"]
@@ -147,15 +148,41 @@ class WireSocket:
 
     async def call(self, event: str, payload: Any) -> Any:
         """Emit an event and return its ack (events that arrive meanwhile are skipped)."""
+        return await self.call_raw(json.dumps([event, payload]))
+
+    async def call_raw(self, packet_json: str) -> Any:
+        """Send an event packet whose JSON part is ``packet_json`` as it is (``[name, ...args]``
+        or anything else) and return its ack."""
+        return await self.ack(self.emit_raw(packet_json))
+
+    def emit_raw(self, packet_json: str) -> int:
+        """Send an event packet with the JSON part ``packet_json`` without waiting; its ack id."""
         ack_id = self._acks
         self._acks += 1
-        self._send_frame(_TEXT, f"42{ack_id}{json.dumps([event, payload])}".encode())
+        self._send_frame(_TEXT, f"42{ack_id}{packet_json}".encode())
+        return ack_id
+
+    async def ack(self, ack_id: int) -> Any:
+        """The first argument of the ack of ``ack_id`` (packets before it are skipped)."""
         prefix = f"43{ack_id}"
         async with asyncio.timeout(self.timeout):
             while True:
                 packet = await self._packet()
                 if packet.startswith(prefix) and packet[len(prefix)] == "[":
                     return json.loads(packet[len(prefix) :])[0]
+
+    async def acks(self, ack_ids: Iterable[int]) -> dict[int, Any]:
+        """The first argument of each ack of ``ack_ids``, by id, in whatever order they come
+        (other packets are skipped)."""
+        wanted = set(ack_ids)
+        answers: dict[int, Any] = {}
+        async with asyncio.timeout(self.timeout):
+            while len(answers) < len(wanted):
+                packet = await self._packet()
+                digits = packet[2:].split("[", 1)[0]
+                if packet.startswith("43") and digits.isdigit() and int(digits) in wanted:
+                    answers[int(digits)] = json.loads(packet[2 + len(digits) :])[0]
+        return answers
 
     async def leave(self, how: Exit) -> None:
         """Go away as ``how`` says (see the module's docstring)."""

@@ -349,6 +349,72 @@ async def test_a_failed_join_joins_nothing(app: TaskStream, alice: Principal) ->
         assert viewer._subscription.rooms == set()
 
 
+async def test_failed_joins_leave_no_per_scan_state_in_the_fanout(
+    app: TaskStream, recording_broker: MemoryBroker, alice: Principal
+) -> None:
+    """Joins of scans that do not exist leave the fan-out as they found it: no seq gate,
+    no room, no subscription beyond the session's own (each used to keep a gate for ever)."""
+    with ViewerSession(app, alice) as viewer:
+        for n in range(1_000):
+            with pytest.raises(NotFound):
+                await viewer.join(f"no-such-scan-{n}")
+        assert recording_broker.scan_count == 0
+        assert recording_broker.room_count == 0
+        assert recording_broker.subscription_count == 1
+    assert recording_broker.subscription_count == 0
+
+
+async def test_a_scans_state_goes_with_its_last_viewer(
+    app: TaskStream, recording_broker: MemoryBroker, admin: Principal, alice: Principal
+) -> None:
+    """The fan-out keeps a scan's seq gate while a viewer has the scan joined: the last one
+    to leave (or close) takes it away, and a later event or join starts it again."""
+    scan = await app.create_scan(admin, "s")
+    first, second = ViewerSession(app, admin), ViewerSession(app, alice)
+    await first.join(scan.id)
+    await second.join(scan.id)
+    await app.submit_task(alice, scan.id, "one")
+    assert recording_broker.scan_count == 1
+    first.leave(scan.id)
+    assert recording_broker.scan_count == 1  # alice still views it
+    second.close()
+    assert recording_broker.scan_count == 0
+    assert recording_broker.room_count == 0
+    await app.submit_task(alice, scan.id, "nobody here")
+    assert recording_broker.scan_count == 0  # nobody to order it for
+    with ViewerSession(app, admin) as again:
+        joined = await again.join(scan.id)
+        assert [t.content for t in joined.tasks or ()] == ["one", "nobody here"]
+        assert recording_broker.scan_count == 1
+        third, _ = await app.submit_task(alice, scan.id, "three")
+        assert [e.task for e in pending_now(again)] == [third]
+    assert recording_broker.scan_count == 0
+    first.close()
+
+
+async def test_a_join_of_an_id_named_like_another_scans_room_reaches_nothing_of_it() -> None:
+    """A worker joined to scan ``x`` that joins ``x:all-tasks`` (a scan that cannot exist)
+    receives nothing of ``x``'s other workers while that join runs: no scan id names a room
+    of another scan (``scan:x`` + ``:all-tasks`` was the admins' room of ``x``)."""
+    store = HookedStore()
+    async with make_app(store=store) as app:
+        boss = await sign_up(app, "boss", "admin")
+        alice, bob = await sign_up(app, "alice"), await sign_up(app, "bob")
+        scan = await app.create_scan(boss, "s")
+        with ViewerSession(app, alice) as viewer:
+            await viewer.join(scan.id)
+            seen: list[ScanEvent] = []
+
+            async def meanwhile() -> None:
+                await app.submit_task(bob, scan.id, "bob's own")
+                seen.extend(pending_now(viewer))
+
+            store.hooks["get_scan"] = meanwhile
+            with pytest.raises(NotFound):
+                await viewer.join(scan.id + ":all-tasks")
+            assert [e.task.content for e in seen if e.task] == []
+
+
 async def test_closing_a_session_ends_its_stream(app: TaskStream, alice: Principal) -> None:
     """After close(), iteration ends and next_event raises SubscriptionClosed."""
     viewer = ViewerSession(app, alice)

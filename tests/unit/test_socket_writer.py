@@ -7,6 +7,7 @@ import asyncio
 import engineio
 import pytest
 from engineio import exceptions as eio_exceptions
+from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
 
 from taskstream_server import socket_writer
@@ -81,3 +82,21 @@ async def test_a_websocket_writer_waits_for_the_close_not_a_timer() -> None:
     assert await waiting == ["a"]
     socket.queue.put_nowait(None)
     assert await socket.poll() == []
+
+
+async def test_the_outbox_counts_what_waits_and_what_the_writer_holds() -> None:
+    """What was queued counts until the writer takes it, then as the batch being sent until
+    the writer asks for more; packets nobody counted (a ping) take nothing below zero."""
+    socket = _socket()
+    outbox = socket_writer.Outbox()
+    assert socket_writer.install(socket, outbox)
+    for text in ("a" * 10, "b" * 20):
+        socket.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, text))
+        outbox.add(len(text))
+    assert outbox.unsent == 30
+    assert len(await socket.poll()) == 2
+    assert (outbox.queued, outbox.sending) == (0, 30)
+    socket.queue.put_nowait(eio_packet.Packet(eio_packet.PING))
+    assert len(await socket.poll()) == 1
+    assert (outbox.queued, outbox.sending) == (0, 0)
+    assert socket_writer.packet_size(eio_packet.Packet(eio_packet.MESSAGE, "xyz")) == 3

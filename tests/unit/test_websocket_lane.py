@@ -21,12 +21,21 @@ class _Transport:
     def __init__(self) -> None:
         self.writes: list[bytes] = []
         self.closing = False
+        self.aborted = False
+        #: What the kernel has not taken yet, as asyncio's transports report it.
+        self.unsent = 0
 
     def write(self, data: bytes) -> None:
         self.writes.append(data)
 
     def is_closing(self) -> bool:
         return self.closing
+
+    def get_write_buffer_size(self) -> int:
+        return self.unsent
+
+    def abort(self) -> None:
+        self.aborted = self.closing = True
 
 
 class _UvicornLike:
@@ -113,6 +122,20 @@ async def test_frames_taken_before_a_close_are_not_written_after_it() -> None:
     protocol.close_sent = True  # uvicorn sent its close frame within the same pass
     await asyncio.sleep(0)
     assert protocol.transport.writes == []
+
+
+async def test_buffered_counts_this_pass_and_the_transport_and_abort_drops_both() -> None:
+    protocol = _UvicornLike()
+    lane = Lane.fit(protocol)
+    assert lane is not None
+    protocol.transport.unsent = 1_000
+    assert lane.take(text_frame("a" * 200))
+    assert lane.buffered() == 1_000 + len(text_frame("a" * 200))
+    lane.abort()
+    assert protocol.transport.aborted
+    assert lane.buffered() == 1_000
+    await asyncio.sleep(0)
+    assert protocol.transport.writes == []  # what this pass took is not written after it
 
 
 def test_fits_only_uvicorns_protocol_without_extensions() -> None:

@@ -11,14 +11,15 @@ Socket.IO-level operations between processes:
 - ``disconnect`` of a socket that lives in another process;
 - ``emit(to=sid or room)`` from any process (an admin tool, a future feature);
 - room bookkeeping, and closing a room everywhere — which, for the rooms
-  :func:`~taskstream_server.sockets.login_room` names, also disconnects their
-  members: that is how a logout on one process drops the token's sockets on
-  every process.
+  :func:`~taskstream_server.sockets.login_room` names, tells each process's
+  gateway that the token was logged out (:attr:`RedisClientManager.on_logout`):
+  that is how a logout on one process drops the token's sockets on every
+  process, those still signing in with it included.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import socketio
@@ -37,7 +38,11 @@ __all__ = ["BrokerMetrics", "RedisClientManager"]
 
 class RedisClientManager(socketio.AsyncRedisManager):  # type: ignore[misc] # untyped library
     """python-socketio's Redis manager, plus one rule: closing a login room (``session:``), on
-    any process, disconnects the room's sockets on every process (a logout)."""
+    any process, is a logout of its token on every process."""
+
+    #: Called with the token id of each login room closed, on this process or another one:
+    #: the gateway drops its sockets signed in with that token (set by ``SocketGateway``).
+    on_logout: Callable[[str], Awaitable[None]] | None = None
 
     @classmethod
     def for_url(cls, url: str) -> RedisClientManager:
@@ -60,10 +65,9 @@ class RedisClientManager(socketio.AsyncRedisManager):  # type: ignore[misc] # un
     async def _handle_close_room(self, message: dict[str, Any]) -> None:
         # python-socketio runs this for a close_room of this process and of every other one.
         room = message.get("room")
-        namespace = message.get("namespace") or "/"
-        if isinstance(room, str) and room.startswith(LOGIN_ROOM_PREFIX):
-            for sid, _ in list(self.get_participants(namespace, room)):
-                await self.server.disconnect(sid, namespace=namespace, ignore_queue=True)
+        logout = self.on_logout
+        if logout is not None and isinstance(room, str) and room.startswith(LOGIN_ROOM_PREFIX):
+            await logout(room.removeprefix(LOGIN_ROOM_PREFIX))
         await super()._handle_close_room(message)
 
     async def aclose(self) -> None:

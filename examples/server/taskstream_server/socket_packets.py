@@ -9,6 +9,13 @@ so such a packet is turned into the event :data:`MALFORMED_EVENT`, which the
 gateway acks with that code like any other refused payload. A connect packet
 whose auth cannot be read is likewise handled as one without auth, refused
 with ``unauthorized`` instead of left unanswered.
+
+An event named like one of the events Socket.IO keeps for itself
+(:data:`RESERVED_NAMES`: ``connect``, ``disconnect``, ...) would otherwise
+reach the server's connection handlers: python-socketio dispatches an event
+packet by its name, whatever its type. Such a packet becomes the event
+:data:`RESERVED_EVENT` with the name as its first argument, which the
+gateway answers like any unknown event.
 """
 
 from __future__ import annotations
@@ -18,10 +25,26 @@ from typing import Any, Final
 from engineio import json as engineio_json
 from socketio import packet
 
-__all__ = ["MALFORMED_EVENT", "ClientPacket"]
+__all__ = ["MALFORMED_EVENT", "RESERVED_EVENT", "RESERVED_NAMES", "ClientPacket"]
 
 #: The event a packet becomes when its ``[name, ...args]`` cannot be read.
 MALFORMED_EVENT: Final = "\x00malformed"
+#: The event a packet named after a reserved event becomes: ``[RESERVED_EVENT, name, ...args]``.
+RESERVED_EVENT: Final = "\x00reserved"
+#: Event names no client event may use: socket.io's reserved events (python-socketio's
+#: ``connect`` and ``disconnect`` among them) and the two names above.
+RESERVED_NAMES: Final = frozenset(
+    {
+        "connect",
+        "connect_error",
+        "disconnect",
+        "disconnecting",
+        "newListener",
+        "removeListener",
+        MALFORMED_EVENT,
+        RESERVED_EVENT,
+    }
+)
 
 
 class _UnreadableJson(ValueError):
@@ -70,9 +93,12 @@ class ClientPacket(packet.Packet):  # type: ignore[misc]  # python-socketio is u
             # Attachments announced by a packet that cannot be read are not waited for.
             self.packet_type, self.data = packet.EVENT, [MALFORMED_EVENT]
             return 0
-        if self.packet_type in (packet.EVENT, packet.BINARY_EVENT) and not _is_event(self.data):
-            self.packet_type, self.data = packet.EVENT, [MALFORMED_EVENT]
-            return 0
+        if self.packet_type in (packet.EVENT, packet.BINARY_EVENT):
+            if not _is_event(self.data):
+                self.packet_type, self.data = packet.EVENT, [MALFORMED_EVENT]
+                return 0
+            if self.data[0] in RESERVED_NAMES:
+                self.data = [RESERVED_EVENT, *self.data]
         return attachments
 
 

@@ -7,6 +7,12 @@ order: python-socketio runs event handlers concurrently, but nothing else
 puts live events in that queue. Handlers answer every event with an ack,
 ``{"ok": true, ...}`` or ``{"ok": false, "error": ...}``, and never let an
 exception escape into python-socketio.
+
+A socket is only as good as its sign-in. It is known by its token's id from
+before its authentication is awaited, so a logout either finds it or is seen
+by that authentication (:meth:`SocketGateway.disconnect_token`); every client
+event that acts re-reads its user first (:meth:`SocketGateway._still_signed_in`);
+and what it holds unsent, acks included, is bounded (:data:`SEND_BUDGET`).
 """
 
 from __future__ import annotations
@@ -21,15 +27,18 @@ from typing import TYPE_CHECKING, Any, Final
 
 import socketio
 from engineio import packet as eio_packet
+from socketio import packet as sio_packet
 
 from taskstream_core import (
     Internal,
     InvalidRequest,
     Principal,
+    RateLimited,
     ScanEvent,
     TaskStream,
     TaskStreamError,
     Unauthorized,
+    Unavailable,
     ViewerSession,
 )
 from taskstream_core.models import utc_now
@@ -39,13 +48,13 @@ from . import socket_writer
 from .event_packets import EventPackets
 from .observability import Metrics, RequestInfo, new_request_id, request_scope
 from .payloads import client_object
-from .socket_packets import MALFORMED_EVENT, ClientPacket
+from .socket_packets import MALFORMED_EVENT, RESERVED_EVENT, ClientPacket
 from .websocket_lane import Lanes, text_frame
 
 if TYPE_CHECKING:  # imported only with --redis-url, where redis is installed
     from .scaleout import RedisClientManager
 
-__all__ = ["LOGIN_ROOM_PREFIX", "SocketGateway", "login_room"]
+__all__ = ["FORWARD_LIMIT", "LOGIN_ROOM_PREFIX", "SEND_BUDGET", "SocketGateway", "login_room"]
 
 log = logging.getLogger("taskstream.sockets")
 
@@ -63,6 +72,21 @@ MESSAGE_PREFIX: Final = str(eio_packet.MESSAGE)
 #: (as many as the broker holds for a viewer).
 FORWARD_LIMIT: Final = 10_000
 
+#: Characters of packets (acks, live events) one socket may hold unsent, in python-engineio's
+#: queue and writer and in its connection's write buffer, before one more is queued: past
+#: it the client is deemed not to read, and is disconnected (it resumes with since_seq). One
+#: answer larger than this still goes to a client that reads; a socket holds at most this
+#: much plus one answer.
+SEND_BUDGET: Final = 16 * 1024 * 1024
+
+#: Client events one socket may have acted on at once; more wait their turn. python-socketio
+#: runs each event in a task of its own, so without this one socket's burst of joins would
+#: build all their answers at once, past :data:`SEND_BUDGET` (40 answers of 9 MB each).
+EVENTS_AT_ONCE: Final = 4
+#: Client events one socket may have waiting for their turn: one more is answered
+#: ``rate_limited`` at once, so that a flood holds no more than this many payloads.
+EVENTS_WAITING: Final = 64
+
 
 def login_room(token_id: str) -> str:
     """The Socket.IO room of the sockets that signed in with one token (for logout)."""
@@ -74,12 +98,21 @@ class _Viewer:
     """One authenticated socket: who it is, what it watches, what forwards to it."""
 
     sid: str
+    eio_sid: str
     principal: Principal
     session: ViewerSession
+    #: Counts what the socket's Engine.IO writer holds unsent; None where it cannot be told.
+    outbox: socket_writer.Outbox | None = None
     #: Set once the socket is being dropped for falling behind: nothing more is queued.
     dropping: bool = False
+    #: Set once its token was logged out or its user changed: no event is acted on.
+    signed_out: bool = False
     expiry: asyncio.TimerHandle | None = None
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    #: Its client events being acted on (see :data:`EVENTS_AT_ONCE`).
+    turns: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(EVENTS_AT_ONCE))
+    #: Its client events waiting for a turn.
+    waiting: int = 0
 
 
 def _refusal(error: TaskStreamError) -> socketio.exceptions.ConnectionRefusedError:
@@ -99,19 +132,23 @@ def _refusal(error: TaskStreamError) -> socketio.exceptions.ConnectionRefusedErr
 class _SocketServer(socketio.AsyncServer):  # type: ignore[misc]  # python-socketio is untyped
     """python-socketio's server, sending its own packets (acks above all) by a lane too."""
 
-    def __init__(self, lanes: Lanes, **options: Any) -> None:
+    def __init__(self, lanes: Lanes, admit: Callable[[str, int], bool], **options: Any) -> None:
         super().__init__(**options)
         self._lanes = lanes
+        self._admit = admit
 
     async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
         """python-socketio's ``_send_packet``: a text packet goes by the socket's lane when
-        it can keep the order (see :meth:`Lanes.ready`), anything else through engineio."""
+        it can keep the order (see :meth:`Lanes.ready`), anything else through engineio,
+        an ack only if the socket is within :data:`SEND_BUDGET`."""
         encoded = pkt.encode()
         if isinstance(encoded, str):
             socket = self.eio.sockets.get(eio_sid)
             lane = None if socket is None else self._lanes.ready(socket)
             if lane is not None and lane.take(text_frame(MESSAGE_PREFIX + encoded)):
                 return
+            if pkt.packet_type == sio_packet.ACK and not self._admit(eio_sid, len(encoded)):
+                return  # the socket is being dropped: its client resumes
             await self.eio.send(eio_sid, encoded)
             return
         await super()._send_packet(eio_sid, pkt)
@@ -140,6 +177,7 @@ class SocketGateway:
         self.lanes = Lanes()
         self.sio = _SocketServer(
             self.lanes,
+            self._admit_packet,
             async_mode="asgi",
             # None is python-engineio's "same origin only".
             cors_allowed_origins=list(cors_allowed_origins) or None,
@@ -155,7 +193,13 @@ class SocketGateway:
         self._packets = EventPackets(self.sio.packet_class)
         self.lanes.install(self.sio.eio)
         self._viewers: dict[str, _Viewer] = {}
+        self._by_eio_sid: dict[str, _Viewer] = {}
+        #: token id → the sockets signed in with it or signing in with it.
         self._by_token: dict[str, set[str]] = {}
+        #: Sockets still signing in whose token was logged out meanwhile: they are refused.
+        self._signed_out: set[str] = set()
+        if client_manager is not None:  # a logout on any process reaches this one
+            client_manager.on_logout = self.sign_out_here
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
         self.sio.on("scan:join", self._on_join)
@@ -163,26 +207,54 @@ class SocketGateway:
         self.sio.on("task:submit", self._on_submit)
         self.sio.on("task:decide", self._on_decide)
         self.sio.on(MALFORMED_EVENT, self._on_malformed)
+        self.sio.on(RESERVED_EVENT, self._on_reserved)
         self.sio.on("*", self._on_unknown)
 
     # -- connection lifecycle ---------------------------------------------------------------
     async def _connect(self, sid: str, environ: Mapping[str, Any], auth: object = None) -> bool:
+        """Sign a socket in with the token of its auth payload, or refuse it.
+
+        The socket is filed under its token's id before its authentication
+        is awaited: a logout meanwhile either reads it there (and refuses it
+        here, or drops it once connected) or was stored before the
+        authentication reads the revocation. Nothing is awaited between the
+        last check and python-socketio marking the socket connected.
+        """
         request_scope(RequestInfo(id=new_request_id()))
         token = auth.get("token") if isinstance(auth, Mapping) else None
+        token_id: str | None = None
+        accepted = False
         try:
-            if not isinstance(token, str) or not token:
-                raise Unauthorized('Connect with the auth payload {"token": "<token>"}.')
-            principal = await self.core.accounts.authenticate(token)
-        except TaskStreamError as exc:
-            log.info("socket refused: %s", exc.code, extra={"sid": sid})
-            raise _refusal(exc) from None
-        except Exception as exc:
-            log.error("socket connect failed", exc_info=exc, extra={"sid": sid})
-            raise _refusal(Internal()) from None
-        viewer = _Viewer(sid, principal, ViewerSession(self.core, principal))
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+            try:
+                if not isinstance(token, str) or not token:
+                    raise Unauthorized('Connect with the auth payload {"token": "<token>"}.')
+                token_id = self.core.accounts.tokens.verify(token).token_id
+                self._by_token.setdefault(token_id, set()).add(sid)
+                principal = await self.core.accounts.authenticate(token)
+                if sid in self._signed_out:
+                    raise Unauthorized("This token was signed out; sign in again.")
+            except TaskStreamError as exc:
+                log.info("socket refused: %s", exc.code, extra={"sid": sid})
+                raise _refusal(exc) from None
+            except Exception as exc:
+                log.error("socket connect failed", exc_info=exc, extra={"sid": sid})
+                raise _refusal(Internal()) from None
+            eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+            socket = self.sio.eio.sockets.get(eio_sid)
+            if socket is None or socket.closed:
+                # The client left while it was being authenticated: python-socketio, which
+                # saw no connected socket leave, forgets it once this answers False.
+                return False
+            accepted = True
+        finally:
+            if not accepted:
+                self._forget(sid, token_id)
+        self._signed_out.discard(sid)
+        viewer = _Viewer(sid, eio_sid, principal, ViewerSession(self.core, principal))
+        outbox = socket_writer.Outbox()
         # Its writer then wakes once per batch of packets, not through a task per wait.
-        socket_writer.install(self.sio.eio.sockets.get(eio_sid))
+        if socket_writer.install(socket, outbox):
+            viewer.outbox = outbox
         viewer.session.forward_to(
             functools.partial(self._forward, viewer, eio_sid),
             functools.partial(self._fell_behind, viewer),
@@ -195,9 +267,7 @@ class SocketGateway:
                 max(0.0, remaining), self._expire, viewer
             )
         self._viewers[sid] = viewer
-        self._by_token.setdefault(principal.token_id, set()).add(sid)
-        if self.manager is not None:  # so that a logout on another process finds it
-            await self.sio.enter_room(sid, login_room(principal.token_id))
+        self._by_eio_sid[eio_sid] = viewer
         self.metrics.connected_sockets.inc()
         log.info(
             "socket connected",
@@ -205,15 +275,24 @@ class SocketGateway:
         )
         return True
 
+    def _forget(self, sid: str, token_id: str | None) -> None:
+        """Take a socket off its token's list (it was refused, or it left)."""
+        self._signed_out.discard(sid)
+        if token_id is None:
+            return
+        sids = self._by_token.get(token_id)
+        if sids is not None:
+            sids.discard(sid)
+            if not sids:
+                del self._by_token[token_id]
+
     async def _disconnect(self, sid: str, reason: object = None) -> None:
         viewer = self._viewers.pop(sid, None)
         if viewer is None:
             return
-        sids = self._by_token.get(viewer.principal.token_id)
-        if sids is not None:
-            sids.discard(sid)
-            if not sids:
-                del self._by_token[viewer.principal.token_id]
+        if self._by_eio_sid.get(viewer.eio_sid) is viewer:
+            del self._by_eio_sid[viewer.eio_sid]
+        self._forget(sid, viewer.principal.token_id)
         viewer.session.close()
         if viewer.expiry is not None:
             viewer.expiry.cancel()
@@ -259,7 +338,9 @@ class SocketGateway:
             if socket.queue.qsize() >= FORWARD_LIMIT:
                 self._fell_behind(viewer)
                 return
-            socket.queue.put_nowait(self._packets.packet(event))
+            packet = self._packets.packet(event)
+            if self._admit(viewer, socket_writer.packet_size(packet)):
+                socket.queue.put_nowait(packet)
         except Exception as exc:
             log.error("forwarding events failed", exc_info=exc, extra={"sid": viewer.sid})
             viewer.dropping = True
@@ -272,13 +353,60 @@ class SocketGateway:
             log.warning("socket may miss events; disconnecting it", extra={"sid": viewer.sid})
             self._drop_soon(viewer)
 
+    def _admit_packet(self, eio_sid: str, size: int) -> bool:
+        """:meth:`_admit` for the socket of an Engine.IO session (True for one not signed in)."""
+        viewer = self._by_eio_sid.get(eio_sid)
+        return viewer is None or self._admit(viewer, size)
+
+    def _admit(self, viewer: _Viewer, size: int) -> bool:
+        """Count a packet of ``size`` characters about to be queued for the socket, or, if
+        the socket already holds more than :data:`SEND_BUDGET` unsent, drop the socket and
+        answer False (the packet is not to be queued)."""
+        outbox = viewer.outbox
+        if viewer.dropping:
+            return False
+        lane = self.lanes.get(viewer.eio_sid)
+        unsent = (0 if outbox is None else outbox.unsent) + (0 if lane is None else lane.buffered())
+        if unsent <= SEND_BUDGET:
+            if outbox is not None:
+                outbox.add(size)
+            return True
+        viewer.dropping = True
+        log.warning(
+            "socket does not read what it is sent; disconnecting it",
+            extra={"sid": viewer.sid, "unsent": unsent},
+        )
+        if lane is not None:
+            lane.abort()  # what its connection holds goes now, not when the client reads
+        self._drop_soon(viewer)
+        return False
+
     async def disconnect_token(self, token_id: str) -> None:
-        """Drop the sockets that signed in with a token now logged out, on every process."""
-        for sid in list(self._by_token.get(token_id, ())):
-            await self._drop(sid)
+        """Drop the sockets that signed in with a token now logged out, on every process.
+
+        Call it once the revocation is stored. A socket of this process still
+        signing in with the token is refused when its authentication returns;
+        with ``--redis-url`` the other processes do the same on the message
+        python-socketio's Redis channel carries (see ``scaleout``).
+        """
+        await self.sign_out_here(token_id)
         if self.manager is not None:
-            # Through python-socketio's Redis channel: each process drops the room's members.
             await self.sio.close_room(login_room(token_id))
+
+    async def sign_out_here(self, token_id: str) -> None:
+        """Drop this process's sockets signed in with a token now logged out, and refuse
+        those still signing in with it."""
+        sids = list(self._by_token.get(token_id, ()))
+        connected = []
+        for sid in sids:
+            viewer = self._viewers.get(sid)
+            if viewer is None:
+                self._signed_out.add(sid)
+            else:
+                viewer.signed_out = True
+                connected.append(sid)
+        for sid in connected:
+            await self._drop(sid)
 
     async def disconnect_all(self) -> None:
         """Tell every client to go (a server shutdown): a long-polling client's pending
@@ -299,15 +427,44 @@ class SocketGateway:
         return len(self._viewers)
 
     # -- client events ------------------------------------------------------------------------
-    async def _answer(self, sid: str, payload: object, action: Action) -> Ack:
-        """Run one client event and turn its outcome, whatever it is, into an ack."""
+    async def _answer(self, sid: str, payload: object, action: Action, *, acts: bool = True) -> Ack:
+        """Run one client event and turn its outcome, whatever it is, into an ack.
+
+        Args:
+            sid: The socket.
+            payload: What the client sent with the event.
+            action: What the event does, given the socket's viewer and the payload.
+            acts: Whether the event acts on the socket's behalf: it waits for one of the
+                socket's turns (:data:`EVENTS_AT_ONCE`, :data:`EVENTS_WAITING`), then its
+                user is re-read (see :meth:`_still_signed_in`). False for events answered
+                with an error.
+
+        Returns:
+            ``{"ok": true, ...}`` with the action's answer, or ``{"ok": false, "error": ...}``.
+        """
         request_scope(RequestInfo(id=new_request_id()))
         try:
             viewer = self._viewers.get(sid)
             if viewer is None:
                 raise Unauthorized("This socket is not signed in.")
-            body = client_object(payload, "The event's payload")
-            return {"ok": True, **await action(viewer, body)}
+            if not acts:
+                body = client_object(payload, "The event's payload")
+                return {"ok": True, **await action(viewer, body)}
+            if viewer.waiting >= EVENTS_WAITING:
+                raise RateLimited("Too many events waiting on this socket.", retry_after=1.0)
+            viewer.waiting += 1
+            try:
+                await viewer.turns.acquire()
+            finally:
+                viewer.waiting -= 1
+            try:
+                if viewer.dropping:  # its answer would never be read: build none
+                    raise Unavailable("This socket is being disconnected; reconnect and resume.")
+                await self._still_signed_in(viewer)
+                body = client_object(payload, "The event's payload")
+                return {"ok": True, **await action(viewer, body)}
+            finally:
+                viewer.turns.release()
         except TaskStreamError as exc:
             if isinstance(exc, Internal):
                 log.error("internal error: %s", exc.message, extra={"sid": sid})
@@ -315,6 +472,25 @@ class SocketGateway:
         except Exception as exc:
             log.error("socket event failed", exc_info=exc, extra={"sid": sid})
             return {"ok": False, **Internal().to_dict()}
+
+    async def _still_signed_in(self, viewer: _Viewer) -> None:
+        """Re-check the socket's sign-in as every use of a token is re-checked: its token not
+        logged out, its user still there with the role it signed in with. One store read
+        (the user); a logout is known here without one, since it reaches this process's
+        sockets (:meth:`sign_out_here`).
+
+        Raises:
+            Unauthorized: The sign-in no longer holds; the socket is disconnected after
+                this event's answer.
+        """
+        if not viewer.signed_out:
+            user = await self.core.store.get_user(viewer.principal.user_id)
+            if user is not None and user.role is viewer.principal.role and not viewer.signed_out:
+                return
+        viewer.signed_out = True
+        log.info("socket's sign-in no longer holds; disconnecting it", extra={"sid": viewer.sid})
+        self._drop_soon(viewer)
+        raise Unauthorized("This socket's sign-in is no longer valid; sign in again.")
 
     async def _on_join(self, sid: str, payload: object = None, *extra: object) -> Ack:
         async def join(viewer: _Viewer, body: Mapping[str, Any]) -> Ack:
@@ -358,10 +534,14 @@ class SocketGateway:
         async def malformed(viewer: _Viewer, body: Mapping[str, Any]) -> Ack:
             raise InvalidRequest("The event is not valid JSON of the form [name, payload].")
 
-        return await self._answer(sid, {}, malformed)
+        return await self._answer(sid, {}, malformed, acts=False)
+
+    async def _on_reserved(self, sid: str, name: object = None, *payload: object) -> Ack:
+        """An event named like one Socket.IO reserves (see ``socket_packets``): unknown."""
+        return await self._on_unknown(str(name), sid)
 
     async def _on_unknown(self, event: str, sid: str, *payload: object) -> Ack:
         async def unknown(viewer: _Viewer, body: Mapping[str, Any]) -> Ack:
             raise InvalidRequest(f"Unknown event {event[:50]!r}.")
 
-        return await self._answer(sid, {}, unknown)
+        return await self._answer(sid, {}, unknown, acts=False)

@@ -72,7 +72,10 @@ class Lane:
         transport = getattr(protocol, "transport", None)
         connection = getattr(protocol, "conn", None)
         writable = getattr(protocol, "writable", None)
-        if not callable(getattr(transport, "write", None)):
+        if not all(
+            callable(getattr(transport, name, None))
+            for name in ("write", "abort", "get_write_buffer_size")
+        ):
             return None
         if not isinstance(writable, asyncio.Event):
             return None
@@ -104,6 +107,18 @@ class Lane:
         self._flush_scheduled = True
         asyncio.get_running_loop().call_soon(self._flush)
         return True
+
+    def buffered(self) -> int:
+        """Bytes taken or written but not yet sent: this pass's frames and the transport's
+        write buffer (asyncio's ``get_write_buffer_size``)."""
+        written: int = self._transport.get_write_buffer_size()
+        return written + sum(map(len, self._pending))
+
+    def abort(self) -> None:
+        """Close the connection at once, dropping whatever it holds unsent (a client that
+        does not read would otherwise keep the transport's buffer for as long as it lives)."""
+        self._pending = []
+        self._transport.abort()
 
     def _flush(self) -> None:
         self._flush_scheduled = False
