@@ -154,7 +154,7 @@ async def live(rq: web.Request) -> web.StreamResponse:
         stream = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await stream.prepare(rq)
         await stream.write(sse("join", joined.to_dict(), joined.seq))
-        with contextlib.suppress(ts.SubscriptionClosed, ConnectionError):  # lagged: resume
+        with contextlib.suppress(ts.ViewerClosed, ConnectionError):  # lagged: resume
             async for event in viewer:
                 seq = None if event.type is ts.EventType.SCAN_STATS else event.seq
                 await stream.write(sse(event.type.value, event.to_envelope(), seq))

@@ -3,16 +3,9 @@
 The public API is re-exported here; the modules hold one concept each.
 """
 
+from ._fanout import LiveObserver, ViewerClosed, ViewerLagged
 from .accounts import Accounts, LoginThrottle, Session
-from .broker import (
-    Broker,
-    LocalFanout,
-    Subscription,
-    SubscriptionClosed,
-    SubscriptionLagged,
-    open_broker,
-    register_broker,
-)
+from .broker import Broker, Resync, open_broker, register_broker
 from .errors import (
     AlreadyDecided,
     Conflict,
@@ -61,7 +54,7 @@ __all__ = [
     "Internal",
     "InvalidRequest",
     "JoinResult",
-    "LocalFanout",
+    "LiveObserver",
     "LoginThrottle",
     "NewTask",
     "NotFound",
@@ -70,6 +63,7 @@ __all__ = [
     "Permission",
     "Principal",
     "RateLimited",
+    "Resync",
     "Role",
     "Scan",
     "ScanClosed",
@@ -79,9 +73,6 @@ __all__ = [
     "ScanStatus",
     "Session",
     "Store",
-    "Subscription",
-    "SubscriptionClosed",
-    "SubscriptionLagged",
     "Task",
     "TaskPage",
     "TaskStatus",
@@ -91,6 +82,8 @@ __all__ = [
     "Unauthorized",
     "Unavailable",
     "User",
+    "ViewerClosed",
+    "ViewerLagged",
     "ViewerSession",
     "WorkerStats",
     "__version__",

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Self, TypeVar
 
+from ._fanout import Fanout, LiveObserver
 from ._stats_feed import StatsFeed
 from .accounts import Accounts, LoginThrottle
-from .broker import Backfillable, Broker
+from .broker import Broker
 from .brokers.memory import MemoryBroker
 from .errors import InvalidRequest, NotFound
 from .ids import new_id
@@ -134,6 +135,24 @@ class TaskStream:
     Use it as an async context manager (or call :meth:`start` and
     :meth:`stop`): it opens the store, starts the broker, and on stop waits
     for changes already under way to be stored and published.
+
+    Every change is stored first, then published through the broker; the
+    core's one fan-out (:attr:`fanout`) reads what the broker carries and
+    delivers it to the viewers of this process (:class:`ViewerSession`).
+
+    Args:
+        store: Durable state (:func:`open_store`).
+        tokens: Issues and verifies the bearer tokens.
+        admin_invite_code: What registering an admin needs (16 characters at least).
+        broker: Carries events between processes; ``memory://`` for one process.
+        hasher: The password policy.
+        throttle: The login throttle.
+        stats_interval: ``scan:stats`` are computed at most once per this many seconds.
+        clock: The time source (tests pass a manual clock).
+        reorder_window: Seconds an event waits for a missing earlier one before the
+            store is read; None takes the broker's ``reorder_window``, else 0.5.
+        queue_size: Events a viewer may have undelivered before it is closed as lagged.
+        observer: Told of each event published and delivered (metrics).
     """
 
     store: Store
@@ -144,6 +163,9 @@ class TaskStream:
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     stats_interval: float = 0.5
     clock: Callable[[], datetime] = utc_now
+    reorder_window: float | None = None
+    queue_size: int = 10_000
+    observer: LiveObserver | None = None
 
     def __post_init__(self) -> None:
         self.accounts = Accounts(
@@ -156,19 +178,37 @@ class TaskStream:
         )
         self._stats_feed = StatsFeed(self._publish_stats, self.stats_interval)
         self._inflight: set[asyncio.Task[Any]] = set()
-        if isinstance(self.broker, Backfillable) and self.broker.backfill is None:
-            # A seq gap that outlives the reorder window is looked for in the store.
-            self.broker.backfill = self.store.events_after
+        window = self.reorder_window
+        if window is None:
+            window = float(getattr(self.broker, "reorder_window", 0.5))
+        #: Delivers what the broker carries to this process's viewers.
+        self.fanout = Fanout(
+            self.broker,
+            self.store.events_after,
+            reorder_window=window,
+            queue_size=self.queue_size,
+            stats_interval=self.stats_interval,
+            observer=self.observer,
+        )
 
     async def start(self) -> None:
+        """Open the store, start the broker and the fan-out.
+
+        Raises:
+            Unavailable: The store or the broker cannot be reached.
+        """
         await self.store.open()
         await self.broker.start()
+        self.fanout.start()
 
     async def stop(self) -> None:
+        """Finish the changes under way (stored and published), then stop the fan-out,
+        the broker and the store; every viewer is closed."""
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
         await self._stats_feed.aclose()
         await self.broker.stop()
+        await self.fanout.stop()
         await self.store.close()
 
     async def __aenter__(self) -> Self:
@@ -191,12 +231,12 @@ class TaskStream:
         return await asyncio.shield(task)
 
     async def _announce(self, event: ScanEvent) -> None:
-        await self.broker.publish(event)
+        await self.fanout.publish(event)
         self._stats_feed.touch(event.scan_id)
 
     async def _publish_stats(self, scan_id: str) -> None:
         stats = await self._stats(scan_id)
-        await self.broker.publish(
+        await self.fanout.publish(
             ScanEvent(type=EventType.SCAN_STATS, scan_id=scan_id, seq=stats.seq, stats=stats)
         )
 
@@ -349,32 +389,32 @@ class TaskStream:
     async def join(
         self, principal: Principal, scan_id: object, since_seq: object = None
     ) -> JoinResult:
-        """What a viewer needs on joining: the events after ``since_seq``, or a snapshot.
+        """What a viewer needs on joining a scan, as of the scan's latest seq.
 
-        Call it after subscribing to the viewer's rooms (see
-        :class:`taskstream_core.session.ViewerSession`), so nothing falls between.
+        Without ``since_seq``, a snapshot: the tasks the viewer may see and needs
+        live. With it, the events after it that the viewer may see, or a snapshot
+        with ``reset`` when the store no longer holds them all. Everything
+        answered is as of ``JoinResult.seq``: a change after it is left out, to
+        reach the viewer live. :class:`ViewerSession` cuts the live stream there.
+
+        Args:
+            principal: The viewer.
+            scan_id: The scan.
+            since_seq: The last seq the viewer has, to resume after it.
+
+        Returns:
+            The answer.
+
+        Raises:
+            Forbidden: The viewer may not join scans.
+            InvalidRequest: ``scan_id`` or ``since_seq`` is malformed.
+            NotFound: No such scan.
         """
-        return await self._join(principal, scan_id, since_seq)
-
-    async def _join(
-        self,
-        principal: Principal,
-        scan_id: object,
-        since_seq: object = None,
-        on_seq: Callable[[int], int] | None = None,
-    ) -> JoinResult:
-        """:meth:`join`, calling ``on_seq`` with the latest seq as soon as it is read:
-        a live stream read meanwhile must drop events up to it, and pass the later
-        ones, which the answer leaves out. ``on_seq`` returns the seq the answer is
-        then as of: that one, or a later one its stream already passed over."""
         authorize(principal, Permission.SCAN_JOIN)
         since = check_seq(since_seq)
         sid = check_id(scan_id, "scan_id")
-        # Read the seq first: the viewer drops live events up to it, so the
-        # scan and tasks answered must be at least that new, never older.
+        # The seq first: what is read after it may be newer, and is cut back to it.
         latest = await self.store.latest_seq(sid)
-        if on_seq is not None:
-            latest = on_seq(latest)
         scan = await self._scan(sid)
         if since is not None and since <= latest:
             events = await self.store.events_after(

@@ -1,9 +1,10 @@
-"""A live viewer of scans (one socket, one SSE stream, ...): join, leave, receive.
+"""A live viewer of scans (one socket, one SSE stream, ...): the one public way to watch.
 
-It closes the gap between a snapshot and the live stream: it subscribes to
-the viewer's rooms *before* reading the snapshot or the missed events, then
-drops live events already covered by what :meth:`join` returned. A transport
-only has to forward what it iterates.
+A join is cut by the core's fan-out itself: the viewer is attached and the
+scan's events for it are held, the answer is read as of the scan's latest
+seq, and only the held events after that seq are released. Whatever the
+store's timing, nothing falls between the answer and the live stream, and
+nothing arrives twice.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Self
 
-from .models import EventType, Principal, ScanEvent
-from .rooms import viewer_rooms
+from ._fanout import ViewerClosed
+from .models import Principal, ScanEvent
 from .service import JoinResult, TaskStream
 from .validation import check_id
 
@@ -20,128 +21,133 @@ __all__ = ["ViewerSession"]
 
 
 class ViewerSession:
+    """One viewer's live view of the scans it joins, for as long as its transport lasts.
+
+    Use it as an async (or plain) context manager, join scans, then either
+    iterate it or have it push to the transport::
+
+        async with ViewerSession(app, principal) as viewer:
+            answer = await viewer.join(scan_id)      # draw this first
+            async for event in viewer:               # then every change, in seq order
+                send(event.to_envelope())
+
+    A viewer more than ``TaskStream.queue_size`` events behind is closed as
+    lagged: iteration raises :class:`ViewerLagged`, and its client resumes
+    with ``since_seq``.
+
+    Args:
+        app: The core.
+        principal: Who watches: what it may see is decided by the rooms of its role.
+    """
+
     def __init__(self, app: TaskStream, principal: Principal) -> None:
         self.app = app
         self.principal = principal
-        self._subscription = app.broker.subscribe()
-        self._floors: dict[str, int] = {}
-        self._joining: dict[str, object] = {}  # scan → the join of it under way
-        #: scan → the highest seq its stream passed during a join, before the join's seq
-        #: was known (see :meth:`join`).
-        self._passed: dict[str, int] = {}
+        self._viewer = app.fanout.viewer(principal)
 
     @property
     def scans(self) -> frozenset[str]:
-        """The scans this viewer has joined."""
-        return frozenset(self._floors)
+        """The scans joined, or being joined."""
+        return self._viewer.scans
+
+    @property
+    def lagged(self) -> bool:
+        """Whether it was closed for falling behind."""
+        return self._viewer.lagged
+
+    @property
+    def closed(self) -> bool:
+        """Whether it was closed (by :meth:`close`, for lagging, or by the core stopping)."""
+        return self._viewer.closed
 
     async def join(self, scan_id: object, since_seq: object = None) -> JoinResult:
-        """Join a scan's rooms and answer the snapshot or the missed events.
+        """Join a scan: answer its snapshot, or the events after ``since_seq``, then its
+        later events follow live. Joining a joined scan again answers afresh.
 
         A :meth:`leave` of the scan while this runs wins: the scan stays left.
+
+        Args:
+            scan_id: The scan.
+            since_seq: The last seq the viewer has, to resume after it.
+
+        Returns:
+            The answer (see :meth:`TaskStream.join`).
+
+        Raises:
+            InvalidRequest: ``scan_id`` or ``since_seq`` is malformed.
+            NotFound: No such scan; the viewer is left in no room of it.
+            ViewerClosed: The viewer was closed.
         """
         sid = check_id(scan_id, "scan_id")
-        rooms = viewer_rooms(sid, self.principal)
-        already = sid in self._floors
-        ticket = self._joining[sid] = object()
-        self._subscription.watch(sid)
-        self._subscription.join(rooms)
-
-        def as_of(seq: int) -> int:
-            # From now on a reader of this session (a transport's forwarding
-            # task may run during the join) drops what the answer covers and
-            # passes what comes after it. Until now it dropped this scan's
-            # events, and the answer must cover them: most were stored before
-            # `seq` was read, but a store that reads on a thread of its own
-            # can hand `seq` over after a later change was committed and
-            # published. So the answer is as of the later of the two.
-            if self._joining.get(sid) is ticket:
-                seq = max(seq, self._passed.pop(sid, seq))
-                self._floors[sid] = max(seq, self._floors.get(sid, seq))
-                self._subscription.covered(sid, seq)
-            return seq
-
+        self._viewer.begin(sid)
         try:
-            return await self.app._join(self.principal, sid, since_seq, on_seq=as_of)
+            result = await self.app.join(self.principal, sid, since_seq)
         except BaseException:
-            self._passed.pop(sid, None)
-            if not already and self._joining.get(sid) is ticket:
-                # Nothing of a failed join stays: its rooms, its scan's order in the broker.
-                self._floors.pop(sid, None)
-                self._subscription.leave(rooms)
-                self._subscription.unwatch(sid)
+            self._viewer.leave(sid)
             raise
-        finally:
-            if self._joining.get(sid) is ticket:
-                del self._joining[sid]
-
-    def forward_to(self, sink: Callable[[ScanEvent], None], lagged: Callable[[], None]) -> None:
-        """Hand each event this viewer may have to ``sink`` as the broker delivers it.
-
-        Instead of iterating: a transport that can queue an event without
-        waiting (Socket.IO's own outgoing queue) then needs no task of its own
-        per viewer, nor a wake-up of that task per event. Order is the
-        broker's delivery order, which is seq order per scan. ``lagged`` is
-        called if the broker gives up on this viewer (it must resume with
-        ``since_seq``). Both run inside the broker's delivery and must not raise.
-        """
-
-        def offer(event: ScanEvent | None) -> None:
-            if event is None:
-                if self._subscription.lagged:
-                    lagged()
-            elif self._wanted(event):
-                sink(event)
-
-        self._subscription.listener = offer
+        self._viewer.release(sid, result.seq)
+        return result
 
     def leave(self, scan_id: object) -> None:
-        sid = check_id(scan_id, "scan_id")
-        self._joining.pop(sid, None)
-        self._passed.pop(sid, None)
-        self._floors.pop(sid, None)
-        self._subscription.leave(viewer_rooms(sid, self.principal))
-        self._subscription.unwatch(sid)
+        """Stop receiving a scan's events (nothing happens for a scan not joined).
 
-    def _wanted(self, event: ScanEvent) -> bool:
-        floor = self._floors.get(event.scan_id)
-        if floor is None:
-            if event.scan_id in self._joining and event.type is not EventType.SCAN_STATS:
-                passed = self._passed.get(event.scan_id, 0)
-                self._passed[event.scan_id] = max(passed, event.seq)
-            return False
-        if event.type is EventType.SCAN_STATS:
-            return True
-        if event.seq <= floor:
-            return False
-        self._floors[event.scan_id] = event.seq
-        return True
+        Raises:
+            InvalidRequest: ``scan_id`` is malformed.
+        """
+        self._viewer.leave(check_id(scan_id, "scan_id"))
+
+    def forward_to(self, sink: Callable[[ScanEvent], int], lagged: Callable[[], None]) -> None:
+        """Push each event to ``sink`` as the fan-out delivers it, instead of queueing it.
+
+        For a transport with an outgoing queue of its own (Socket.IO's), so
+        that no task per viewer wakes per event. ``sink`` runs inside the
+        delivery, must not raise or wait, and answers how many events the
+        transport holds unsent for this viewer: past ``TaskStream.queue_size``
+        the viewer is closed as lagged. ``lagged`` is called once the viewer
+        closes for that reason, or because the broker may have lost events
+        (its client must resume with ``since_seq``).
+        """
+
+        def closed() -> None:
+            if self._viewer.lagged:
+                lagged()
+
+        self._viewer.push_to(sink, closed)
 
     async def next_event(self) -> ScanEvent:
-        """The next event for this viewer; raises ``SubscriptionClosed`` once closed."""
-        while True:
-            event = await self._subscription.get()
-            if self._wanted(event):
-                return event
+        """The next event.
+
+        Raises:
+            ViewerLagged: It fell behind and was closed.
+            ViewerClosed: It was closed.
+        """
+        return await self._viewer.next()
 
     def __aiter__(self) -> AsyncIterator[ScanEvent]:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[ScanEvent]:
-        async for event in self._subscription:
-            if self._wanted(event):
-                yield event
-
-    @property
-    def lagged(self) -> bool:
-        return self._subscription.lagged
+        while True:
+            try:
+                event = await self._viewer.next()
+            except ViewerClosed as closed:
+                if self._viewer.lagged:
+                    raise closed from None
+                return
+            yield event
 
     def close(self) -> None:
-        self._floors.clear()
-        self._subscription.close()
+        """Leave every scan and end the stream; iteration then ends."""
+        self._viewer.close()
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
         self.close()

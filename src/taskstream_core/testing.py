@@ -26,13 +26,15 @@ TEST_INVITE_CODE = "test-invite-code"
 
 
 class RecordingBroker(MemoryBroker):
-    """An in-process broker that also keeps every published event, in order."""
+    """An in-process broker that also keeps every published event, in order (a list in
+    :attr:`published`)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.published: list[ScanEvent] = []
 
     async def publish(self, event: ScanEvent) -> None:
+        """Remember the event, then publish it."""
         self.published.append(event)
         await super().publish(event)
 
@@ -56,6 +58,7 @@ def make_app(
     broker: Broker | None = None,
     clock: ManualClock | None = None,
     stats_interval: float = 0.05,
+    reorder_window: float | None = None,
 ) -> TaskStream:
     """A TaskStream for tests: memory store, recording broker, cheap hashing.
 
@@ -69,6 +72,7 @@ def make_app(
         hasher=PasswordHasher.for_tests(),
         stats_interval=stats_interval,
         clock=clock or utc_now,
+        reorder_window=reorder_window,
     )
 
 

@@ -81,21 +81,28 @@ STORE_ADAPTERS: dict[str, StoreAdapter] = {
 class BrokerAdapter:
     """How to make a fresh broker of one kind."""
 
-    #: ``(reorder_window, queue_size) -> broker``, not yet started.
-    make: Callable[[float, int], Broker]
+    #: ``() -> broker``, not yet started; brokers made by one call of ``peers`` share their
+    #: events (as the processes of one deployment do).
+    make: Callable[[], Broker]
+    #: ``() -> make``: a maker of brokers that carry events between each other (processes of
+    #: one deployment); None for a broker of one process only.
+    peers: Callable[[], Callable[[], Broker]] | None
     #: Why this adapter cannot run here (a server is missing), or None.
     skip_reason: Callable[[], str | None] = lambda: None
 
 
+def _redis_peers() -> Callable[[], Broker]:
+    prefix = unique_prefix()
+    return lambda: RedisBroker(shared_redis_url(), prefix=prefix)
+
+
 BROKER_ADAPTERS: dict[str, BrokerAdapter] = {
-    "memory": BrokerAdapter(
-        make=lambda window, size: MemoryBroker(reorder_window=window, queue_size=size),
-    ),
-    # A real Redis (the session's private redis-server); each broker on a channel of its own.
+    # One process has nothing to share with another: a memory broker has no peers.
+    "memory": BrokerAdapter(make=MemoryBroker, peers=None),
+    # A real Redis (the session's private redis-server); each deployment on a channel of its own.
     "redis": BrokerAdapter(
-        make=lambda window, size: RedisBroker(
-            shared_redis_url(), prefix=unique_prefix(), reorder_window=window, queue_size=size
-        ),
+        make=lambda: RedisBroker(shared_redis_url(), prefix=unique_prefix()),
+        peers=_redis_peers,
         skip_reason=redis_skip_reason,
     ),
 }

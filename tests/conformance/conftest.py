@@ -24,9 +24,7 @@ class StoreFactory(Protocol):
 class BrokerFactory(Protocol):
     """Starts a broker of the adapter under test; stopped again at teardown."""
 
-    def __call__(
-        self, *, reorder_window: float = ..., queue_size: int = ...
-    ) -> Awaitable[Broker]: ...
+    def __call__(self) -> Awaitable[Broker]: ...
 
 
 @pytest.fixture(params=sorted(STORE_ADAPTERS))
@@ -78,8 +76,8 @@ async def make_broker(broker_adapter: BrokerAdapter) -> AsyncIterator[BrokerFact
     """A factory of started brokers of the adapter under test."""
     started: list[Broker] = []
 
-    async def make(*, reorder_window: float = 0.5, queue_size: int = 10_000) -> Broker:
-        broker = broker_adapter.make(reorder_window, queue_size)
+    async def make() -> Broker:
+        broker = broker_adapter.make()
         await broker.start()
         started.append(broker)
         return broker

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 import redis.asyncio
 
-from taskstream_core import EventType, ScanEvent, Subscription, SubscriptionLagged, Unavailable
+from taskstream_core import EventType, Resync, ScanEvent, Unavailable
 from taskstream_core.brokers._redis_wire import decode, encode_event, parse_redis_url
 from taskstream_core.brokers.redis import RedisBroker
 from taskstream_core.models import ScanCounts, ScanStats, WorkerStats
-from taskstream_core.rooms import admin_room, scan_room
 from tests.conformance.factories import fresh_id, scan_event, task_event
 from tests.support.redis_server import RedisServer, unique_prefix
 
@@ -44,11 +43,9 @@ async def wait_until(condition: Callable[[], bool], what: str) -> None:
         raise AssertionError(f"timed out waiting until {what}") from None
 
 
-async def drain(sub: Subscription) -> list[int]:
-    """The seqs a subscription yields until it ends (it raises if it ended lagged)."""
-    got: list[int] = []
-    while True:
-        got.append((await asyncio.wait_for(sub.get(), TIMEOUT)).seq)
+async def next_item(stream: AsyncIterator[ScanEvent | Resync]) -> ScanEvent | Resync:
+    """The stream's next item, failing the test if none comes in time."""
+    return await asyncio.wait_for(anext(stream), TIMEOUT)
 
 
 def test_the_url_keeps_redis_options_and_takes_its_own() -> None:
@@ -74,50 +71,24 @@ def test_events_cross_the_wire_unchanged_stats_included() -> None:
             decode(junk)
 
 
-async def test_an_event_published_by_one_process_reaches_every_process(redis_url: str) -> None:
-    """Contract: "The same event reaches every joined socket whichever server process it is
-    connected to": two brokers on one channel both deliver, the publisher's own included, and
-    the publisher delivers its own event only once it comes back from Redis."""
+async def test_an_event_comes_back_only_after_the_redis_round_trip(redis_url: str) -> None:
+    """The publisher reads its own event only once it comes back from Redis, like every other
+    process: no shorter road that could overtake another process's event."""
     one, two = RedisBroker.from_url(redis_url), RedisBroker.from_url(redis_url)
     await one.start()
     await two.start()
     try:
-        scan = fresh_id("scan")
-        here, there = one.subscribe([scan_room(scan)]), two.subscribe([scan_room(scan)])
-        event = scan_event(scan, 1)
+        here, there = one.events(), two.events()
+        event = scan_event(fresh_id("scan"), 1)
         await one.publish(event)
-        assert here.pending() == 0, "nothing is delivered before the Redis round trip"
-        assert await asyncio.wait_for(here.get(), TIMEOUT) == event
-        assert await asyncio.wait_for(there.get(), TIMEOUT) == event
+        assert one.counters.received == 0, "nothing is read before the Redis round trip"
+        assert await next_item(here) == event
+        assert await next_item(there) == event
         assert one.counters.published == 1
         assert (one.counters.received, two.counters.received) == (1, 1)
     finally:
         await one.stop()
         await two.stop()
-
-
-async def test_stats_reach_admins_at_most_once_per_interval_newest_first(redis_url: str) -> None:
-    """Contract: "`scan:stats` ... at most twice a second per scan", even when every process
-    publishes its own: a burst becomes the first and then the newest; older figures are dropped."""
-    broker = RedisBroker.from_url(redis_url)
-    await broker.start()
-    try:
-        scan = fresh_id("scan")
-        admin = broker.subscribe([admin_room(scan)])
-        burst = [stats_event(scan, 5, pending=5), stats_event(scan, 7, 7), stats_event(scan, 6, 6)]
-        for event in burst:
-            await broker.publish(event)
-        first = await asyncio.wait_for(admin.get(), TIMEOUT)
-        second = await asyncio.wait_for(admin.get(), TIMEOUT)
-        assert [first.seq, second.seq] == [5, 7]
-        assert second.stats is not None
-        assert second.stats.counts.pending == 7
-        await broker.publish(stats_event(scan, 6, 6))  # older than what admins have
-        await broker.publish(scan_event(fresh_id("marker"), 1))
-        await asyncio.sleep(1.0)
-        assert admin.pending() == 0
-    finally:
-        await broker.stop()
 
 
 async def test_an_unreachable_redis_fails_start_with_a_masked_url() -> None:
@@ -135,71 +106,66 @@ async def test_a_foreign_message_on_the_channel_is_counted_and_ignored(redis_url
     await broker.start()
     raw = redis.asyncio.Redis.from_url(parse_redis_url(redis_url).url)
     try:
-        scan = fresh_id("scan")
-        sub = broker.subscribe([scan_room(scan)])
+        stream = broker.events()
         await raw.publish(broker.channel, b"hello")
-        await broker.publish(scan_event(scan, 1))
-        assert (await asyncio.wait_for(sub.get(), TIMEOUT)).seq == 1
+        event = scan_event(fresh_id("scan"), 1)
+        await broker.publish(event)
+        assert await next_item(stream) == event
         assert broker.counters.bad_messages == 1
     finally:
         await raw.aclose()
         await broker.stop()
 
 
-async def test_an_event_that_could_not_be_published_sends_its_scans_viewers_to_resume(
+async def test_an_event_that_could_not_be_published_is_announced_as_a_resync_everywhere(
     redis_url: str,
 ) -> None:
-    """A publish that fails (here: the outbox is full) does not raise; a resync notice then
-    closes the scan's subscriptions as lagged on every process, so their viewers resume."""
+    """A publish that fails (here: the outbox is full) does not raise; a resync notice of its
+    scan then reaches every process, whose core sends the scan's viewers to resume."""
     options = parse_redis_url(redis_url)
     tight = RedisBroker(options.url, prefix=options.prefix, outbox_size=1)
     other = RedisBroker.from_url(redis_url)
     await tight.start()
     await other.start()
     try:
-        scan, calm = fresh_id("scan"), fresh_id("scan")
-        viewer, bystander = other.subscribe([scan_room(scan)]), other.subscribe([scan_room(calm)])
-        await tight.publish(scan_event(scan, 1))
+        scan = fresh_id("scan")
+        stream = other.events()
+        first = scan_event(scan, 1)
+        await tight.publish(first)
         await tight.publish(scan_event(scan, 2))  # no room left: not published
         assert tight.counters.publish_failures == 1
-        with pytest.raises(SubscriptionLagged):
-            await drain(viewer)
-        assert not bystander.closed
+        assert await next_item(stream) == first
+        assert await next_item(stream) == Resync(frozenset({scan}))
     finally:
         await tight.stop()
         await other.stop()
 
 
-async def test_losing_redis_sends_viewers_to_resume_and_the_broker_reconnects_by_itself(
+async def test_losing_redis_is_announced_and_the_broker_reconnects_by_itself(
     private_redis: RedisServer,
 ) -> None:
-    """Redis stops: subscriptions close as lagged and publishing neither raises nor blocks;
-    Redis returns on the same port: the broker resubscribes by itself and delivers again."""
+    """Redis stops: the stream says events may be lost, and publishing neither raises nor
+    blocks; Redis returns on the same port: the broker resubscribes by itself, says so
+    again (events published meanwhile are lost), and carries events again."""
     broker = RedisBroker(private_redis.url(), prefix=unique_prefix(), retry_delays=(0.1, 0.5))
     await broker.start()
     try:
         scan = fresh_id("scan")
-        before = broker.subscribe([scan_room(scan)])
+        stream = broker.events()
         private_redis.stop()
-        with pytest.raises(SubscriptionLagged):
-            await asyncio.wait_for(before.get(), TIMEOUT)
+        assert await next_item(stream) == Resync(None)
         assert not broker.connected
         await asyncio.wait_for(broker.publish(scan_event(scan, 1)), 1.0)  # stored; Redis is down
         await wait_until(lambda: broker.counters.publish_failures >= 1, "the publish failed")
 
-        during = broker.subscribe([scan_room(scan)])  # a viewer that joined during the outage
         private_redis.start()
         await wait_until(lambda: broker.connected, "the broker reconnected")
-        with pytest.raises(SubscriptionLagged):  # it may have missed events: it resumes too
-            await asyncio.wait_for(during.get(), TIMEOUT)
+        assert await next_item(stream) == Resync(None)
         counters = dataclasses.asdict(broker.counters)
         assert (counters["connection_losses"], counters["reconnects"]) == (1, 1)
-
-        after = broker.subscribe([scan_room(scan)])
-        await wait_until(lambda: not broker._unannounced, "the resync notice went out")
-        await asyncio.sleep(0.2)
-        after = after if not after.closed else broker.subscribe([scan_room(scan)])
-        await broker.publish(scan_event(scan, 2))
-        assert (await asyncio.wait_for(after.get(), TIMEOUT)).seq == 2
+        assert await next_item(stream) == Resync(frozenset({scan}))  # the failed publish's
+        event = scan_event(scan, 2)
+        await broker.publish(event)
+        assert await next_item(stream) == event
     finally:
         await broker.stop()

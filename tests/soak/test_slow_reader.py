@@ -3,7 +3,7 @@
 A joined admin's socket stops reading (its TCP window closes). The server's
 writes to it back up: uvicorn stops taking more (flow control), so live
 events stop going straight to the transport and queue in Engine.IO's queue
-instead, and at ``FORWARD_LIMIT`` queued the server disconnects the socket,
+instead, and past the core's ``queue_size`` queued the server disconnects the socket,
 whose client would resume with ``since_seq``, so what waits for one slow
 client is bounded. Meanwhile an admin that reads gets every event, in order.
 """
@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from taskstream_server.sockets import FORWARD_LIMIT
+from taskstream_core.testing import make_app
 from tests.support import TEST_INVITE_CODE, LiveSocket, ServerProcess, call_sync, register_sync
 
 from .test_storm import gauge
@@ -27,8 +27,9 @@ pytestmark = pytest.mark.contract
 PASSWORD = "slow reader password"
 SUBMITTERS = 8
 #: Events enough to fill the slow socket's buffers (the server's kernel takes some MB) and
-#: FORWARD_LIMIT after them.
-SUBMITS = FORWARD_LIMIT + 14_000
+#: the core's queue_size after them (the server keeps TaskStream's default).
+QUEUE_SIZE = make_app().queue_size
+SUBMITS = QUEUE_SIZE + 14_000
 
 
 async def _submit(socket: WireSocket, scan: str, count: int, ids: list[str]) -> None:

@@ -22,14 +22,13 @@ from taskstream_core import (
     PasswordHasher,
     Permission,
     Principal,
+    Resync,
     Role,
     Scan,
     ScanEvent,
     ScanStats,
     Session,
     Store,
-    Subscription,
-    SubscriptionLagged,
     Task,
     TaskPage,
     TaskStatus,
@@ -37,6 +36,7 @@ from taskstream_core import (
     TaskStreamError,
     TokenIssuer,
     User,
+    ViewerLagged,
     ViewerSession,
     __version__,
     authorize,
@@ -126,12 +126,19 @@ async def own_store_and_broker(store: Store, broker: Broker) -> None:
     stored, event = await store.create_task(draft)
     assert_type(stored, Task)
     assert_type(event, ScanEvent | None)
-    with broker.subscribe(["room"]) as sub:
-        assert_type(sub, Subscription)
+    await broker.publish(event or ScanEvent(EventType.SCAN_UPDATED, "s", 1))
+    async for item in broker.events():
+        assert_type(item, ScanEvent | Resync)
+        break
+
+
+async def watch(app: TaskStream, who: Principal) -> None:
+    async with ViewerSession(app, who) as viewer:
+        assert_type(await viewer.join("scan", 3), JoinResult)
         try:
-            assert_type(await sub.get(), ScanEvent)
-        except SubscriptionLagged as lagged:
-            assert_type(lagged, SubscriptionLagged)
+            assert_type(await viewer.next_event(), ScanEvent)
+        except ViewerLagged as lagged:
+            assert_type(lagged, ViewerLagged)
 
 
 async def misuse_is_rejected(app: TaskStream, task: Task) -> None:

@@ -14,13 +14,12 @@ from taskstream_core import (
     Scan,
     ScanEvent,
     ScanStatus,
-    SubscriptionClosed,
     Task,
     TaskStatus,
     TaskStream,
+    ViewerClosed,
     ViewerSession,
 )
-from taskstream_core.brokers.memory import MemoryBroker
 from taskstream_core.models import utc_now
 from taskstream_core.store import NewTask
 from taskstream_core.stores.memory import MemoryStore
@@ -87,13 +86,33 @@ async def next_change(session: ViewerSession) -> ScanEvent:
     return event
 
 
-def pending_now(session: ViewerSession) -> list[ScanEvent]:
-    """Events the session would deliver right now, without waiting (stats left out)."""
-    events = []
-    while (event := session._subscription.get_nowait()) is not None:
-        if session._wanted(event) and event.type is not EventType.SCAN_STATS:
+async def delivered() -> None:
+    """Let the fan-out's task deliver what was published so far."""
+    for _ in range(5):
+        await asyncio.sleep(0.005)
+
+
+async def pending_now(session: ViewerSession) -> list[ScanEvent]:
+    """Events the session holds once what was published is delivered (stats left out)."""
+    await delivered()
+    events: list[ScanEvent] = []
+    while True:
+        try:
+            event = await asyncio.wait_for(session.next_event(), 0.01)
+        except TimeoutError:
+            return events
+        if event.type is not EventType.SCAN_STATS:
             events.append(event)
-    return events
+
+
+def collect(into: list[ScanEvent]) -> Callable[[ScanEvent], int]:
+    """A push sink that keeps what it is given and holds nothing unsent."""
+
+    def sink(event: ScanEvent) -> int:
+        into.append(event)
+        return 0
+
+    return sink
 
 
 def assert_no_duplicates(snapshot: list[Task], live: list[ScanEvent]) -> None:
@@ -140,7 +159,7 @@ async def test_a_change_stored_before_the_snapshot_read_is_not_delivered_again()
         with ViewerSession(app, boss) as viewer:
             joined = await viewer.join(scan.id)
             assert joined.tasks == raced
-            assert pending_now(viewer) == []
+            assert await pending_now(viewer) == []
 
 
 @pytest.mark.parametrize(
@@ -167,7 +186,7 @@ async def test_a_change_during_the_snapshot_read_is_delivered_exactly_once(
         with ViewerSession(app, viewer_principal) as viewer:
             joined = await viewer.join(scan.id)
             assert joined.tasks is not None
-            live = pending_now(viewer)
+            live = await pending_now(viewer)
             assert_no_duplicates(joined.tasks, live)
             # ...and nothing is lost: snapshot plus live events give the stored state.
             view = {t.id: t for t in joined.tasks}
@@ -245,7 +264,7 @@ async def test_a_close_racing_the_join_reaches_the_viewer(read: str) -> None:
         with ViewerSession(app, worker) as viewer:
             joined = await viewer.join(scan.id)
             seen = joined.scan
-            for event in pending_now(viewer):
+            for event in await pending_now(viewer):
                 seen = event.scan or seen
             assert seen.status is ScanStatus.CLOSED
 
@@ -260,7 +279,7 @@ async def test_resuming_through_a_session_continues_after_the_last_missed_event(
     with ViewerSession(app, alice) as viewer:
         joined = await viewer.join(scan.id, since_seq=first.seq)
         assert [e.task for e in joined.events or ()] == [missed]
-        assert pending_now(viewer) == []
+        assert await pending_now(viewer) == []
         later, _ = await app.submit_task(alice, scan.id, "later")
         assert (await next_change(viewer)).task == later
 
@@ -279,12 +298,12 @@ async def test_a_worker_session_never_sees_another_workers_tasks_or_stats(
         mine, _ = await app.submit_task(alice, scan.id, "mine")
         await app.close_scan(admin, scan.id)
         await asyncio.sleep(2 * app.stats_interval)  # let scan:stats go out
-        got = pending_now(viewer)
+        got = await pending_now(viewer)
         assert [(e.type, e.task.id if e.task else None) for e in got] == [
             (EventType.TASK_CREATED, mine.id),
             (EventType.SCAN_UPDATED, None),
         ]
-        assert viewer._subscription.pending() == 0
+        assert await pending_now(viewer) == []
 
 
 async def test_an_admin_session_receives_stats_of_its_scans(
@@ -316,7 +335,7 @@ async def test_leave_stops_that_scans_events_only(
         await app.submit_task(alice, left.id, "unseen")
         await app.close_scan(admin, left.id)
         seen, _ = await app.submit_task(alice, kept.id, "seen")
-        assert [e.task for e in pending_now(viewer)] == [seen]
+        assert [e.task for e in await pending_now(viewer)] == [seen]
 
 
 @pytest.mark.parametrize("read", ["latest_seq", "get_scan"])
@@ -335,9 +354,9 @@ async def test_a_leave_while_the_join_is_under_way_wins(read: str) -> None:
             store.hooks[read] = meanwhile
             await viewer.join(scan.id)
             assert viewer.scans == frozenset()
-            assert viewer._subscription.rooms == set()
+            assert app.fanout.room_count == 0
             await app.submit_task(worker, scan.id, "unseen")
-            assert pending_now(viewer) == []
+            assert await pending_now(viewer) == []
 
 
 async def test_a_failed_join_joins_nothing(app: TaskStream, alice: Principal) -> None:
@@ -346,11 +365,11 @@ async def test_a_failed_join_joins_nothing(app: TaskStream, alice: Principal) ->
         with pytest.raises(NotFound):
             await viewer.join("no-such-scan")
         assert viewer.scans == frozenset()
-        assert viewer._subscription.rooms == set()
+        assert app.fanout.room_count == 0
 
 
 async def test_failed_joins_leave_no_per_scan_state_in_the_fanout(
-    app: TaskStream, recording_broker: MemoryBroker, alice: Principal
+    app: TaskStream, alice: Principal
 ) -> None:
     """Joins of scans that do not exist leave the fan-out as they found it: no seq gate,
     no room, no subscription beyond the session's own (each used to keep a gate for ever)."""
@@ -358,14 +377,14 @@ async def test_failed_joins_leave_no_per_scan_state_in_the_fanout(
         for n in range(1_000):
             with pytest.raises(NotFound):
                 await viewer.join(f"no-such-scan-{n}")
-        assert recording_broker.scan_count == 0
-        assert recording_broker.room_count == 0
-        assert recording_broker.subscription_count == 1
-    assert recording_broker.subscription_count == 0
+        assert app.fanout.scan_count == 0
+        assert app.fanout.room_count == 0
+        assert app.fanout.viewer_count == 1
+    assert app.fanout.viewer_count == 0
 
 
 async def test_a_scans_state_goes_with_its_last_viewer(
-    app: TaskStream, recording_broker: MemoryBroker, admin: Principal, alice: Principal
+    app: TaskStream, admin: Principal, alice: Principal
 ) -> None:
     """The fan-out keeps a scan's seq gate while a viewer has the scan joined: the last one
     to leave (or close) takes it away, and a later event or join starts it again."""
@@ -374,21 +393,23 @@ async def test_a_scans_state_goes_with_its_last_viewer(
     await first.join(scan.id)
     await second.join(scan.id)
     await app.submit_task(alice, scan.id, "one")
-    assert recording_broker.scan_count == 1
+    await delivered()
+    assert app.fanout.scan_count == 1
     first.leave(scan.id)
-    assert recording_broker.scan_count == 1  # alice still views it
+    assert app.fanout.scan_count == 1  # alice still views it
     second.close()
-    assert recording_broker.scan_count == 0
-    assert recording_broker.room_count == 0
+    assert app.fanout.scan_count == 0
+    assert app.fanout.room_count == 0
     await app.submit_task(alice, scan.id, "nobody here")
-    assert recording_broker.scan_count == 0  # nobody to order it for
+    await delivered()
+    assert app.fanout.scan_count == 0  # nobody to order it for
     with ViewerSession(app, admin) as again:
         joined = await again.join(scan.id)
         assert [t.content for t in joined.tasks or ()] == ["one", "nobody here"]
-        assert recording_broker.scan_count == 1
+        assert app.fanout.scan_count == 1
         third, _ = await app.submit_task(alice, scan.id, "three")
-        assert [e.task for e in pending_now(again)] == [third]
-    assert recording_broker.scan_count == 0
+        assert [e.task for e in await pending_now(again)] == [third]
+    assert app.fanout.scan_count == 0
     first.close()
 
 
@@ -407,7 +428,7 @@ async def test_a_join_of_an_id_named_like_another_scans_room_reaches_nothing_of_
 
             async def meanwhile() -> None:
                 await app.submit_task(bob, scan.id, "bob's own")
-                seen.extend(pending_now(viewer))
+                seen.extend(await pending_now(viewer))
 
             store.hooks["get_scan"] = meanwhile
             with pytest.raises(NotFound):
@@ -416,11 +437,11 @@ async def test_a_join_of_an_id_named_like_another_scans_room_reaches_nothing_of_
 
 
 async def test_closing_a_session_ends_its_stream(app: TaskStream, alice: Principal) -> None:
-    """After close(), iteration ends and next_event raises SubscriptionClosed."""
+    """After close(), iteration ends and next_event raises ViewerClosed."""
     viewer = ViewerSession(app, alice)
     viewer.close()
     assert [e async for e in viewer] == []
-    with pytest.raises(SubscriptionClosed):
+    with pytest.raises(ViewerClosed):
         await viewer.next_event()
     assert not viewer.lagged
 
@@ -429,10 +450,10 @@ async def test_closing_a_session_ends_its_stream(app: TaskStream, alice: Princip
 async def test_a_change_published_after_the_seq_read_but_before_its_answer_is_kept(
     since: int | None,
 ) -> None:
-    """The store's read of the latest seq finished before a change committed, but the
-    change was published (and reached the forwarding session, whose floor was not set
-    yet) before the join learnt that seq: a store whose reads run on a thread of their
-    own allows it. The answer covers that change instead of both losing it."""
+    """The store's read of the latest seq finished before a change committed, and the change
+    was published before the join learnt that seq (a store whose reads run on a thread of
+    their own allows it): the answer is as of the seq read, and the change, held by the
+    fan-out while the join ran, follows live, once."""
     store = HookedStore()
     async with make_app(store=store) as app:
         boss = await sign_up(app, "boss", "admin")
@@ -446,12 +467,13 @@ async def test_a_change_published_after_the_seq_read_but_before_its_answer_is_ke
         store.hooks["after latest_seq"] = meanwhile
         got: list[ScanEvent] = []
         viewer = ViewerSession(app, boss)
-        viewer.forward_to(got.append, lambda: None)
+        viewer.forward_to(collect(got), lambda: None)
         joined = await viewer.join(scan.id, since)
+        await delivered()
         answered = (joined.tasks or []) if since is None else [e.task for e in joined.events or ()]
         live = [e.task for e in got if e.type is not EventType.SCAN_STATS]
         assert answered + live == raced
-        assert joined.seq == raced[0].seq
+        assert joined.seq == raced[0].seq - 1  # as of the read: the change came after it
         viewer.close()
 
 
@@ -466,13 +488,14 @@ async def test_forwarding_hands_the_sink_what_iterating_would_yield_in_order(
     got: list[ScanEvent] = []
     lags: list[bool] = []
     viewer = ViewerSession(app, alice)
-    viewer.forward_to(got.append, lambda: lags.append(True))
+    viewer.forward_to(collect(got), lambda: lags.append(True))
     joined = await viewer.join(scan.id)
     assert joined.tasks == [before]
     mine, _ = await app.submit_task(alice, scan.id, "mine")
     await app.submit_task(bob, scan.id, "not for alice")
     decided = await app.decide_task(admin, mine.id, "refused")
     closed = await app.close_scan(admin, scan.id)
+    await delivered()
     assert [(e.type, e.task, e.scan) for e in got] == [
         (EventType.TASK_CREATED, mine, None),
         (EventType.TASK_UPDATED, decided, None),
@@ -482,16 +505,19 @@ async def test_forwarding_hands_the_sink_what_iterating_would_yield_in_order(
     viewer.close()
     assert lags == []
     lagging = ViewerSession(app, alice)
-    lagging.forward_to(got.append, lambda: lags.append(True))
-    lagging._subscription.lagged = True  # what a broker that lost events does
-    lagging._subscription.close()
+    lagging.forward_to(lambda event: app.queue_size + 1, lambda: lags.append(True))  # holds all
+    again = await app.create_scan(admin, "again")
+    await lagging.join(again.id)
+    await app.submit_task(alice, again.id, "too much")
+    await delivered()
     assert lags == [True]
+    assert lagging.lagged
 
 
 async def test_a_change_stored_but_never_published_reaches_viewers_from_the_store() -> None:
     """Its publisher died between storing and publishing: after the reorder window the
     viewer gets it from the store, before the later change it was held behind."""
-    async with make_app(broker=MemoryBroker(reorder_window=0.05)) as app:
+    async with make_app(reorder_window=0.05) as app:
         boss = await sign_up(app, "boss", "admin")
         worker = await sign_up(app, "worker")
         scan = await app.create_scan(boss, "s")

@@ -9,9 +9,8 @@ import time
 
 import pytest
 
-from taskstream_core import EventType, Principal, ScanEvent, Subscription, TaskStream
+from taskstream_core import EventType, Principal, ScanEvent, TaskStream, ViewerSession
 from taskstream_core._stats_feed import StatsFeed
-from taskstream_core.rooms import admin_room
 
 INTERVAL = 0.05
 #: asyncio timers may fire up to one clock tick early; allow for it when comparing.
@@ -135,12 +134,13 @@ async def test_the_service_throttles_scan_stats_to_admins(
     interval = app.stats_interval
     arrivals: list[tuple[float, ScanEvent]] = []
 
-    async def read(sub: Subscription) -> None:
-        async for event in sub:
+    async def read(viewer: ViewerSession) -> None:
+        async for event in viewer:
             if event.type is EventType.SCAN_STATS:
                 arrivals.append((time.monotonic(), event))
 
-    with app.broker.subscribe([admin_room(scan.id)]) as admins:
+    async with ViewerSession(app, admin) as admins:
+        await admins.join(scan.id)
         reader = asyncio.ensure_future(read(admins))
         start = time.monotonic()
         for i in range(30):

@@ -18,7 +18,6 @@ import socketio
 from sanic import Sanic
 
 from taskstream_core import TaskStream, TaskStreamError, TokenIssuer, open_broker, open_store
-from taskstream_core.broker import LocalFanout
 from taskstream_core.url import mask_url
 
 from .edge import (
@@ -32,7 +31,7 @@ from .edge import (
     with_security_headers,
 )
 from .http_api import HttpApi, register_error_handler
-from .observability import CountingBroker, Metrics
+from .observability import LiveMetrics, Metrics
 from .pages import STATIC_DIR, Pages
 from .settings import Settings
 from .sockets import SocketGateway
@@ -142,13 +141,12 @@ def build_app(
         store=store,
         tokens=TokenIssuer(settings.secrets.jwt_secret),
         admin_invite_code=settings.secrets.admin_invite_code,
-        broker=CountingBroker(broker, metrics.events_published),
+        broker=broker,
+        observer=LiveMetrics(metrics.events_published),
     )
-    # Each viewer session holds one subscription: after every socket is gone this reads 0,
-    # which is how a leak of sessions shows (tests/soak/test_storm.py watches it).
-    if isinstance(broker, LocalFanout):  # both shipped brokers; another may count otherwise
-        fanout = broker
-        metrics.track_subscriptions(lambda: fanout.subscription_count)
+    # Each socket holds one viewer: after every socket is gone this reads 0, which is how a
+    # leak of sessions shows (tests/soak/test_storm.py watches it).
+    metrics.track_subscriptions(lambda: core.fanout.viewer_count)
     manager = None
     if settings.redis_url:
         # Only with --redis-url: these import redis, an optional extra.

@@ -15,7 +15,7 @@ import os
 import random
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final
@@ -32,13 +32,12 @@ from prometheus_client import (
     process_collector,
 )
 
-from taskstream_core import Broker, ScanEvent, Subscription
-from taskstream_core.broker import Backfill, Backfillable
+from taskstream_core import ScanEvent
 from taskstream_core.models import format_time, utc_now
 
 __all__ = [
-    "CountingBroker",
     "JsonFormatter",
+    "LiveMetrics",
     "Metrics",
     "RequestInfo",
     "configure_logging",
@@ -184,37 +183,19 @@ class Metrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
     def track_subscriptions(self, count: Callable[[], int]) -> None:
-        """Read the broker's subscription count at each scrape rather than keep a second tally."""
+        """Read the core's viewer count at each scrape rather than keep a second tally."""
         self.broker_subscriptions.set_function(count)
 
 
-class CountingBroker:
-    """A broker that counts what it publishes, then hands everything to the real one."""
+class LiveMetrics:
+    """The core's :class:`~taskstream_core.LiveObserver`: counts the events published."""
 
-    def __init__(self, inner: Broker, published: Counter) -> None:
-        self._inner = inner
+    def __init__(self, published: Counter) -> None:
         self._published = published
 
-    async def start(self) -> None:
-        await self._inner.start()
-
-    async def stop(self) -> None:
-        await self._inner.stop()
-
-    async def publish(self, event: ScanEvent) -> None:
-        await self._inner.publish(event)
+    def published(self, event: ScanEvent) -> None:
+        """Count one event handed to the broker, by type."""
         self._published.labels(type=event.type.value).inc()
 
-    @property
-    def backfill(self) -> Backfill | None:
-        """The inner broker's (see :class:`Backfillable`), so that ``TaskStream`` sets it
-        through this wrapper; None, and setting it does nothing, when the inner broker has none."""
-        return self._inner.backfill if isinstance(self._inner, Backfillable) else None
-
-    @backfill.setter
-    def backfill(self, value: Backfill | None) -> None:
-        if isinstance(self._inner, Backfillable):
-            self._inner.backfill = value
-
-    def subscribe(self, rooms: Iterable[str] = ()) -> Subscription:
-        return self._inner.subscribe(rooms)
+    def delivered(self, event: ScanEvent, viewers: int) -> None:
+        """Nothing: deliveries are counted per transport."""

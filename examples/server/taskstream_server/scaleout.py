@@ -98,11 +98,7 @@ class BrokerMetrics(Collector):
             ("bad_messages", counters.bad_messages, "Messages on the channel that were ignored."),
             ("connection_losses", counters.connection_losses, "Times the subscription broke."),
             ("reconnects", counters.reconnects, "Times the subscription came back."),
-            (
-                "resynced_viewers",
-                counters.resynced_viewers,
-                "Viewers sent away to resume because events may have been missed.",
-            ),
+            ("resyncs", counters.resyncs, "Times events may have been lost on the way."),
         ):
             yield CounterMetricFamily(f"taskstream_redis_{name}", text, value=value)
         yield GaugeMetricFamily(

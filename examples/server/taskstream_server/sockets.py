@@ -54,7 +54,7 @@ from .websocket_lane import Lanes, text_frame
 if TYPE_CHECKING:  # imported only with --redis-url, where redis is installed
     from .scaleout import RedisClientManager
 
-__all__ = ["FORWARD_LIMIT", "LOGIN_ROOM_PREFIX", "SEND_BUDGET", "SocketGateway", "login_room"]
+__all__ = ["LOGIN_ROOM_PREFIX", "SEND_BUDGET", "SocketGateway", "login_room"]
 
 log = logging.getLogger("taskstream.sockets")
 
@@ -68,9 +68,6 @@ Action = Callable[["_Viewer", Mapping[str, Any]], Awaitable[Ack]]
 #: What an Engine.IO message (a Socket.IO packet) starts with on a websocket.
 MESSAGE_PREFIX: Final = str(eio_packet.MESSAGE)
 
-#: Live events queued for one socket beyond which its client is deemed not to keep up
-#: (as many as the broker holds for a viewer).
-FORWARD_LIMIT: Final = 10_000
 
 #: Characters of packets (acks, live events) one socket may hold unsent, in python-engineio's
 #: queue and writer and in its connection's write buffer, before one more is queued: past
@@ -313,38 +310,37 @@ class SocketGateway:
         """Disconnect a socket of this process (nothing to tell the other processes)."""
         await self.sio.disconnect(sid, ignore_queue=True)
 
-    def _forward(self, viewer: _Viewer, eio_sid: str, event: ScanEvent) -> None:
-        """Queue an event on the socket's Engine.IO queue, within the broker's delivery.
+    def _forward(self, viewer: _Viewer, eio_sid: str, event: ScanEvent) -> int:
+        """Queue an event on the socket's Engine.IO queue, within the fan-out's delivery;
+        answer how many packets that queue holds (past ``TaskStream.queue_size`` the core
+        closes the viewer as lagged, and :meth:`_fell_behind` drops the socket to resume).
 
         No task per socket wakes per event: a websocket's lane takes the
         frame encoded once for all sockets (:class:`EventPackets`) when it can
         keep the order, and otherwise that shared packet is queued as it is. The event stays
         in this process: every process forwards to its own sockets what its
-        broker delivered, so no event takes a second, faster road through
-        python-socketio's Redis channel. A queue longer than the broker would
-        hold for a viewer means the client does not keep up: it is dropped,
-        reconnects and resumes with since_seq, which reads the rest from the store.
+        fan-out delivered, so no event takes a second, faster road through
+        python-socketio's Redis channel.
         """
         if viewer.dropping:
-            return
+            return 0
         try:
             # python-engineio's own table and queue: what its send_packet() awaits on.
             socket = self.sio.eio.sockets.get(eio_sid)
             if socket is None or socket.closed:
-                return
+                return 0
             lane = self.lanes.ready(socket)
             if lane is not None and lane.take(self._packets.frame(event)):
-                return
-            if socket.queue.qsize() >= FORWARD_LIMIT:
-                self._fell_behind(viewer)
-                return
+                return 0
             packet = self._packets.packet(event)
             if self._admit(viewer, socket_writer.packet_size(packet)):
                 socket.queue.put_nowait(packet)
+            return int(socket.queue.qsize())
         except Exception as exc:
             log.error("forwarding events failed", exc_info=exc, extra={"sid": viewer.sid})
             viewer.dropping = True
             self._drop_soon(viewer)
+            return 0
 
     def _fell_behind(self, viewer: _Viewer) -> None:
         """It fell behind, or the broker lost events it would have had: drop it to resume."""

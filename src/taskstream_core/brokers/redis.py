@@ -1,21 +1,20 @@
 """``redis://`` and ``rediss://``: every server process shares stored events through Redis.
 
 One path for every event, a process's own included: :meth:`RedisBroker.publish`
-only sends the event to Redis, and each process (the publisher too) delivers to
-its local subscriptions what comes back from the channel, through the per-scan
-seq gate of :class:`~taskstream_core.broker.LocalFanout`. No event reaches a
+only sends the event to Redis, and each process (the publisher too) reads what
+comes back from the channel in :meth:`RedisBroker.events`. No event reaches a
 local viewer by a shorter road that could overtake another process's event.
 
 Redis pub/sub keeps nothing, so the broker plans for what it drops:
 
-- Losing the subscription, and getting it back, sends every local subscription
-  away as lagged: its viewer (a socket) is disconnected, reconnects and resumes
-  with ``since_seq`` from the store, the source of truth. The listener
-  reconnects by itself, with backoff, and logs both moments.
+- Losing the subscription, and getting it back, yields a :class:`Resync` of
+  every scan: the core sends its viewers away to resume with ``since_seq``
+  from the store, the source of truth. The listener reconnects by itself, with
+  backoff, and logs both moments.
 - A publish that fails is logged and counted, never raised: the event is
   stored, and the request that stored it succeeds. Once Redis takes publishes
-  again, a resync notice for the scans concerned sends their viewers away to
-  resume, on every process.
+  again, a resync notice for the scans concerned reaches every process, whose
+  stream yields it as a :class:`Resync` of those scans.
 
 Needs the ``redis`` extra (redis-py 5.0.1 or later): ``pip install 'taskstream-core[redis]'``.
 """
@@ -27,6 +26,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,10 +35,9 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from ..broker import LocalFanout, Subscription
+from ..broker import Resync
 from ..errors import Unavailable
-from ..models import EventType, ScanEvent
-from ..rooms import scan_room
+from ..models import ScanEvent
 from ..url import mask_url
 from ._redis_wire import (
     DEFAULT_PREFIX,
@@ -48,7 +47,6 @@ from ._redis_wire import (
     encode_resync,
     parse_redis_url,
 )
-from ._stats_throttle import StatsThrottle
 
 __all__ = ["RedisBroker", "RedisBrokerCounters"]
 
@@ -68,11 +66,22 @@ class RedisBrokerCounters:
     bad_messages: int = 0  #: messages that were not ours, or malformed
     connection_losses: int = 0  #: times the subscription went down
     reconnects: int = 0  #: times it came back
-    resynced_viewers: int = 0  #: subscriptions sent away to resume
+    resyncs: int = 0  #: times the stream announced that events may have been lost
 
 
-class RedisBroker(LocalFanout):
-    """A broker whose every event goes through one Redis pub/sub channel."""
+class RedisBroker:
+    """A broker whose every event goes through one Redis pub/sub channel.
+
+    Args:
+        url: ``redis[s]://[:password@]host:port/db``.
+        prefix: Names the channel (``<prefix>:events``): deployments sharing a Redis differ.
+        reorder_window: How long the core waits for a missing event before reading it from
+            the store (:attr:`reorder_window`): events of several processes may cross.
+        outbox_size: Events waiting to be sent beyond which a publish is counted as failed.
+        connect_timeout: Seconds to connect, and to wait for Redis's answers.
+        health_interval: Seconds of silence on the subscription before it is checked with PING.
+        retry_delays: The first and the longest wait between reconnection attempts.
+    """
 
     def __init__(
         self,
@@ -80,15 +89,14 @@ class RedisBroker(LocalFanout):
         *,
         prefix: str = DEFAULT_PREFIX,
         reorder_window: float = DEFAULT_REORDER_WINDOW,
-        queue_size: int = 10_000,
-        stats_interval: float = 0.5,
         outbox_size: int = 10_000,
         connect_timeout: float = 5.0,
         health_interval: float = 5.0,
         retry_delays: tuple[float, float] = (0.2, 10.0),
     ) -> None:
-        super().__init__(reorder_window=reorder_window, queue_size=queue_size)
         self.url = url
+        #: Seconds an event waits for a missing earlier one (read by ``TaskStream``).
+        self.reorder_window = reorder_window
         self.channel = f"{prefix}:events"
         self.outbox_size = outbox_size
         self.connect_timeout = connect_timeout
@@ -97,7 +105,7 @@ class RedisBroker(LocalFanout):
         self.counters = RedisBrokerCounters()
         #: Whether the subscription is up right now.
         self.connected = False
-        self._stats = StatsThrottle(self.deliver, stats_interval)
+        self._incoming: asyncio.Queue[ScanEvent | Resync | None] = asyncio.Queue()
         self._pub: Redis | None = None
         self._outbox: asyncio.Queue[_Outgoing] | None = None
         self._ready = asyncio.Event()
@@ -134,6 +142,7 @@ class RedisBroker(LocalFanout):
             self._pub = None
             raise Unavailable(f"Cannot reach Redis at {mask_url(self.url)}: {exc}") from exc
         self._outbox = asyncio.Queue(self.outbox_size)
+        self._incoming = asyncio.Queue()
         self._ready = asyncio.Event()
         loop = asyncio.get_running_loop()
         self._listener = loop.create_task(self._listen(), name="taskstream-redis-listener")
@@ -147,7 +156,7 @@ class RedisBroker(LocalFanout):
             ) from None
 
     async def stop(self, flush_timeout: float = 2.0) -> None:
-        """Send what is queued (for at most ``flush_timeout``), disconnect, close subscriptions."""
+        """Send what is queued (for at most ``flush_timeout``), disconnect, end the stream."""
         listener, publisher, outbox = self._listener, self._publisher, self._outbox
         self._listener = self._publisher = None
         if listener is not None:
@@ -163,8 +172,13 @@ class RedisBroker(LocalFanout):
             self._pub = None
         self._outbox = None
         self.connected = False
-        self._stats.clear()
-        self.close_all()
+        self._incoming.put_nowait(None)
+
+    async def events(self) -> AsyncIterator[ScanEvent | Resync]:
+        """Every event read from the channel, and a :class:`Resync` where some may have
+        been lost; ends when the broker stops."""
+        while (item := await self._incoming.get()) is not None:
+            yield item
 
     # -- publishing ---------------------------------------------------------------------------
     async def publish(self, event: ScanEvent) -> None:
@@ -293,18 +307,10 @@ class RedisBroker(LocalFanout):
             return
         self.counters.received += 1
         if message.resync:
-            sent = self._resync(message.resync)
-            log.log(
-                logging.WARNING if sent else logging.DEBUG,
-                "resync of %d scan(s) asked for: %d viewer(s) here resume",
-                len(message.resync),
-                sent,
-            )
+            log.warning("a resync of %d scan(s) was asked for", len(message.resync))
+            self._resync(frozenset(message.resync))
         elif message.event is not None:
-            if message.event.type is EventType.SCAN_STATS:
-                self._stats.offer(message.event)
-            else:
-                self.deliver(message.event)
+            self._incoming.put_nowait(message.event)
 
     def _subscribed(self, down_since: float | None) -> None:
         self.connected = True
@@ -313,12 +319,11 @@ class RedisBroker(LocalFanout):
             log.info("subscribed to %s on %s", self.channel, mask_url(self.url))
             return
         self.counters.reconnects += 1
-        sent = self._resync()
+        self._resync(None)
         downtime = time.monotonic() - down_since if down_since is not None else 0.0
         log.warning(
-            "reconnected to Redis after %.1f s; %d viewer(s) resume what they missed",
+            "reconnected to Redis after %.1f s; viewers resume what they missed",
             downtime,
-            sent,
             extra={"redis_downtime_seconds": round(downtime, 3)},
         )
 
@@ -326,13 +331,12 @@ class RedisBroker(LocalFanout):
         if self.connected:
             self.connected = False
             self.counters.connection_losses += 1
-            sent = self._resync()
+            self._resync(None)
             log.warning(
-                "lost the Redis subscription (%s: %s); %d viewer(s) sent away to resume; "
+                "lost the Redis subscription (%s: %s); viewers are sent away to resume; "
                 "reconnecting",
                 type(exc).__name__,
                 exc,
-                sent,
             )
         else:
             log.warning(
@@ -343,24 +347,7 @@ class RedisBroker(LocalFanout):
                 retry_in,
             )
 
-    def _resync(self, scans: tuple[str, ...] | None = None) -> int:
-        """Close subscriptions as lagged (all, or the viewers of ``scans``) so they resume;
-        forget the seq gates concerned, whose next events may follow a hole."""
-        if scans is None:
-            targets: set[Subscription] = set(self._subscriptions)
-            dropped = list(self._gates)
-            self._stats.clear()
-        else:
-            targets = set()
-            for scan_id in scans:
-                targets |= self._by_room.get(scan_room(scan_id), set())
-            dropped = [s for s in scans if s in self._gates]
-        for scan_id in dropped:
-            gate = self._gates.pop(scan_id)
-            if gate.timer is not None:
-                gate.timer.cancel()
-        for sub in targets:
-            sub.lagged = True
-            sub.close()
-        self.counters.resynced_viewers += len(targets)
-        return len(targets)
+    def _resync(self, scans: frozenset[str] | None) -> None:
+        """Announce on the stream that events of ``scans`` (None: any) may have been lost."""
+        self.counters.resyncs += 1
+        self._incoming.put_nowait(Resync(scans))

@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from ..models import ScanEvent
+from .models import ScanEvent
 
 __all__ = ["StatsThrottle"]
 

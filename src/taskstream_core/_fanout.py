@@ -1,0 +1,424 @@
+"""The fan-out: every stored event a broker carries, to the viewers of this process who may see it.
+
+One :class:`Fanout` per :class:`~taskstream_core.TaskStream`. A single task
+reads the broker's stream and, for each event:
+
+1. **orders** it: a scan's events leave in ``seq`` order. One that arrives
+   ahead of a missing one is held until the gap fills, or for at most
+   ``reorder_window`` seconds; then the missing ones are read from the store
+   (the publisher may have died between storing and publishing) and what the
+   store lacks too is skipped;
+2. **routes** it by room (:mod:`taskstream_core.rooms`), so a viewer only ever
+   gets what it may see;
+3. **cuts** it against the viewer's join: while a viewer joins a scan, the
+   scan's events for it are held; the join's answer is read *as of* a seq, and
+   then only the held events after that seq are released. No timing of the
+   store can lose or repeat an event between an answer and the live stream;
+4. **delivers** it, to the viewer's bounded queue or to its push sink. A
+   viewer more than ``queue_size`` events behind is closed as lagged: its
+   client resumes with ``since_seq``, which reads the rest from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol, runtime_checkable
+
+from ._stats_throttle import StatsThrottle
+from .broker import Broker, Resync
+from .models import EventType, Principal, ScanEvent
+from .rooms import event_rooms, scan_room, viewer_rooms
+
+__all__ = ["Fanout", "LiveObserver", "Viewer", "ViewerClosed", "ViewerLagged"]
+
+log = logging.getLogger("taskstream.fanout")
+
+#: Reads a scan's stored events after a seq, in order (None: the store no longer has them all).
+Backfill = Callable[[str, int], Awaitable[list[ScanEvent] | None]]
+#: A push viewer's sink: takes an event, answers how many its transport holds unsent.
+Sink = Callable[[ScanEvent], int]
+
+
+class ViewerClosed(Exception):
+    """The viewer was closed: by its owner, or because the core stopped."""
+
+
+class ViewerLagged(ViewerClosed):
+    """The viewer fell more than ``queue_size`` events behind and was closed.
+
+    Its client must resume with ``since_seq`` to read what it missed from the store.
+    """
+
+
+@runtime_checkable
+class LiveObserver(Protocol):
+    """What a metrics exporter learns of the live path; every method must return at once."""
+
+    def published(self, event: ScanEvent) -> None:
+        """An event was handed to the broker."""
+
+    def delivered(self, event: ScanEvent, viewers: int) -> None:
+        """An event reached ``viewers`` viewers of this process."""
+
+
+class _Gate:
+    """A scan's ordering state in this process."""
+
+    __slots__ = ("filling", "held", "last", "timer", "watchers")
+
+    def __init__(self) -> None:
+        #: The last seq delivered; None until the first join of the scan says where to start.
+        self.last: int | None = None
+        self.held: dict[int, ScanEvent] = {}
+        self.timer: asyncio.TimerHandle | None = None
+        self.filling = False  # the store is being read for a gap
+        self.watchers = 0  # viewers joined to the scan, or joining it
+
+
+class Viewer:
+    """One viewer's place in the fan-out: its rooms, its cut per scan, its delivery.
+
+    Made by :meth:`Fanout.viewer`; :class:`~taskstream_core.ViewerSession` is the
+    public way to use one.
+    """
+
+    def __init__(self, fanout: Fanout, principal: Principal, queue_size: int) -> None:
+        self.principal = principal
+        self.closed = False
+        self.lagged = False
+        self._fanout = fanout
+        self._queue_size = queue_size
+        self._queue: asyncio.Queue[ScanEvent | None] = asyncio.Queue()
+        #: scan → the seq its join answered as of; None while the join is under way.
+        self._cuts: dict[str, int | None] = {}
+        #: scan → events held for it while its join is under way.
+        self._held: dict[str, list[ScanEvent]] = {}
+        self._sink: Sink | None = None
+        self._on_close: Callable[[], None] | None = None
+
+    @property
+    def scans(self) -> frozenset[str]:
+        """The scans joined or being joined."""
+        return frozenset(self._cuts)
+
+    def begin(self, scan_id: str) -> None:
+        """Start a join: from now on the scan's events for this viewer are held."""
+        if self.closed:
+            raise ViewerClosed()
+        if scan_id not in self._cuts:
+            self._fanout.watch(self, scan_id)
+        self._cuts[scan_id] = None
+        self._held[scan_id] = []
+
+    def release(self, scan_id: str, seq: int) -> None:
+        """End a join answered as of ``seq``: drop the held events it covers, pass the rest.
+
+        Nothing happens if the scan was left meanwhile.
+        """
+        if scan_id not in self._cuts or self._cuts[scan_id] is not None:
+            return
+        self._cuts[scan_id] = seq
+        held = self._held.pop(scan_id, [])
+        self._fanout.seed(scan_id, seq)
+        for event in held:
+            self.offer(event)
+
+    def leave(self, scan_id: str) -> None:
+        """Stop receiving the scan (a join under way included)."""
+        if scan_id in self._cuts:
+            del self._cuts[scan_id]
+            self._held.pop(scan_id, None)
+            self._fanout.unwatch(self, scan_id)
+
+    def offer(self, event: ScanEvent) -> None:
+        """Take an event the fan-out routed here: hold, drop, queue or push it."""
+        if self.closed:
+            return
+        cut = self._cuts.get(event.scan_id, -1)
+        if cut is None:  # joining: held, and cut once the answer's seq is known
+            if event.type is not EventType.SCAN_STATS:
+                self._held[event.scan_id].append(event)
+            return
+        if event.type is not EventType.SCAN_STATS:
+            if event.seq <= cut:
+                return  # the join's answer holds it
+            self._cuts[event.scan_id] = event.seq
+        if self._sink is not None:
+            unsent = self._sink(event)
+        else:
+            self._queue.put_nowait(event)
+            unsent = self._queue.qsize()
+        if unsent > self._queue_size:
+            self.close(lagged=True)
+
+    def push_to(self, sink: Sink, on_close: Callable[[], None]) -> None:
+        """Hand events to ``sink`` as they come instead of queueing them (see ViewerSession)."""
+        self._sink = sink
+        self._on_close = on_close
+
+    async def next(self) -> ScanEvent:
+        """The next queued event.
+
+        Raises:
+            ViewerLagged: It fell behind and was closed.
+            ViewerClosed: It was closed.
+        """
+        if not self.closed or not self._queue.empty():
+            event = await self._queue.get()
+            if event is not None:
+                return event
+            self._queue.put_nowait(None)  # any other reader sees the end too
+        raise ViewerLagged() if self.lagged else ViewerClosed()
+
+    def close(self, *, lagged: bool = False) -> None:
+        """Leave every scan and end delivery; ``lagged``: because it fell behind."""
+        if self.closed:
+            return
+        self.closed = True
+        self.lagged = lagged
+        if lagged:
+            log.warning("a viewer fell behind; it must resume with since_seq")
+        for scan_id in list(self._cuts):
+            self.leave(scan_id)
+        self._fanout.forget(self)
+        self._queue.put_nowait(None)
+        if self._on_close is not None:
+            self._on_close()
+
+
+class Fanout:
+    """Reads the broker's stream and delivers each event to the viewers here who may see it.
+
+    Args:
+        broker: Carries the events of every process.
+        backfill: Reads a scan's stored events after a seq (the store's ``events_after``).
+        reorder_window: How long an event waits for a missing earlier one, in seconds.
+        queue_size: Events a viewer may have undelivered before it is closed as lagged.
+        stats_interval: ``scan:stats`` pass at most once per this many seconds per scan.
+        observer: Told of what is published and delivered, for metrics.
+    """
+
+    def __init__(
+        self,
+        broker: Broker,
+        backfill: Backfill,
+        *,
+        reorder_window: float = 0.5,
+        queue_size: int = 10_000,
+        stats_interval: float = 0.5,
+        observer: LiveObserver | None = None,
+    ) -> None:
+        self.broker = broker
+        self.reorder_window = reorder_window
+        self.queue_size = queue_size
+        self.observer = observer
+        self._backfill = backfill
+        self._stats = StatsThrottle(self._dispatch, stats_interval)
+        self._by_room: dict[str, set[Viewer]] = {}
+        self._viewers: set[Viewer] = set()
+        self._gates: dict[str, _Gate] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._fills: set[asyncio.Task[None]] = set()
+
+    @property
+    def viewer_count(self) -> int:
+        """Viewers open in this process."""
+        return len(self._viewers)
+
+    @property
+    def scan_count(self) -> int:
+        """Scans whose order this process keeps: those with a viewer here."""
+        return len(self._gates)
+
+    @property
+    def room_count(self) -> int:
+        """Rooms with a viewer in them."""
+        return len(self._by_room)
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        """Begin reading the broker's stream (the broker is started)."""
+        if self._reader is None:
+            self._reader = asyncio.get_running_loop().create_task(
+                self._read(self.broker.events()), name="taskstream-fanout"
+            )
+
+    async def stop(self) -> None:
+        """Stop reading and close every viewer."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+        for task in list(self._fills):
+            task.cancel()
+        for viewer in list(self._viewers):
+            viewer.close()
+        for gate in self._gates.values():
+            if gate.timer is not None:
+                gate.timer.cancel()
+        self._gates.clear()
+        self._stats.clear()
+
+    async def publish(self, event: ScanEvent) -> None:
+        """Hand a stored event to the broker, which brings it back to every process."""
+        await self.broker.publish(event)
+        if self.observer is not None:
+            self.observer.published(event)
+
+    async def _read(self, stream: AsyncIterator[ScanEvent | Resync]) -> None:
+        async for item in stream:
+            try:
+                if isinstance(item, Resync):
+                    self._resync(item)
+                elif item.type is EventType.SCAN_STATS:
+                    self._stats.offer(item)
+                else:
+                    self._order(item)
+            except Exception:  # one bad event must not stop the delivery of the others
+                log.exception("could not deliver an event")
+
+    # -- viewers -----------------------------------------------------------------------
+    def viewer(self, principal: Principal) -> Viewer:
+        """A new viewer for ``principal``, in no scan yet."""
+        viewer = Viewer(self, principal, self.queue_size)
+        self._viewers.add(viewer)
+        return viewer
+
+    def watch(self, viewer: Viewer, scan_id: str) -> None:
+        """Put ``viewer`` in the scan's rooms (a join begins)."""
+        for room in viewer_rooms(scan_id, viewer.principal):
+            self._by_room.setdefault(room, set()).add(viewer)
+        gate = self._gates.get(scan_id)
+        if gate is None:
+            gate = self._gates[scan_id] = _Gate()
+        gate.watchers += 1
+
+    def unwatch(self, viewer: Viewer, scan_id: str) -> None:
+        """Take ``viewer`` out of the scan's rooms; the scan's last viewer takes its gate."""
+        for room in viewer_rooms(scan_id, viewer.principal):
+            members = self._by_room.get(room)
+            if members is not None:
+                members.discard(viewer)
+                if not members:
+                    del self._by_room[room]
+        gate = self._gates.get(scan_id)
+        if gate is not None:
+            gate.watchers -= 1
+            if gate.watchers <= 0:
+                del self._gates[scan_id]
+                if gate.timer is not None:
+                    gate.timer.cancel()
+
+    def forget(self, viewer: Viewer) -> None:
+        """Drop a closed viewer."""
+        self._viewers.discard(viewer)
+
+    def seed(self, scan_id: str, seq: int) -> None:
+        """A join of the scan was answered as of ``seq``: a gate that has not delivered yet
+        starts after it (with several publishers, a later seq may arrive first)."""
+        gate = self._gates.get(scan_id)
+        if gate is not None and gate.last is None:
+            gate.last = seq
+            for early in [s for s in gate.held if s <= seq]:
+                del gate.held[early]
+            self._drain(scan_id, gate)
+            self._arm(scan_id, gate)
+
+    # -- ordering --------------------------------------------------------------------
+    def _order(self, event: ScanEvent) -> None:
+        gate = self._gates.get(event.scan_id)
+        if gate is None:
+            return  # nobody here views the scan
+        if gate.last is None:
+            # Every viewer of the scan is still joining: held until the first join's answer
+            # says where to start (the joins hold these events too, and end by themselves).
+            gate.held[event.seq] = event
+        elif event.seq == gate.last + 1:
+            gate.last = event.seq
+            self._dispatch(event)
+            self._drain(event.scan_id, gate)
+        elif event.seq > gate.last + 1:
+            gate.held[event.seq] = event
+            self._arm(event.scan_id, gate)
+        else:
+            log.debug("scan %s: seq %d passed already", event.scan_id, event.seq)
+
+    def _arm(self, scan_id: str, gate: _Gate) -> None:
+        if gate.held and gate.timer is None and gate.last is not None:
+            loop = asyncio.get_running_loop()
+            gate.timer = loop.call_later(self.reorder_window, self._gap_timed_out, scan_id)
+
+    def _drain(self, scan_id: str, gate: _Gate) -> None:
+        while gate.last is not None and gate.last + 1 in gate.held:
+            gate.last += 1
+            self._dispatch(gate.held.pop(gate.last))
+        if not gate.held and gate.timer is not None:
+            gate.timer.cancel()
+            gate.timer = None
+
+    def _gap_timed_out(self, scan_id: str) -> None:
+        gate = self._gates.get(scan_id)
+        if gate is None:
+            return
+        gate.timer = None
+        if gate.filling or not gate.held:
+            return
+        gate.filling = True
+        task = asyncio.get_running_loop().create_task(self._fill(scan_id, gate))
+        self._fills.add(task)
+        task.add_done_callback(self._fills.discard)
+
+    async def _fill(self, scan_id: str, gate: _Gate) -> None:
+        """Deliver what the store holds of a gap, then skip what it lacks."""
+        assert gate.last is not None
+        try:
+            stored = await self._backfill(scan_id, gate.last)
+        except Exception as exc:  # the store is down: the gap is skipped, as without a store
+            log.warning("scan %s: could not read a seq gap from the store: %s", scan_id, exc)
+            stored = None
+        finally:
+            gate.filling = False
+        if self._gates.get(scan_id) is not gate:
+            return  # its last viewer left meanwhile
+        for event in stored or ():
+            if event.seq <= gate.last:
+                continue  # published meanwhile: it went out already
+            if not gate.held or event.seq > max(gate.held) or event.seq != gate.last + 1:
+                break  # past what waits here, or the store lacks the next one too
+            gate.last = event.seq
+            self._dispatch(gate.held.pop(event.seq, event))
+        self._drain(scan_id, gate)
+        if gate.held:
+            gate.last = min(gate.held) - 1
+            log.info("scan %s: seq gap before %d skipped", scan_id, gate.last + 1)
+            self._drain(scan_id, gate)
+            self._arm(scan_id, gate)
+
+    def _resync(self, resync: Resync) -> None:
+        """Events may have been lost: the viewers concerned resume from the store."""
+        if resync.scans is None:
+            targets = set(self._viewers)
+            self._stats.clear()
+        else:
+            targets = set()
+            for scan_id in resync.scans:
+                targets |= self._by_room.get(scan_room(scan_id), set())
+        for viewer in targets:
+            viewer.close(lagged=True)
+        log.warning("%d viewer(s) resume what the broker may have lost", len(targets))
+
+    # -- delivery ----------------------------------------------------------------------
+    def _dispatch(self, event: ScanEvent) -> None:
+        targets: set[Viewer] = set()
+        for room in event_rooms(event):
+            members = self._by_room.get(room)
+            if members:
+                targets |= members
+        for viewer in targets:
+            viewer.offer(event)
+        if self.observer is not None:
+            with contextlib.suppress(Exception):
+                self.observer.delivered(event, len(targets))
