@@ -1,7 +1,8 @@
 """TaskStream on aiohttp: the reference server's core, with no Sanic and no Socket.IO.
 
 Most of the HTTP API of docs/contract.md, plus a scan's live events as Server-Sent Events
-(docs/embedding.md). Every route is one call on the core; every rule lives in the core.
+(docs/embedding.md). Every route is one call on the core; every rule lives in the core,
+the HTTP ones (errors, bearer token, bodies, exports) in ``taskstream_core.wire``.
 
     python examples/aiohttp_app/app.py --port 8001 --store sqlite:///./aiohttp.db
 """
@@ -9,9 +10,10 @@ Most of the HTTP API of docs/contract.md, plus a scan's live events as Server-Se
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
-import math
+import logging
 import os
 import secrets
 import weakref
@@ -22,12 +24,12 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 import taskstream_core as ts
-from taskstream_core import InvalidRequest, Principal, TaskStream, TaskStreamError
-from taskstream_core.validation import MAX_BODY_BYTES, require_object
+from taskstream_core import Principal, TaskStream, wire
 
 CORE = web.AppKey("core", TaskStream)
 LIVE: web.AppKey[weakref.WeakSet[ts.ViewerSession]] = web.AppKey("live")
-CODES = {400: "invalid_request", 404: "not_found", 413: "payload_too_large"}  # else 400's
+OPENAPI = wire.json_reply(wire.openapi_document())
+log = logging.getLogger("taskstream.aiohttp")
 Call = Callable[[TaskStream, Principal, Mapping[str, str], Mapping[str, Any]], Awaitable[Any]]
 
 
@@ -57,6 +59,17 @@ ROUTES: list[tuple[str, str, int, Call]] = [
         "task", c.decide_task(p, q["tid"], b.get("decision"), b.get("reason")))),
 ]
 # fmt: on
+BODIES = {("POST", "/api/scans"), ("POST", "/api/tasks/{tid}/decision")}  # the routes with one
+
+
+def send(reply: wire.Reply) -> web.Response:
+    """``reply`` as aiohttp's response."""
+    headers = {"Content-Type": reply.content_type, **reply.headers}
+    return web.Response(status=reply.status, body=reply.body, headers=headers)
+
+
+def answer(value: object, status: int = 200) -> web.Response:
+    return send(wire.json_reply(value, status))
 
 
 @web.middleware
@@ -64,100 +77,89 @@ async def contract_errors(request: web.Request, handler: Handler) -> web.StreamR
     """Every refusal, the core's and aiohttp's own (404, 405, 413), in the contract's body."""
     try:
         return await handler(request)
-    except TaskStreamError as exc:
-        wait = getattr(exc, "retry_after", None)
-        headers = {"Retry-After": str(math.ceil(wait))} if wait else None
-        return web.json_response(exc.to_dict(), status=exc.status, headers=headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        error = {"code": CODES.get(exc.status, "invalid_request"), "message": exc.reason}
-        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-        return web.json_response({"error": error}, status=exc.status, headers=allow)
+        return send(wire.status_reply(exc.status, exc.reason, exc.headers))
+    except Exception as exc:  # the core's errors; any other is a bug: 500, logged
+        reply = wire.error_reply(exc)
+        if reply.status == 500:
+            log.error("internal error on %s %s", request.method, request.path, exc_info=exc)
+        return send(reply)
 
 
 async def body(rq: web.Request) -> Mapping[str, Any]:
-    """The JSON object sent (none: empty); a declared length over 64 KiB is refused unread."""
-    if (rq.content_length or 0) > MAX_BODY_BYTES:
-        raise ts.PayloadTooLarge("The request body is larger than 64 KiB.")
-    if not rq.body_exists:
-        return {}
-    try:
-        value = json.loads(await rq.read())
-        json.dumps(value, ensure_ascii=False).encode()  # a lone surrogate is no UTF-8 text
-    except (ValueError, RecursionError):  # UnicodeError is a ValueError
-        raise InvalidRequest("The request body is not a JSON object of UTF-8 text.") from None
-    return require_object(value)
+    """The JSON object sent; a declared length over 64 KiB is refused unread."""
+    wire.check_body_size(rq.content_length)
+    return wire.decode_json_object(await rq.read())  # over 64 KiB when chunked: aiohttp's 413
 
 
 async def caller(rq: web.Request) -> Principal:
-    scheme, _, token = rq.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        raise ts.Unauthorized("Send 'Authorization: Bearer <token>'.")
-    return await rq.app[CORE].accounts.authenticate(token.strip())
+    token = wire.bearer_token(rq.headers.get("Authorization"))
+    return await rq.app[CORE].accounts.authenticate(token)
 
 
-def signed_in(status: int, call: Call) -> Handler:
+def signed_in(status: int, call: Call, with_body: bool) -> Handler:
     async def handle(rq: web.Request) -> web.StreamResponse:
-        who, b = await caller(rq), await body(rq)
-        answer = await call(rq.app[CORE], who, {**rq.query, **rq.match_info}, b)
-        if answer is None:
+        who, b = await caller(rq), await body(rq) if with_body else {}
+        got = await call(rq.app[CORE], who, {**rq.query, **rq.match_info}, b)
+        if got is None:
             return web.Response(status=status)
-        return web.json_response(
-            answer if isinstance(answer, dict) else answer.to_dict(), status=status
-        )
+        return answer(got if isinstance(got, dict) else got.to_dict(), status)
 
     return handle
 
 
 async def health(rq: web.Request) -> web.Response:
     store = rq.app[CORE].store.url.partition("://")[0]
-    return web.json_response({"status": "ok", "version": ts.__version__, "store": store})
+    return answer({"status": "ok", "version": ts.__version__, "store": store})
+
+
+async def openapi(rq: web.Request) -> web.Response:
+    return send(OPENAPI)
 
 
 async def register(rq: web.Request) -> web.Response:
     b = await body(rq)
     fields = (b.get(k) for k in ("username", "password", "role", "invite_code"))
-    return web.json_response((await rq.app[CORE].accounts.register(*fields)).to_dict(), status=201)
+    return answer((await rq.app[CORE].accounts.register(*fields)).to_dict(), 201)
 
 
 async def login(rq: web.Request) -> web.Response:
     b = await body(rq)
     session = await rq.app[CORE].accounts.login(b.get("username"), b.get("password"))
-    return web.json_response(session.to_dict())
+    return answer(session.to_dict())
 
 
 async def submit(rq: web.Request) -> web.Response:
     who, b, sid = await caller(rq), await body(rq), rq.match_info["sid"]
     task, new = await rq.app[CORE].submit_task(who, sid, b.get("content"), b.get("idempotency_key"))
-    return web.json_response({"task": task.to_dict()}, status=201 if new else 200)
+    return answer({"task": task.to_dict()}, 201 if new else 200)
 
 
 async def export(rq: web.Request) -> web.Response:
     scan, tasks = await rq.app[CORE].export(await caller(rq), rq.match_info["sid"])
-    fmt = rq.query.get("format") or "json"
-    if fmt not in ("csv", "json"):
-        raise InvalidRequest("'format' must be 'csv' or 'json'.")
-    text = ts.export_csv(tasks) if fmt == "csv" else ts.export_json(scan, tasks)
-    disposition = {"Content-Disposition": f'attachment; filename="scan-{scan.id}.{fmt}"'}
-    kind = "text/csv" if fmt == "csv" else "application/json"
-    return web.Response(text=text, content_type=kind, headers=disposition)
+    return send(wire.export_reply(scan, tasks, rq.query.get("format")))
 
 
 async def live(rq: web.Request) -> web.StreamResponse:
     """A scan's events as Server-Sent Events: first ``join`` (the snapshot, or what came
-    after ``since_seq`` / ``Last-Event-ID``), then one event per change, ``id`` = its seq."""
+    after ``since_seq`` / ``Last-Event-ID``), then one event per change, ``id`` = its seq.
+    The stream ends when its token expires, at shutdown, or when it falls behind."""
     since = rq.query.get("since_seq") or rq.headers.get("Last-Event-ID")
-    with ts.ViewerSession(rq.app[CORE], await caller(rq)) as viewer:
+    core, who = rq.app[CORE], await caller(rq)
+    with ts.ViewerSession(core, who) as viewer:
         rq.app[LIVE].add(viewer)  # closed at shutdown, which ends the stream
         joined = await viewer.join(rq.match_info["sid"], since)  # errors: a JSON answer
         stream = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await stream.prepare(rq)
         await stream.write(sse("join", joined.to_dict(), joined.seq))
-        with contextlib.suppress(ts.ViewerClosed, ConnectionError):  # lagged: resume
-            async for event in viewer:
-                seq = None if event.type is ts.EventType.SCAN_STATS else event.seq
-                await stream.write(sse(event.type.value, event.to_envelope(), seq))
+        # lagged or expired: the client reconnects (with Last-Event-ID, and a fresh token)
+        with contextlib.suppress(ts.ViewerClosed, ConnectionError, TimeoutError):
+            async with asyncio.timeout(wire.token_seconds_left(who, core.accounts.tokens.leeway)):
+                async for event in viewer:
+                    seq = None if event.type is ts.EventType.SCAN_STATS else event.seq
+                    await stream.write(sse(event.type.value, event.to_envelope(), seq))
     return stream
 
 
@@ -168,17 +170,18 @@ def sse(kind: str, data: object, seq: int | None) -> bytes:
 
 def build_app(store_url: str, jwt_secret: str, invite_code: str) -> web.Application:
     core = TaskStream(ts.open_store(store_url), ts.TokenIssuer(jwt_secret), invite_code)
-    app = web.Application(middlewares=[contract_errors], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[contract_errors], client_max_size=wire.MAX_BODY_BYTES)
     app[CORE] = core
     app[LIVE] = weakref.WeakSet()
     app.router.add_get("/api/health", health)
+    app.router.add_get("/api/openapi.json", openapi)
     app.router.add_post("/api/auth/register", register)
     app.router.add_post("/api/auth/login", login)
     app.router.add_post("/api/scans/{sid}/tasks", submit)
     app.router.add_get("/api/scans/{sid}/export", export)
     app.router.add_get("/api/scans/{sid}/live", live)
     for method, path, status, call in ROUTES:
-        app.router.add_route(method, path, signed_in(status, call))
+        app.router.add_route(method, path, signed_in(status, call, (method, path) in BODIES))
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         async with core:  # opens the store and the broker; on shutdown, closes them

@@ -6,8 +6,8 @@ with this folder's fixtures, against the aiohttp example, while tests/contract r
 them against the reference server. A change to one of them changes both runs; nothing
 is copied. docs/embedding.md says why the others are left out: they check Socket.IO
 (the example streams Server-Sent Events instead, tested in test_live.py) or what the
-reference server adds around the core (OpenAPI, /metrics, logs, web pages and their
-headers, its command line and secrets file).
+reference server adds around the core (/metrics, logs, web pages and their headers, its
+command line and secrets file).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from tests.contract.test_http_basics import (
     test_health_answers_ok_version_and_store,
     test_json_body_must_be_an_object,
     test_malformed_json_is_invalid_request,
+    test_openapi_document_is_valid_openapi_3_1,
     test_unknown_route_answers_contract_404,
     test_wrong_method_answers_contract_body,
     test_wrong_types_are_400_never_500,

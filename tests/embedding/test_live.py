@@ -4,18 +4,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import re
+import runpy
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
 
-from tests.contract.helpers import Users, assert_error
-from tests.support import Account, Api, Reply
+from taskstream_core import wire
+from taskstream_core.models import utc_now
+from tests.contract.helpers import Users, assert_error, mint_token
+from tests.support import TEST_INVITE_CODE, TEST_JWT_SECRET, Account, Api, Reply
 
 from .conftest import EXAMPLE
 
@@ -53,6 +59,14 @@ class EventStream:
                     return Sse(
                         fields["event"], int(seq) if seq else None, json.loads(fields["data"])
                     )
+
+    async def rest(self) -> list[Sse]:
+        """Every event until the stream ends; fails the test if one takes over :data:`WAIT`."""
+        events = []
+        with contextlib.suppress(EOFError):
+            while True:
+                events.append(await self.next())
+        return events
 
     async def next_change(self) -> Sse:
         """The next event that is not a ``scan:stats`` snapshot."""
@@ -154,6 +168,39 @@ async def test_a_stream_needs_a_valid_token(api: Api, scan_id: str) -> None:
     for headers in ({}, {"Authorization": "Bearer not.a.jwt"}):
         reply = await api.get(f"/api/scans/{scan_id}/live", headers=headers)
         assert_error(reply, 401, "unauthorized")
+
+
+async def test_a_stream_lives_no_longer_than_its_token(
+    api: Api, users: Users, scan_id: str
+) -> None:
+    """A stream opened with a token ends when the token stops being accepted (its expiry plus
+    the 5 s leeway), so an expired token does not keep receiving events."""
+    # expired 3-4 s ago; accepted for 1-2 s more
+    issued = utc_now() - timedelta(seconds=8)
+    short = replace(
+        users.worker, token=mint_token(users.worker, issued=issued, lifetime=timedelta(seconds=5))
+    )
+    async with live(api, short, scan_id) as stream:
+        assert (await stream.next()).event == "join"
+        await stream.rest()  # within WAIT: the stream ended
+
+
+def test_the_example_serves_every_documented_route_and_no_other() -> None:
+    """The example's /api/ routes are exactly the OpenAPI document's operations, plus the
+    event stream the document leaves to the contract's live section."""
+    build_app = runpy.run_path(str(EXAMPLE))["build_app"]
+    app = build_app("memory://", TEST_JWT_SECRET, TEST_INVITE_CODE)
+    served = {
+        (re.sub(r"\{\w+\}", "{}", route.resource.canonical), route.method.lower())
+        for route in app.router.routes()
+        if route.resource is not None and route.method != "HEAD"
+    }
+    documented = {
+        (re.sub(r"\{\w+\}", "{}", path), method)
+        for path, operations in wire.openapi_document()["paths"].items()
+        for method in operations
+    }
+    assert served == documented | {("/api/scans/{}/live", "get")}
 
 
 def test_the_example_stands_on_the_core_alone() -> None:

@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from taskstream_server.openapi import openapi_document
+from taskstream_core.wire import openapi_document
 
 from .budget import CASES, FUZZ, counted
 from .served import Site

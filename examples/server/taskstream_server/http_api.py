@@ -8,106 +8,53 @@ what) lives in the core: a handler passes client values on as they came.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-from collections.abc import Callable, Coroutine, Mapping
-from functools import partial
-from typing import Any, Final
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from sanic import HTTPResponse, Request, Sanic
 from sanic.exceptions import SanicException
-from sanic.response import json as json_response
 from sanic.response import raw
 
 import taskstream_core
-from taskstream_core import (
-    Internal,
-    InvalidRequest,
-    Principal,
-    RateLimited,
-    TaskStream,
-    TaskStreamError,
-    Unauthorized,
-    export_csv,
-    export_json,
-)
+from taskstream_core import Principal, TaskStream, wire
 
 from .observability import Metrics, current_request
-from .openapi import openapi_document
-from .payloads import decode_json_object
 from .sockets import SocketGateway
 
-__all__ = ["HttpApi", "error_response", "register_error_handler"]
+__all__ = ["HttpApi", "register_error_handler"]
 
 log = logging.getLogger("taskstream.http")
-
-_dumps: Final = partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
-
-#: Contract codes for the statuses Sanic raises on its own (unknown route, ...).
-_CODE_BY_STATUS: Final = {
-    400: "invalid_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    409: "conflict",
-    413: "payload_too_large",
-    429: "rate_limited",
-}
 
 Handler = Callable[..., Coroutine[Any, Any, HTTPResponse]]
 
 
-def _reply(
-    body: object, status: int = 200, headers: Mapping[str, str] | None = None
-) -> HTTPResponse:
-    return json_response(body, status=status, headers=dict(headers or {}), dumps=_dumps)
+def _send(reply: wire.Reply) -> HTTPResponse:
+    return raw(
+        reply.body,
+        status=reply.status,
+        headers=dict(reply.headers),
+        content_type=reply.content_type,
+    )
 
 
-def error_response(
-    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
-) -> HTTPResponse:
-    """The contract's error body ``{"error": {"code", "message"}}`` with a status."""
-    return _reply({"error": {"code": code, "message": message}}, status, headers)
-
-
-def _from_sanic(exc: SanicException) -> HTTPResponse:
-    """Sanic's own refusals (404 route, 405 method, ...) in the contract's shape.
-
-    A 405 keeps its status and ``Allow`` header; its code is ``invalid_request``,
-    the closest of the contract's codes to "this method is wrong here".
-    """
-    status = exc.status_code
-    code = _CODE_BY_STATUS.get(status, "invalid_request")
-    message = str(exc) or "The request could not be handled."
-    headers = {k: str(v) for k, v in (exc.headers or {}).items()}
-    return error_response(status, code, message, headers)
+def _reply(body: object, status: int = 200) -> HTTPResponse:
+    return _send(wire.json_reply(body, status))
 
 
 async def _on_error(request: Request, exc: Exception) -> HTTPResponse:
-    if isinstance(exc, TaskStreamError):
-        if isinstance(exc, Internal):
-            log.error("internal error: %s", exc.message, exc_info=exc)
-        headers = {}
-        if isinstance(exc, RateLimited) and exc.retry_after is not None:
-            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
-        return _reply(exc.to_dict(), exc.status, headers)
-    if isinstance(exc, SanicException) and exc.status_code < 500:
-        return _from_sanic(exc)
-    log.error("unexpected error on %s %s", request.method, request.path, exc_info=exc)
-    return _reply(Internal().to_dict(), 500)
+    if isinstance(exc, SanicException) and exc.status_code < 500:  # 404 route, 405 method...
+        headers = {k: str(v) for k, v in (exc.headers or {}).items()}
+        return _send(wire.status_reply(exc.status_code, str(exc), headers))
+    reply = wire.error_reply(exc)
+    if reply.status == 500:
+        log.error("internal error on %s %s", request.method, request.path, exc_info=exc)
+    return _send(reply)
 
 
 def register_error_handler(app: Sanic[Any, Any]) -> None:
     """Answer every exception, Sanic's own included, with the contract's error body."""
     app.error_handler.add(Exception, _on_error)
-
-
-def _bearer(request: Request) -> str:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("Send 'Authorization: Bearer <token>'.")
-    return token.strip()
 
 
 class HttpApi:
@@ -120,6 +67,7 @@ class HttpApi:
         self.sockets = sockets
         self.metrics = metrics
         self.store_scheme = store_scheme
+        self.openapi_reply = wire.json_reply(wire.openapi_document())
 
     def routes(self) -> list[tuple[str, str, Handler]]:
         """(method, Sanic path, handler) for every route of the API."""
@@ -154,7 +102,8 @@ class HttpApi:
                 info.route = "/" + request.route.path
 
     async def _principal(self, request: Request) -> Principal:
-        return await self.core.accounts.authenticate(_bearer(request))
+        token = wire.bearer_token(request.headers.get("authorization"))
+        return await self.core.accounts.authenticate(token)
 
     # -- service -----------------------------------------------------------------------
     async def health(self, request: Request) -> HTTPResponse:
@@ -163,7 +112,7 @@ class HttpApi:
         )
 
     async def openapi(self, request: Request) -> HTTPResponse:
-        return _reply(openapi_document())
+        return _send(self.openapi_reply)
 
     async def metrics_text(self, request: Request) -> HTTPResponse:
         body, content_type = self.metrics.render()
@@ -171,14 +120,14 @@ class HttpApi:
 
     # -- accounts ------------------------------------------------------------------------
     async def register(self, request: Request) -> HTTPResponse:
-        body = decode_json_object(request.body)
+        body = wire.decode_json_object(request.body)
         session = await self.core.accounts.register(
             body.get("username"), body.get("password"), body.get("role"), body.get("invite_code")
         )
         return _reply(session.to_dict(), 201)
 
     async def login(self, request: Request) -> HTTPResponse:
-        body = decode_json_object(request.body)
+        body = wire.decode_json_object(request.body)
         session = await self.core.accounts.login(body.get("username"), body.get("password"))
         return _reply(session.to_dict())
 
@@ -195,7 +144,7 @@ class HttpApi:
     # -- scans -----------------------------------------------------------------------------
     async def create_scan(self, request: Request) -> HTTPResponse:
         principal = await self._principal(request)
-        body = decode_json_object(request.body)
+        body = wire.decode_json_object(request.body)
         scan = await self.core.create_scan(principal, body.get("name"), body.get("description"))
         return _reply({"scan": scan.to_dict()}, 201)
 
@@ -217,20 +166,12 @@ class HttpApi:
 
     async def export(self, request: Request, scan_id: str) -> HTTPResponse:
         scan, tasks = await self.core.export(await self._principal(request), scan_id)
-        wanted = request.args.get("format") or "json"
-        if wanted not in ("csv", "json"):  # checked after the core's access check
-            raise InvalidRequest("'format' must be 'csv' or 'json'.")
-        disposition = {"Content-Disposition": f'attachment; filename="scan-{scan.id}.{wanted}"'}
-        if wanted == "csv":
-            text, content_type = export_csv(tasks), "text/csv; charset=utf-8"
-        else:
-            text, content_type = export_json(scan, tasks), "application/json"
-        return raw(text.encode(), content_type=content_type, headers=disposition)
+        return _send(wire.export_reply(scan, tasks, request.args.get("format")))
 
     # -- tasks -------------------------------------------------------------------------------
     async def submit_task(self, request: Request, scan_id: str) -> HTTPResponse:
         principal = await self._principal(request)
-        body = decode_json_object(request.body)
+        body = wire.decode_json_object(request.body)
         task, created = await self.core.submit_task(
             principal, scan_id, body.get("content"), body.get("idempotency_key")
         )
@@ -255,7 +196,7 @@ class HttpApi:
 
     async def decide_task(self, request: Request, task_id: str) -> HTTPResponse:
         principal = await self._principal(request)
-        body = decode_json_object(request.body)
+        body = wire.decode_json_object(request.body)
         task = await self.core.decide_task(
             principal, task_id, body.get("decision"), body.get("reason")
         )

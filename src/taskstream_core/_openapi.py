@@ -1,18 +1,20 @@
-"""The HTTP API as an OpenAPI 3.1 document, served at ``/api/openapi.json``.
+"""The contract's HTTP API as an OpenAPI 3.1 document (JSON Schema 2020-12).
 
-Written by hand from CONTRACT.md rather than generated from the routes, so
-it can say what the routes cannot (limits, error codes, who may call); a
-contract test checks that its paths and methods are exactly the routes the
-server registers, so the two cannot drift apart unnoticed.
+Written by hand from the contract rather than generated from routes, so it
+says what routes cannot (limits, error codes, who may call). Public through
+:func:`taskstream_core.wire.openapi_document`.
 """
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from typing import Any, Final
 
 import taskstream_core
-from taskstream_core.validation import (
+
+from .errors import ERRORS_BY_CODE
+from .validation import (
     MAX_DESCRIPTION,
     MAX_IDEMPOTENCY_KEY,
     MAX_PAGE_LIMIT,
@@ -23,9 +25,124 @@ from taskstream_core.validation import (
     MIN_PASSWORD,
 )
 
-from .openapi_schemas import SCHEMAS, Schema, nullable, obj, ref
-
 __all__ = ["openapi_document"]
+
+Schema = dict[str, Any]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(kind: str, **more: Any) -> Schema:
+    return {"type": [kind, "null"], **more}
+
+
+def _obj(required: list[str], **properties: Schema) -> Schema:
+    return {"type": "object", "required": required, "properties": properties}
+
+
+_TIME: Final = {"type": "string", "format": "date-time"}
+
+_SCHEMAS: Final[dict[str, Schema]] = {
+    "Error": _obj(
+        ["error"],
+        error=_obj(
+            ["code", "message"],
+            code={
+                "type": "string",
+                "enum": list(ERRORS_BY_CODE),
+            },
+            message={"type": "string"},
+            task={**_ref("Task"), "description": "With already_decided: the task as decided."},
+        ),
+    ),
+    "User": _obj(
+        ["id", "username", "role", "created_at"],
+        id={"type": "string"},
+        username={"type": "string"},
+        role={"type": "string", "enum": ["admin", "worker"]},
+        created_at=_TIME,
+    ),
+    "Session": _obj(["token", "user"], token={"type": "string"}, user=_ref("User")),
+    "Counts": _obj(
+        ["pending", "validated", "refused"],
+        pending={"type": "integer"},
+        validated={"type": "integer"},
+        refused={"type": "integer"},
+    ),
+    "Scan": _obj(
+        ["id", "name", "description", "status", "created_by", "created_at", "counts"],
+        id={"type": "string"},
+        name={"type": "string"},
+        description={"type": "string"},
+        status={"type": "string", "enum": ["open", "closed"]},
+        created_by={"type": "string"},
+        created_at=_TIME,
+        closed_at=_nullable("string", format="date-time"),
+        counts=_ref("Counts"),
+    ),
+    "Task": _obj(
+        [
+            "id",
+            "scan_id",
+            "worker_id",
+            "worker_username",
+            "content",
+            "status",
+            "reason",
+            "decided_by",
+            "created_at",
+            "decided_at",
+            "seq",
+        ],
+        id={"type": "string"},
+        scan_id={"type": "string"},
+        worker_id={"type": "string"},
+        worker_username={"type": "string"},
+        content={"type": "string"},
+        status={"type": "string", "enum": ["pending", "validated", "refused"]},
+        reason=_nullable("string"),
+        decided_by=_nullable("string"),
+        created_at=_TIME,
+        decided_at=_nullable("string", format="date-time"),
+        seq={"type": "integer"},
+    ),
+    "WorkerStats": _obj(
+        ["worker_id", "username", "submitted", "pending", "validated", "refused"],
+        worker_id={"type": "string"},
+        username={"type": "string"},
+        submitted={"type": "integer"},
+        pending={"type": "integer"},
+        validated={"type": "integer"},
+        refused={"type": "integer"},
+    ),
+    "Stats": _obj(
+        [
+            "scan_id",
+            "total",
+            "pending",
+            "validated",
+            "refused",
+            "acceptance_rate",
+            "submissions_last_minute",
+            "decision_seconds_p50",
+            "decision_seconds_p95",
+            "workers",
+        ],
+        scan_id={"type": "string"},
+        total={"type": "integer"},
+        pending={"type": "integer"},
+        validated={"type": "integer"},
+        refused={"type": "integer"},
+        acceptance_rate=_nullable("number"),
+        submissions_last_minute={"type": "integer"},
+        decision_seconds_p50=_nullable("number"),
+        decision_seconds_p95=_nullable("number"),
+        workers={"type": "array", "items": _ref("WorkerStats")},
+    ),
+}
+
 
 _ERRORS: Final = {
     "400": "invalid_request: malformed JSON, a wrong type or a length out of bounds",
@@ -57,7 +174,7 @@ def _op(
     if body is not None:  # "Request bodies over 64 KiB answer 413"
         errors = (*errors, "413")
     for status in errors:
-        responses[status] = _json(ref("Error"), _ERRORS[status])
+        responses[status] = _json(_ref("Error"), _ERRORS[status])
     operation: Schema = {
         "summary": summary,
         "description": f"Who: {who}.",
@@ -100,9 +217,9 @@ _TASK = (_path_param("task_id"),)
 
 
 def _paths() -> Schema:
-    scan = ("200", _json(obj(["scan"], scan=ref("Scan")), "The scan."))
-    task = ("200", _json(obj(["task"], task=ref("Task")), "The task."))
-    session = _json(ref("Session"), "The new session.")
+    scan = ("200", _json(_obj(["scan"], scan=_ref("Scan")), "The scan."))
+    task = ("200", _json(_obj(["task"], task=_ref("Task")), "The task."))
+    session = _json(_ref("Session"), "The new session.")
     return {
         "/api/health": {
             "get": _op(
@@ -111,7 +228,7 @@ def _paths() -> Schema:
                 ok=(
                     "200",
                     _json(
-                        obj(
+                        _obj(
                             ["status", "version", "store"],
                             status={"const": "ok"},
                             version={"type": "string"},
@@ -135,7 +252,7 @@ def _paths() -> Schema:
                 who="anyone",
                 ok=("201", session),
                 errors=("400", "403", "409", "503"),
-                body=obj(
+                body=_obj(
                     ["username", "password"],
                     username=_string(3, 32, pattern="^[A-Za-z0-9_.-]+$"),
                     password=_string(MIN_PASSWORD, MAX_PASSWORD),
@@ -148,9 +265,9 @@ def _paths() -> Schema:
             "post": _op(
                 "Sign in",
                 who="anyone",
-                ok=("200", _json(ref("Session"), "The new session.")),
+                ok=("200", _json(_ref("Session"), "The new session.")),
                 errors=("400", "401", "429", "503"),
-                body=obj(
+                body=_obj(
                     ["username", "password"],
                     username={"type": "string"},
                     password={"type": "string"},
@@ -161,7 +278,7 @@ def _paths() -> Schema:
             "get": _op(
                 "The signed-in user",
                 who="any user",
-                ok=("200", _json(obj(["user"], user=ref("User")), "The user.")),
+                ok=("200", _json(_obj(["user"], user=_ref("User")), "The user.")),
                 errors=_USER,
             )
         },
@@ -177,9 +294,9 @@ def _paths() -> Schema:
             "post": _op(
                 "Create a scan",
                 who="admin",
-                ok=("201", _json(obj(["scan"], scan=ref("Scan")), "The new scan.")),
+                ok=("201", _json(_obj(["scan"], scan=_ref("Scan")), "The new scan.")),
                 errors=("400", "401", "403", "503"),
-                body=obj(
+                body=_obj(
                     ["name"],
                     name=_string(1, MAX_SCAN_NAME),
                     description={"type": "string", "maxLength": MAX_DESCRIPTION},
@@ -191,7 +308,7 @@ def _paths() -> Schema:
                 ok=(
                     "200",
                     _json(
-                        obj(["scans"], scans={"type": "array", "items": ref("Scan")}),
+                        _obj(["scans"], scans={"type": "array", "items": _ref("Scan")}),
                         "The scans.",
                     ),
                 ),
@@ -210,16 +327,16 @@ def _paths() -> Schema:
             "post": _op(
                 "Submit a task (200 with the first task on a repeated idempotency_key)",
                 who="worker",
-                ok=("201", _json(obj(["task"], task=ref("Task")), "The new task.")),
+                ok=("201", _json(_obj(["task"], task=_ref("Task")), "The new task.")),
                 also_ok=(
                     "200",
                     _json(
-                        obj(["task"], task=ref("Task")),
+                        _obj(["task"], task=_ref("Task")),
                         "The task this worker made with this idempotency_key in this scan.",
                     ),
                 ),
                 errors=(*_ADMIN, "409"),
-                body=obj(
+                body=_obj(
                     ["content"],
                     content=_string(1, MAX_TASK_CONTENT),
                     idempotency_key={"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
@@ -232,10 +349,10 @@ def _paths() -> Schema:
                 ok=(
                     "200",
                     _json(
-                        obj(
+                        _obj(
                             ["tasks", "next_cursor"],
-                            tasks={"type": "array", "items": ref("Task")},
-                            next_cursor=nullable("string"),
+                            tasks={"type": "array", "items": _ref("Task")},
+                            next_cursor=_nullable("string"),
                         ),
                         "A page; next_cursor is null on the last one.",
                     ),
@@ -266,7 +383,7 @@ def _paths() -> Schema:
             "get": _op(
                 "The scan's analytics",
                 who="admin",
-                ok=("200", _json(ref("Stats"), "The stats.")),
+                ok=("200", _json(_ref("Stats"), "The stats.")),
                 errors=_ADMIN,
                 params=_SCAN,
             )
@@ -282,10 +399,10 @@ def _paths() -> Schema:
                         "content": {
                             "text/csv": {"schema": {"type": "string"}},
                             "application/json": {
-                                "schema": obj(
+                                "schema": _obj(
                                     ["scan", "tasks"],
-                                    scan=ref("Scan"),
-                                    tasks={"type": "array", "items": ref("Task")},
+                                    scan=_ref("Scan"),
+                                    tasks={"type": "array", "items": _ref("Task")},
                                 )
                             },
                         },
@@ -317,7 +434,7 @@ def _paths() -> Schema:
                 who="admin",
                 ok=task,
                 errors=(*_ADMIN, "409"),
-                body=obj(
+                body=_obj(
                     ["decision"],
                     decision={"type": "string", "enum": ["validated", "refused"]},
                     reason={"type": "string", "maxLength": MAX_REASON},
@@ -328,6 +445,18 @@ def _paths() -> Schema:
     }
 
 
+def openapi_document() -> dict[str, Any]:
+    """The contract's HTTP API as an OpenAPI 3.1 document.
+
+    Each call returns a copy of its own: the caller may change it (add its
+    own routes, servers or descriptions) without affecting other callers.
+
+    Returns:
+        The document as JSON-ready dicts and lists, for ``/api/openapi.json``.
+    """
+    return copy.deepcopy(_document())
+
+
 @cache
 def _document() -> Schema:
     return {
@@ -336,21 +465,16 @@ def _document() -> Schema:
             "title": "TaskStream",
             "version": taskstream_core.__version__,
             "description": (
-                "The HTTP half of the TaskStream wire contract v1. Live events go over "
-                "Socket.IO at /socket.io (see the contract, section 3). Every error answers "
-                '{"error": {"code", "message"}}.'
+                "The HTTP part of the TaskStream wire contract v1. Live events are the "
+                "contract's section 3 (the reference server carries them over Socket.IO at "
+                '/socket.io). Every error answers {"error": {"code", "message"}}.'
             ),
         },
         "paths": _paths(),
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": _SCHEMAS,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             },
         },
     }
-
-
-def openapi_document() -> Schema:
-    """The document (built once; callers must not modify it)."""
-    return _document()
