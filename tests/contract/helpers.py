@@ -9,7 +9,7 @@ from typing import Any
 
 from taskstream_core import Role, TokenIssuer, User
 from taskstream_core.models import utc_now
-from tests.support import TEST_JWT_SECRET, Account, Api, LiveSocket, Reply
+from tests.support import TEST_JWT_SECRET, Account, Api, LiveSocket, Reply, Wire
 
 __all__ = [
     "PASSWORD",
@@ -75,14 +75,17 @@ async def new_scan(api: Api, admin: Account, name: str = "a scan") -> str:
 
 
 class SocketFactory:
-    """Opens Socket.IO connections for a test and closes them all after it."""
+    """Opens Socket.IO connections for a test and closes them all after it; given a
+    :class:`Wire`, each socket records there everything it receives."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, wire: Wire | None = None) -> None:
         self.base_url = base_url
+        self.wire = wire
         self.opened: list[LiveSocket] = []
 
     def new(self, token: str | None, *, auth: Any = None) -> LiveSocket:
-        socket = LiveSocket(self.base_url, token, auth=auth)
+        """A socket not connected yet, signed in with ``token`` (or ``auth`` as it is)."""
+        socket = LiveSocket(self.base_url, token, auth=auth, wire=self.wire)
         self.opened.append(socket)
         return socket
 

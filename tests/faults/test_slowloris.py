@@ -30,8 +30,7 @@ import pytest
 
 from taskstream_server.edge import BODY_SECONDS
 from tests.multiprocess.test_behind_nginx import local_conf
-from tests.security.wire import polling_session, raw_request
-from tests.support import Api, ServerProcess, free_port
+from tests.support import Api, ServerProcess, free_port, polling_session, raw_request
 
 pytestmark = pytest.mark.contract
 

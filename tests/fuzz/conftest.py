@@ -18,11 +18,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support import TEST_INVITE_CODE, ServerProcess, register_sync
+from tests.support import TEST_INVITE_CODE, ServerProcess, SocketDriver, register_sync
 
 from .budget import CASES, TALLY
 from .served import PASSWORD, Site
-from .socket_driver import SocketDriver
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.contract.helpers import PASSWORD, Users
-from tests.support import TEST_INVITE_CODE, Api, ServerProcess, register_sync
-
-from .wire import RecordingApi, SocketRecorder, Wire
+from tests.contract.helpers import PASSWORD, SocketFactory, Users
+from tests.support import TEST_INVITE_CODE, Api, RecordingApi, ServerProcess, Wire, register_sync
 
 
 @pytest.fixture(scope="package")
@@ -74,7 +72,7 @@ async def api(server: ServerProcess, wire: Wire) -> AsyncIterator[Api]:
 
 
 @pytest.fixture
-async def sockets(server: ServerProcess, wire: Wire) -> AsyncIterator[SocketRecorder]:
-    factory = SocketRecorder(server.base_url, wire)
+async def sockets(server: ServerProcess, wire: Wire) -> AsyncIterator[SocketFactory]:
+    factory = SocketFactory(server.base_url, wire)
     yield factory
     await factory.close_all()

@@ -1,11 +1,11 @@
 """Issue #6, Security 5 (server side): security headers on every answer, and cross-origin
 access closed by default and opened only for the configured origins, on HTTP and Socket.IO.
 
-The route list comes from ``matrix.py`` (which fails when a route is added without an entry),
-so every page, the asset route and every API route is covered. Socket.IO's websocket origin
-checks are in tests/contract/test_socketio_connect.py; the long-polling handshake, the HTTP
-side and one setting opening both are here. tests/security/test_browser.py shows Chromium
-enforcing the same answers.
+The route list comes from ``tests/support/matrix.py`` (which fails when a route is added
+without an entry), so every page, the asset route and every API route is covered. Socket.IO's
+websocket origin checks are in tests/contract/test_socketio_connect.py; the long-polling
+handshake, the HTTP side and one setting opening both are here.
+tests/security/test_browser.py shows Chromium enforcing the same answers.
 """
 
 from __future__ import annotations
@@ -23,11 +23,19 @@ import pytest
 import socketio
 
 from tests.contract.helpers import PASSWORD, Users, assert_error, new_scan
-from tests.soak.wire import WireSocket
-from tests.support import Api, LiveSocket, Reply, ServerProcess, call_sync, register_sync
-
-from .matrix import ROUTE_NEEDS, STATIC_ASSETS
-from .wire import POLLING, polling_session, raw_request
+from tests.support import (
+    POLLING,
+    Api,
+    LiveSocket,
+    Reply,
+    ServerProcess,
+    WireSocket,
+    call_sync,
+    polling_session,
+    raw_request,
+    register_sync,
+)
+from tests.support.matrix import ROUTE_NEEDS, STATIC_ASSETS
 
 FOREIGN = "http://evil.example"
 ALLOWED = "http://dashboard.example"
@@ -373,18 +381,16 @@ async def test_an_oversized_websocket_frame_is_refused_from_its_header(
     """Issue 16 #16: a websocket frame announcing 1 MB, sent to /socket.io before any Socket.IO
     connect, ends that connection as soon as its header is read (close code 1009, "message too
     big"), without the server waiting for its payload to buffer it; the server keeps serving."""
-    ws = WireSocket(server.host, server.port, token="")
-    await ws._handshake()
-    assert ws._writer is not None
-    opcode, opened = await ws._read_frame()
-    assert opened.startswith(b"0{")
+    ws = WireSocket(server.host, server.port)
+    opened = await ws.open()
+    assert opened.startswith("0{")
     size = 1024 * 1024
-    ws._writer.write(struct.pack("!BBQ", 0x81, 0x80 | 127, size) + b"mask" + b"x" * 1024)
+    ws.send_bytes(struct.pack("!BBQ", 0x81, 0x80 | 127, size) + b"mask" + b"x" * 1024)
     started = time.monotonic()
     try:
         async with asyncio.timeout(3):
             while True:
-                opcode, payload = await ws._read_frame()
+                opcode, payload = await ws.next_frame()
                 if opcode == 0x8:
                     assert struct.unpack("!H", payload[:2])[0] == 1009, payload
                     break

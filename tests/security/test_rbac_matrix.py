@@ -6,8 +6,8 @@ scopes a permission to the owner, by a worker who does not own the object),
 against the real server; each answer must be what POLICY implies. The
 completeness tests fail when a route or event appears (in the Sanic app, in
 /api/openapi.json, in the gateway's handlers or in the contract) without an
-entry in ``matrix.py``. tests/contract/test_scans.py keeps its hand-written
-table of the same routes; this one is derived, so the two check each other.
+entry in ``tests/support/matrix.py``, the one access table of the suites
+(tests/contract/test_scans.py takes its expectations from it too).
 """
 
 from __future__ import annotations
@@ -16,10 +16,16 @@ from typing import Any
 
 import pytest
 
-from tests.contract.helpers import PASSWORD, Users, assert_error, new_scan, unique_name
+from tests.contract.helpers import (
+    PASSWORD,
+    SocketFactory,
+    Users,
+    assert_error,
+    new_scan,
+    unique_name,
+)
 from tests.support import Api, Reply
-
-from .matrix import (
+from tests.support.matrix import (
     EVENT_NEEDS,
     INTERNAL_PREFIX,
     ROUTE_NEEDS,
@@ -30,11 +36,11 @@ from .matrix import (
     contract_routes,
     expected,
     generic,
+    owned,
     registered_events,
     registered_routes,
     roles_allowed,
 )
-from .wire import SocketRecorder
 
 
 # -- completeness: nothing is reachable without an entry ------------------------------------------
@@ -70,7 +76,7 @@ def test_every_handled_event_has_an_entry() -> None:
 
 
 async def test_the_gateways_own_event_names_are_refused_when_a_client_sends_them(
-    sockets: SocketRecorder, users: Users
+    sockets: SocketFactory, users: Users
 ) -> None:
     """A client emitting a NUL-prefixed name (the gateway's internal events) gets the ack
     `invalid_request`, whoever it is."""
@@ -94,7 +100,7 @@ def test_policy_gives_each_route_and_event_the_contracts_who() -> None:
 ROUTE_CASES = [
     pytest.param(method, path, caller, id=f"{method} {path} as {caller.name}")
     for (method, path), need in ROUTE_NEEDS.items()
-    for caller in callers_for(need, has_owner="{task_id}" in path)
+    for caller in callers_for(need, has_owner=owned(path))
 ]
 
 EVENT_CASES = [
@@ -161,7 +167,7 @@ async def test_each_route_answers_each_caller_as_policy_says(
 
 @pytest.mark.parametrize(("event", "caller"), EVENT_CASES)
 async def test_each_event_answers_each_caller_as_policy_says(
-    event: str, caller: Caller, api: Api, sockets: SocketRecorder, users: Users
+    event: str, caller: Caller, api: Api, sockets: SocketFactory, users: Users
 ) -> None:
     """Allowed: an `ok: true` ack. Without a token there is no socket to emit on (connect is
     refused `unauthorized`). Without the permission: an ack with error code `forbidden`."""

@@ -20,10 +20,8 @@ import json
 import uuid
 from typing import Any
 
-from tests.contract.helpers import Users, assert_error, new_scan
-from tests.support import Account, Api, LiveSocket
-
-from .wire import SocketRecorder, received_text
+from tests.contract.helpers import SocketFactory, Users, assert_error, new_scan
+from tests.support import Account, Api, LiveSocket, received_text
 
 
 async def submit(socket: LiveSocket, scan: str, content: str, key: str | None = None) -> Any:
@@ -61,7 +59,7 @@ def secrets_of(tasks: list[dict[str, Any]], owner: Account) -> list[str]:
 
 
 async def test_a_worker_never_sees_another_workers_tasks_on_any_path(
-    api: Api, sockets: SocketRecorder, users: Users
+    api: Api, sockets: SocketFactory, users: Users
 ) -> None:
     mine_w, theirs_w = users.worker, users.worker2
     scan = await new_scan(api, users.admin, "sandbox")
@@ -132,7 +130,7 @@ async def test_a_worker_never_sees_another_workers_tasks_on_any_path(
 
 
 async def test_a_socket_that_never_joined_a_scan_receives_nothing_from_it(
-    api: Api, sockets: SocketRecorder, users: Users
+    api: Api, sockets: SocketFactory, users: Users
 ) -> None:
     """Admins and workers connected to other scans get none of a busy scan's events: not its
     tasks, decisions, stats or close."""
@@ -166,7 +164,7 @@ async def test_a_socket_that_never_joined_a_scan_receives_nothing_from_it(
 
 
 async def test_joining_an_id_named_like_a_scans_admin_room_reaches_none_of_its_tasks(
-    api: Api, sockets: SocketRecorder, users: Users
+    api: Api, sockets: SocketFactory, users: Users
 ) -> None:
     """A worker joined to a scan that keeps joining ``<scan id>:all-tasks`` (no such scan: each
     join answers ``not_found``) while another worker submits gets none of the other's tasks:

@@ -21,12 +21,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.contract.helpers import PASSWORD, Users, unique_name
-from tests.support import TEST_INVITE_CODE, TEST_JWT_SECRET, Api, ServerProcess
+from tests.contract.helpers import PASSWORD, SocketFactory, Users, unique_name
+from tests.support import TEST_INVITE_CODE, TEST_JWT_SECRET, Api, ServerProcess, Wire
 
 from .conftest import stored_hashes
 from .forgery import WRONG_KEY, sign
-from .wire import SocketRecorder, Wire
 
 
 async def test_the_hash_search_has_the_stores_real_hashes_to_look_for(
@@ -114,7 +113,7 @@ async def test_no_secret_reaches_the_logs(logged: ServerProcess, wire: Wire) -> 
         over_http = await api.post(
             f"/api/scans/{scan_id}/tasks", {"content": "http task"}, token=w_token
         )
-        sockets = SocketRecorder(base, wire)
+        sockets = SocketFactory(base, wire)
         try:
             admin_socket = await sockets.new(tokens[2]).connect()
             await admin_socket.call("scan:join", {"scan_id": scan_id})

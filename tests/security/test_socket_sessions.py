@@ -3,7 +3,7 @@ it, and a client cannot replay the connection handshake as an event.
 
 CONTRACT.md §1: a logged-out token "is refused from then on, over HTTP and Socket.IO";
 docs/security.md: "every use re-checks the user". These tests drive the real server with
-raw websocket clients (:class:`tests.soak.wire.WireSocket`), which can say what
+raw websocket clients (:class:`tests.support.WireSocket`), which can say what
 python-socketio's client never would, and read the store's file the way an operator's
 tool changes it.
 """
@@ -19,8 +19,7 @@ from typing import Any
 
 from tests.contract.helpers import PASSWORD, Users, assert_error, new_scan
 from tests.soak.test_storm import gauge
-from tests.soak.wire import WireSocket
-from tests.support import TEST_INVITE_CODE, Account, Api, ServerProcess, register_sync
+from tests.support import TEST_INVITE_CODE, Account, Api, ServerProcess, WireSocket, register_sync
 
 #: Sockets that connect with one token while it is being logged out, one every STAGGER s.
 RACERS = 150

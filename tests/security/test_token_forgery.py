@@ -13,17 +13,16 @@ from typing import Literal
 
 import pytest
 
-from tests.contract.helpers import Users, assert_error
+from tests.contract.helpers import SocketFactory, Users, assert_error
 from tests.support import Api
 
 from .forgery import FORGERIES, Forge
-from .wire import SocketRecorder
 
 Transport = Literal["http", "socketio"]
 TRANSPORTS: list[Transport] = ["http", "socketio"]
 
 
-async def accepted(transport: Transport, token: str, api: Api, sockets: SocketRecorder) -> bool:
+async def accepted(transport: Transport, token: str, api: Api, sockets: SocketFactory) -> bool:
     """Whether the server lets ``token`` in; a refusal must be exactly the contract's."""
     if transport == "http":
         reply = await api.get("/api/auth/me", token=token)
@@ -46,7 +45,7 @@ async def accepted(transport: Transport, token: str, api: Api, sockets: SocketRe
 @pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("forge", FORGERIES.values(), ids=FORGERIES.keys())
 async def test_a_forged_token_is_refused(
-    transport: Transport, forge: Forge, api: Api, sockets: SocketRecorder, users: Users
+    transport: Transport, forge: Forge, api: Api, sockets: SocketFactory, users: Users
 ) -> None:
     """The forgery gets 401 `unauthorized` over HTTP, and `connect_error` `unauthorized` over
     Socket.IO: never a 200, a connection, a 403 or a 500."""
@@ -56,7 +55,7 @@ async def test_a_forged_token_is_refused(
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_the_genuine_tokens_the_forgeries_start_from_are_accepted(
-    transport: Transport, api: Api, sockets: SocketRecorder, users: Users
+    transport: Transport, api: Api, sockets: SocketFactory, users: Users
 ) -> None:
     """The control: the same path lets the real tokens in, so a refusal above is the forgery's."""
     for account in (users.worker, users.admin):
@@ -64,7 +63,7 @@ async def test_the_genuine_tokens_the_forgeries_start_from_are_accepted(
 
 
 async def test_a_socket_auth_payload_that_is_not_a_token_is_refused(
-    sockets: SocketRecorder, users: Users
+    sockets: SocketFactory, users: Users
 ) -> None:
     """The token where the contract does not put it (a bare string, a header) is refused."""
     for auth in ({"Authorization": f"Bearer {users.worker.token}"}, {"jwt": users.worker.token}):

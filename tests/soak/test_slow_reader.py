@@ -17,10 +17,16 @@ import uuid
 import pytest
 
 from taskstream_core.testing import make_app
-from tests.support import TEST_INVITE_CODE, LiveSocket, ServerProcess, call_sync, register_sync
+from tests.support import (
+    TEST_INVITE_CODE,
+    LiveSocket,
+    ServerProcess,
+    WireSocket,
+    call_sync,
+    register_sync,
+)
 
 from .test_storm import gauge
-from .wire import WireSocket
 
 pytestmark = pytest.mark.contract
 

@@ -29,13 +29,13 @@ import pytest
 from tests.support import (
     TEST_INVITE_CODE,
     Account,
+    Exit,
     LiveSocket,
     ServerProcess,
+    WireSocket,
     call_sync,
     register_sync,
 )
-
-from .wire import Exit, WireSocket
 
 pytestmark = pytest.mark.contract
 

@@ -27,11 +27,9 @@ import time
 import aiohttp
 import pytest
 
-from tests.security.wire import polling_session, raw_request
-from tests.support import Api, ServerProcess
+from tests.support import Api, ServerProcess, WireSocket, polling_session, raw_request
 
 from .test_storm import rss_mib
-from .wire import WireSocket
 
 pytestmark = pytest.mark.contract
 
@@ -126,8 +124,8 @@ async def test_websocket_frames_of_megabytes_are_not_buffered(server: ServerProc
     openings = []
     sockets = []
     for _ in range(HOLDERS):
-        ws = WireSocket(server.host, server.port, token="")
-        await ws._handshake()
+        ws = WireSocket(server.host, server.port)
+        await ws.open()
         sockets.append(ws)
         header = struct.pack("!BBQ", 0x81, 0x80 | 127, HELD_BYTES + 65536) + b"mask"
         openings.append(header)
@@ -136,20 +134,18 @@ async def test_websocket_frames_of_megabytes_are_not_buffered(server: ServerProc
     chunk = b"a" * 65536
 
     async def send_most(ws: WireSocket, header: bytes) -> None:
-        assert ws._writer is not None
-        ws._writer.write(header)
+        ws.send_bytes(header)
         with contextlib.suppress(ConnectionError):
             for _ in range(HELD_BYTES // len(chunk)):
-                ws._writer.write(chunk)
-                await ws._writer.drain()
+                ws.send_bytes(chunk)
+                await ws.drain()
 
     await asyncio.gather(*(send_most(ws, h) for ws, h in zip(sockets, openings, strict=True)))
     await asyncio.sleep(0.5)
     growth = rss_mib(pid) - before
     print(f"RSS growth with {HOLDERS} websockets holding 4 MB frames: {growth:.1f} MiB")
     for ws in sockets:
-        assert ws._writer is not None
-        ws._writer.transport.abort()
+        await ws.leave("reset")
     assert growth <= GROWTH_BOUND_MIB
     answer = await raw_request(
         server.host, server.port, b"GET /api/health HTTP/1.1\r\nHost: test\r\n\r\n"

@@ -3,20 +3,40 @@
 from .asgi import InProcess
 from .http import Account, Api, Reply, call_sync, register_sync
 from .server import TEST_INVITE_CODE, TEST_JWT_SECRET, ServerExited, ServerProcess, free_port
-from .sockets import LiveSocket, Received
+from .sockets import (
+    Exit,
+    LiveSocket,
+    Received,
+    Refused,
+    SocketDriver,
+    WireSocket,
+    received_text,
+)
+from .wire import POLLING, RawAnswer, RecordingApi, Wire, polling_session, raw_request
 
 __all__ = [
+    "POLLING",
     "TEST_INVITE_CODE",
     "TEST_JWT_SECRET",
     "Account",
     "Api",
+    "Exit",
     "InProcess",
     "LiveSocket",
+    "RawAnswer",
     "Received",
+    "RecordingApi",
+    "Refused",
     "Reply",
     "ServerExited",
     "ServerProcess",
+    "SocketDriver",
+    "Wire",
+    "WireSocket",
     "call_sync",
     "free_port",
+    "polling_session",
+    "raw_request",
+    "received_text",
     "register_sync",
 ]

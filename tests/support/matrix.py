@@ -1,14 +1,18 @@
 """The access matrix the RBAC tests are generated from: what each route and event needs.
 
-Two sources are joined here: the contract's "who" column (read from
-docs/contract.md, the repository's copy of CONTRACT.md) and
+Two sources are joined here: the contract's routes and events tables (read
+from docs/contract.md, the repository's copy of CONTRACT.md) and
 ``taskstream_core.rbac.POLICY``. Each route or event names what it needs —
 nothing, a signed-in user, or a permission — and the expected answer for
-each caller follows from POLICY, never from a hand-written status table.
+each caller follows from POLICY (a refusal) or from the contract's table (the
+status of a success), never from a hand-written status table.
+tests/security/test_rbac_matrix.py checks the matrix against POLICY, the
+contract and the server's registered routes and events.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass
@@ -23,20 +27,33 @@ from taskstream_server.pages import STATIC_DIR
 from taskstream_server.settings import Secrets, Settings
 
 __all__ = [
+    "ADMIN",
+    "ANONYMOUS",
     "EVENT_NEEDS",
     "INTERNAL_PREFIX",
+    "OTHER_WORKER",
+    "REFUSAL_STATUS",
     "ROUTE_NEEDS",
     "STATIC_ASSETS",
+    "WORKER",
     "Caller",
     "Open",
+    "callers_for",
     "contract_events",
     "contract_routes",
+    "contract_statuses",
     "expected",
+    "generic",
+    "owned",
     "registered_events",
     "registered_routes",
+    "roles_allowed",
+    "route_refusal",
 ]
 
 CONTRACT: Final = Path(__file__).resolve().parents[2] / "docs" / "contract.md"
+#: The HTTP status of each refusal code.
+REFUSAL_STATUS: Final = {"unauthorized": 401, "forbidden": 403}
 #: Where the built dashboard's assets are served from (absent until ``npm run build``).
 STATIC_ASSETS: Final = STATIC_DIR / "app" / "assets"
 
@@ -106,6 +123,11 @@ ANONYMOUS: Final = Caller("anonymous", None)
 OTHER_WORKER: Final = Caller("another-worker", Role.WORKER, owner=False)
 
 
+def owned(path: str) -> bool:
+    """Whether the route acts on one object with an owner (a task), where OWN scopes apply."""
+    return "{task_id}" in path
+
+
 def callers_for(need: Need, *, has_owner: bool) -> list[Caller]:
     """Admin, worker and anonymous; plus a non-owning worker where POLICY scopes to OWN."""
     callers = [ADMIN, WORKER, ANONYMOUS]
@@ -126,6 +148,14 @@ def expected(need: Need, caller: Caller) -> str | None:
     if scope is None or (scope is Scope.OWN and not caller.owner):
         return "forbidden"
     return None
+
+
+def route_refusal(method: str, path: str, caller: Caller) -> str | None:
+    """:func:`expected` for a route of :data:`ROUTE_NEEDS`: whether the caller owns counts
+    only on a route to one owned object (see :func:`owned`)."""
+    if not owned(path):
+        caller = dataclasses.replace(caller, owner=True)
+    return expected(ROUTE_NEEDS[(method, path)], caller)
 
 
 def roles_allowed(need: Need) -> set[str]:
@@ -164,6 +194,17 @@ def contract_routes() -> dict[tuple[str, str], set[str]]:
         method, path = cells[0].split(" ", 1)
         routes[(method, re.sub(r"\{id\}", "{param}", path))] = _WHO[cells[1]]
     return routes
+
+
+def contract_statuses() -> dict[tuple[str, str], int]:
+    """(method, path) -> the status of a success, as the contract's routes table says."""
+    statuses = {}
+    for cells in _table("method, path"):
+        method, path = cells[0].split(" ", 1)
+        found = re.search(r"→ (\d{3})", "|".join(cells[2:]))  # the answer may hold a "|"
+        assert found is not None, cells
+        statuses[(method, re.sub(r"\{id\}", "{param}", path))] = int(found[1])
+    return statuses
 
 
 def contract_events() -> dict[str, set[str]]:

@@ -1,4 +1,5 @@
-"""Everything the server says to the security tests, kept so it can be searched afterwards."""
+"""What crosses the wire below the clients: a recorder of everything received, an :class:`Api`
+that feeds it, and HTTP requests written byte for byte."""
 
 from __future__ import annotations
 
@@ -11,19 +12,9 @@ from typing import Any
 
 import aiohttp
 
-from tests.contract.helpers import SocketFactory
-from tests.support import Api, LiveSocket, Received, Reply
+from .http import Api, Reply
 
-__all__ = [
-    "POLLING",
-    "RawAnswer",
-    "RecordingApi",
-    "RecordingSocket",
-    "SocketRecorder",
-    "Wire",
-    "polling_session",
-    "raw_request",
-]
+__all__ = ["POLLING", "RawAnswer", "RecordingApi", "Wire", "polling_session", "raw_request"]
 
 #: Engine.IO's long-polling handshake: GET it to open a session (no login needed).
 POLLING = "/socket.io/?EIO=4&transport=polling"
@@ -36,6 +27,7 @@ class Wire:
     seen: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, where: str, payload: object) -> None:
+        """Record ``payload`` (text as it is, anything else as JSON) as received at ``where``."""
         text = payload if isinstance(payload, str) else json.dumps(payload, default=str)
         self.seen.append((where, text))
 
@@ -62,47 +54,6 @@ class RecordingApi(Api):
         self.wire.add(f"HTTP {method} {path}", dict(reply.headers))
         self.wire.add(f"HTTP {method} {path}", reply.text)
         return reply
-
-
-class RecordingSocket(LiveSocket):
-    """:class:`LiveSocket` that also records every event, ack and connect error."""
-
-    def __init__(self, base_url: str, token: str | None, wire: Wire, **kwargs: Any) -> None:
-        super().__init__(base_url, token, **kwargs)
-        self.wire = wire
-        self.client.on("*", self._record_any)
-        self.client.on("connect_error", self._record_connect_error)
-
-    async def _record_any(self, event: str, *args: Any) -> None:
-        self.wire.add(f"socket event {event}", args[0] if args else None)
-        await self._on_any(event, *args)
-
-    async def _record_connect_error(self, data: Any = None) -> None:
-        self.wire.add("socket connect_error", data)
-        await self._on_connect_error(data)
-
-    async def call(self, event: str, payload: Any) -> Any:
-        ack = await super().call(event, payload)
-        self.wire.add(f"socket ack {event}", ack)
-        return ack
-
-
-class SocketRecorder(SocketFactory):
-    """The contract suite's socket factory, handing out recording sockets."""
-
-    def __init__(self, base_url: str, wire: Wire) -> None:
-        super().__init__(base_url)
-        self.wire = wire
-
-    def new(self, token: str | None, *, auth: Any = None, **kwargs: Any) -> LiveSocket:
-        socket = RecordingSocket(self.base_url, token, self.wire, auth=auth, **kwargs)
-        self.opened.append(socket)
-        return socket
-
-
-def received_text(events: Iterable[Received]) -> str:
-    """Every payload a socket received, as one searchable text."""
-    return "\n".join(json.dumps(e.data, default=str) for e in events)
 
 
 async def polling_session(api: Api) -> str:
