@@ -42,6 +42,7 @@ from .session import ViewerSession
 from .store import NewTask, Store, open_store, register_store
 from .tokens import TokenIssuer, generate_secret
 
+#: The version of the installed ``taskstream-core``.
 __version__ = "0.1.0"
 
 __all__ = [

@@ -58,10 +58,19 @@ class LiveObserver(Protocol):
     """What a metrics exporter learns of the live path; every method must return at once."""
 
     def published(self, event: ScanEvent) -> None:
-        """An event was handed to the broker."""
+        """Note that an event was handed to the broker.
+
+        Args:
+            event: The event.
+        """
 
     def delivered(self, event: ScanEvent, viewers: int) -> None:
-        """An event reached ``viewers`` viewers of this process."""
+        """Note that an event reached viewers of this process.
+
+        Args:
+            event: The event.
+            viewers: How many viewers it was delivered to.
+        """
 
 
 class _Gate:

@@ -40,18 +40,35 @@ _INVITE_KEY = "#admin-invite-code"
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """A signed-in user and the bearer token that proves it."""
+    """A signed-in user and the bearer token that proves it.
+
+    Attributes:
+        token: The bearer token to send with every later call.
+        user: The signed-in user.
+    """
 
     token: str
     user: User
 
     def to_dict(self) -> dict[str, object]:
+        """The contract's ``Session`` object, the answer to a registration or a login.
+
+        Returns:
+            ``{"token": ..., "user": {...}}``.
+        """
         return {"token": self.token, "user": self.user.to_dict()}
 
 
 @dataclass(frozen=True, slots=True)
 class LoginThrottle:
-    """The contract's rule: 5 failures for a username within 15 minutes lock it out."""
+    """How many failed attempts a window allows; the default is the contract's rule.
+
+    The contract's rule: 5 failures for a username within 15 minutes lock it out.
+
+    Attributes:
+        max_failures: Failures allowed within the window; the next attempt is refused.
+        window: How far back failures count.
+    """
 
     max_failures: int = 5
     window: timedelta = timedelta(minutes=15)
@@ -62,6 +79,19 @@ INVITE_THROTTLE = LoginThrottle(max_failures=10, window=timedelta(minutes=15))
 
 
 class Accounts:
+    """Registration, login with throttling, logout and token authentication.
+
+    :class:`~taskstream_core.TaskStream` makes one as ``app.accounts``; an
+    integration calls it for the contract's ``/auth`` routes and to turn each
+    request's bearer token into a :class:`~taskstream_core.Principal`.
+
+    Example:
+        ```python
+        session = await app.accounts.login("ada", "correct horse battery")
+        principal = await app.accounts.authenticate(session.token)
+        ```
+    """
+
     def __init__(
         self,
         store: Store,
@@ -134,6 +164,15 @@ class Accounts:
     ) -> Session:
         """Create an account and sign it in; an admin needs the invite code.
 
+        Args:
+            username: The client's value: 3–32 letters, digits, ``_``, ``.`` or ``-``.
+            password: The client's value: 8–256 characters.
+            role: ``"worker"`` (the default when None) or ``"admin"``.
+            invite_code: The deployment's admin invite code; required for an admin.
+
+        Returns:
+            The new account's session.
+
         Raises:
             InvalidRequest: A field breaks the contract's rules.
             Forbidden: An admin without the right invite code.
@@ -157,6 +196,15 @@ class Accounts:
 
     async def login(self, username: object, password: object) -> Session:
         """Check a password, with the contract's throttling per username.
+
+        A stored hash weaker than the hasher's policy is upgraded on success.
+
+        Args:
+            username: The client's value.
+            password: The client's value.
+
+        Returns:
+            The session, with a new token.
 
         Raises:
             InvalidRequest: The username or password is not a string.
@@ -184,8 +232,18 @@ class Accounts:
         return Session(token=token, user=user)
 
     async def authenticate(self, token: object) -> Principal:
-        """The caller a token names, if it is genuine, unexpired, not logged out,
-        and its user still exists with the role the token claims."""
+        """Turn a bearer token into the caller it names.
+
+        Args:
+            token: The client's value (the bearer token, without ``Bearer``).
+
+        Returns:
+            The caller, if the token is genuine, unexpired and not logged out,
+            and its user still exists with the role the token claims.
+
+        Raises:
+            Unauthorized: Any of those does not hold.
+        """
         claims = self.tokens.verify(token)
         if await self._store.is_token_revoked(claims.token_id):
             raise Unauthorized("This token was signed out; sign in again.")
@@ -201,11 +259,26 @@ class Accounts:
         )
 
     async def logout(self, principal: Principal) -> None:
-        """Refuse the caller's token from now on, until it would have expired."""
+        """Refuse the caller's token from now on, until it would have expired.
+
+        Args:
+            principal: The caller, as :meth:`authenticate` returned it.
+        """
         expires = principal.token_expires_at or (self._clock() + self.tokens.lifetime)
         await self._store.revoke_token(principal.token_id, expires)
 
     async def me(self, principal: Principal) -> User:
+        """Read the caller's account (``GET /auth/me``).
+
+        Args:
+            principal: The caller.
+
+        Returns:
+            The caller's user.
+
+        Raises:
+            Unauthorized: The account no longer exists.
+        """
         user = await self._store.get_user(principal.user_id)
         if user is None:
             raise Unauthorized("The token is not valid.")

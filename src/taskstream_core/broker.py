@@ -25,10 +25,13 @@ __all__ = ["BROKER_SCHEMES", "Broker", "Resync", "open_broker", "register_broker
 
 @dataclass(frozen=True, slots=True)
 class Resync:
-    """Events of ``scans`` (None: of any scan) may have been lost on the way.
+    """A broker's notice that events may have been lost on the way.
 
     The viewers of those scans are sent away to resume from the store, the
     source of truth.
+
+    Attributes:
+        scans: The scans concerned, or None for every scan.
     """
 
     scans: frozenset[str] | None = None
@@ -49,12 +52,24 @@ class Broker(Protocol):
         """Disconnect; the stream of :meth:`events` ends."""
 
     async def publish(self, event: ScanEvent) -> None:
-        """Send a stored event to every process (this one included). Never raises for the
-        transport's sake: an event that cannot be sent is announced as a :class:`Resync`."""
+        """Send a stored event to every process, this one included.
+
+        It never raises for the transport's sake: an event that cannot be sent
+        is announced as a :class:`Resync` instead.
+
+        Args:
+            event: The event, already stored.
+        """
 
     def events(self) -> AsyncIterator[ScanEvent | Resync]:
-        """Every event published while started, from any process, and a :class:`Resync`
-        where some may have been lost; ends when the broker stops. One reader per broker."""
+        """Stream every event published while started, from any process.
+
+        The stream ends when the broker stops. One reader per broker: the core's fan-out.
+
+        Returns:
+            An async iterator of the events, with a :class:`Resync` where some may
+            have been lost.
+        """
 
 
 #: scheme → ``"module:factory"``; the factory takes the URL and returns a ``Broker``.
@@ -87,6 +102,7 @@ def open_broker(url: str = "memory://") -> Broker:
     Raises:
         ValueError: No adapter is registered for the scheme.
         ImportError: The adapter's optional dependency is not installed.
+        TypeError: The registered factory did not return a :class:`Broker`.
     """
     broker = load_adapter("broker", url, BROKER_SCHEMES)
     if not isinstance(broker, Broker):

@@ -45,7 +45,14 @@ class Snapshot:
     """The state of a scan when a resume could not replay every missed event.
 
     A program that keeps its own view of the scan should replace it with
-    ``tasks``; events after ``seq`` follow as usual.
+    ``tasks``; events after ``seq`` follow as usual. :meth:`TaskStreamClient.join`
+    answers one too, for the first join of a scan.
+
+    Attributes:
+        scan: The scan, as of ``seq``.
+        seq: The scan's seq the snapshot is cut at.
+        tasks: The tasks the program may see, oldest first.
+        reset: True when it replaces a resume (the program must drop what it holds).
     """
 
     scan: Scan
@@ -73,6 +80,37 @@ def _error(body: object, status: int) -> TaskStreamError:
 
 
 class TaskStreamClient:
+    """A TaskStream server's HTTP API and live events, for a program acting as a user.
+
+    Make one with :meth:`login` or :meth:`register`, or from a token you hold;
+    use it as an async context manager to open (and close) the live connection.
+    Contract errors raise the library's exceptions (:class:`~taskstream_core.NotFound`,
+    :class:`~taskstream_core.AlreadyDecided`...).
+
+    Args:
+        base_url: The server's root URL (``http://host:8000``).
+        token: The bearer token.
+        user: The signed-in user, when known (:meth:`me` reads it).
+        call_timeout: Seconds to wait for an answer to a live call.
+        reconnect_delay: Seconds before the first reconnection attempt.
+        max_reconnect_delay: The longest wait between reconnection attempts.
+
+    Attributes:
+        base_url: The server's root URL, without a trailing ``/``.
+        token: The bearer token.
+        user: The signed-in user, or None until known.
+        call_timeout: Seconds to wait for an answer to a live call.
+
+    Example:
+        ```python
+        async with await TaskStreamClient.login(url, "reviewer", password) as client:
+            await client.join(scan_id)
+            async for item in client.events():
+                if isinstance(item, ScanEvent) and item.task and item.task.is_pending:
+                    await client.decide(item.task.id, "validated")
+        ```
+    """
+
     def __init__(
         self,
         base_url: str,
@@ -111,6 +149,22 @@ class TaskStreamClient:
     # -- construction ----------------------------------------------------------------
     @classmethod
     async def login(cls, base_url: str, username: str, password: str, **options: Any) -> Self:
+        """Sign in and make a client with the new token.
+
+        Args:
+            base_url: The server's root URL.
+            username: The user's name.
+            password: The user's password.
+            **options: Passed on to the constructor (``call_timeout``...).
+
+        Returns:
+            The client, not yet connected.
+
+        Raises:
+            Unauthorized: The username or password is wrong.
+            RateLimited: Too many failed sign-ins for this username of late.
+            TaskStreamError: Another contract error (its subclass for the code).
+        """
         body = await cls._post_anonymous(
             base_url, "/api/auth/login", {"username": username, "password": password}
         )
@@ -127,6 +181,25 @@ class TaskStreamClient:
         invite_code: str | None = None,
         **options: Any,
     ) -> Self:
+        """Create an account, and make a client signed in to it.
+
+        Args:
+            base_url: The server's root URL.
+            username: 3–32 letters, digits, ``_``, ``.`` or ``-``.
+            password: 8–256 characters.
+            role: ``"worker"`` or ``"admin"``.
+            invite_code: The server's admin invite code; required for an admin.
+            **options: Passed on to the constructor (``call_timeout``...).
+
+        Returns:
+            The client, not yet connected.
+
+        Raises:
+            InvalidRequest: A field breaks the contract's rules.
+            Conflict: The username is taken.
+            Forbidden: An admin without the right invite code.
+            TaskStreamError: Another contract error (its subclass for the code).
+        """
         payload: dict[str, Any] = {"username": username, "password": password, "role": role}
         if invite_code is not None:
             payload["invite_code"] = invite_code
@@ -153,7 +226,20 @@ class TaskStreamClient:
 
     # -- HTTP ------------------------------------------------------------------------
     async def request(self, method: str, path: str, payload: object = None, **params: Any) -> Any:
-        """One call of the HTTP API; contract errors raise the library's exceptions."""
+        """Make one call of the HTTP API with the client's token.
+
+        Args:
+            method: The HTTP method (``"GET"``, ``"POST"``...).
+            path: The path under the server's root (``"/api/scans"``).
+            payload: The JSON body, or None for none.
+            **params: Query parameters; None values are left out.
+
+        Returns:
+            The decoded JSON answer, or None for ``204 No Content``.
+
+        Raises:
+            TaskStreamError: The server answered a contract error (its subclass for the code).
+        """
         if self._http is None:
             self._http = aiohttp.ClientSession(headers={"Authorization": f"Bearer {self.token}"})
         query = {k: str(v) for k, v in params.items() if v is not None}
@@ -168,29 +254,105 @@ class TaskStreamClient:
             return body
 
     async def me(self) -> User:
+        """Read the signed-in user, and remember it as :attr:`user`.
+
+        Returns:
+            The user.
+
+        Raises:
+            Unauthorized: The token is no longer accepted.
+        """
         self.user = User.from_dict((await self.request("GET", "/api/auth/me"))["user"])
         return self.user
 
     async def create_scan(self, name: str, description: str | None = None) -> Scan:
+        """Create an open scan (admins only).
+
+        Args:
+            name: 1–200 characters.
+            description: Up to 2,000 characters, or None.
+
+        Returns:
+            The new scan.
+
+        Raises:
+            Forbidden: The user is not an admin.
+            InvalidRequest: A field breaks the contract's rules.
+        """
         body = {"name": name} if description is None else {"name": name, "description": description}
         return Scan.from_dict((await self.request("POST", "/api/scans", body))["scan"])
 
     async def list_scans(self) -> list[Scan]:
+        """List the scans the user may see, newest first (workers: open ones only).
+
+        Returns:
+            The scans.
+        """
         return [Scan.from_dict(s) for s in (await self.request("GET", "/api/scans"))["scans"]]
 
     async def get_scan(self, scan_id: str) -> Scan:
+        """Read one scan.
+
+        Args:
+            scan_id: The scan's id.
+
+        Returns:
+            The scan with its current counts.
+
+        Raises:
+            NotFound: No such scan.
+        """
         return Scan.from_dict((await self.request("GET", f"/api/scans/{scan_id}"))["scan"])
 
     async def close_scan(self, scan_id: str) -> Scan:
+        """Close a scan so it accepts no more tasks (admins only).
+
+        Args:
+            scan_id: The scan's id.
+
+        Returns:
+            The scan, closed.
+
+        Raises:
+            Forbidden: The user is not an admin.
+            NotFound: No such scan.
+        """
         return Scan.from_dict((await self.request("POST", f"/api/scans/{scan_id}/close"))["scan"])
 
     async def get_task(self, task_id: str) -> Task:
+        """Read one task (a worker: only their own).
+
+        Args:
+            task_id: The task's id.
+
+        Returns:
+            The task.
+
+        Raises:
+            Forbidden: The task is another worker's.
+            NotFound: No such task.
+        """
         return Task.from_dict((await self.request("GET", f"/api/tasks/{task_id}"))["task"])
 
     async def list_tasks(
         self, scan_id: str, *, status: str | None = None, limit: int | None = None
     ) -> AsyncIterator[Task]:
-        """Every task of the scan the caller may read, oldest first, following cursors."""
+        """Iterate over every task of a scan the user may read, oldest first.
+
+        Follows the pages' cursors as it goes.
+
+        Args:
+            scan_id: The scan's id.
+            status: Only tasks in this status (``"pending"``...), when given.
+            limit: The page size to ask for (1–500), when given.
+
+        Yields:
+            Each task.
+
+        Raises:
+            NotFound: No such scan.
+            InvalidRequest: ``status`` or ``limit`` is not valid.
+        """
         cursor: str | None = None
         while True:
             page = await self.request(
@@ -203,14 +365,32 @@ class TaskStreamClient:
                 return
 
     async def stats(self, scan_id: str) -> ScanStats:
+        """Read a scan's statistics (admins only).
+
+        Args:
+            scan_id: The scan's id.
+
+        Returns:
+            The statistics.
+
+        Raises:
+            Forbidden: The user is not an admin.
+            NotFound: No such scan.
+        """
         return ScanStats.from_dict(await self.request("GET", f"/api/scans/{scan_id}/stats"))
 
     async def logout(self) -> None:
+        """Sign out: the server refuses the client's token from now on."""
         await self.request("POST", "/api/auth/logout")
 
     # -- Socket.IO -------------------------------------------------------------------
     async def connect(self) -> None:
-        """Open the live connection; it then reconnects by itself until :meth:`close`."""
+        """Open the live connection; it then reconnects by itself until :meth:`close`.
+
+        Raises:
+            Unauthorized: The server refused the token.
+            Unavailable: The server cannot be reached.
+        """
         try:
             await self._sio.connect(
                 self.base_url,
@@ -225,6 +405,7 @@ class TaskStreamClient:
             raise self._refusal or Unavailable(f"Cannot connect: {exc}") from exc
 
     async def close(self) -> None:
+        """Close the live connection and the HTTP session; the client stops reconnecting."""
         self._closed = True
         for task in (self._rejoin_task, self._reconnect_task):
             if task is not None:
@@ -236,6 +417,7 @@ class TaskStreamClient:
 
     @property
     def connected(self) -> bool:
+        """Whether the live connection is up right now."""
         return self._sio.connected and self._connected.is_set()
 
     def _register_handlers(self) -> None:
@@ -322,7 +504,21 @@ class TaskStreamClient:
             return ack
 
     async def join(self, scan_id: str) -> Snapshot:
-        """Join a scan's live events; returns the snapshot the server answered."""
+        """Join a scan: its later events arrive through :meth:`events`.
+
+        After a reconnect the client resumes each joined scan by itself from the
+        last seq it saw.
+
+        Args:
+            scan_id: The scan's id.
+
+        Returns:
+            The snapshot the server answered: the tasks the user may see, as of its seq.
+
+        Raises:
+            NotFound: No such scan.
+            Unavailable: No answer from the server.
+        """
         result = await self._join(scan_id, None)
         assert isinstance(result, Snapshot)
         return result
@@ -355,19 +551,59 @@ class TaskStreamClient:
         return snapshot
 
     async def leave(self, scan_id: str) -> None:
+        """Stop receiving a scan's events.
+
+        Args:
+            scan_id: The scan's id.
+
+        Raises:
+            Unavailable: No answer from the server.
+        """
         self._last_seq.pop(scan_id, None)
         await self._emit("scan:leave", {"scan_id": scan_id}, retry=False)
 
     async def submit(
         self, scan_id: str, content: str, *, idempotency_key: str | None = None
     ) -> Task:
-        """Submit a task; retried with the same idempotency key until acknowledged."""
+        """Submit a task (workers only); retried with the same key until acknowledged.
+
+        Args:
+            scan_id: The scan's id.
+            content: 1–5,000 characters.
+            idempotency_key: The key that makes retries safe; a random one when None.
+
+        Returns:
+            The stored task (the first one, when the key was used before).
+
+        Raises:
+            ScanClosed: The scan is closed.
+            NotFound: No such scan.
+            Forbidden: The user is not a worker.
+            InvalidRequest: A field breaks the contract's rules.
+        """
         key = idempotency_key or uuid.uuid4().hex
         payload = {"scan_id": scan_id, "content": content, "idempotency_key": key}
         return Task.from_dict((await self._emit("task:submit", payload, retry=True))["task"])
 
     async def decide(self, task_id: str, decision: str, reason: str | None = None) -> Task:
-        """Decide a task. A retry that finds our own decision stored counts as success."""
+        """Validate or refuse a pending task (admins only).
+
+        A retry that finds this user's same decision stored counts as a success.
+
+        Args:
+            task_id: The task's id.
+            decision: ``"validated"`` or ``"refused"``.
+            reason: Up to 1,000 characters, or None.
+
+        Returns:
+            The decided task.
+
+        Raises:
+            AlreadyDecided: Another decision won; the error carries the task.
+            NotFound: No such task.
+            Forbidden: The user is not an admin.
+            InvalidRequest: A field breaks the contract's rules.
+        """
         payload: dict[str, Any] = {"task_id": task_id, "decision": decision}
         if reason is not None:
             payload["reason"] = reason
@@ -385,11 +621,15 @@ class TaskStreamClient:
         return Task.from_dict(ack["task"])
 
     async def events(self) -> AsyncIterator[ClientItem]:
-        """Live events of the joined scans, each once, in seq order per scan.
+        """Iterate over the live events of the joined scans, each once, in seq order per scan.
 
-        A :class:`Snapshot` arrives instead of events when a resume could not
-        replay them all. Raises ``Unauthorized`` if the server stops accepting
-        the token (it was logged out or expired).
+        Yields:
+            Each event; a :class:`Snapshot` instead of events when a resume could
+            not replay them all.
+
+        Raises:
+            Unauthorized: The server stopped accepting the token (it was logged
+                out or expired).
         """
         while True:
             item = await self._items.get()
@@ -398,7 +638,14 @@ class TaskStreamClient:
             yield item
 
     async def next_event(self) -> ClientItem:
-        """The next live item (wrap it in ``asyncio.timeout`` to bound the wait)."""
+        """Wait for the next live item (wrap it in ``asyncio.timeout`` to bound the wait).
+
+        Returns:
+            The next event, or a :class:`Snapshot` (see :meth:`events`).
+
+        Raises:
+            Unauthorized: The server stopped accepting the token.
+        """
         item = await self._items.get()
         if isinstance(item, TaskStreamError):
             raise item

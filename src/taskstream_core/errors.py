@@ -31,7 +31,29 @@ __all__ = [
 
 
 class TaskStreamError(Exception):
-    """Root of every error TaskStream raises on purpose."""
+    """Root of every error TaskStream raises on purpose.
+
+    Each subclass stands for one of the contract's error codes, so an
+    integration maps any of them the same way.
+
+    Args:
+        message: What went wrong, for the client to show; the class's
+            ``default_message`` when None.
+
+    Attributes:
+        code: The contract's error code (``"not_found"``...).
+        status: The HTTP status that goes with it.
+        default_message: The message when none is given.
+        message: This error's message.
+
+    Example:
+        ```python
+        try:
+            await app.submit_task(principal, scan_id, content)
+        except TaskStreamError as exc:
+            return exc.status, exc.to_dict()
+        ```
+    """
 
     code: ClassVar[str] = "internal"
     status: ClassVar[int] = 500
@@ -42,7 +64,11 @@ class TaskStreamError(Exception):
         super().__init__(self.message)
 
     def to_dict(self) -> dict[str, Any]:
-        """The contract's error body: ``{"error": {"code", "message"}}``."""
+        """The contract's error body.
+
+        Returns:
+            ``{"error": {"code": ..., "message": ...}}``.
+        """
         return {"error": {"code": self.code, "message": self.message}}
 
 
@@ -97,6 +123,13 @@ class AlreadyDecided(Conflict):
     """A decision on a task another decision already settled.
 
     It carries the task as stored so a client can show who decided first.
+
+    Args:
+        message: What went wrong; the default message when None.
+        task: The task as the first decision left it, when known.
+
+    Attributes:
+        task: The task as the first decision left it, or None.
     """
 
     code = "already_decided"
@@ -107,6 +140,11 @@ class AlreadyDecided(Conflict):
         self.task = task
 
     def to_dict(self) -> dict[str, Any]:
+        """The contract's error body, with the stored task when known.
+
+        Returns:
+            ``{"error": {"code", "message", "task"}}`` (``task`` only when known).
+        """
         body = super().to_dict()
         if self.task is not None:
             body["error"]["task"] = self.task.to_dict()
@@ -122,7 +160,16 @@ class PayloadTooLarge(TaskStreamError):
 
 
 class RateLimited(TaskStreamError):
-    """Too many attempts; ``retry_after`` says in how many seconds to try again."""
+    """Too many attempts; ``retry_after`` says in how many seconds to try again.
+
+    Args:
+        message: What went wrong; the default message when None.
+        retry_after: Seconds until an attempt may succeed, when known.
+
+    Attributes:
+        retry_after: Seconds until an attempt may succeed, or None; an HTTP
+            answer sends it as ``Retry-After``.
+    """
 
     code = "rate_limited"
     status = 429

@@ -21,6 +21,7 @@ __all__ = ["TASK_COLUMNS", "export_csv", "export_json"]
 #: First characters that make a spreadsheet read a cell as a formula (OWASP's list).
 _FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 
+#: The CSV export's columns, in order: the contract's Task object's fields.
 TASK_COLUMNS: Final = (
     "id",
     "scan_id",
@@ -46,10 +47,17 @@ def _cell(value: object) -> object:
 
 
 def export_csv(tasks: Iterable[Task]) -> str:
-    """RFC 4180 CSV (CRLF line ends); null fields are empty cells.
+    """Encode tasks as RFC 4180 CSV (CRLF line ends), one row per task after a header.
 
-    A text cell starting with ``= + - @``, a tab or a carriage return is
-    prefixed with ``'`` (OWASP's advice against formula injection).
+    A null field is an empty cell. A text cell starting with ``= + - @``, a tab
+    or a carriage return is prefixed with ``'`` (OWASP's advice against formula
+    injection).
+
+    Args:
+        tasks: The tasks, in the order of the rows.
+
+    Returns:
+        The CSV text, with :data:`TASK_COLUMNS` as its header.
     """
     out = io.StringIO()
     writer = csv.writer(out)
@@ -61,7 +69,15 @@ def export_csv(tasks: Iterable[Task]) -> str:
 
 
 def export_json(scan: Scan, tasks: Iterable[Task]) -> str:
-    """``{"scan", "tasks"}`` as the contract gives it."""
+    """Encode a scan and its tasks as the contract's JSON export.
+
+    Args:
+        scan: The scan.
+        tasks: Its tasks.
+
+    Returns:
+        ``{"scan": {...}, "tasks": [...]}`` as JSON text, every value as stored.
+    """
     return json.dumps(
         {"scan": scan.to_dict(), "tasks": [t.to_dict() for t in tasks]}, ensure_ascii=False
     )

@@ -36,22 +36,30 @@ __all__ = [
 
 
 class Role(StrEnum):
+    """What a user may do: an admin creates scans and decides tasks, a worker submits them."""
+
     ADMIN = "admin"
     WORKER = "worker"
 
 
 class ScanStatus(StrEnum):
+    """Whether a scan still accepts tasks (``open``) or no longer does (``closed``)."""
+
     OPEN = "open"
     CLOSED = "closed"
 
 
 class TaskStatus(StrEnum):
+    """A task's verdict: ``pending`` until an admin marks it ``validated`` or ``refused``."""
+
     PENDING = "pending"
     VALIDATED = "validated"
     REFUSED = "refused"
 
 
 class EventType(StrEnum):
+    """The ``type`` of a live event, as the contract names it on the wire."""
+
     TASK_CREATED = "task:created"
     TASK_UPDATED = "task:updated"
     SCAN_UPDATED = "scan:updated"
@@ -101,7 +109,18 @@ def _field(data: Mapping[str, Any], name: str, kind: str) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the user a verified, unrevoked token names."""
+    """Who is calling: the user a verified, unrevoked token names.
+
+    Attributes:
+        user_id: The user's id.
+        username: The user's name.
+        role: The user's role.
+        token_id: The id (``jti``) of the token the call came with; what
+            :meth:`~taskstream_core.Accounts.logout` revokes.
+            Empty when the principal was not made from a token.
+        token_expires_at: When that token expires, or None when unknown; a
+            live connection should end then.
+    """
 
     user_id: str
     username: str
@@ -111,17 +130,32 @@ class Principal:
 
     @property
     def is_admin(self) -> bool:
+        """Whether the caller is an admin."""
         return self.role is Role.ADMIN
 
 
 @dataclass(frozen=True, slots=True)
 class User:
+    """A registered account, as the contract shows it (never with its password).
+
+    Attributes:
+        id: The user's id.
+        username: The name the user signs in with; unique.
+        role: The user's role.
+        created_at: When the account was made.
+    """
+
     id: str
     username: str
     role: Role
     created_at: datetime
 
     def to_dict(self) -> dict[str, Any]:
+        """The contract's ``User`` object.
+
+        Returns:
+            ``{"id", "username", "role", "created_at"}``, ready to encode as JSON.
+        """
         return {
             "id": self.id,
             "username": self.username,
@@ -131,6 +165,18 @@ class User:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> User:
+        """Read a user from its contract object (the inverse of :meth:`to_dict`).
+
+        Args:
+            data: A ``User`` object as :meth:`to_dict` writes it.
+
+        Returns:
+            The user.
+
+        Raises:
+            Internal: A field is missing.
+            ValueError: The role or the time is not a valid value.
+        """
         return cls(
             id=_field(data, "id", "user"),
             username=_field(data, "username", "user"),
@@ -141,20 +187,47 @@ class User:
 
 @dataclass(frozen=True, slots=True)
 class ScanCounts:
+    """How many of a scan's tasks are in each status.
+
+    Attributes:
+        pending: Tasks that wait for a verdict.
+        validated: Tasks an admin validated.
+        refused: Tasks an admin refused.
+    """
+
     pending: int = 0
     validated: int = 0
     refused: int = 0
 
     @property
     def total(self) -> int:
+        """Every task of the scan, whatever its status."""
         return self.pending + self.validated + self.refused
 
     def to_dict(self) -> dict[str, int]:
+        """The counts as the contract's scan object carries them.
+
+        Returns:
+            ``{"pending", "validated", "refused"}``.
+        """
         return {"pending": self.pending, "validated": self.validated, "refused": self.refused}
 
 
 @dataclass(frozen=True, slots=True)
 class Scan:
+    """A review session: workers submit tasks to it while it is open, admins decide them.
+
+    Attributes:
+        id: The scan's id.
+        name: Its name, shown to every viewer.
+        description: Its description (may be empty).
+        status: Whether it still accepts tasks.
+        created_by: The id of the admin who created it.
+        created_at: When it was created.
+        counts: Its tasks by status.
+        closed_at: When it was closed, or None while it is open.
+    """
+
     id: str
     name: str
     description: str
@@ -166,9 +239,15 @@ class Scan:
 
     @property
     def is_open(self) -> bool:
+        """Whether the scan still accepts tasks."""
         return self.status is ScanStatus.OPEN
 
     def to_dict(self) -> dict[str, Any]:
+        """The contract's ``Scan`` object.
+
+        Returns:
+            The scan's fields, times as ISO 8601 strings and ``counts`` nested.
+        """
         return {
             "id": self.id,
             "name": self.name,
@@ -182,6 +261,18 @@ class Scan:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Scan:
+        """Read a scan from its contract object (the inverse of :meth:`to_dict`).
+
+        Args:
+            data: A ``Scan`` object as :meth:`to_dict` writes it.
+
+        Returns:
+            The scan.
+
+        Raises:
+            Internal: A field is missing.
+            ValueError: The status or a time is not a valid value.
+        """
         counts = _field(data, "counts", "scan")
         closed = data.get("closed_at")
         return cls(
@@ -204,9 +295,20 @@ class Scan:
 class Task:
     """A worker's submission and, once decided, its verdict.
 
-    ``created_seq`` is the seq of the task's ``task:created`` event: it orders
-    a scan's tasks oldest first and backs listing cursors. ``seq`` is the seq
-    of the latest event about the task.
+    Attributes:
+        id: The task's id.
+        scan_id: The scan it was submitted to.
+        worker_id: The id of the worker who submitted it.
+        worker_username: That worker's name.
+        content: What the worker submitted.
+        status: Its verdict so far.
+        created_at: When it was submitted.
+        seq: The seq of the latest event about the task.
+        created_seq: The seq of its ``task:created`` event: it orders a scan's
+            tasks oldest first and backs listing cursors.
+        reason: The admin's reason for a refusal (or a validation), if one was given.
+        decided_by: The id of the admin who decided it, or None while pending.
+        decided_at: When it was decided, or None while pending.
     """
 
     id: str
@@ -224,17 +326,34 @@ class Task:
 
     @property
     def is_pending(self) -> bool:
+        """Whether the task still waits for a verdict."""
         return self.status is TaskStatus.PENDING
 
     def decided(
         self, status: TaskStatus, *, reason: str | None, by: str, at: datetime, seq: int
     ) -> Task:
-        """This task with a verdict, as the store will keep it."""
+        """This task with a verdict, as the store will keep it.
+
+        Args:
+            status: The verdict.
+            reason: The admin's reason, or None.
+            by: The id of the admin who decided.
+            at: When the decision was made.
+            seq: The seq of the ``task:updated`` event that carries the decision.
+
+        Returns:
+            A copy of the task with the verdict; the task itself is unchanged.
+        """
         return dataclasses.replace(
             self, status=status, reason=reason, decided_by=by, decided_at=at, seq=seq
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The contract's ``Task`` object.
+
+        Returns:
+            The task's fields, times as ISO 8601 strings; without ``created_seq``.
+        """
         return {
             "id": self.id,
             "scan_id": self.scan_id,
@@ -250,11 +369,28 @@ class Task:
         }
 
     def to_record(self) -> dict[str, Any]:
-        """``to_dict`` plus the fields a store needs to rebuild the task."""
+        """The task as a store keeps it: :meth:`to_dict` plus ``created_seq``.
+
+        Returns:
+            A JSON-ready object that :meth:`from_dict` reads back into an equal task.
+        """
         return {**self.to_dict(), "created_seq": self.created_seq}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Task:
+        """Read a task from its contract object or its stored record.
+
+        Args:
+            data: What :meth:`to_dict` or :meth:`to_record` wrote; without
+                ``created_seq``, the task's ``seq`` stands in for it.
+
+        Returns:
+            The task.
+
+        Raises:
+            Internal: A field is missing.
+            ValueError: The status or a time is not a valid value.
+        """
         decided_at = data.get("decided_at")
         return cls(
             id=_field(data, "id", "task"),
@@ -276,9 +412,16 @@ class Task:
 class ScanEvent:
     """A stored change of a scan, numbered by the scan's ``seq``.
 
-    ``task:*`` events carry the task as it is after the change; ``scan:updated``
-    carries the scan. Who may receive the event is decided from these fields by
+    Who may receive the event is decided from these fields by
     :mod:`taskstream_core.rooms`.
+
+    Attributes:
+        type: What changed.
+        scan_id: The scan the event belongs to.
+        seq: Its number in the scan's sequence: each stored change takes the next one.
+        task: For ``task:*`` events, the task as it is after the change.
+        scan: For ``scan:updated``, the scan as it is after the change.
+        stats: For ``scan:stats``, the scan's statistics (never stored).
     """
 
     type: EventType
@@ -294,7 +437,11 @@ class ScanEvent:
         return self.task.worker_id if self.task is not None else None
 
     def to_envelope(self) -> dict[str, Any]:
-        """The contract's event envelope ``{"type", "scan_id", "seq", ...}``."""
+        """The contract's event envelope, as a viewer receives it.
+
+        Returns:
+            ``{"type", "scan_id", "seq"}`` plus ``task``, ``scan`` or ``stats``.
+        """
         body: dict[str, Any] = {"type": self.type.value, "scan_id": self.scan_id, "seq": self.seq}
         if self.task is not None:
             body["task"] = self.task.to_dict()
@@ -305,6 +452,11 @@ class ScanEvent:
         return body
 
     def to_record(self) -> dict[str, Any]:
+        """The event as a store or a broker keeps it (its task with ``created_seq``).
+
+        Returns:
+            A JSON-ready object that :meth:`from_record` reads back into an equal event.
+        """
         body: dict[str, Any] = {"type": self.type.value, "scan_id": self.scan_id, "seq": self.seq}
         if self.task is not None:
             body["task"] = self.task.to_record()
@@ -314,6 +466,18 @@ class ScanEvent:
 
     @classmethod
     def from_record(cls, data: Mapping[str, Any]) -> ScanEvent:
+        """Read an event back from what :meth:`to_record` wrote.
+
+        Args:
+            data: A stored event record.
+
+        Returns:
+            The event.
+
+        Raises:
+            Internal: A field is missing.
+            ValueError: The type, a status or a time is not a valid value.
+        """
         task = data.get("task")
         scan = data.get("scan")
         return cls(
@@ -327,6 +491,17 @@ class ScanEvent:
 
 @dataclass(frozen=True, slots=True)
 class WorkerStats:
+    """One worker's submissions to a scan, by status.
+
+    Attributes:
+        worker_id: The worker's id.
+        username: The worker's name.
+        submitted: Every task the worker submitted to the scan.
+        pending: Those that wait for a verdict.
+        validated: Those an admin validated.
+        refused: Those an admin refused.
+    """
+
     worker_id: str
     username: str
     submitted: int = 0
@@ -335,6 +510,11 @@ class WorkerStats:
     refused: int = 0
 
     def to_dict(self) -> dict[str, Any]:
+        """The contract's per-worker stats object.
+
+        Returns:
+            The fields of this object, by name.
+        """
         return {
             "worker_id": self.worker_id,
             "username": self.username,
@@ -346,6 +526,17 @@ class WorkerStats:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WorkerStats:
+        """Read a worker's stats from the contract's object (the inverse of :meth:`to_dict`).
+
+        Args:
+            data: A per-worker stats object.
+
+        Returns:
+            The worker's stats.
+
+        Raises:
+            Internal: A field is missing.
+        """
         return cls(
             worker_id=_field(data, "worker_id", "worker stats"),
             username=_field(data, "username", "worker stats"),
@@ -358,6 +549,19 @@ class WorkerStats:
 
 @dataclass(frozen=True, slots=True)
 class ScanStats:
+    """A scan's live statistics: what ``GET /scans/{id}/stats`` and ``scan:stats`` carry.
+
+    Attributes:
+        scan_id: The scan.
+        counts: Its tasks by status.
+        submissions_last_minute: Tasks submitted in the last 60 seconds.
+        decision_seconds_p50: The median time from submission to decision, in
+            seconds, or None before the first decision.
+        decision_seconds_p95: The 95th percentile of that time, or None.
+        workers: Each worker's submissions.
+        seq: The scan's seq the stats were computed at (0 when unknown).
+    """
+
     scan_id: str
     counts: ScanCounts
     submissions_last_minute: int
@@ -368,10 +572,17 @@ class ScanStats:
 
     @property
     def acceptance_rate(self) -> float | None:
+        """The share of decided tasks that were validated (0 to 1), or None before any."""
         decided = self.counts.validated + self.counts.refused
         return None if decided == 0 else self.counts.validated / decided
 
     def to_dict(self) -> dict[str, Any]:
+        """The contract's ``ScanStats`` object.
+
+        Returns:
+            The counts flattened (``total``, ``pending``...), ``acceptance_rate``,
+            the percentiles and ``workers``; without ``seq``.
+        """
         return {
             "scan_id": self.scan_id,
             "total": self.counts.total,
@@ -387,7 +598,18 @@ class ScanStats:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, seq: int = 0) -> ScanStats:
-        """The stats object of the contract, as a client reads it."""
+        """Read the contract's stats object, as a client receives it.
+
+        Args:
+            data: A ``ScanStats`` object as :meth:`to_dict` writes it.
+            seq: The seq the stats came with (an event's), or 0.
+
+        Returns:
+            The stats.
+
+        Raises:
+            Internal: A field is missing.
+        """
         return cls(
             scan_id=_field(data, "scan_id", "stats"),
             counts=ScanCounts(

@@ -22,6 +22,27 @@ TESTING_ITERATIONS: Final = 1_000
 
 @dataclass(frozen=True, slots=True)
 class PasswordHasher:
+    """The password policy: PBKDF2-HMAC-SHA256 with a fixed number of iterations.
+
+    The cost is checked when the hasher is made, so a weak policy fails at
+    start-up. Hashing is slow by design: call it off the event loop
+    (:class:`~taskstream_core.Accounts` does).
+
+    Attributes:
+        iterations: PBKDF2 iterations for new hashes; OWASP's figure by default.
+        allow_weak: Allow fewer iterations than OWASP's figure (tests only).
+
+    Raises:
+        ValueError: ``iterations`` is below OWASP's figure without ``allow_weak``.
+
+    Example:
+        ```python
+        hasher = PasswordHasher()
+        hashed = hasher.hash("correct horse battery")
+        assert hasher.verify("correct horse battery", hashed)
+        ```
+    """
+
     iterations: int = OWASP_2023_ITERATIONS
     allow_weak: bool = False
 
@@ -34,7 +55,11 @@ class PasswordHasher:
 
     @classmethod
     def for_tests(cls) -> PasswordHasher:
-        """A deliberately cheap hasher so tests can register many users quickly."""
+        """Make a deliberately cheap hasher so tests can register many users quickly.
+
+        Returns:
+            A hasher with :data:`TESTING_ITERATIONS`; never use it in production.
+        """
         return cls(iterations=TESTING_ITERATIONS, allow_weak=True)
 
     @property
@@ -42,17 +67,41 @@ class PasswordHasher:
         return pbkdf2_sha256.using(rounds=self.iterations)
 
     def hash(self, password: str) -> str:
+        """Hash a password with a fresh salt.
+
+        Args:
+            password: The password.
+
+        Returns:
+            The hash in passlib's modular crypt format (``$pbkdf2-sha256$...``).
+        """
         return str(self._scheme.hash(password))
 
     def verify(self, password: str, hashed: str) -> bool:
-        """Whether ``password`` matches; False (not an error) for a malformed hash."""
+        """Check a password against a stored hash, whatever its iterations.
+
+        Args:
+            password: The password to check.
+            hashed: A hash :meth:`hash` made.
+
+        Returns:
+            Whether ``password`` matches; False (not an error) for a malformed hash.
+        """
         try:
             return bool(pbkdf2_sha256.verify(password, hashed))
         except (ValueError, TypeError):
             return False
 
     def needs_rehash(self, hashed: str) -> bool:
-        """Whether ``hashed`` was made with a weaker policy than this one."""
+        """Tell whether a stored hash should be replaced at the next successful login.
+
+        Args:
+            hashed: A stored hash.
+
+        Returns:
+            True if it has fewer iterations than this policy, or cannot be read;
+            a stronger hash is kept.
+        """
         try:
             # passlib's needs_update() also flags hashes *stronger* than the
             # policy, which would downgrade them at the next login.

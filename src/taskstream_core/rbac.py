@@ -18,6 +18,8 @@ __all__ = ["POLICY", "Permission", "Scope", "authorize", "can", "scope_of"]
 
 
 class Permission(StrEnum):
+    """Something a caller may ask to do; :data:`POLICY` says which roles may."""
+
     SCAN_CREATE = "scan:create"
     SCAN_LIST = "scan:list"
     SCAN_LIST_CLOSED = "scan:list-closed"
@@ -40,6 +42,7 @@ class Scope(Enum):
 
 ANY, OWN = Scope.ANY, Scope.OWN
 
+#: The access policy: for each permission, the scope each role holds it with (no entry: never).
 POLICY: Mapping[Permission, Mapping[Role, Scope]] = {
     #                            admin               worker
     Permission.SCAN_CREATE:      {Role.ADMIN: ANY},
@@ -57,7 +60,15 @@ POLICY: Mapping[Permission, Mapping[Role, Scope]] = {
 
 
 def scope_of(principal: Principal | None, permission: Permission) -> Scope | None:
-    """The reach of ``permission`` for this caller, or None when it has none."""
+    """Look up how far a permission reaches for a caller.
+
+    Args:
+        principal: The caller, or None for an anonymous one.
+        permission: The permission asked about.
+
+    Returns:
+        ``Scope.ANY``, ``Scope.OWN``, or None when the caller does not hold it.
+    """
     if principal is None:
         return None
     return POLICY[permission].get(principal.role)
@@ -66,7 +77,17 @@ def scope_of(principal: Principal | None, permission: Permission) -> Scope | Non
 def can(
     principal: Principal | None, permission: Permission, *, owner_id: str | None = None
 ) -> bool:
-    """Whether the caller holds ``permission`` (on an object owned by ``owner_id``)."""
+    """Tell whether a caller holds a permission, in general or on one object.
+
+    Args:
+        principal: The caller, or None for an anonymous one.
+        permission: The permission asked about.
+        owner_id: The owner of the object asked about; None asks about the
+            permission in general (an ``OWN`` scope then answers True).
+
+    Returns:
+        Whether the caller may do it.
+    """
     scope = scope_of(principal, permission)
     if scope is None or principal is None:
         return False
@@ -78,10 +99,25 @@ def can(
 def authorize(
     principal: Principal | None, permission: Permission, *, owner_id: str | None = None
 ) -> Principal:
-    """Return the caller if allowed; raise ``Unauthorized`` or ``Forbidden`` if not.
+    """Check that a caller holds a permission, and pass the caller on.
 
-    ``owner_id=None`` asks about the permission in general (listing "my
-    tasks"); pass the owner to ask about one object.
+    Args:
+        principal: The caller, or None for an anonymous one.
+        permission: The permission needed.
+        owner_id: The owner of the object acted on; None asks about the
+            permission in general (listing "my tasks").
+
+    Returns:
+        The caller, now known to be allowed.
+
+    Raises:
+        Unauthorized: There is no caller.
+        Forbidden: The caller's role does not hold the permission (on that object).
+
+    Example:
+        ```python
+        authorize(principal, Permission.TASK_READ, owner_id=task.worker_id)
+        ```
     """
     if principal is None:
         raise Unauthorized()

@@ -23,27 +23,56 @@ __all__ = [
 
 
 def scan_room(scan_id: str) -> str:
-    """Every socket joined to the scan: receives the scan's own changes.
+    """Name the room of every viewer of a scan: it receives the scan's own changes.
 
     The id's length comes before it in every room name, so no scan id, whatever
     it holds, names a room of another scan (``x:all-tasks`` would otherwise be
     the admins' room of ``x``).
+
+    Args:
+        scan_id: The scan.
+
+    Returns:
+        The room's name.
     """
     return f"scan:{len(scan_id)}:{scan_id}"
 
 
 def admin_room(scan_id: str) -> str:
-    """Viewers who may read every task of the scan."""
+    """Name the room of a scan's viewers who may read every task of it.
+
+    Args:
+        scan_id: The scan.
+
+    Returns:
+        The room's name.
+    """
     return f"{scan_room(scan_id)}:all-tasks"
 
 
 def worker_room(scan_id: str, worker_id: str) -> str:
-    """One worker's view of a scan: its own tasks only."""
+    """Name the room of one worker's view of a scan: its own tasks only.
+
+    Args:
+        scan_id: The scan.
+        worker_id: The worker.
+
+    Returns:
+        The room's name.
+    """
     return f"{scan_room(scan_id)}:worker:{worker_id}"
 
 
 def viewer_rooms(scan_id: str, principal: Principal) -> frozenset[str]:
-    """The rooms a viewer joins with the scan, as the RBAC policy allows."""
+    """List the rooms a viewer joins with a scan, as the RBAC policy allows.
+
+    Args:
+        scan_id: The scan.
+        principal: The viewer.
+
+    Returns:
+        The scan's room, and the admins' room or the viewer's own worker room.
+    """
     rooms = {scan_room(scan_id)}
     scope = scope_of(principal, Permission.TASK_READ)
     if scope is Scope.ANY:
@@ -58,7 +87,15 @@ def _task_rooms(task: Task) -> frozenset[str]:
 
 
 def event_rooms(event: ScanEvent) -> frozenset[str]:
-    """The rooms an event is delivered to."""
+    """List the rooms an event is delivered to.
+
+    Args:
+        event: The event.
+
+    Returns:
+        The admins' room for ``scan:stats``; the admins' and the task's worker's
+        rooms for a task event; the scan's room otherwise.
+    """
     if event.type is EventType.SCAN_STATS:
         return frozenset({admin_room(event.scan_id)})
     if event.task is not None:
@@ -67,10 +104,26 @@ def event_rooms(event: ScanEvent) -> frozenset[str]:
 
 
 def may_see(principal: Principal, event: ScanEvent) -> bool:
-    """Whether a viewer joined to the event's scan may receive the event."""
+    """Tell whether a viewer joined to the event's scan may receive the event.
+
+    Args:
+        principal: The viewer.
+        event: The event.
+
+    Returns:
+        Whether one of the viewer's rooms is one of the event's.
+    """
     return not viewer_rooms(event.scan_id, principal).isdisjoint(event_rooms(event))
 
 
 def may_see_task(principal: Principal, task: Task) -> bool:
-    """Whether a viewer may read a task: the rooms' rule, applied to one task."""
+    """Tell whether a viewer may read a task: the rooms' rule, applied to one task.
+
+    Args:
+        principal: The viewer.
+        task: The task.
+
+    Returns:
+        Whether the task's events would reach the viewer.
+    """
     return not viewer_rooms(task.scan_id, principal).isdisjoint(_task_rooms(task))

@@ -73,16 +73,39 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True, slots=True)
 class TaskPage:
+    """One page of a scan's tasks, oldest first, and where the next page starts.
+
+    Attributes:
+        tasks: The tasks of this page.
+        next_cursor: Pass it as ``cursor`` for the next page; None on the last page.
+    """
+
     tasks: list[Task]
     next_cursor: str | None
 
     def to_dict(self) -> dict[str, Any]:
+        """The contract's task page.
+
+        Returns:
+            ``{"tasks": [...], "next_cursor": ...}``.
+        """
         return {"tasks": [t.to_dict() for t in self.tasks], "next_cursor": self.next_cursor}
 
 
 @dataclass(frozen=True, slots=True)
 class JoinResult:
-    """What a viewer gets on joining a scan: a snapshot, or the events it missed."""
+    """What a viewer gets on joining a scan: a snapshot, or the events it missed.
+
+    Attributes:
+        scan: The scan, as of the join.
+        seq: The scan's seq the answer is cut at; live events follow from the next one.
+        tasks: The snapshot: the tasks the viewer may see and needs live (None
+            when ``events`` answers instead).
+        events: On a resume, the events after ``since_seq`` the viewer may see,
+            in order (None when a snapshot answers).
+        reset: True when a resume could not be served from the store's events and
+            a snapshot answers instead: the viewer must replace what it holds.
+    """
 
     scan: Scan
     seq: int
@@ -91,6 +114,12 @@ class JoinResult:
     reset: bool = False
 
     def to_dict(self) -> dict[str, Any]:
+        """The contract's join answer.
+
+        Returns:
+            ``{"scan", "seq"}`` plus ``events`` on a resume, or ``tasks`` (and
+            ``reset`` when true) for a snapshot.
+        """
         body: dict[str, Any] = {"scan": self.scan.to_dict(), "seq": self.seq}
         if self.events is not None:
             body["events"] = [e.to_envelope() for e in self.events]
@@ -153,6 +182,22 @@ class TaskStream:
             store is read; None takes the broker's ``reorder_window``, else 0.5.
         queue_size: Events a viewer may have undelivered before it is closed as lagged.
         observer: Told of each event published and delivered (metrics).
+
+    Attributes:
+        accounts: Registration, login and token authentication
+            (:class:`~taskstream_core.Accounts`).
+
+    Example:
+        ```python
+        app = TaskStream(
+            open_store("sqlite:///taskstream.db"),
+            TokenIssuer(secret),
+            admin_invite_code=invite_code,
+        )
+        async with app:
+            principal = await app.accounts.authenticate(token)
+            scans = await app.list_scans(principal)
+        ```
     """
 
     store: Store
@@ -202,8 +247,11 @@ class TaskStream:
         self.fanout.start()
 
     async def stop(self) -> None:
-        """Finish the changes under way (stored and published), then stop the fan-out,
-        the broker and the store; every viewer is closed."""
+        """Stop the core; every viewer is closed.
+
+        The changes under way are finished first (stored and published), then
+        the broker, the fan-out and the store are stopped.
+        """
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
         await self._stats_feed.aclose()
@@ -250,6 +298,20 @@ class TaskStream:
     async def create_scan(
         self, principal: Principal, name: object, description: object = None
     ) -> Scan:
+        """Create an open scan.
+
+        Args:
+            principal: The caller; must be an admin.
+            name: The client's value: 1–200 characters.
+            description: The client's value: up to 2,000 characters, or None.
+
+        Returns:
+            The new scan.
+
+        Raises:
+            Forbidden: The caller may not create scans.
+            InvalidRequest: ``name`` or ``description`` breaks the contract's rules.
+        """
         authorize(principal, Permission.SCAN_CREATE)
         scan = Scan(
             id=new_id(),
@@ -263,17 +325,53 @@ class TaskStream:
         return scan
 
     async def list_scans(self, principal: Principal) -> list[Scan]:
+        """List the scans the caller may see, newest first.
+
+        Args:
+            principal: The caller; admins also see closed scans, workers only open ones.
+
+        Returns:
+            The scans with their current counts.
+        """
         authorize(principal, Permission.SCAN_LIST)
         return await self.store.list_scans(
             include_closed=can(principal, Permission.SCAN_LIST_CLOSED)
         )
 
     async def get_scan(self, principal: Principal, scan_id: object) -> Scan:
+        """Read one scan.
+
+        Args:
+            principal: The caller.
+            scan_id: The client's value.
+
+        Returns:
+            The scan with its current counts.
+
+        Raises:
+            InvalidRequest: ``scan_id`` is malformed.
+            NotFound: No such scan.
+        """
         authorize(principal, Permission.SCAN_READ)
         return await self._scan(scan_id)
 
     async def close_scan(self, principal: Principal, scan_id: object) -> Scan:
-        """Close a scan; closing a closed scan answers it as it is."""
+        """Close a scan, so it accepts no more tasks; viewers receive ``scan:updated``.
+
+        Closing a closed scan answers it as it is.
+
+        Args:
+            principal: The caller; must be an admin.
+            scan_id: The client's value.
+
+        Returns:
+            The scan, closed.
+
+        Raises:
+            Forbidden: The caller may not close scans.
+            InvalidRequest: ``scan_id`` is malformed.
+            NotFound: No such scan.
+        """
         authorize(principal, Permission.SCAN_CLOSE)
         scan = await self._scan(scan_id)
         return await self._commit(self._close(scan.id))
@@ -290,7 +388,24 @@ class TaskStream:
     async def submit_task(
         self, principal: Principal, scan_id: object, content: object, idempotency_key: object = None
     ) -> tuple[Task, bool]:
-        """Store a submission; returns the task and whether it is new (False on a replay)."""
+        """Store a worker's submission; viewers receive ``task:created``.
+
+        Args:
+            principal: The caller; must be a worker.
+            scan_id: The client's value.
+            content: The client's value: 1–5,000 characters.
+            idempotency_key: The client's value, up to 100 characters, or None: a
+                retry with the same key returns the task stored the first time.
+
+        Returns:
+            The task, and whether it is new (False when the key was used before).
+
+        Raises:
+            Forbidden: The caller may not submit tasks.
+            InvalidRequest: A value breaks the contract's rules.
+            NotFound: No such scan.
+            ScanClosed: The scan is closed.
+        """
         authorize(principal, Permission.TASK_SUBMIT)
         draft = NewTask(
             id=new_id(),
@@ -312,7 +427,25 @@ class TaskStream:
     async def decide_task(
         self, principal: Principal, task_id: object, decision: object, reason: object = None
     ) -> Task:
-        """Decide a pending task; of concurrent decisions exactly one wins."""
+        """Validate or refuse a pending task; viewers receive ``task:updated``.
+
+        Of concurrent decisions on one task exactly one wins.
+
+        Args:
+            principal: The caller; must be an admin.
+            task_id: The client's value.
+            decision: The client's value: ``"validated"`` or ``"refused"``.
+            reason: The client's value: up to 1,000 characters, or None.
+
+        Returns:
+            The decided task.
+
+        Raises:
+            Forbidden: The caller may not decide tasks.
+            InvalidRequest: A value breaks the contract's rules.
+            NotFound: No such task.
+            AlreadyDecided: Another decision won; the error carries the task.
+        """
         authorize(principal, Permission.TASK_DECIDE)
         tid = check_id(task_id, "task_id")
         status = check_decision(decision)
@@ -326,6 +459,20 @@ class TaskStream:
         return event.task
 
     async def get_task(self, principal: Principal, task_id: object) -> Task:
+        """Read one task: any task for an admin, only their own for a worker.
+
+        Args:
+            principal: The caller.
+            task_id: The client's value.
+
+        Returns:
+            The task.
+
+        Raises:
+            Forbidden: The task is another worker's.
+            InvalidRequest: ``task_id`` is malformed.
+            NotFound: No such task.
+        """
         authorize(principal, Permission.TASK_READ)
         task = await self.store.get_task(check_id(task_id, "task_id"))
         if task is None:
@@ -342,7 +489,22 @@ class TaskStream:
         limit: object = None,
         cursor: object = None,
     ) -> TaskPage:
-        """A page of the scan's tasks oldest first: all for admins, their own for workers."""
+        """Read a page of a scan's tasks, oldest first: all for admins, their own for workers.
+
+        Args:
+            principal: The caller.
+            scan_id: The client's value.
+            status: The client's value: ``pending``, ``validated``, ``refused``, or None for all.
+            limit: The client's value: the page size, 1–500 (100 when None).
+            cursor: The client's value: the previous page's ``next_cursor``, or None.
+
+        Returns:
+            The page.
+
+        Raises:
+            InvalidRequest: A value breaks the contract's rules.
+            NotFound: No such scan.
+        """
         authorize(principal, Permission.TASK_READ)
         wanted = check_status_filter(status)
         size = check_limit(limit)
@@ -360,7 +522,21 @@ class TaskStream:
         return None if can(principal, Permission.TASK_READ, owner_id="") else principal.user_id
 
     async def iter_tasks(self, principal: Principal, scan_id: object) -> AsyncIterator[Task]:
-        """Every task of the scan the caller may read, oldest first, page by page."""
+        """Iterate over every task of a scan the caller may read, oldest first.
+
+        Reads the store page by page, as :meth:`list_tasks` does.
+
+        Args:
+            principal: The caller.
+            scan_id: The client's value.
+
+        Yields:
+            Each task.
+
+        Raises:
+            InvalidRequest: ``scan_id`` is malformed.
+            NotFound: No such scan.
+        """
         cursor: str | None = None
         while True:
             page = await self.list_tasks(principal, scan_id, limit=MAX_PAGE_LIMIT, cursor=cursor)
@@ -371,13 +547,41 @@ class TaskStream:
             cursor = page.next_cursor
 
     async def export(self, principal: Principal, scan_id: object) -> tuple[Scan, list[Task]]:
-        """The scan and every one of its tasks, for a download."""
+        """Read a scan and every one of its tasks, for a download.
+
+        Args:
+            principal: The caller; must be an admin.
+            scan_id: The client's value.
+
+        Returns:
+            The scan and its tasks, oldest first; :func:`~taskstream_core.export_csv`
+            and :func:`~taskstream_core.export_json` encode them.
+
+        Raises:
+            Forbidden: The caller may not export scans.
+            InvalidRequest: ``scan_id`` is malformed.
+            NotFound: No such scan.
+        """
         authorize(principal, Permission.SCAN_EXPORT)
         scan = await self._scan(scan_id)
         return scan, [t async for t in self.iter_tasks(principal, scan.id)]
 
     # -- analytics ----------------------------------------------------------------
     async def stats(self, principal: Principal, scan_id: object) -> ScanStats:
+        """Compute a scan's statistics now (what ``scan:stats`` events also carry).
+
+        Args:
+            principal: The caller; must be an admin.
+            scan_id: The client's value.
+
+        Returns:
+            The statistics.
+
+        Raises:
+            Forbidden: The caller may not read statistics.
+            InvalidRequest: ``scan_id`` is malformed.
+            NotFound: No such scan.
+        """
         authorize(principal, Permission.SCAN_STATS)
         scan = await self._scan(scan_id)
         return await self._stats(scan.id)
@@ -403,7 +607,7 @@ class TaskStream:
             since_seq: The last seq the viewer has, to resume after it.
 
         Returns:
-            The answer.
+            The snapshot or the missed events, cut at ``JoinResult.seq``.
 
         Raises:
             Forbidden: The viewer may not join scans.

@@ -38,6 +38,10 @@ class ViewerSession:
     Args:
         app: The core.
         principal: Who watches: what it may see is decided by the rooms of its role.
+
+    Attributes:
+        app: The core.
+        principal: Who watches.
     """
 
     def __init__(self, app: TaskStream, principal: Principal) -> None:
@@ -61,8 +65,10 @@ class ViewerSession:
         return self._viewer.closed
 
     async def join(self, scan_id: object, since_seq: object = None) -> JoinResult:
-        """Join a scan: answer its snapshot, or the events after ``since_seq``, then its
-        later events follow live. Joining a joined scan again answers afresh.
+        """Join a scan: answer its snapshot or the events it missed; later ones follow live.
+
+        The answer is the snapshot, or the events after ``since_seq``; the live
+        stream starts right after its seq. Joining a joined scan again answers afresh.
 
         A :meth:`leave` of the scan while this runs wins: the scan stays left.
 
@@ -91,6 +97,9 @@ class ViewerSession:
     def leave(self, scan_id: object) -> None:
         """Stop receiving a scan's events (nothing happens for a scan not joined).
 
+        Args:
+            scan_id: The scan.
+
         Raises:
             InvalidRequest: ``scan_id`` is malformed.
         """
@@ -106,6 +115,11 @@ class ViewerSession:
         the viewer is closed as lagged. ``lagged`` is called once the viewer
         closes for that reason, or because the broker may have lost events
         (its client must resume with ``since_seq``).
+
+        Args:
+            sink: Takes each event; answers how many events the transport holds
+                unsent for this viewer.
+            lagged: Called once if the viewer is closed as lagged.
         """
 
         def closed() -> None:
@@ -115,7 +129,10 @@ class ViewerSession:
         self._viewer.push_to(sink, closed)
 
     async def next_event(self) -> ScanEvent:
-        """The next event.
+        """Wait for the next event of the joined scans.
+
+        Returns:
+            The event, in seq order within its scan.
 
         Raises:
             ViewerLagged: It fell behind and was closed.

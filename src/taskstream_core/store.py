@@ -30,7 +30,18 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class NewTask:
-    """A submission as the service hands it to the store, before it has a seq."""
+    """A submission as the service hands it to the store, before it has a seq.
+
+    Attributes:
+        id: The new task's id.
+        scan_id: The scan it is submitted to.
+        worker_id: The id of the submitting worker.
+        worker_username: That worker's name.
+        content: What the worker submitted.
+        created_at: When the submission arrived.
+        idempotency_key: The worker's key for retries: a second submission with
+            the same key to the same scan returns the first task.
+    """
 
     id: str
     scan_id: str
@@ -41,7 +52,14 @@ class NewTask:
     idempotency_key: str | None = None
 
     def stored(self, seq: int) -> Task:
-        """The pending task this submission becomes once the store gave it ``seq``."""
+        """The pending task this submission becomes once the store gave it ``seq``.
+
+        Args:
+            seq: The seq of the task's ``task:created`` event.
+
+        Returns:
+            The task, pending, with ``seq`` and ``created_seq`` both ``seq``.
+        """
         return Task(
             id=self.id,
             scan_id=self.scan_id,
@@ -57,45 +75,112 @@ class NewTask:
 
 @runtime_checkable
 class Store(Protocol):
-    """Durable state of a TaskStream deployment."""
+    """Durable state of a TaskStream deployment: users, scans, tasks and their events.
+
+    Each method that changes a scan is one atomic step that assigns the scan's
+    next ``seq``, records the event and updates the counters. Implementations
+    ship for ``memory://``, ``sqlite:///`` and ``mongodb://``; see
+    :func:`open_store` and :func:`register_store`.
+    """
 
     @property
     def url(self) -> str:
         """Where the data lives, credentials masked: safe to log."""
 
     async def open(self) -> None:
-        """Connect and create the schema; raise ``Unavailable`` naming the URL on failure."""
+        """Connect and create the schema if it is missing.
+
+        Raises:
+            Unavailable: The database cannot be reached or opened (the message names
+                the masked URL).
+        """
 
     async def close(self) -> None:
         """Release connections and threads; data already acknowledged stays."""
 
     # -- users and credentials -------------------------------------------------
     async def create_user(self, user: User, password_hash: str) -> None:
-        """Store a user; ``Conflict`` if the username is taken, ignoring case."""
+        """Store a new user with their password hash.
+
+        Args:
+            user: The user.
+            password_hash: The hash :class:`~taskstream_core.PasswordHasher` made.
+
+        Raises:
+            Conflict: The username is taken, ignoring case.
+        """
 
     async def get_user(self, user_id: str) -> User | None:
-        """The user with this id, or None."""
+        """Look a user up by id.
+
+        Args:
+            user_id: The user's id.
+
+        Returns:
+            The user, or None if there is none with this id.
+        """
 
     async def find_credentials(self, username: str) -> tuple[User, str] | None:
-        """The user and password hash for a username matched ignoring case."""
+        """Look up what a login checks, by username ignoring case.
+
+        Args:
+            username: The name the user signs in with.
+
+        Returns:
+            The user and their password hash, or None for an unknown username.
+        """
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
-        """Replace a user's hash (an upgrade after the policy grew)."""
+        """Replace a user's password hash (an upgrade after the hashing policy grew).
+
+        Args:
+            user_id: The user's id.
+            password_hash: The new hash.
+        """
 
     async def revoke_token(self, token_id: str, expires_at: datetime) -> None:
-        """Remember a logged-out token until it would have expired anyway."""
+        """Remember a logged-out token until it would have expired anyway.
+
+        Args:
+            token_id: The token's id (its ``jti``).
+            expires_at: When the token expires; the store may forget it after that.
+        """
 
     async def is_token_revoked(self, token_id: str) -> bool:
-        """Whether the token was logged out."""
+        """Check whether a token was logged out.
+
+        Args:
+            token_id: The token's id (its ``jti``).
+
+        Returns:
+            True if :meth:`revoke_token` was called for it and it has not expired.
+        """
 
     async def record_login_failure(self, username: str, at: datetime) -> None:
-        """Count one failed login for a username (case-insensitive)."""
+        """Count one failed login for a username (case-insensitive).
+
+        Args:
+            username: The username the attempt named.
+            at: When it failed.
+        """
 
     async def login_failures_since(self, username: str, since: datetime) -> list[datetime]:
-        """The failed logins for a username since a moment, oldest first."""
+        """List a username's failed logins since a moment (case-insensitive).
+
+        Args:
+            username: The username.
+            since: The start of the window.
+
+        Returns:
+            The times of the failures at or after ``since``, oldest first.
+        """
 
     async def clear_login_failures(self, username: str) -> None:
-        """Forget a username's failures after a successful login."""
+        """Forget a username's failed logins (after a successful one).
+
+        Args:
+            username: The username (case-insensitive).
+        """
 
     async def claim_login_attempt(
         self, username: str, at: datetime, *, since: datetime, limit: int
@@ -108,6 +193,12 @@ class Store(Protocol):
         attempt as failed before checking it, and clears the failures if it
         succeeds.
 
+        Args:
+            username: The username the attempt names.
+            at: When the attempt was made.
+            since: The start of the throttle's window.
+            limit: How many failures the window allows.
+
         Returns:
             Whether the failure was recorded, and the username's failures
             later than ``since``, oldest first (including the new one).
@@ -115,44 +206,108 @@ class Store(Protocol):
 
     # -- scans -------------------------------------------------------------------
     async def create_scan(self, scan: Scan) -> None:
-        """Store a new, open scan with zero counts and seq 0."""
+        """Store a new, open scan with zero counts and seq 0.
+
+        Args:
+            scan: The scan.
+
+        Raises:
+            Conflict: A scan with this id exists.
+        """
 
     async def get_scan(self, scan_id: str) -> Scan | None:
-        """The scan with its current counts, or None."""
+        """Look a scan up by id.
+
+        Args:
+            scan_id: The scan's id.
+
+        Returns:
+            The scan with its current counts, or None if there is none.
+        """
 
     async def list_scans(self, *, include_closed: bool) -> list[Scan]:
-        """Scans, newest first."""
+        """List scans, newest first.
+
+        Args:
+            include_closed: Whether closed scans are listed too.
+
+        Returns:
+            The scans with their current counts.
+        """
 
     async def close_scan(self, scan_id: str, at: datetime) -> ScanEvent | None:
-        """Close a scan and record ``scan:updated``; None if it was closed already.
+        """Close a scan and record its ``scan:updated`` event, atomically.
 
-        Raises ``NotFound`` for an unknown scan.
+        Args:
+            scan_id: The scan's id.
+            at: When it is closed.
+
+        Returns:
+            The ``scan:updated`` event, or None if the scan was closed already.
+
+        Raises:
+            NotFound: There is no such scan.
         """
 
     async def latest_seq(self, scan_id: str) -> int:
-        """The scan's latest seq (0 before its first event)."""
+        """Read a scan's latest seq.
+
+        Args:
+            scan_id: The scan's id.
+
+        Returns:
+            The seq of its latest event, 0 before the first (or for an unknown scan).
+        """
 
     # -- tasks -------------------------------------------------------------------
     async def create_task(self, task: NewTask) -> tuple[Task, ScanEvent | None]:
         """Store a submission and its ``task:created`` event in one atomic step.
 
-        With an idempotency key this worker already used in this scan, return
-        the task stored the first time and no event. Raises ``NotFound`` for an
-        unknown scan and ``ScanClosed`` for a closed one.
+        Args:
+            task: The submission.
+
+        Returns:
+            The stored task and its ``task:created`` event; with an idempotency
+            key this worker already used in this scan, the task stored the
+            first time and None.
+
+        Raises:
+            NotFound: There is no such scan.
+            ScanClosed: The scan is closed.
         """
 
     async def decide_task(
         self, task_id: str, status: TaskStatus, *, reason: str | None, by: str, at: datetime
     ) -> ScanEvent:
-        """Decide a pending task and record ``task:updated``, atomically.
+        """Decide a pending task and record its ``task:updated`` event, atomically.
 
-        Of concurrent calls on one task exactly one succeeds; the others raise
-        ``AlreadyDecided`` carrying the task as the winner left it. Raises
-        ``NotFound`` for an unknown task.
+        Of concurrent calls on one task exactly one succeeds.
+
+        Args:
+            task_id: The task's id.
+            status: The verdict, ``validated`` or ``refused``.
+            reason: The admin's reason, or None.
+            by: The id of the deciding admin.
+            at: When the decision was made.
+
+        Returns:
+            The ``task:updated`` event, carrying the decided task.
+
+        Raises:
+            NotFound: There is no such task.
+            AlreadyDecided: The task was decided already; the error carries it
+                as the first decision left it.
         """
 
     async def get_task(self, task_id: str) -> Task | None:
-        """The task with this id, or None."""
+        """Look a task up by id.
+
+        Args:
+            task_id: The task's id.
+
+        Returns:
+            The task, or None if there is none with this id.
+        """
 
     async def list_tasks(
         self,
@@ -163,27 +318,63 @@ class Store(Protocol):
         after: int = 0,
         limit: int = 100,
     ) -> list[Task]:
-        """Tasks whose ``created_seq`` is above ``after``, oldest first."""
+        """List a scan's tasks in submission order, from a cursor.
+
+        Args:
+            scan_id: The scan's id.
+            worker_id: Only this worker's tasks, when given.
+            status: Only tasks in this status, when given.
+            after: Only tasks whose ``created_seq`` is above this (a page's cursor).
+            limit: At most this many tasks.
+
+        Returns:
+            The tasks, oldest first.
+        """
 
     async def recent_tasks(
         self, scan_id: str, *, worker_id: str | None = None, decided: bool = False, limit: int
     ) -> list[Task]:
-        """The newest tasks first: by creation, or with ``decided`` by decision."""
+        """List a scan's most recent tasks, newest first.
+
+        Args:
+            scan_id: The scan's id.
+            worker_id: Only this worker's tasks, when given.
+            decided: When True, only decided tasks, by decision time; otherwise
+                every task, by creation.
+            limit: At most this many tasks.
+
+        Returns:
+            The tasks, newest first.
+        """
 
     async def events_after(
         self, scan_id: str, seq: int, *, worker_id: str | None = None
     ) -> list[ScanEvent] | None:
-        """Stored events with a seq above ``seq``, in order; None if some are no longer held.
+        """Read a scan's stored events after a seq, to resume a viewer.
 
-        With ``worker_id`` only the events that worker may see: its own tasks'
-        and the scan's own.
+        Args:
+            scan_id: The scan's id.
+            seq: The last seq the viewer has.
+            worker_id: When given, only the events that worker may see: its own
+                tasks' and the scan's own.
+
+        Returns:
+            The events with a seq above ``seq``, in order; None if the store no
+            longer holds them all (the viewer must start from a snapshot).
         """
 
     async def stats(self, scan_id: str, *, since: datetime) -> ScanStats:
-        """The scan's analytics from counters kept with each change.
+        """Compute a scan's statistics from the counters kept with each change.
 
-        ``submissions_last_minute`` counts tasks created at or after ``since``.
-        Raises ``NotFound`` for an unknown scan.
+        Args:
+            scan_id: The scan's id.
+            since: ``submissions_last_minute`` counts tasks created at or after this.
+
+        Returns:
+            The statistics, as of the scan's latest seq.
+
+        Raises:
+            NotFound: There is no such scan.
         """
 
 
@@ -197,14 +388,42 @@ STORE_SCHEMES: dict[str, str] = {
 
 
 def register_store(scheme: str, target: str) -> None:
-    """Teach :func:`open_store` a scheme: ``target`` is ``"module:factory"``."""
+    """Teach :func:`open_store` a scheme.
+
+    Args:
+        scheme: The URL scheme, without ``://`` (case-insensitive).
+        target: ``"module:factory"``; the factory takes the URL and returns a
+            :class:`Store`. The module is imported at the scheme's first use.
+
+    Example:
+        ```python
+        register_store("postgres", "my_app.pg_store:PostgresStore.from_url")
+        store = open_store("postgres://db.internal/taskstream")
+        ```
+    """
     STORE_SCHEMES[scheme.lower()] = target
 
 
 def open_store(url: str) -> Store:
-    """A store for ``url``, not yet opened: ``memory://``, ``sqlite:///path``, ...
+    """Make the store for a URL, not yet opened.
 
-    Raises ``ValueError`` for an unknown scheme, naming the known ones.
+    Args:
+        url: ``memory://``, ``sqlite:///path/to/file.db``, ``mongodb://host/db``,
+            or a scheme added by :func:`register_store`.
+
+    Returns:
+        The store; call :meth:`Store.open` before use.
+
+    Raises:
+        ValueError: No adapter is registered for the scheme (the message names the known ones).
+        ImportError: The adapter's optional dependency is not installed.
+        TypeError: The registered factory did not return a :class:`Store`.
+
+    Example:
+        ```python
+        store = open_store("sqlite:///var/lib/taskstream/data.db")
+        await store.open()
+        ```
     """
     store = load_adapter("store", url, STORE_SCHEMES)
     if not isinstance(store, Store):

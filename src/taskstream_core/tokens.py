@@ -2,7 +2,7 @@
 
 Verification pins the algorithm (so ``alg: none`` and RS/HS confusion are
 refused) and requires every claim. Whether a genuine token was logged out is a
-question for the store, answered by :class:`taskstream_core.service.TaskStream`.
+question for the store, answered by :meth:`taskstream_core.Accounts.authenticate`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,11 @@ _REQUIRED = ["sub", "role", "iat", "exp", "jti", "iss"]
 
 
 def generate_secret() -> str:
-    """A fresh signing key: 48 random bytes, URL-safe text."""
+    """Make a fresh signing key for :class:`TokenIssuer`.
+
+    Returns:
+        48 random bytes as URL-safe text (64 characters).
+    """
     return secrets.token_urlsafe(48)
 
 
@@ -43,6 +47,25 @@ class TokenIssuer:
 
     The secret is checked once here, so a weak key fails at start-up rather
     than at the first login.
+
+    Args:
+        secret: The HS256 signing key, at least :data:`MIN_SECRET_BYTES` long;
+            every process of a deployment needs the same one.
+        issuer: The ``iss`` claim written and required.
+        lifetime: How long a token is valid.
+        leeway: How long after its expiry a token is still accepted.
+
+    Raises:
+        ValueError: The secret is too short, or the lifetime is not positive.
+
+    Attributes:
+        issuer: The ``iss`` claim written and required.
+        lifetime: How long a token is valid.
+
+    Example:
+        ```python
+        tokens = TokenIssuer(os.environ["TASKSTREAM_SECRET"], lifetime=timedelta(hours=1))
+        ```
     """
 
     def __init__(
@@ -69,6 +92,15 @@ class TokenIssuer:
         return self._leeway
 
     def issue(self, user: User, *, now: datetime | None = None) -> tuple[str, TokenClaims]:
+        """Sign a new token for a user.
+
+        Args:
+            user: Whom the token names.
+            now: The issue time (the current time when None); truncated to the second.
+
+        Returns:
+            The token, and the claims it carries (its id, expiry...).
+        """
         issued = (now or datetime.now(UTC)).replace(microsecond=0)
         claims = TokenClaims(
             user_id=user.id,
@@ -88,7 +120,20 @@ class TokenIssuer:
         return jwt.encode(payload, self._key, algorithm=_ALGORITHM), claims
 
     def verify(self, token: object) -> TokenClaims:
-        """The claims of a genuine, unexpired token; ``Unauthorized`` otherwise."""
+        """Check a token's signature, issuer and expiry, and read its claims.
+
+        It does not check whether the token was logged out: see
+        :meth:`~taskstream_core.Accounts.authenticate`.
+
+        Args:
+            token: The client's value.
+
+        Returns:
+            The token's claims.
+
+        Raises:
+            Unauthorized: It is not a string, not genuine, expired, or lacks a claim.
+        """
         if not isinstance(token, str) or not token or len(token) > 4096:
             raise Unauthorized("A valid bearer token is required.")
         try:

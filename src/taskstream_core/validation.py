@@ -43,15 +43,25 @@ __all__ = [
     "require_object",
 ]
 
+#: The largest request body the contract accepts, in bytes (64 KiB).
 MAX_BODY_BYTES: Final = 64 * 1024
+#: The shortest password accepted, in characters.
 MIN_PASSWORD: Final = 8
+#: The longest password accepted, in characters.
 MAX_PASSWORD: Final = 256
+#: The longest scan name, in characters.
 MAX_SCAN_NAME: Final = 200
+#: The longest scan description, in characters.
 MAX_DESCRIPTION: Final = 2_000
+#: The longest task content, in characters.
 MAX_TASK_CONTENT: Final = 5_000
+#: The longest reason given with a decision, in characters.
 MAX_REASON: Final = 1_000
+#: The longest idempotency key, in characters.
 MAX_IDEMPOTENCY_KEY: Final = 100
+#: Tasks in a page when the client asks for no ``limit``.
 DEFAULT_PAGE_LIMIT: Final = 100
+#: The largest ``limit`` a client may ask for.
 MAX_PAGE_LIMIT: Final = 500
 _MAX_ID: Final = 64
 

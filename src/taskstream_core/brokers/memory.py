@@ -12,14 +12,27 @@ __all__ = ["MemoryBroker"]
 
 
 class MemoryBroker:
-    """Hands each published event to this process's own stream."""
+    """A :class:`~taskstream_core.Broker` for one process: each published event comes back.
+
+    Example:
+        ```python
+        app = TaskStream(store, tokens, admin_invite_code=invite_code, broker=MemoryBroker())
+        ```
+    """
 
     def __init__(self) -> None:
         self._queue: asyncio.Queue[ScanEvent | None] = asyncio.Queue()
 
     @classmethod
     def from_url(cls, url: str = "memory://") -> MemoryBroker:
-        """A memory broker (the URL has nothing to configure)."""
+        """Make a memory broker; what :func:`~taskstream_core.open_broker` calls for ``memory://``.
+
+        Args:
+            url: ``memory://``; it carries no options.
+
+        Returns:
+            A new broker, not yet started.
+        """
         del url
         return cls()
 
@@ -32,10 +45,18 @@ class MemoryBroker:
         self._queue.put_nowait(None)
 
     async def publish(self, event: ScanEvent) -> None:
-        """Queue the event for :meth:`events`."""
+        """Queue the event for :meth:`events`.
+
+        Args:
+            event: The event, already stored.
+        """
         self._queue.put_nowait(event)
 
     async def events(self) -> AsyncIterator[ScanEvent | Resync]:
-        """What was published, in publication order, until :meth:`stop`."""
+        """Stream what was published, in publication order, until :meth:`stop`.
+
+        Yields:
+            Each published event.
+        """
         while (event := await self._queue.get()) is not None:
             yield event

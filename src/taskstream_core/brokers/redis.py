@@ -58,7 +58,7 @@ _BATCH = 256  # events sent in one pipeline at most
 
 @dataclass(slots=True)
 class RedisBrokerCounters:
-    """What the broker did since it was made; monotonic, for metrics."""
+    """What a :class:`RedisBroker` did since it was made; monotonic counts, for metrics."""
 
     published: int = 0  #: events Redis accepted
     publish_failures: int = 0  #: stored events that could not be published
@@ -116,7 +116,24 @@ class RedisBroker:
 
     @classmethod
     def from_url(cls, url: str) -> RedisBroker:
-        """``redis[s]://[:password@]host:port/db?prefix=name&reorder_window=seconds``."""
+        """Make a broker from a Redis URL; what :func:`~taskstream_core.open_broker` calls.
+
+        Args:
+            url: ``redis[s]://[:password@]host:port/db``, with the query options
+                ``prefix`` and ``reorder_window`` (seconds, at most 60); any other
+                option goes to redis-py.
+
+        Returns:
+            The broker, not yet started.
+
+        Raises:
+            ValueError: The URL is not ``redis://`` or ``rediss://``, or an option is invalid.
+
+        Example:
+            ```python
+            broker = RedisBroker.from_url("redis://cache:6379/0?prefix=review")
+            ```
+        """
         options = parse_redis_url(url)
         return cls(options.url, prefix=options.prefix, reorder_window=options.reorder_window)
 
@@ -130,7 +147,14 @@ class RedisBroker:
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
-        """Connect, subscribe, and return once this process receives the channel."""
+        """Connect, subscribe, and return once this process receives the channel.
+
+        A second call while started does nothing.
+
+        Raises:
+            Unavailable: Redis cannot be reached, or does not confirm the subscription
+                within twice ``connect_timeout``.
+        """
         if self._listener is not None:
             return
         # One retry: after a Redis restart the pooled connection is dead, a new one is not.
@@ -156,7 +180,11 @@ class RedisBroker:
             ) from None
 
     async def stop(self, flush_timeout: float = 2.0) -> None:
-        """Send what is queued (for at most ``flush_timeout``), disconnect, end the stream."""
+        """Send what is queued, disconnect, and end the stream of :meth:`events`.
+
+        Args:
+            flush_timeout: Seconds to wait at most for queued events to be sent.
+        """
         listener, publisher, outbox = self._listener, self._publisher, self._outbox
         self._listener = self._publisher = None
         if listener is not None:
@@ -175,8 +203,13 @@ class RedisBroker:
         self._incoming.put_nowait(None)
 
     async def events(self) -> AsyncIterator[ScanEvent | Resync]:
-        """Every event read from the channel, and a :class:`Resync` where some may have
-        been lost; ends when the broker stops."""
+        """Stream every event read from the channel; ends when the broker stops.
+
+        Yields:
+            Each event, this process's own included, and a :class:`Resync` where
+            some may have been lost (the subscription dropped, or a process could
+            not publish).
+        """
         while (item := await self._incoming.get()) is not None:
             yield item
 
@@ -186,6 +219,12 @@ class RedisBroker:
 
         Never fails for Redis's sake: a full outbox or a failed send is logged
         and counted, and the scan's viewers are later sent away to resume.
+
+        Args:
+            event: The event, already stored.
+
+        Raises:
+            RuntimeError: The broker is not started.
         """
         if self._outbox is None:
             raise RuntimeError("the Redis broker is not started")

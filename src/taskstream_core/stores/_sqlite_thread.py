@@ -10,9 +10,9 @@ returned. Many writers pay for one fsync, and an answer still always means
 Why the statements run on the loop and not on that thread: a write is some
 ten statements, and Python's ``sqlite3`` lets go of the GIL around each one.
 A thread that needs the GIL back ten times per call while the event loop is
-busy waits for the loop's next pause each time: measured under load, a group
-of ten submissions spent 4.5 ms in SQL that costs 0.3 ms of CPU, and the
-store, not the CPU, set the server's pace. On the loop those statements run
+busy waits for the loop's next pause each time: under load a group's
+statements then take many times their CPU cost, and the store, not the CPU,
+sets the server's pace. On the loop those statements run
 back to back, and the thread takes the GIL back once per group. While a
 COMMIT is out, the loop does not touch the connection: the next group waits
 for it and gathers everything that arrived meanwhile.

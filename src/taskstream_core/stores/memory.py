@@ -52,7 +52,24 @@ class _ScanState:
 
 
 class MemoryStore:
-    """A complete store in memory; ``event_retention`` bounds the events kept per scan."""
+    """A complete :class:`~taskstream_core.Store` in memory, for tests and demos.
+
+    Nothing survives the process. Its methods are documented by the
+    :class:`~taskstream_core.Store` protocol.
+
+    Args:
+        event_retention: How many of each scan's latest events are kept for
+            resuming viewers; older ones are forgotten.
+
+    Example:
+        ```python
+        app = TaskStream(
+            MemoryStore(),
+            TokenIssuer(generate_secret()),
+            admin_invite_code=secrets.token_urlsafe(16),
+        )
+        ```
+    """
 
     def __init__(self, *, event_retention: int = 10_000) -> None:
         self.event_retention = event_retention
@@ -66,6 +83,14 @@ class MemoryStore:
 
     @classmethod
     def from_url(cls, url: str = "memory://") -> MemoryStore:
+        """Make an empty store; what :func:`~taskstream_core.open_store` calls for ``memory://``.
+
+        Args:
+            url: ``memory://``; it carries no options.
+
+        Returns:
+            A new, empty store.
+        """
         del url
         return cls()
 

@@ -94,7 +94,30 @@ __all__ = ["MongoStore"]
 
 
 class MongoStore:
-    """A store in one MongoDB database; see the module docstring for its guarantees."""
+    """A :class:`~taskstream_core.Store` in one MongoDB database.
+
+    Its methods are documented by the :class:`~taskstream_core.Store` protocol;
+    the module's docstring says what each change guarantees with and without
+    transactions.
+
+    Args:
+        url: ``mongodb://[user:pass@]host[:port][,host...]/dbname[?options]``;
+            the store's own query options are ``transactions`` and
+            ``event_retention``, the others go to pymongo.
+        event_retention: How many of each scan's latest events are kept for
+            resuming viewers; the URL's option (or 10,000) when None.
+        transactions: ``auto`` (where the server supports them), ``on`` or
+            ``off``; the URL's option when None.
+        repair_after: Seconds after which a reader finishes a change its
+            writer left half-done (without transactions).
+        login_failure_ttl: How long failed logins are kept.
+
+    Raises:
+        ValueError: The URL's ``transactions`` or ``event_retention`` option is invalid.
+
+    Attributes:
+        transactions: Whether changes run in transactions; known once open.
+    """
 
     def __init__(
         self,
@@ -119,7 +142,18 @@ class MongoStore:
 
     @classmethod
     def from_url(cls, url: str) -> MongoStore:
-        """``mongodb://[user:pass@]host[:port][,host...]/dbname[?options]``."""
+        """Make a store from a MongoDB URL; what :func:`~taskstream_core.open_store` calls.
+
+        Args:
+            url: ``mongodb://[user:pass@]host[:port][,host...]/dbname[?options]``
+                or ``mongodb+srv://...``.
+
+        Returns:
+            The store, not yet opened.
+
+        Raises:
+            ValueError: The URL's ``transactions`` or ``event_retention`` option is invalid.
+        """
         return cls(url)
 
     @property
@@ -128,12 +162,22 @@ class MongoStore:
 
     @property
     def changes(self) -> ScanChanges:
+        """The open store's write path (internal: for the store's own tests and tools).
+
+        Raises:
+            Internal: The store is not open.
+        """
         if self._changes is None:
             raise Internal("The MongoDB store is not open.")
         return self._changes
 
     @property
     def db(self) -> AsyncDatabase[Doc]:
+        """The open store's pymongo database.
+
+        Raises:
+            Internal: The store is not open.
+        """
         return self.changes.db
 
     async def open(self) -> None:

@@ -45,6 +45,29 @@ _T = TypeVar("_T")
 
 
 class SQLiteStore:
+    """A :class:`~taskstream_core.Store` in one SQLite file, in WAL mode.
+
+    Its methods are documented by the :class:`~taskstream_core.Store` protocol.
+    Several processes may share the file; each change is one transaction.
+
+    Args:
+        path: The database file; it is created on :meth:`open` if missing.
+        synchronous: SQLite's ``synchronous`` setting: ``FULL`` (an acknowledged
+            change survives a machine crash), ``NORMAL`` or ``EXTRA``.
+        event_retention: How many of each scan's latest events are kept for
+            resuming viewers.
+        batch_size: At most this many writes share one transaction and one commit.
+
+    Raises:
+        ValueError: ``synchronous`` is not one of the three settings.
+
+    Example:
+        ```python
+        store = SQLiteStore("data/taskstream.db")
+        await store.open()
+        ```
+    """
+
     def __init__(
         self,
         path: str | Path,
@@ -72,7 +95,19 @@ class SQLiteStore:
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:
-        """``sqlite:///relative.db``, ``sqlite:////absolute.db``, ``?synchronous=normal``."""
+        """Make a store from a ``sqlite://`` URL; what :func:`~taskstream_core.open_store` calls.
+
+        Args:
+            url: ``sqlite:///relative.db`` or ``sqlite:////absolute.db``, with the
+                query options ``synchronous`` and ``event_retention``
+                (``sqlite:///data.db?synchronous=normal``).
+
+        Returns:
+            The store, not yet opened.
+
+        Raises:
+            ValueError: The URL names a host, no path, or an invalid option.
+        """
         parts = urlsplit(url)
         path = parts.path[1:] if parts.path.startswith("/") else parts.path
         if parts.netloc or not path:
@@ -386,8 +421,8 @@ class SQLiteStore:
             args.append(worker_id)
         if decided:
             # One ranged read per status on tasks_by_decision, merged: with `status IN (...)`
-            # SQLite reads every decided task of the scan and sorts them (the admin's join
-            # snapshot took ~150 ms on a scan of 100,000; benchmarks/scale.py).
+            # SQLite reads every decided task of the scan and sorts them, which grows with
+            # the scan (docs/benchmarks.md, the 100,000-task scale run).
             part = (
                 f"SELECT {TASK_COLUMNS} FROM tasks WHERE {' AND '.join(where)} AND status = ?"
                 " ORDER BY seq DESC LIMIT ?"
