@@ -14,6 +14,7 @@ from typing import Any, Final
 import taskstream_core
 
 from .errors import ERRORS_BY_CODE
+from .export import TASK_COLUMNS
 from .validation import (
     MAX_DESCRIPTION,
     MAX_IDEMPOTENCY_KEY,
@@ -83,19 +84,7 @@ _SCHEMAS: Final[dict[str, Schema]] = {
         counts=_ref("Counts"),
     ),
     "Task": _obj(
-        [
-            "id",
-            "scan_id",
-            "worker_id",
-            "worker_username",
-            "content",
-            "status",
-            "reason",
-            "decided_by",
-            "created_at",
-            "decided_at",
-            "seq",
-        ],
+        list(TASK_COLUMNS),
         id={"type": "string"},
         scan_id={"type": "string"},
         worker_id={"type": "string"},

@@ -33,16 +33,13 @@ from typing import Any, Final
 
 from ._openapi import openapi_document
 from .errors import (
-    Conflict,
-    Forbidden,
+    ERRORS_BY_CODE,
     Internal,
     InvalidRequest,
-    NotFound,
     PayloadTooLarge,
     RateLimited,
     TaskStreamError,
     Unauthorized,
-    Unavailable,
 )
 from .export import export_csv, export_json
 from .models import Principal, Scan, Task, utc_now
@@ -75,21 +72,18 @@ EXPORT_FORMATS: Final[Mapping[str, str]] = {
     "csv": "text/csv; charset=utf-8",
 }
 
+
+def _codes_by_status() -> dict[int, str]:
+    """Each status's error code: the first error in :data:`ERRORS_BY_CODE` that carries it
+    (409 is ``conflict``, the general one of the three)."""
+    codes: dict[int, str] = {}
+    for code, error in ERRORS_BY_CODE.items():
+        codes.setdefault(error.status, code)
+    return codes
+
+
 #: The error code a status stands for, from the errors that carry it.
-_CODE_BY_STATUS: Final[Mapping[int, str]] = {
-    cls.status: cls.code
-    for cls in (
-        InvalidRequest,
-        Unauthorized,
-        Forbidden,
-        NotFound,
-        Conflict,
-        PayloadTooLarge,
-        RateLimited,
-        Unavailable,
-        Internal,
-    )
-}
+_CODE_BY_STATUS: Final[Mapping[int, str]] = _codes_by_status()
 
 #: Headers a reply sets itself; those a framework error carries are not copied over.
 _OWN_HEADERS: Final = frozenset({"content-type", "content-length"})
