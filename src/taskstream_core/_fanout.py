@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
 from ._stats_throttle import StatsThrottle
@@ -252,7 +252,7 @@ class Fanout:
         """Begin reading the broker's stream (the broker is started)."""
         if self._reader is None:
             self._reader = asyncio.get_running_loop().create_task(
-                self._read(self.broker.events()), name="taskstream-fanout"
+                self._read(), name="taskstream-fanout"
             )
 
     async def stop(self) -> None:
@@ -277,17 +277,33 @@ class Fanout:
         if self.observer is not None:
             self.observer.published(event)
 
-    async def _read(self, stream: AsyncIterator[ScanEvent | Resync]) -> None:
-        async for item in stream:
+    async def _read(self) -> None:
+        """Deliver what the broker's stream yields until it ends (the broker stopped).
+
+        A stream that breaks is opened again a moment later; meanwhile events
+        may have been lost, so every viewer is sent away to resume.
+        """
+        while True:
             try:
-                if isinstance(item, Resync):
-                    self._resync(item)
-                elif item.type is EventType.SCAN_STATS:
-                    self._stats.offer(item)
-                else:
-                    self._order(item)
-            except Exception:  # one bad event must not stop the delivery of the others
-                log.exception("could not deliver an event")
+                async for item in self.broker.events():
+                    self._take(item)
+            except Exception:
+                log.exception("the broker's event stream failed; viewers are sent away to resume")
+                self._resync(Resync())
+                await asyncio.sleep(self.reorder_window)
+                continue
+            return
+
+    def _take(self, item: ScanEvent | Resync) -> None:
+        try:
+            if isinstance(item, Resync):
+                self._resync(item)
+            elif item.type is EventType.SCAN_STATS:
+                self._stats.offer(item)
+            else:
+                self._order(item)
+        except Exception:  # one bad event must not stop the delivery of the others
+            log.exception("could not deliver an event")
 
     # -- viewers -----------------------------------------------------------------------
     def viewer(self, principal: Principal) -> Viewer:
