@@ -28,6 +28,7 @@ from .edge import (
     Receive,
     Scope,
     Send,
+    with_frame_check,
     with_security_headers,
 )
 from .http_api import HttpApi, register_error_handler
@@ -68,7 +69,11 @@ class ServerApp:
         # them, and its answers get the security headers too.
         self.asgi = with_security_headers(
             PollingEdge(
-                socketio.ASGIApp(self.sockets.sio, other_asgi_app=http, socketio_path="socket.io"),
+                with_frame_check(
+                    socketio.ASGIApp(
+                        self.sockets.sio, other_asgi_app=http, socketio_path="socket.io"
+                    )
+                ),
                 path="/socket.io",
                 max_body=self.sockets.sio.eio.max_http_buffer_size,
             )

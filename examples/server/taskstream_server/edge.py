@@ -45,6 +45,7 @@ __all__ = [
     "HttpEdge",
     "PollingEdge",
     "polling_payload_problem",
+    "with_frame_check",
     "with_security_headers",
 ]
 
@@ -102,6 +103,50 @@ def with_security_headers(app: ASGIApp) -> ASGIApp:
             await send(message)
 
         await app(scope, receive, send_with_headers)
+
+    return wrapped
+
+
+def _is_engineio_frame(message: Message) -> bool:
+    """Whether a websocket message could be an Engine.IO packet: binary, or text starting
+    with a packet type digit, or ``b`` and base64 (what python-engineio decodes)."""
+    text: str | None = message.get("text")
+    if text is None:
+        return True  # a binary frame: a binary message
+    if not text:
+        return False
+    if text[0] == "b":
+        try:
+            base64.b64decode(text[1:], validate=True)
+        except binascii.Error:
+            return False
+        return True
+    return "0" <= text[0] <= "9"
+
+
+def with_frame_check(app: ASGIApp) -> ASGIApp:
+    """``app`` with each websocket's frames checked before python-engineio reads them.
+
+    A frame that is no Engine.IO packet at all (empty, or text that starts
+    with no packet type) makes python-engineio's websocket handler raise out
+    of the ASGI application: an error logged and the connection left open
+    until the ping timeout. Here the app is told the client left instead, so
+    python-engineio ends that connection cleanly and closes it.
+    """
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await app(scope, receive, send)
+            return
+
+        async def checked() -> Message:
+            message = await receive()
+            if message["type"] == "websocket.receive" and not _is_engineio_frame(message):
+                log.info("a websocket frame that is no Engine.IO packet; closing it")
+                return {"type": "websocket.disconnect", "code": 1002}
+            return message
+
+        await app(scope, checked, send)
 
     return wrapped
 

@@ -35,8 +35,6 @@ from typing import Any
 
 from websockets.protocol import SERVER, State
 
-from . import websocket_reader
-
 __all__ = ["Lane", "Lanes", "text_frame"]
 
 
@@ -153,8 +151,7 @@ class Lanes:
         return len(self._by_sid)
 
     def install(self, engineio_server: Any) -> bool:
-        """Open a lane for each websocket this engineio server accepts from now on,
-        and read it with :mod:`websocket_reader` where that fits.
+        """Open a lane for each websocket this engineio server accepts from now on.
 
         python-engineio builds each websocket through its async driver's
         ``websocket`` class, with the engineio socket's bound handler; a
@@ -174,8 +171,6 @@ class Lanes:
             async def __call__(self, environ: dict[str, Any]) -> Any:
                 handler: Any = getattr(self, "handler", None)
                 socket = getattr(handler, "__self__", None)
-                if socket is not None:
-                    self.handler = websocket_reader.handler_for(handler)
                 sid = getattr(socket, "sid", None)
                 send = environ.get("asgi.send")
                 lane = Lane.fit(getattr(send, "__self__", None))
