@@ -28,8 +28,7 @@ from prometheus_client.registry import Collector
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from taskstream_core.brokers._redis_wire import parse_redis_url
-from taskstream_core.brokers.redis import RedisBroker
+from taskstream_core.brokers.redis import RedisBroker, parse_redis_url
 
 from .sockets import LOGIN_ROOM_PREFIX
 

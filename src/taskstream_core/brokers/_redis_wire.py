@@ -54,6 +54,7 @@ class RedisOptions:
     url: str
     #: Start of every channel name, so deployments can share one Redis.
     prefix: str = DEFAULT_PREFIX
+    #: Seconds an event waits for a missing earlier one (see ``RedisBroker.reorder_window``).
     reorder_window: float = DEFAULT_REORDER_WINDOW
 
     @property
@@ -68,10 +69,20 @@ class RedisOptions:
 
 
 def parse_redis_url(url: str) -> RedisOptions:
-    """``redis[s]://[:password@]host:port/db?prefix=name&reorder_window=2``.
+    """Split a ``redis[s]://[:password@]host:port/db?prefix=name&reorder_window=2`` URL.
 
     ``prefix`` and ``reorder_window`` are TaskStream's; every other query
     option is redis-py's and stays in :attr:`RedisOptions.url`.
+
+    Args:
+        url: The URL, as given to ``--redis-url`` or :func:`~taskstream_core.open_broker`.
+
+    Returns:
+        The URL for redis-py, and TaskStream's options.
+
+    Raises:
+        ValueError: Not a ``redis://`` or ``rediss://`` URL, a prefix of another shape than
+            1-64 of ``A-Z a-z 0-9 _ . : -``, or a ``reorder_window`` outside (0, 60] seconds.
     """
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("redis", "rediss"):

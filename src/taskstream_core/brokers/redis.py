@@ -42,13 +42,14 @@ from ..url import mask_url
 from ._redis_wire import (
     DEFAULT_PREFIX,
     DEFAULT_REORDER_WINDOW,
+    RedisOptions,
     decode,
     encode_event,
     encode_resync,
     parse_redis_url,
 )
 
-__all__ = ["RedisBroker", "RedisBrokerCounters"]
+__all__ = ["RedisBroker", "RedisBrokerCounters", "RedisOptions", "parse_redis_url"]
 
 log = logging.getLogger("taskstream.broker.redis")
 
