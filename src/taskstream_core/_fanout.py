@@ -443,7 +443,11 @@ class Fanout:
             if members:
                 targets |= members
         for viewer in targets:
-            viewer.offer(event)
+            try:
+                viewer.offer(event)
+            except Exception:  # its push sink broke: that viewer resumes, the others go on
+                log.exception("could not hand an event to a viewer; it must resume")
+                viewer.close(lagged=True)
         if self.observer is not None:
             with contextlib.suppress(Exception):
                 self.observer.delivered(event, len(targets))

@@ -59,3 +59,27 @@ async def test_a_broken_stream_sends_viewers_to_resume_and_is_read_again() -> No
     finally:
         await broker.stop()
         await fanout.stop()
+
+
+async def test_a_push_sink_that_raises_costs_only_its_own_viewer() -> None:
+    broker = MemoryBroker()
+    await broker.start()
+    fanout = Fanout(broker, nothing_stored)
+    fanout.start()
+    try:
+        broken, fine = fanout.viewer(ADMIN), fanout.viewer(ADMIN)
+        for viewer in (broken, fine):
+            viewer.begin("s")
+            viewer.release("s", 0)
+
+        def sink(event: ScanEvent) -> int:
+            raise RuntimeError("the transport's bug")
+
+        broken.push_to(sink, lambda: None)
+        await broker.publish(scan_event("s", 1))
+        async with asyncio.timeout(2):
+            assert (await fine.next()).seq == 1
+        assert broken.lagged
+    finally:
+        await broker.stop()
+        await fanout.stop()
