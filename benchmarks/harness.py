@@ -27,9 +27,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from taskstream_core import PasswordHasher, Role, Scan, ScanStatus, Store, TokenIssuer, User
+from taskstream_core import PasswordHasher, Role, Scan, Store, TokenIssuer
 from taskstream_core import open_store as _open_store
-from taskstream_core.models import utc_now
+from taskstream_core.models import ScanStatus, User, utc_now
 
 # Throwaway credentials of throwaway servers on 127.0.0.1.
 SECRET = "benchmark-jwt-secret-0123456789abcdef0123"  # noqa: S105

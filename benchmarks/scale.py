@@ -26,10 +26,9 @@ from typing import Any
 
 import aiohttp
 
-from taskstream_core import NewTask, Principal, Role, TaskStatus, TaskStream, TokenIssuer
+from taskstream_core import NewTask, Principal, Role, TaskStream, TokenIssuer
 from taskstream_core import open_store as _open_store
-from taskstream_core.models import utc_now
-from taskstream_core.service import encode_cursor
+from taskstream_core.models import TaskStatus, utc_now
 
 from .figures import percentiles
 from .harness import INVITE, SECRET, Account, Server, rss_bytes, seed
@@ -91,7 +90,7 @@ async def _in_process(db: Path, admin: Account, scan_id: str, calls: int) -> dic
     me = Principal(admin.user_id, admin.username, Role.ADMIN)
     async with core:
         total = (await core.stats(me, scan_id)).counts.total
-        middle = encode_cursor(total // 2)
+        middle = await _cursor_at(core, me, scan_id, total // 2)
         snapshot = len((await core.join(me, scan_id)).tasks or [])
         return {
             "stats_ms": await _timed(calls, lambda: core.stats(me, scan_id)),
@@ -105,10 +104,25 @@ async def _in_process(db: Path, admin: Account, scan_id: str, calls: int) -> dic
             "join_ms": await _timed(max(5, calls // 2), lambda: core.join(me, scan_id)),
             "join_snapshot_tasks": snapshot,
             "total_tasks": total,
+            "middle_cursor": middle,
         }
 
 
-async def _over_the_wire(url: str, admin: Account, scan_id: str, calls: int) -> dict[str, Any]:
+async def _cursor_at(core: TaskStream, me: Principal, scan_id: str, offset: int) -> str | None:
+    """The cursor of the page that starts ``offset`` tasks in, read page by page (untimed)."""
+    cursor: str | None = None
+    while offset > 0:
+        page = await core.list_tasks(me, scan_id, limit=min(offset, 500), cursor=cursor)
+        if page.next_cursor is None:
+            return cursor
+        offset -= len(page.tasks)
+        cursor = page.next_cursor
+    return cursor
+
+
+async def _over_the_wire(
+    url: str, admin: Account, scan_id: str, calls: int, middle: str | None
+) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {admin.token}"}
     sizes: dict[str, int] = {}
     async with aiohttp.ClientSession(headers=headers) as http:
@@ -124,8 +138,7 @@ async def _over_the_wire(url: str, admin: Account, scan_id: str, calls: int) -> 
 
         base = f"/api/scans/{scan_id}"
         async with http.get(url + base + "/stats") as reply:
-            total = (await reply.json())["total"]
-        middle = encode_cursor(total // 2)
+            assert reply.status == 200
         figures: dict[str, Any] = {
             "http_stats_ms": await _timed(calls, get("stats", base + "/stats")),
             "http_page_ms": await _timed(calls, get("page", base + "/tasks?limit=100")),
@@ -133,7 +146,7 @@ async def _over_the_wire(url: str, admin: Account, scan_id: str, calls: int) -> 
                 calls, get("pending_page", base + "/tasks?status=pending&limit=100")
             ),
             "http_middle_page_ms": await _timed(
-                calls, get("middle_page", base + f"/tasks?limit=100&cursor={middle}")
+                calls, get("middle_page", base + f"/tasks?limit=100&cursor={middle or ''}")
             ),
         }
         client = LeanClient(http)
@@ -167,7 +180,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         server = Server(place, synchronous=args.synchronous)
         server.start()
         try:
-            wire = asyncio.run(_over_the_wire(server.url, admin, scan_id, args.calls))
+            wire = asyncio.run(
+                _over_the_wire(server.url, admin, scan_id, args.calls, core["middle_cursor"])
+            )
             time.sleep(1)
             before = _server_rss(server)
             after: list[int] = []

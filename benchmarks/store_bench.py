@@ -38,18 +38,8 @@ from contextlib import contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
 
-from taskstream_core import (
-    EventType,
-    NewTask,
-    Scan,
-    ScanEvent,
-    ScanStatus,
-    Store,
-    Task,
-    TaskStatus,
-    open_store,
-)
-from taskstream_core.models import utc_now
+from taskstream_core import NewTask, Scan, ScanEvent, Store, Task, open_store
+from taskstream_core.models import EventType, ScanStatus, TaskStatus, utc_now
 from taskstream_core.stores._mongo_schema import task_doc, worker_key
 from taskstream_core.stores.mongodb import MongoStore
 

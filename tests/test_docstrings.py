@@ -38,6 +38,8 @@ PACKAGE = "taskstream_core"
 
 PUBLIC_MODULES = (
     "taskstream_core",
+    "taskstream_core.models",
+    "taskstream_core.errors",
     "taskstream_core.wire",
     "taskstream_core.client",
     "taskstream_core.testing",
@@ -46,9 +48,6 @@ PUBLIC_MODULES = (
     "taskstream_core.stores.memory",
     "taskstream_core.stores.sqlite",
     "taskstream_core.stores.mongodb",
-    "taskstream_core.rooms",
-    "taskstream_core.rbac",
-    "taskstream_core.url",
 )
 
 #: The public protocols whose method docstrings an implementation may rely on.

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,52 +14,35 @@ import taskstream_core
 
 EXPORTED = [
     "Accounts",
-    "AlreadyDecided",
     "Broker",
-    "Conflict",
-    "EventType",
-    "Forbidden",
-    "Internal",
-    "InvalidRequest",
     "JoinResult",
     "LiveObserver",
     "LoginThrottle",
     "NewTask",
-    "NotFound",
     "PasswordHasher",
-    "PayloadTooLarge",
     "Permission",
     "Principal",
-    "RateLimited",
     "Resync",
     "Role",
     "Scan",
-    "ScanClosed",
-    "ScanCounts",
     "ScanEvent",
-    "ScanStats",
-    "ScanStatus",
     "Session",
     "Store",
     "Task",
     "TaskPage",
-    "TaskStatus",
     "TaskStream",
     "TaskStreamError",
     "TokenIssuer",
-    "Unauthorized",
-    "Unavailable",
-    "User",
     "ViewerClosed",
     "ViewerLagged",
     "ViewerSession",
-    "WorkerStats",
     "__version__",
     "authorize",
     "can",
     "export_csv",
     "export_json",
     "generate_secret",
+    "mask_url",
     "open_broker",
     "open_store",
     "register_broker",
@@ -68,6 +54,30 @@ def test_the_export_list_is_exactly_the_public_api() -> None:
     """__all__ names exactly these members, sorted, so nothing appears or vanishes by accident."""
     assert taskstream_core.__all__ == EXPORTED
     assert sorted(EXPORTED) == EXPORTED
+
+
+@pytest.mark.parametrize(("name", "home"), [("Forbidden", "errors"), ("TaskStatus", "models")])
+def test_a_name_that_moved_still_resolves_with_a_warning(name: str, home: str) -> None:
+    """Names exported before 0.2 resolve from their public module, with a DeprecationWarning."""
+    with pytest.warns(DeprecationWarning, match=f"taskstream_core.{home}"):
+        moved = getattr(taskstream_core, name)
+    assert moved is getattr(importlib.import_module(f"taskstream_core.{home}"), name)
+    with pytest.raises(AttributeError):
+        _ = taskstream_core.NoSuchName
+
+
+@pytest.mark.parametrize("folder", ["examples", "benchmarks", "docs"])
+def test_examples_benchmarks_and_docs_import_no_private_module(folder: str) -> None:
+    """What users copy uses only the public API: no ``taskstream_core._name`` anywhere in it."""
+    root = Path(__file__).resolve().parents[1] / folder
+    found = [
+        f"{path.relative_to(root.parent)}:{number}: {line.strip()}"
+        for path in sorted(root.rglob("*"))
+        if path.suffix in {".py", ".md"} and path.name != "changelog.md"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"\btaskstream_core(\.[a-z]\w*)*\._[a-z]\w*", line)
+    ]
+    assert not found, "\n".join(found)
 
 
 def test_every_exported_name_exists() -> None:

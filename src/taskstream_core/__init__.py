@@ -1,100 +1,108 @@
 """TaskStream: stream tasks in real time between workers and the admins who review them.
 
-The public API is re-exported here; the modules hold one concept each.
+What an integration needs is exported here. Two public modules hold the rest of the
+vocabulary: :mod:`taskstream_core.models` (every wire shape and enum) and
+:mod:`taskstream_core.errors` (every error, each with its contract code);
+:mod:`taskstream_core.wire` holds the contract's HTTP rules,
+:mod:`taskstream_core.client` a client, :mod:`taskstream_core.testing` test helpers,
+and ``taskstream_core.stores`` / ``taskstream_core.brokers`` the adapters. Modules
+whose name starts with ``_`` are the implementation and may change in any release.
 """
 
+from __future__ import annotations
+
+import importlib
+import warnings
+from typing import Any
+
+from ._accounts import Accounts, LoginThrottle, Session
+from ._broker import Broker, Resync, open_broker, register_broker
+from ._export import export_csv, export_json
 from ._fanout import LiveObserver, ViewerClosed, ViewerLagged
-from .accounts import Accounts, LoginThrottle, Session
-from .broker import Broker, Resync, open_broker, register_broker
-from .errors import (
-    AlreadyDecided,
-    Conflict,
-    Forbidden,
-    Internal,
-    InvalidRequest,
-    NotFound,
-    PayloadTooLarge,
-    RateLimited,
-    ScanClosed,
-    TaskStreamError,
-    Unauthorized,
-    Unavailable,
-)
-from .export import export_csv, export_json
-from .models import (
-    EventType,
-    Principal,
-    Role,
-    Scan,
-    ScanCounts,
-    ScanEvent,
-    ScanStats,
-    ScanStatus,
-    Task,
-    TaskStatus,
-    User,
-    WorkerStats,
-)
-from .passwords import PasswordHasher
-from .rbac import Permission, authorize, can
-from .service import JoinResult, TaskPage, TaskStream
-from .session import ViewerSession
-from .store import NewTask, Store, open_store, register_store
-from .tokens import TokenIssuer, generate_secret
+from ._passwords import PasswordHasher
+from ._rbac import Permission, authorize, can
+from ._service import JoinResult, TaskPage, TaskStream
+from ._session import ViewerSession
+from ._store import NewTask, Store, open_store, register_store
+from ._tokens import TokenIssuer, generate_secret
+from ._url import mask_url
+from .errors import TaskStreamError
+from .models import Principal, Role, Scan, ScanEvent, Task
 
 #: The version of the installed ``taskstream-core``.
 __version__ = "0.1.0"
 
 __all__ = [
     "Accounts",
-    "AlreadyDecided",
     "Broker",
-    "Conflict",
-    "EventType",
-    "Forbidden",
-    "Internal",
-    "InvalidRequest",
     "JoinResult",
     "LiveObserver",
     "LoginThrottle",
     "NewTask",
-    "NotFound",
     "PasswordHasher",
-    "PayloadTooLarge",
     "Permission",
     "Principal",
-    "RateLimited",
     "Resync",
     "Role",
     "Scan",
-    "ScanClosed",
-    "ScanCounts",
     "ScanEvent",
-    "ScanStats",
-    "ScanStatus",
     "Session",
     "Store",
     "Task",
     "TaskPage",
-    "TaskStatus",
     "TaskStream",
     "TaskStreamError",
     "TokenIssuer",
-    "Unauthorized",
-    "Unavailable",
-    "User",
     "ViewerClosed",
     "ViewerLagged",
     "ViewerSession",
-    "WorkerStats",
     "__version__",
     "authorize",
     "can",
     "export_csv",
     "export_json",
     "generate_secret",
+    "mask_url",
     "open_broker",
     "open_store",
     "register_broker",
     "register_store",
 ]
+
+# Names exported here before 0.2, now in their public module; kept working with a
+# DeprecationWarning for one release.
+_MOVED: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "AlreadyDecided",
+            "Conflict",
+            "Forbidden",
+            "Internal",
+            "InvalidRequest",
+            "NotFound",
+            "PayloadTooLarge",
+            "RateLimited",
+            "ScanClosed",
+            "Unauthorized",
+            "Unavailable",
+        ],
+        "errors",
+    ),
+    **dict.fromkeys(
+        ["EventType", "ScanCounts", "ScanStats", "ScanStatus", "TaskStatus", "User", "WorkerStats"],
+        "models",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve a name that moved to its public module, with a :class:`DeprecationWarning`."""
+    module = _MOVED.get(name)
+    if module is None:
+        raise AttributeError(f"module 'taskstream_core' has no attribute {name!r}")
+    warnings.warn(
+        f"taskstream_core.{name} moved: import it from taskstream_core.{module}",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(importlib.import_module(f".{module}", __name__), name)

@@ -8,7 +8,7 @@ reads the broker's stream and, for each event:
    ``reorder_window`` seconds; then the missing ones are read from the store
    (the publisher may have died between storing and publishing) and what the
    store lacks too is skipped;
-2. **routes** it by room (:mod:`taskstream_core.rooms`), so a viewer only ever
+2. **routes** it by room (:mod:`taskstream_core._rooms`), so a viewer only ever
    gets what it may see;
 3. **cuts** it against the viewer's join: while a viewer joins a scan, the
    scan's events for it are held; the join's answer is read *as of* a seq, and
@@ -27,10 +27,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
+from ._broker import Broker, Resync
+from ._rooms import event_rooms, scan_room, viewer_rooms
 from ._stats_throttle import StatsThrottle
-from .broker import Broker, Resync
 from .models import EventType, Principal, ScanEvent
-from .rooms import event_rooms, scan_room, viewer_rooms
 
 __all__ = ["Fanout", "LiveObserver", "Viewer", "ViewerClosed", "ViewerLagged"]
 

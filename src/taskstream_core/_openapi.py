@@ -13,9 +13,8 @@ from typing import Any, Final
 
 import taskstream_core
 
-from .errors import ERRORS_BY_CODE
-from .export import TASK_COLUMNS
-from .validation import (
+from ._export import TASK_COLUMNS
+from ._validation import (
     MAX_DESCRIPTION,
     MAX_IDEMPOTENCY_KEY,
     MAX_PAGE_LIMIT,
@@ -25,6 +24,7 @@ from .validation import (
     MAX_TASK_CONTENT,
     MIN_PASSWORD,
 )
+from .errors import ERRORS_BY_CODE
 
 __all__ = ["openapi_document"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 
-from .url import mask_url
+from ._url import mask_url
 
 
 def scheme_of(url: str) -> str:

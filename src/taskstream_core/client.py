@@ -84,8 +84,8 @@ class TaskStreamClient:
 
     Make one with :meth:`login` or :meth:`register`, or from a token you hold;
     use it as an async context manager to open (and close) the live connection.
-    Contract errors raise the library's exceptions (:class:`~taskstream_core.NotFound`,
-    :class:`~taskstream_core.AlreadyDecided`...).
+    Contract errors raise the library's exceptions (:class:`~taskstream_core.errors.NotFound`,
+    :class:`~taskstream_core.errors.AlreadyDecided`...).
 
     Args:
         base_url: The server's root URL (``http://host:8000``).

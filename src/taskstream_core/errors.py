@@ -192,6 +192,7 @@ class Internal(TaskStreamError):
     """A bug: never expected, always logged."""
 
 
+#: Every error class by its contract code (``"not_found"`` → :class:`NotFound`...).
 ERRORS_BY_CODE: dict[str, type[TaskStreamError]] = {
     cls.code: cls
     for cls in (

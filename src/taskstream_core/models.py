@@ -67,13 +67,24 @@ class EventType(StrEnum):
 
 
 def utc_now() -> datetime:
-    """Now, in UTC, at the wire's millisecond precision."""
+    """Now, in UTC, at the wire's millisecond precision.
+
+    Returns:
+        The current time, aware, truncated to milliseconds.
+    """
     now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def format_time(value: datetime) -> str:
-    """``2026-11-28T01:02:03.456Z``: ISO 8601, UTC, milliseconds."""
+    """Write a time as the wire does: ``2026-11-28T01:02:03.456Z`` (ISO 8601, UTC, ms).
+
+    Args:
+        value: An aware time; converted to UTC.
+
+    Returns:
+        The wire's text for it.
+    """
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
     # By hand rather than strftime: several times per submission, and a third of the cost.
@@ -84,7 +95,17 @@ def format_time(value: datetime) -> str:
 
 
 def parse_time(value: str) -> datetime:
-    """Inverse of :func:`format_time`; also accepts any ISO 8601 offset."""
+    """Read a time written by :func:`format_time`, or any ISO 8601 time.
+
+    Args:
+        value: The text; without an offset it is taken as UTC.
+
+    Returns:
+        The time, aware, in UTC.
+
+    Raises:
+        ValueError: ``value`` is not an ISO 8601 time.
+    """
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
@@ -413,7 +434,7 @@ class ScanEvent:
     """A stored change of a scan, numbered by the scan's ``seq``.
 
     Who may receive the event is decided from these fields by
-    :mod:`taskstream_core.rooms`.
+    :mod:`taskstream_core._rooms`.
 
     Attributes:
         type: What changed.

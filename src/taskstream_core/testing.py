@@ -11,14 +11,14 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timedelta
 
-from .broker import Broker
+from ._broker import Broker
+from ._passwords import PasswordHasher
+from ._service import TaskStream
+from ._store import Store
+from ._tokens import TokenIssuer, generate_secret
 from .brokers.memory import MemoryBroker
 from .models import Principal, ScanEvent, utc_now
-from .passwords import PasswordHasher
-from .service import TaskStream
-from .store import Store
 from .stores.memory import MemoryStore
-from .tokens import TokenIssuer, generate_secret
 
 __all__ = ["TEST_INVITE_CODE", "ManualClock", "RecordingBroker", "make_app", "sign_up"]
 

@@ -31,7 +31,9 @@ from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any, Final
 
+from ._export import export_csv, export_json
 from ._openapi import openapi_document
+from ._validation import MAX_BODY_BYTES, require_object
 from .errors import (
     ERRORS_BY_CODE,
     Internal,
@@ -41,9 +43,7 @@ from .errors import (
     TaskStreamError,
     Unauthorized,
 )
-from .export import export_csv, export_json
 from .models import Principal, Scan, Task, utc_now
-from .validation import MAX_BODY_BYTES, require_object
 
 __all__ = [
     "EXPORT_FORMATS",

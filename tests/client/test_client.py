@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from taskstream_core import AlreadyDecided, EventType, ScanClosed, ScanEvent, Unauthorized
+from taskstream_core import ScanEvent
 from taskstream_core.client import ClientItem, Snapshot, TaskStreamClient
+from taskstream_core.errors import AlreadyDecided, ScanClosed, Unauthorized
+from taskstream_core.models import EventType
 from tests.support import TEST_INVITE_CODE, ServerProcess
 
 pytestmark = pytest.mark.contract

@@ -5,17 +5,8 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from taskstream_core import (
-    EventType,
-    NewTask,
-    Role,
-    Scan,
-    ScanEvent,
-    ScanStatus,
-    Task,
-    TaskStatus,
-    User,
-)
+from taskstream_core import NewTask, Role, Scan, ScanEvent, Task
+from taskstream_core.models import EventType, ScanStatus, TaskStatus, User
 
 #: A fixed moment at the wire's millisecond precision, so stored times compare equal.
 T0 = datetime(2026, 11, 28, 1, 2, 3, 456000, tzinfo=UTC)

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from taskstream_core import Broker, EventType, Resync, ScanEvent
+from taskstream_core import Broker, Resync, ScanEvent
+from taskstream_core.models import EventType
 
 from .adapters import BrokerAdapter
 from .conftest import BrokerFactory

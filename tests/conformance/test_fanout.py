@@ -12,16 +12,9 @@ from typing import Protocol
 
 import pytest
 
-from taskstream_core import (
-    Broker,
-    EventType,
-    Principal,
-    Role,
-    ScanEvent,
-    ViewerClosed,
-    ViewerLagged,
-)
+from taskstream_core import Broker, Principal, Role, ScanEvent, ViewerClosed, ViewerLagged
 from taskstream_core._fanout import Fanout, Viewer
+from taskstream_core.models import EventType
 
 from .factories import fresh_id, scan_event, task_event
 

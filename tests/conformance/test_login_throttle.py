@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from taskstream_core import Accounts, RateLimited, Store, TokenIssuer
+from taskstream_core import Accounts, Store, TokenIssuer
+from taskstream_core.errors import RateLimited
 from tests.security.test_login import RecordingHasher
 from tests.support import TEST_INVITE_CODE, TEST_JWT_SECRET
 

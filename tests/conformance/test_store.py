@@ -16,21 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from taskstream_core import (
-    AlreadyDecided,
-    Conflict,
-    EventType,
-    NotFound,
-    Role,
-    ScanClosed,
-    ScanCounts,
-    ScanEvent,
-    ScanStatus,
-    Store,
-    Task,
-    TaskStatus,
-)
-from taskstream_core.models import utc_now
+from taskstream_core import Role, ScanEvent, Store, Task
+from taskstream_core.errors import AlreadyDecided, Conflict, NotFound, ScanClosed
+from taskstream_core.models import EventType, ScanCounts, ScanStatus, TaskStatus, utc_now
 
 from .adapters import StoreAdapter
 from .conftest import StoreFactory

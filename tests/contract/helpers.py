@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from taskstream_core import Role, TokenIssuer, User
-from taskstream_core.models import utc_now
+from taskstream_core import Role, TokenIssuer
+from taskstream_core.models import User, utc_now
 from tests.support import TEST_JWT_SECRET, Account, Api, LiveSocket, Reply, Wire
 
 __all__ = [

@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 from sanic import Sanic
 
-from taskstream_core import Unavailable
+from taskstream_core.errors import Unavailable
 from taskstream_server import Secrets, ServerApp, Settings, build_app
 from tests.support import Api, LiveSocket, free_port
 from tests.support.asgi import InProcess

@@ -20,8 +20,9 @@ from typing import Any, Final
 import aiohttp
 import socketio
 
-from taskstream_core import EventType, ScanEvent
+from taskstream_core import ScanEvent
 from taskstream_core.client import Snapshot, TaskStreamClient
+from taskstream_core.models import EventType
 from tests.support import Api, LiveSocket
 
 from .load import SubmitLoad, content_of

@@ -8,16 +8,9 @@ from typing import Any
 
 import pytest
 
-from taskstream_core import (
-    AlreadyDecided,
-    EventType,
-    Internal,
-    ScanCounts,
-    ScanEvent,
-    TaskStatus,
-    Unavailable,
-    open_store,
-)
+from taskstream_core import ScanEvent, open_store
+from taskstream_core.errors import AlreadyDecided, Internal, Unavailable
+from taskstream_core.models import EventType, ScanCounts, TaskStatus
 from taskstream_core.stores import _mongo_changes
 from taskstream_core.stores._mongo_client import parse_store_url
 from taskstream_core.stores._mongo_schema import task_doc

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from taskstream_core import TaskStatus, Unavailable
+from taskstream_core.errors import Unavailable
+from taskstream_core.models import TaskStatus
 from taskstream_core.stores.mongodb import MongoStore
 from tests.conformance.factories import T0, make_scan, new_task
 from tests.support import ServerProcess, call_sync, register_sync

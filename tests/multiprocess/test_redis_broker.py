@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import redis.asyncio
 
-from taskstream_core import EventType, Resync, ScanEvent, Unavailable
+from taskstream_core import Resync, ScanEvent
 from taskstream_core.brokers._redis_wire import decode, encode_event, parse_redis_url
 from taskstream_core.brokers.redis import RedisBroker
-from taskstream_core.models import ScanCounts, ScanStats, WorkerStats
+from taskstream_core.errors import Unavailable
+from taskstream_core.models import EventType, ScanCounts, ScanStats, WorkerStats
 from tests.conformance.factories import fresh_id, scan_event, task_event
 from tests.support.redis_server import RedisServer, unique_prefix
 

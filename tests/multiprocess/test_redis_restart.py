@@ -8,8 +8,9 @@ from pathlib import Path
 
 import aiohttp
 
-from taskstream_core import EventType, ScanEvent
+from taskstream_core import ScanEvent
 from taskstream_core.client import TaskStreamClient
+from taskstream_core.models import EventType
 from tests.support import Api, LiveSocket, ServerProcess
 from tests.support.redis_server import RedisServer, unique_prefix
 

@@ -6,9 +6,10 @@ import asyncio
 
 import pytest
 
-from taskstream_core import Broker, EventType, ScanEvent, ViewerSession
+from taskstream_core import Broker, ScanEvent, ViewerSession
 from taskstream_core.brokers.memory import MemoryBroker
 from taskstream_core.brokers.redis import RedisBroker
+from taskstream_core.models import EventType
 from taskstream_core.testing import make_app, sign_up
 from tests.conformance.factories import new_task
 

@@ -20,20 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from taskstream_core import (
-    AlreadyDecided,
-    EventType,
-    JoinResult,
-    Principal,
-    Scan,
-    ScanClosed,
-    ScanEvent,
-    Task,
-    TaskStatus,
-    TaskStream,
-    ViewerSession,
-)
-from taskstream_core.rooms import may_see, may_see_task
+from taskstream_core import JoinResult, Principal, Scan, ScanEvent, Task, TaskStream, ViewerSession
+from taskstream_core._rooms import may_see, may_see_task
+from taskstream_core.errors import AlreadyDecided, ScanClosed
+from taskstream_core.models import EventType, TaskStatus
 from taskstream_core.testing import make_app, sign_up
 
 from ..conformance.adapters import STORE_ADAPTERS

@@ -21,9 +21,9 @@ import pytest
 from passlib.hash import pbkdf2_sha256
 
 from taskstream_core import TokenIssuer
-from taskstream_core.accounts import Accounts
+from taskstream_core._accounts import Accounts
+from taskstream_core._passwords import PasswordHasher
 from taskstream_core.errors import Unauthorized
-from taskstream_core.passwords import PasswordHasher
 from taskstream_core.stores.memory import MemoryStore
 from tests.contract.helpers import PASSWORD, Users, assert_error, unique_name
 from tests.support import TEST_INVITE_CODE, TEST_JWT_SECRET, Api, Reply, ServerProcess

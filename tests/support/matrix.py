@@ -2,7 +2,7 @@
 
 Two sources are joined here: the contract's routes and events tables (read
 from docs/contract.md, the repository's copy of CONTRACT.md) and
-``taskstream_core.rbac.POLICY``. Each route or event names what it needs —
+``taskstream_core._rbac.POLICY``. Each route or event names what it needs —
 nothing, a signed-in user, or a permission — and the expected answer for
 each caller follows from POLICY (a refusal) or from the contract's table (the
 status of a success), never from a hand-written status table.
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Final
 
 from taskstream_core import Permission, Role
-from taskstream_core.rbac import POLICY, Scope
+from taskstream_core._rbac import POLICY, Scope
 from taskstream_server.app import build_app
 from taskstream_server.pages import STATIC_DIR
 from taskstream_server.settings import Secrets, Settings

@@ -14,9 +14,7 @@ from typing import Any, assert_type
 
 from taskstream_core import (
     Accounts,
-    AlreadyDecided,
     Broker,
-    EventType,
     JoinResult,
     NewTask,
     PasswordHasher,
@@ -26,16 +24,13 @@ from taskstream_core import (
     Role,
     Scan,
     ScanEvent,
-    ScanStats,
     Session,
     Store,
     Task,
     TaskPage,
-    TaskStatus,
     TaskStream,
     TaskStreamError,
     TokenIssuer,
-    User,
     ViewerLagged,
     ViewerSession,
     __version__,
@@ -47,6 +42,8 @@ from taskstream_core import (
     open_broker,
     open_store,
 )
+from taskstream_core.errors import AlreadyDecided
+from taskstream_core.models import EventType, ScanStats, TaskStatus, User
 from taskstream_core.testing import ManualClock, RecordingBroker, make_app, sign_up
 
 

@@ -6,19 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from taskstream_core import (
-    Accounts,
-    Conflict,
-    Forbidden,
-    InvalidRequest,
-    LoginThrottle,
-    PasswordHasher,
-    RateLimited,
-    Role,
-    TokenIssuer,
-    Unauthorized,
-    User,
-)
+from taskstream_core import Accounts, LoginThrottle, PasswordHasher, Role, TokenIssuer
+from taskstream_core.errors import Conflict, Forbidden, InvalidRequest, RateLimited, Unauthorized
+from taskstream_core.models import User
 from taskstream_core.stores.memory import MemoryStore
 from taskstream_core.testing import ManualClock
 from tests.security.test_login import RecordingHasher

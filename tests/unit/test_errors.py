@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from taskstream_core import (
+from taskstream_core import TaskStreamError
+from taskstream_core.errors import (
+    ERRORS_BY_CODE,
     AlreadyDecided,
     Conflict,
     Forbidden,
@@ -14,11 +16,9 @@ from taskstream_core import (
     PayloadTooLarge,
     RateLimited,
     ScanClosed,
-    TaskStreamError,
     Unauthorized,
     Unavailable,
 )
-from taskstream_core.errors import ERRORS_BY_CODE
 
 from .test_models import pending_task
 

@@ -6,7 +6,8 @@ import csv
 import io
 import json
 
-from taskstream_core import Scan, ScanStatus, Task, TaskStatus, export_csv, export_json
+from taskstream_core import Scan, Task, export_csv, export_json
+from taskstream_core.models import ScanStatus, TaskStatus
 from tests.support.shapes import TASK_KEYS
 
 from ..conformance.factories import T0, at

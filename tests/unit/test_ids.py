@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 
-from taskstream_core.ids import new_id
+from taskstream_core._ids import new_id
 
 
 def test_ids_are_version_4_uuids_in_hex() -> None:

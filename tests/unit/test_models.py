@@ -7,22 +7,20 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from taskstream_core import (
+from taskstream_core import Principal, Role, Scan, ScanEvent, Task
+from taskstream_core.errors import Internal
+from taskstream_core.models import (
     EventType,
-    Internal,
-    Principal,
-    Role,
-    Scan,
     ScanCounts,
-    ScanEvent,
     ScanStats,
     ScanStatus,
-    Task,
     TaskStatus,
     User,
     WorkerStats,
+    format_time,
+    parse_time,
+    utc_now,
 )
-from taskstream_core.models import format_time, parse_time, utc_now
 from tests.support.shapes import COUNTS_KEYS, SCAN_KEYS, STATS_KEYS, TASK_KEYS, WORKER_KEYS
 
 from ..conformance.factories import T0, at

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from taskstream_core import PasswordHasher
-from taskstream_core.passwords import OWASP_2023_ITERATIONS, TESTING_ITERATIONS
+from taskstream_core._passwords import OWASP_2023_ITERATIONS, TESTING_ITERATIONS
 
 
 def rounds_of(hashed: str) -> int:

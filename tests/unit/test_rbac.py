@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from taskstream_core import Forbidden, Permission, Principal, Role, Unauthorized, authorize, can
-from taskstream_core.rbac import Scope, scope_of
+from taskstream_core import Permission, Principal, Role, authorize, can
+from taskstream_core._rbac import Scope, scope_of
+from taskstream_core.errors import Forbidden, Unauthorized
 
 ADMIN = Principal("admin-1", "root", Role.ADMIN)
 WORKER = Principal("worker-1", "alice", Role.WORKER)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from taskstream_core import EventType, Principal, Role, ScanCounts, ScanEvent, ScanStats
-from taskstream_core.rooms import (
+from taskstream_core import Principal, Role, ScanEvent
+from taskstream_core._rooms import (
     admin_room,
     event_rooms,
     may_see,
@@ -14,6 +14,7 @@ from taskstream_core.rooms import (
     viewer_rooms,
     worker_room,
 )
+from taskstream_core.models import EventType, ScanCounts, ScanStats
 
 from ..conformance.factories import make_task, scan_event, task_event
 

@@ -10,26 +10,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from taskstream_core import (
-    AlreadyDecided,
-    EventType,
-    Forbidden,
-    InvalidRequest,
-    JoinResult,
-    NewTask,
-    NotFound,
-    Principal,
-    Role,
-    Scan,
-    ScanClosed,
-    ScanCounts,
-    ScanEvent,
-    ScanStatus,
-    Task,
-    TaskStatus,
-    TaskStream,
-)
-from taskstream_core.service import ADMIN_SNAPSHOT_DECIDED, WORKER_SNAPSHOT_TASKS
+from taskstream_core import JoinResult, NewTask, Principal, Role, Scan, ScanEvent, Task, TaskStream
+from taskstream_core._service import ADMIN_SNAPSHOT_DECIDED, WORKER_SNAPSHOT_TASKS
+from taskstream_core.errors import AlreadyDecided, Forbidden, InvalidRequest, NotFound, ScanClosed
+from taskstream_core.models import EventType, ScanCounts, ScanStatus, TaskStatus
 from taskstream_core.stores.memory import MemoryStore
 from taskstream_core.testing import RecordingBroker, make_app, sign_up
 

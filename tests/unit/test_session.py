@@ -8,20 +8,17 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from taskstream_core import (
-    EventType,
-    NotFound,
     Principal,
     Scan,
     ScanEvent,
-    ScanStatus,
     Task,
-    TaskStatus,
     TaskStream,
     ViewerClosed,
     ViewerSession,
 )
-from taskstream_core.models import utc_now
-from taskstream_core.store import NewTask
+from taskstream_core._store import NewTask
+from taskstream_core.errors import NotFound
+from taskstream_core.models import EventType, ScanStatus, TaskStatus, utc_now
 from taskstream_core.stores.memory import MemoryStore
 from taskstream_core.testing import make_app, sign_up
 

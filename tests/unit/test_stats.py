@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from taskstream_core.stats import decision_bucket, percentile
+from taskstream_core._stats import decision_bucket, percentile
 
 from ..conformance.factories import T0
 

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from taskstream_core import EventType, Principal, ScanEvent, TaskStream, ViewerSession
+from taskstream_core import Principal, ScanEvent, TaskStream, ViewerSession
 from taskstream_core._stats_feed import StatsFeed
+from taskstream_core.models import EventType
 
 INTERVAL = 0.05
 #: asyncio timers may fire up to one clock tick early; allow for it when comparing.

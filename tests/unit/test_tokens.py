@@ -10,8 +10,9 @@ from typing import Any
 import jwt
 import pytest
 
-from taskstream_core import Role, TokenIssuer, Unauthorized, User, generate_secret
-from taskstream_core.tokens import MIN_SECRET_BYTES
+from taskstream_core import Role, TokenIssuer, generate_secret
+from taskstream_core.errors import Unauthorized
+from taskstream_core.models import User
 
 SECRET = "k" * 64  # long enough for the HS512 probe too
 USER = User(
@@ -178,7 +179,8 @@ def test_an_oversized_genuine_token_is_refused(issuer: TokenIssuer) -> None:
 
 
 @pytest.mark.parametrize(
-    "secret", ["s" * (MIN_SECRET_BYTES - 1), b"s" * (MIN_SECRET_BYTES - 1), ""]
+    "secret",
+    ["s" * (TokenIssuer.MIN_SECRET_BYTES - 1), b"s" * (TokenIssuer.MIN_SECRET_BYTES - 1), ""],
 )
 def test_a_secret_shorter_than_32_bytes_is_refused(secret: str | bytes) -> None:
     """The issuer refuses a weak key when it is made, not at the first login."""
@@ -203,6 +205,6 @@ def test_a_token_lifetime_must_be_positive(lifetime: timedelta) -> None:
 def test_generate_secret_is_long_and_random() -> None:
     """generate_secret makes keys long enough for TokenIssuer, never twice the same."""
     first, second = generate_secret(), generate_secret()
-    assert len(first.encode()) >= MIN_SECRET_BYTES
+    assert len(first.encode()) >= TokenIssuer.MIN_SECRET_BYTES
     assert first != second
     TokenIssuer(first)

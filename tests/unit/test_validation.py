@@ -6,8 +6,10 @@ from collections.abc import Callable
 
 import pytest
 
-from taskstream_core import InvalidRequest, Role, TaskStatus
-from taskstream_core import validation as v
+from taskstream_core import Role
+from taskstream_core import _validation as v
+from taskstream_core.errors import InvalidRequest
+from taskstream_core.models import TaskStatus
 
 #: Values of every JSON type but string, plus Python values a careless caller may pass.
 NOT_STRINGS: list[object] = [None, 0, 12, 1.5, True, False, [], ["abc"], {}, {"a": "b"}, b"abc"]

@@ -11,6 +11,18 @@ from typing import Any
 import pytest
 
 from taskstream_core import (
+    Principal,
+    Role,
+    Scan,
+    Task,
+    TaskStreamError,
+    __version__,
+    export_csv,
+    export_json,
+    wire,
+)
+from taskstream_core.errors import (
+    ERRORS_BY_CODE,
     AlreadyDecided,
     Conflict,
     Forbidden,
@@ -18,23 +30,12 @@ from taskstream_core import (
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
-    Principal,
     RateLimited,
-    Role,
-    Scan,
     ScanClosed,
-    ScanStatus,
-    Task,
-    TaskStatus,
-    TaskStreamError,
     Unauthorized,
     Unavailable,
-    __version__,
-    export_csv,
-    export_json,
-    wire,
 )
-from taskstream_core.errors import ERRORS_BY_CODE
+from taskstream_core.models import ScanStatus, TaskStatus
 
 from ..conformance.factories import T0, at
 

@@ -17,8 +17,14 @@ from typing import Any
 import socketio
 from sanic import Sanic
 
-from taskstream_core import TaskStream, TaskStreamError, TokenIssuer, open_broker, open_store
-from taskstream_core.url import mask_url
+from taskstream_core import (
+    TaskStream,
+    TaskStreamError,
+    TokenIssuer,
+    mask_url,
+    open_broker,
+    open_store,
+)
 
 from .edge import (
     ASGIApp,

@@ -21,9 +21,8 @@ from typing import Final
 
 import uvicorn
 
-from taskstream_core import __version__
-from taskstream_core.url import mask_url
-from taskstream_core.validation import MAX_BODY_BYTES
+from taskstream_core import __version__, mask_url
+from taskstream_core.wire import MAX_BODY_BYTES
 
 from .app import ServerApp, build_app
 from .observability import configure_logging

@@ -33,8 +33,9 @@ from typing import Any, Final
 
 from engineio.payload import Payload
 
-from taskstream_core import Forbidden, InvalidRequest, PayloadTooLarge, TaskStreamError
-from taskstream_core.validation import MAX_BODY_BYTES
+from taskstream_core import TaskStreamError
+from taskstream_core.errors import Forbidden, InvalidRequest, PayloadTooLarge
+from taskstream_core.wire import MAX_BODY_BYTES
 
 from .observability import Metrics, RequestInfo, new_request_id, request_scope
 

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Final, Literal
 from urllib.parse import urlsplit
 
-from taskstream_core.accounts import MIN_INVITE_CODE
-from taskstream_core.tokens import MIN_SECRET_BYTES, generate_secret
+from taskstream_core import Accounts, TokenIssuer, generate_secret
 
 __all__ = [
     "DEFAULT_STORE_URL",
@@ -110,15 +109,16 @@ def secrets_path_for(store_url: str) -> Path | None:
 
 
 def _check_jwt_secret(value: str, origin: str) -> str:
-    if len(value.encode()) < MIN_SECRET_BYTES:
-        raise SettingsError(f"{origin} must be at least {MIN_SECRET_BYTES} bytes long.")
+    if len(value.encode()) < TokenIssuer.MIN_SECRET_BYTES:
+        raise SettingsError(f"{origin} must be at least {TokenIssuer.MIN_SECRET_BYTES} bytes long.")
     return value
 
 
 def _check_invite_code(value: str, origin: str) -> str:
-    if len(value) < MIN_INVITE_CODE:
+    if len(value) < Accounts.MIN_INVITE_CODE:
         raise SettingsError(
-            f"{origin} must be at least {MIN_INVITE_CODE} characters long (a random one is best)."
+            f"{origin} must be at least {Accounts.MIN_INVITE_CODE} characters long "
+            "(a random one is best)."
         )
     return value
 

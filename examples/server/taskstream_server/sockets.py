@@ -29,20 +29,10 @@ import socketio
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
-from taskstream_core import (
-    Internal,
-    InvalidRequest,
-    Principal,
-    RateLimited,
-    ScanEvent,
-    TaskStream,
-    TaskStreamError,
-    Unauthorized,
-    Unavailable,
-    ViewerSession,
-)
+from taskstream_core import Principal, ScanEvent, TaskStream, TaskStreamError, ViewerSession
+from taskstream_core.errors import Internal, InvalidRequest, RateLimited, Unauthorized, Unavailable
 from taskstream_core.models import utc_now
-from taskstream_core.validation import MAX_BODY_BYTES
+from taskstream_core.wire import MAX_BODY_BYTES
 
 from . import socket_writer
 from .event_packets import EventPackets

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from .._url import mask_url
 from ..errors import TaskStreamError
 from ..models import ScanEvent, ScanStats
-from ..url import mask_url
 
 __all__ = [
     "DEFAULT_PREFIX",

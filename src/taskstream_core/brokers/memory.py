@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from ..broker import Resync
+from .._broker import Resync
 from ..models import ScanEvent
 
 __all__ = ["MemoryBroker"]

@@ -35,10 +35,10 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from ..broker import Resync
+from .._broker import Resync
+from .._url import mask_url
 from ..errors import Unavailable
 from ..models import ScanEvent
-from ..url import mask_url
 from ._redis_wire import (
     DEFAULT_PREFIX,
     DEFAULT_REORDER_WINDOW,

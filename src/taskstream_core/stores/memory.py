@@ -12,6 +12,8 @@ import dataclasses
 from collections import defaultdict
 from datetime import datetime
 
+from .._stats import decision_bucket, percentile
+from .._store import NewTask
 from ..errors import AlreadyDecided, Conflict, NotFound, ScanClosed
 from ..models import (
     EventType,
@@ -25,8 +27,6 @@ from ..models import (
     User,
     WorkerStats,
 )
-from ..stats import decision_bucket, percentile
-from ..store import NewTask
 
 __all__ = ["MemoryStore"]
 

@@ -68,11 +68,11 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from .._stats import decision_bucket, percentile
+from .._store import NewTask
+from .._url import mask_url
 from ..errors import AlreadyDecided, Conflict, Internal, NotFound, ScanClosed, Unavailable
 from ..models import EventType, Scan, ScanEvent, ScanStats, Task, TaskStatus, User
-from ..stats import decision_bucket, percentile
-from ..store import NewTask
-from ..url import mask_url
 from ._mongo_changes import STATE, Plan, ScanChanges, Settled, visible
 from ._mongo_client import guarded as _guarded
 from ._mongo_client import parse_store_url, prepare_database

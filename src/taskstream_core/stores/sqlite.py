@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+from .._stats import decision_bucket, percentile
+from .._store import NewTask
 from ..errors import AlreadyDecided, Conflict, NotFound, ScanClosed, Unavailable
 from ..models import (
     EventType,
@@ -34,8 +36,6 @@ from ..models import (
     format_time,
     parse_time,
 )
-from ..stats import decision_bucket, percentile
-from ..store import NewTask
 from ._sqlite_schema import COUNTER, SCHEMA, TASK_COLUMNS, row_scan, row_task, row_user, task_values
 from ._sqlite_thread import SQLiteThread
 

@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Self
 
 from ._fanout import ViewerClosed
+from ._service import JoinResult, TaskStream
+from ._validation import check_id
 from .models import Principal, ScanEvent
-from .service import JoinResult, TaskStream
-from .validation import check_id
 
 __all__ = ["ViewerSession"]
 

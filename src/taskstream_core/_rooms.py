@@ -8,8 +8,8 @@ channels, a WebSocket hub) can use them as they are.
 
 from __future__ import annotations
 
+from ._rbac import Permission, Scope, scope_of
 from .models import EventType, Principal, ScanEvent, Task
-from .rbac import Permission, Scope, scope_of
 
 __all__ = [
     "admin_room",

@@ -10,16 +10,16 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 import jwt
 
+from ._ids import new_id
 from .errors import Unauthorized
-from .ids import new_id
 from .models import Role, User
 
-__all__ = ["MIN_SECRET_BYTES", "TokenClaims", "TokenIssuer", "generate_secret"]
+__all__ = ["TokenClaims", "TokenIssuer", "generate_secret"]
 
-MIN_SECRET_BYTES = 32
 _ALGORITHM = "HS256"
 _REQUIRED = ["sub", "role", "iat", "exp", "jti", "iss"]
 
@@ -49,7 +49,7 @@ class TokenIssuer:
     than at the first login.
 
     Args:
-        secret: The HS256 signing key, at least :data:`MIN_SECRET_BYTES` long;
+        secret: The HS256 signing key, at least :attr:`MIN_SECRET_BYTES` long;
             every process of a deployment needs the same one.
         issuer: The ``iss`` claim written and required.
         lifetime: How long a token is valid.
@@ -59,6 +59,7 @@ class TokenIssuer:
         ValueError: The secret is too short, or the lifetime is not positive.
 
     Attributes:
+        MIN_SECRET_BYTES: The shortest secret accepted, in bytes.
         issuer: The ``iss`` claim written and required.
         lifetime: How long a token is valid.
 
@@ -67,6 +68,8 @@ class TokenIssuer:
         tokens = TokenIssuer(os.environ["TASKSTREAM_SECRET"], lifetime=timedelta(hours=1))
         ```
     """
+
+    MIN_SECRET_BYTES: ClassVar[int] = 32
 
     def __init__(
         self,
@@ -77,8 +80,8 @@ class TokenIssuer:
         leeway: timedelta = timedelta(seconds=5),
     ) -> None:
         key = secret.encode() if isinstance(secret, str) else secret
-        if len(key) < MIN_SECRET_BYTES:
-            raise ValueError(f"The JWT secret must be at least {MIN_SECRET_BYTES} bytes long.")
+        if len(key) < self.MIN_SECRET_BYTES:
+            raise ValueError(f"The JWT secret must be at least {self.MIN_SECRET_BYTES} bytes long.")
         if lifetime <= timedelta(0):
             raise ValueError("The token lifetime must be positive.")
         self._key = key

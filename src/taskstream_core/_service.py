@@ -3,7 +3,7 @@
 :class:`TaskStream` is what an integration holds: HTTP routes and Socket.IO
 handlers call one method each, passing the authenticated :class:`Principal`
 and the raw values the client sent. Every method validates its input, asks
-:mod:`taskstream_core.rbac`, changes the store, and only then publishes the
+:mod:`taskstream_core._rbac`, changes the store, and only then publishes the
 stored event, so an acknowledgement always means "stored" and a live event
 never runs ahead of the data.
 """
@@ -18,30 +18,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Self, TypeVar
 
+from ._accounts import Accounts, LoginThrottle
+from ._broker import Broker
 from ._fanout import Fanout, LiveObserver
+from ._ids import new_id
+from ._passwords import PasswordHasher
+from ._rbac import Permission, authorize, can
+from ._rooms import may_see, may_see_task
 from ._stats_feed import StatsFeed
-from .accounts import Accounts, LoginThrottle
-from .broker import Broker
-from .brokers.memory import MemoryBroker
-from .errors import InvalidRequest, NotFound
-from .ids import new_id
-from .models import (
-    EventType,
-    Principal,
-    Scan,
-    ScanEvent,
-    ScanStats,
-    ScanStatus,
-    Task,
-    TaskStatus,
-    utc_now,
-)
-from .passwords import PasswordHasher
-from .rbac import Permission, authorize, can
-from .rooms import may_see, may_see_task
-from .store import NewTask, Store
-from .tokens import TokenIssuer
-from .validation import (
+from ._store import NewTask, Store
+from ._tokens import TokenIssuer
+from ._validation import (
     MAX_PAGE_LIMIT,
     check_decision,
     check_description,
@@ -53,6 +40,19 @@ from .validation import (
     check_seq,
     check_status_filter,
     check_task_content,
+)
+from .brokers.memory import MemoryBroker
+from .errors import InvalidRequest, NotFound
+from .models import (
+    EventType,
+    Principal,
+    Scan,
+    ScanEvent,
+    ScanStats,
+    ScanStatus,
+    Task,
+    TaskStatus,
+    utc_now,
 )
 
 __all__ = [

@@ -20,20 +20,20 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import ClassVar
 
+from ._ids import new_id
+from ._passwords import PasswordHasher
+from ._store import Store
+from ._tokens import TokenIssuer
+from ._validation import check_password, check_role, check_username, is_username
 from .errors import Forbidden, InvalidRequest, RateLimited, Unauthorized
-from .ids import new_id
 from .models import Principal, Role, User, utc_now
-from .passwords import PasswordHasher
-from .store import Store
-from .tokens import TokenIssuer
-from .validation import check_password, check_role, check_username, is_username
 
-__all__ = ["MIN_INVITE_CODE", "Accounts", "LoginThrottle", "Session"]
+__all__ = ["Accounts", "LoginThrottle", "Session"]
 
 _BAD_LOGIN = "Wrong username or password."
 #: The shortest admin invite code accepted.
-MIN_INVITE_CODE = 16
 #: Where wrong invite codes are counted: a key no username can be ('#' is not allowed in one).
 _INVITE_KEY = "#admin-invite-code"
 
@@ -85,12 +85,17 @@ class Accounts:
     integration calls it for the contract's ``/auth`` routes and to turn each
     request's bearer token into a :class:`~taskstream_core.Principal`.
 
+    Attributes:
+        MIN_INVITE_CODE: The shortest admin invite code accepted, in characters.
+
     Example:
         ```python
         session = await app.accounts.login("ada", "correct horse battery")
         principal = await app.accounts.authenticate(session.token)
         ```
     """
+
+    MIN_INVITE_CODE: ClassVar[int] = 16
 
     def __init__(
         self,
@@ -117,9 +122,9 @@ class Accounts:
         Raises:
             ValueError: ``admin_invite_code`` is shorter than ``MIN_INVITE_CODE``.
         """
-        if len(admin_invite_code) < MIN_INVITE_CODE:
+        if len(admin_invite_code) < self.MIN_INVITE_CODE:
             raise ValueError(
-                f"The admin invite code must be at least {MIN_INVITE_CODE} characters long "
+                f"The admin invite code must be at least {self.MIN_INVITE_CODE} characters long "
                 "(a random one is best)."
             )
         self._store = store
