@@ -174,6 +174,7 @@ def build_app(
         cors_allowed_origins=settings.cors_allowed_origins,
         client_manager=manager,
         transports=settings.transports,
+        fast_path=settings.fast_path,
     )
     sanic = build_sanic(name)
     register_error_handler(sanic)

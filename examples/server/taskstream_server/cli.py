@@ -103,6 +103,14 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="Socket.IO transports served (env TASKSTREAM_TRANSPORTS; default websocket,polling "
         "with one worker, websocket with more: long-polling needs sticky sessions)",
     )
+    parser.add_argument(
+        "--fast-path",
+        action=argparse.BooleanOptionalAction,
+        default=(env.get("TASKSTREAM_FAST_PATH") or "on").lower()
+        not in {"0", "off", "false", "no"},
+        help="send Socket.IO frames by the fast path; --no-fast-path uses only the public API "
+        "of python-socketio and python-engineio (env TASKSTREAM_FAST_PATH=on|off; default on)",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(WORKER_FLAG, dest="worker_of", default=None, help=argparse.SUPPRESS)
     return parser
@@ -138,6 +146,7 @@ def resolve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settin
         shutdown_timeout=args.shutdown_timeout,
         workers=args.workers,
         transports=tuple(transports.split(",")),
+        fast_path=args.fast_path,
     )
 
 

@@ -70,6 +70,9 @@ class Settings:
     #: Engine.IO transports accepted: long-polling needs every request of a session
     #: to reach the same process, which several workers on one port cannot promise.
     transports: tuple[str, ...] = ("websocket", "polling")
+    #: Whether Socket.IO frames go out by the server's fast path (``--no-fast-path``: only
+    #: python-socketio's and python-engineio's own public API).
+    fast_path: bool = True
 
     def deployment_problem(self) -> str | None:
         """Why these settings cannot run as several processes, or None."""

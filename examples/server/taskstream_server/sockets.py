@@ -152,6 +152,7 @@ class SocketGateway:
         cors_allowed_origins: Sequence[str] = (),
         client_manager: RedisClientManager | None = None,
         transports: Sequence[str] = ("websocket", "polling"),
+        fast_path: bool = True,
     ) -> None:
         self.core = core
         self.metrics = metrics
@@ -178,7 +179,10 @@ class SocketGateway:
             **options,
         )
         self._packets = EventPackets(self.sio.packet_class)
-        self.lanes.install(self.sio.eio)
+        #: Whether frames go out by the websocket lanes (``--fast-path``).
+        self.fast_path = fast_path
+        if fast_path:
+            self.lanes.install(self.sio.eio)
         self._viewers: dict[str, _Viewer] = {}
         self._by_eio_sid: dict[str, _Viewer] = {}
         #: token id → the sockets signed in with it or signing in with it.
