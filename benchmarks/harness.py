@@ -68,8 +68,17 @@ def machine_busy_seconds() -> float:
 
 
 def child_pids(pid: int) -> list[int]:
+    """A process's children, but multiprocessing's resource tracker (uvicorn's workers')."""
     path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
+    found = [int(p) for p in path.read_text().split()] if path.exists() else []
+    return [p for p in found if b"resource_tracker" not in _cmdline(p)]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def machine_info() -> dict[str, Any]:

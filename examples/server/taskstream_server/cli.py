@@ -3,6 +3,13 @@
 Exit codes: 0 after a SIGTERM/SIGINT shutdown, 2 when the server cannot
 start with what it was given (a bad setting, a store that cannot be
 opened), each with one line on stderr saying why.
+
+``--workers N`` runs uvicorn's own supervisor (``uvicorn.supervisors.Multiprocess``):
+it binds the port once and starts N processes that accept from it, restarts one
+that dies, and stops them all on SIGTERM. Before it starts them, this process
+opens the core once, so that a setting that cannot work fails once, with one line
+and exit 2, and a new SQLite file gets its schema before N processes race for it.
+Each worker builds its app with :func:`worker_app` from the same arguments.
 """
 
 from __future__ import annotations
@@ -15,29 +22,24 @@ import re
 import signal
 import socket
 import sys
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from types import FrameType
 from typing import Final
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
-from taskstream_core import __version__, mask_url
+from taskstream_core import TaskStreamError, __version__, mask_url
 from taskstream_core.wire import MAX_BODY_BYTES
 
 from .app import ServerApp, build_app
 from .observability import configure_logging
 from .settings import DEFAULT_STORE_URL, Settings, SettingsError, load_secrets
-from .workers import (
-    WORKER_FLAG,
-    Supervisor,
-    WorkerSeat,
-    bind_listener,
-    exit_with_parent,
-    run_preflight,
-    tag_log_lines,
-)
 
-__all__ = ["main"]
+__all__ = ["main", "worker_app"]
 
 log = logging.getLogger("taskstream.server")
 
@@ -112,7 +114,6 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "of python-socketio and python-engineio (env TASKSTREAM_FAST_PATH=on|off; default on)",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(WORKER_FLAG, dest="worker_of", default=None, help=argparse.SUPPRESS)
     return parser
 
 
@@ -168,8 +169,9 @@ class _Server(uvicorn.Server):
             await asyncio.wait_for(self._app.sockets.disconnect_all(), 2)
         except Exception as exc:  # never let this stop the shutdown itself
             log.warning("could not disconnect every socket: %s", exc)
-        for connection in list(self.server_state.connections):
-            _guard_shutdown(connection)
+        if self.config.ws == "websockets-sansio":
+            for connection in list(self.server_state.connections):
+                _guard_shutdown(connection)
         await super().shutdown(sockets)
 
 
@@ -219,7 +221,7 @@ def _build(settings: Settings) -> ServerApp | str:
         return str(exc)
 
 
-def _announce(settings: Settings, seat: WorkerSeat | None) -> None:
+def _announce(settings: Settings) -> None:
     secrets = settings.secrets
     log.info(
         "starting taskstream-server %s",
@@ -231,11 +233,9 @@ def _announce(settings: Settings, seat: WorkerSeat | None) -> None:
             "redis": mask_url(settings.redis_url) if settings.redis_url else None,
             "workers": settings.workers,
             "transports": list(settings.transports),
-            **({"worker": seat.index, "pid": os.getpid()} if seat is not None else {}),
+            "fast_path": settings.fast_path,
         },
     )
-    if seat is not None:
-        return  # the supervisor showed the invite code already
     kept_in = str(secrets.path) if secrets.path is not None else "memory only"
     if secrets.invite_code_origin == "generated":
         log.warning(
@@ -248,16 +248,16 @@ def _announce(settings: Settings, seat: WorkerSeat | None) -> None:
         log.info("the admin invite code is kept in %s", kept_in, extra={"kept_in": kept_in})
 
 
-def _supervise(settings: Settings, argv: Sequence[str], built: ServerApp) -> int:
-    """``--workers N``: check the core once, bind the port, run N workers until a signal."""
-    problem = run_preflight(built)
-    if problem is not None:
-        return _fail(problem)
+async def _check_core(app: ServerApp) -> str | None:
+    """Open and close the store and the broker once; why they cannot be opened, or None."""
     try:
-        listener = bind_listener(settings.host, settings.port)
-    except OSError as exc:
-        return _fail(f"could not listen on {settings.host}:{settings.port}: {exc.strerror}.")
-    return Supervisor(settings, argv, listener).run()
+        await app.core.start()
+    except TaskStreamError as exc:
+        return exc.message
+    except Exception as exc:
+        return f"Cannot open the store {app.core.store.url}: {exc}"
+    await app.core.stop()
+    return None
 
 
 def _prepare(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Settings, ServerApp] | str:
@@ -295,30 +295,20 @@ MAX_REQUEST_HEAD: Final = 64 * 1024
 WS_MAX_SIZE: Final = MAX_BODY_BYTES + 1024
 
 
-def _serve(settings: Settings, built: ServerApp, seat: WorkerSeat | None) -> int:
-    """Run uvicorn until SIGTERM/SIGINT; on the supervisor's socket when a worker."""
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-
-    # uvicorn re-raises a caught SIGTERM/SIGINT with the previous handler once it has
-    # shut down; a handler that does nothing makes that a clean exit 0.
-    def _after_shutdown(signum: int, frame: FrameType | None) -> None:
-        del signum, frame
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _after_shutdown)
-    if seat is not None:
-        exit_with_parent(seat.supervisor_pid)
-        tag_log_lines(worker=seat.index)
-
-    config = uvicorn.Config(
-        built,
+def _config(settings: Settings, app: ServerApp | str) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        factory=isinstance(app, str),
+        workers=settings.workers,
         host=settings.host,
         port=settings.port,
         lifespan="on",
         loop="auto",
         http="h11",
         h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
-        ws="auto",
+        # The fast path writes to websockets-sansio's connections; without it, wsproto,
+        # whose shutdown needs no guard (see _guard_shutdown).
+        ws="websockets-sansio" if settings.fast_path else "wsproto",
         ws_max_size=WS_MAX_SIZE,
         # Compressing each frame per socket (every browser offers permessage-deflate)
         # undid the event encoded once for all sockets: 84-86 us of server CPU per
@@ -329,9 +319,26 @@ def _serve(settings: Settings, built: ServerApp, seat: WorkerSeat | None) -> int
         server_header=False,
         timeout_graceful_shutdown=settings.shutdown_timeout,
     )
-    server = _Server(config, built)
+
+
+def _quiet_exit_on_signals() -> None:
+    """uvicorn re-raises a caught SIGTERM/SIGINT with the previous handler once it has shut
+    down; a handler that does nothing makes that a clean exit 0."""
+
+    def after_shutdown(signum: int, frame: FrameType | None) -> None:
+        del signum, frame
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, after_shutdown)
+
+
+def _serve(settings: Settings, built: ServerApp) -> int:
+    """Run uvicorn in this process until SIGTERM/SIGINT."""
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+    _quiet_exit_on_signals()
+    server = _Server(_config(settings, built), built)
     try:
-        server.run(sockets=[seat.listener()] if seat is not None else None)
+        server.run()
     except SystemExit:  # uvicorn's own exit on a failed startup (code 3)
         if built.startup_error is None and server.started:
             raise
@@ -343,6 +350,59 @@ def _serve(settings: Settings, built: ServerApp, seat: WorkerSeat | None) -> int
     return EXIT_OK
 
 
+def _serve_workers(settings: Settings, built: ServerApp) -> int:
+    """``--workers N``: check the core once, then uvicorn's supervisor runs N workers."""
+    problem = asyncio.run(_check_core(built))
+    if problem is not None:
+        return _fail(problem)
+    config = _config(settings, f"{__name__}:worker_app")
+    try:
+        listener = config.bind_socket()
+    except SystemExit:  # uvicorn logged why (address in use, say)
+        return _fail(f"could not listen on {settings.host}:{settings.port} (see the log above).")
+    supervisor = Multiprocess(config, sockets=[listener])
+    supervisor.run()
+    listener.close()
+    if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
+        return _fail("a worker could not start (see the log above).")
+    log.info("exited cleanly")
+    return EXIT_OK
+
+
+def worker_app() -> ServerApp:
+    """The app of one ``--workers`` process, built from the arguments the server was started
+    with (uvicorn's supervisor starts each worker as a fresh interpreter with them).
+
+    Returns:
+        The assembled server, ready for uvicorn to run.
+
+    Raises:
+        SystemExit: The settings no longer resolve (they did in the supervisor); with
+            uvicorn's startup-failure code, so that its supervisor stops every worker.
+    """
+    env = dict(os.environ)
+    args = build_parser(env).parse_args(sys.argv[1:])
+    configure_logging(args.log_level, worker=os.getpid())
+    prepared = _prepare(args, env)
+    if isinstance(prepared, str):
+        _fail(prepared)
+        raise SystemExit(STARTUP_FAILURE)
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+    _exit_with_parent(os.getppid())
+    return prepared[1]
+
+
+def _exit_with_parent(parent_pid: int, every: float = 1.0) -> None:
+    """SIGTERM this process, for a clean shutdown, once ``parent_pid`` is gone (SIGKILL)."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(every)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="taskstream-parent-watch", daemon=True).start()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     env = dict(os.environ)
     arguments = list(sys.argv[1:] if argv is None else argv)
@@ -352,8 +412,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(prepared, str):
         return _fail(prepared)
     settings, built = prepared
-    seat = WorkerSeat.parse(args.worker_of) if args.worker_of else None
-    _announce(settings, seat)
-    if settings.workers > 1 and seat is None:
-        return _supervise(settings, arguments, built)
-    return _serve(settings, built, seat)
+    _announce(settings)
+    if settings.workers > 1:
+        return _serve_workers(settings, built)
+    return _serve(settings, built)

@@ -111,10 +111,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
-def configure_logging(level: str = "info") -> None:
-    """Send every logger (ours, uvicorn's, sanic's) as JSON lines to stderr."""
+def configure_logging(level: str = "info", **fields: object) -> None:
+    """Send every logger (ours, uvicorn's, sanic's) as JSON lines to stderr.
+
+    Args:
+        level: The lowest level written.
+        **fields: Written on every line (a ``--workers`` process: ``worker=<pid>``).
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+
+    def tag(record: logging.LogRecord) -> bool:
+        for name, value in fields.items():
+            setattr(record, name, value)
+        return True
+
+    if fields:
+        handler.addFilter(tag)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
