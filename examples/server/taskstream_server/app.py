@@ -10,10 +10,12 @@ shutdown, disconnects the sockets and closes the core after the last one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import sanic_ext
 import socketio
 from sanic import Sanic
 
@@ -56,14 +58,12 @@ class ServerApp:
     sanic: Sanic[Any, Any]
     sockets: SocketGateway
     metrics: Metrics
-    #: Browser origins besides the server's own that may call the HTTP API (``--cors-origin``).
-    cors_allowed_origins: tuple[str, ...] = ()
     asgi: ASGIApp = field(init=False)
     #: Why the lifespan startup failed, in one line, if it did.
     startup_error: str | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        edge = HttpEdge(self.sanic, self.metrics, allowed_origins=self.cors_allowed_origins)
+        edge = HttpEdge(self.sanic, self.metrics)
 
         async def http(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == "lifespan":
@@ -126,12 +126,37 @@ class ServerApp:
         log.info("stopped")
 
 
-def build_sanic(name: str = "taskstream") -> Sanic[Any, Any]:
-    """A Sanic app configured for ASGI behind uvicorn, with no routes yet."""
+def build_sanic(name: str = "taskstream", cors_origins: Sequence[str] = ()) -> Sanic[Any, Any]:
+    """A Sanic app configured for ASGI behind uvicorn, with no routes yet.
+
+    Args:
+        name: Sanic's name for the app.
+        cors_origins: Browser origins besides the server's own that may call the API
+            (``--cors-origin``; ``*`` for any). Sanic Extensions' CORS answers their
+            preflights and grants them the answers; no other origin gets a grant.
+
+    Returns:
+        The app.
+    """
     app: Sanic[Any, Any] = Sanic(name, configure_logging=False)
     app.config.MOTD = False
     app.config.AUTO_EXTEND = False
     app.config.REQUEST_ID_HEADER = "X-Request-ID"
+    if cors_origins:
+        sanic_ext.Extend(
+            app,
+            config=sanic_ext.Config(
+                cors_origins="*" if "*" in cors_origins else list(cors_origins),
+                cors_methods="GET,POST",
+                cors_allow_headers="Authorization,Content-Type,X-Request-ID",
+                cors_expose_headers="Retry-After,X-Request-ID,Content-Disposition",
+                cors_max_age=600,
+                http_auto_head=False,
+                http_auto_trace=False,
+                oas=False,
+                health=False,
+            ),
+        )
     return app
 
 
@@ -176,7 +201,7 @@ def build_app(
         transports=settings.transports,
         fast_path=settings.fast_path,
     )
-    sanic = build_sanic(name)
+    sanic = build_sanic(name, settings.cors_allowed_origins)
     register_error_handler(sanic)
     scheme = mask_url(settings.store_url).partition("://")[0].lower()
     HttpApi(core, sockets, metrics, scheme).register_on(sanic)
@@ -186,5 +211,4 @@ def build_app(
         sanic=sanic,
         sockets=sockets,
         metrics=metrics,
-        cors_allowed_origins=settings.cors_allowed_origins,
     )

@@ -11,11 +11,7 @@ python-engineio answers itself: it reads each body under the same limits and
 refuses, with a contract error, what python-engineio would otherwise never
 answer, or drop after logging a traceback.
 
-Cross-origin browser calls are closed unless ``--cors-origin`` names the
-calling origin: only then does an answer carry ``Access-Control-Allow-Origin``
-and a preflight succeed; any other origin's preflight is a 403. Nothing is
-refused for carrying an ``Origin`` alone: the API authenticates with a bearer
-header, never a cookie, so a cross-site request holds no credential to abuse.
+Cross-origin grants are Sanic Extensions' (see :func:`~taskstream_server.app.build_sanic`).
 """
 
 from __future__ import annotations
@@ -28,13 +24,13 @@ import json
 import logging
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
 from engineio.payload import Payload
 
 from taskstream_core import TaskStreamError
-from taskstream_core.errors import Forbidden, InvalidRequest, PayloadTooLarge
+from taskstream_core.errors import InvalidRequest, PayloadTooLarge
 from taskstream_core.wire import MAX_BODY_BYTES
 
 from .observability import Metrics, RequestInfo, new_request_id, request_scope
@@ -70,16 +66,6 @@ SECURITY_HEADERS: Final = (
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
 )
-
-
-#: What a preflight from an allowed origin may ask for: the contract's methods and headers.
-_PREFLIGHT_ANSWER: Final = (
-    (b"access-control-allow-methods", b"GET, POST"),
-    (b"access-control-allow-headers", b"Authorization, Content-Type, X-Request-ID"),
-    (b"access-control-max-age", b"600"),
-)
-#: Answer headers a cross-origin caller's script may read besides the basic ones.
-_EXPOSED: Final = b"Retry-After, X-Request-ID, Content-Disposition"
 
 
 def _with_defaults(headers: Any) -> list[tuple[bytes, bytes]]:
@@ -305,36 +291,11 @@ class HttpEdge:
         *,
         max_body: int = MAX_BODY_BYTES,
         body_seconds: float = BODY_SECONDS,
-        allowed_origins: Sequence[str] = (),
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body
         self.body_seconds = body_seconds
-        #: Browser origins other than the server's own that may call the API ("*": any).
-        self.allowed_origins = frozenset(allowed_origins)
-
-    def _allowed_origin(self, headers: dict[bytes, bytes]) -> bytes | None:
-        """The request's ``Origin`` when it is one the server was told to allow, else None."""
-        origin = headers.get(b"origin")
-        if origin is None or not self.allowed_origins:
-            return None
-        if "*" in self.allowed_origins or origin.decode("latin-1") in self.allowed_origins:
-            return origin
-        return None
-
-    def _cors(self, allowed: bytes | None) -> list[tuple[bytes, bytes]]:
-        """The CORS headers of an answer: the origin echoed when allowed, nothing otherwise."""
-        if not self.allowed_origins:
-            return []
-        vary = [(b"vary", b"Origin")]  # answers differ by origin, so caches must keep them apart
-        if allowed is None:
-            return vary
-        return [
-            *vary,
-            (b"access-control-allow-origin", allowed),
-            (b"access-control-expose-headers", _EXPOSED),
-        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -354,22 +315,17 @@ class HttpEdge:
             (k, v) for k, v in scope.get("headers") or () if k != b"x-request-id"
         ] + [(b"x-request-id", info.id.encode())]
         status = 500
-        allowed = self._allowed_origin(headers)
-        cors = self._cors(allowed)
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 sent = _with_defaults(message.get("headers"))
-                sent += [*cors, (b"x-request-id", info.id.encode())]
+                sent += [(b"x-request-id", info.id.encode())]
                 message["headers"] = sent
             await send(message)
 
         try:
-            if scope.get("method") == "OPTIONS" and b"access-control-request-method" in headers:
-                status = await self._preflight(send_with_headers, allowed=allowed is not None)
-                return
             body = await _read_or_refuse(
                 headers,
                 receive,
@@ -401,19 +357,6 @@ class HttpEdge:
                     "duration_ms": round(elapsed * 1000, 2),
                 },
             )
-
-    @staticmethod
-    async def _preflight(send: Send, *, allowed: bool) -> int:
-        """A browser asking whether another origin may call: yes for a configured origin."""
-        if allowed:
-            await send(
-                {"type": "http.response.start", "status": 204, "headers": list(_PREFLIGHT_ANSWER)}
-            )
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-            return 204
-        error = Forbidden("This origin may not call the API (see --cors-origin).")
-        await _send_error(send, error)
-        return error.status
 
 
 def _polling_packets(body: bytes) -> list[str]:
