@@ -8,10 +8,9 @@ answers ``{"ok": False, **exc.to_dict()}``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-if TYPE_CHECKING:
-    from .models import Task
+from .models import Task
 
 __all__ = [
     "ERRORS_BY_CODE",

@@ -14,8 +14,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from .errors import Internal
-
 __all__ = [
     "EventType",
     "Principal",
@@ -120,12 +118,13 @@ def _field(data: Mapping[str, Any], name: str, kind: str) -> Any:
     """Read one field of a stored document, naming it when it is missing.
 
     Stores hold data that other programs may have written; a missing field is
-    reported as what it is rather than as a ``KeyError`` deep in a handler.
+    reported as what it is rather than as a ``KeyError`` deep in a handler (an
+    integration answers it, like any unexpected exception, as ``internal``).
     """
     try:
         return data[name]
     except KeyError:
-        raise Internal(f"Stored {kind} is missing the field {name!r}.") from None
+        raise ValueError(f"Stored {kind} is missing the field {name!r}.") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +194,7 @@ class User:
             The user.
 
         Raises:
-            Internal: A field is missing.
+            ValueError: A field is missing.
             ValueError: The role or the time is not a valid value.
         """
         return cls(
@@ -291,7 +290,7 @@ class Scan:
             The scan.
 
         Raises:
-            Internal: A field is missing.
+            ValueError: A field is missing.
             ValueError: The status or a time is not a valid value.
         """
         counts = _field(data, "counts", "scan")
@@ -409,7 +408,7 @@ class Task:
             The task.
 
         Raises:
-            Internal: A field is missing.
+            ValueError: A field is missing.
             ValueError: The status or a time is not a valid value.
         """
         decided_at = data.get("decided_at")
@@ -496,7 +495,7 @@ class ScanEvent:
             The event.
 
         Raises:
-            Internal: A field is missing.
+            ValueError: A field is missing.
             ValueError: The type, a status or a time is not a valid value.
         """
         task = data.get("task")
@@ -556,7 +555,7 @@ class WorkerStats:
             The worker's stats.
 
         Raises:
-            Internal: A field is missing.
+            ValueError: A field is missing.
         """
         return cls(
             worker_id=_field(data, "worker_id", "worker stats"),
@@ -629,7 +628,7 @@ class ScanStats:
             The stats.
 
         Raises:
-            Internal: A field is missing.
+            ValueError: A field is missing.
         """
         return cls(
             scan_id=_field(data, "scan_id", "stats"),
