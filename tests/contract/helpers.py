@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from taskstream_core import Role, TokenIssuer
 from taskstream_core.models import User, utc_now
@@ -13,6 +13,7 @@ from tests.support import TEST_JWT_SECRET, Account, Api, LiveSocket, Reply, Wire
 
 __all__ = [
     "PASSWORD",
+    "Join",
     "SocketFactory",
     "Users",
     "assert_error",
@@ -37,6 +38,12 @@ def assert_error(reply: Reply, status: int, code: str) -> None:
 def unique_name(prefix: str = "u") -> str:
     """A username no other test uses (3–32 characters of the allowed set)."""
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+class Join(Protocol):
+    """Joins ``scan_id`` as ``account`` over the server's live channel; the join answer."""
+
+    async def __call__(self, account: Account, scan_id: str) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)

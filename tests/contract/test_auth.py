@@ -225,6 +225,7 @@ async def test_logout_refuses_that_token_over_http(api: Api, users: Users) -> No
     assert (await api.get("/api/auth/me", token=other)).status == 200
 
 
+@pytest.mark.integrations("sanic")  # Socket.IO
 async def test_logout_refuses_that_token_over_socketio(
     api: Api, users: Users, sockets: SocketFactory
 ) -> None:

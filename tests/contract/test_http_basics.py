@@ -175,6 +175,7 @@ def _registered_api_routes() -> frozenset[tuple[str, str]]:
     return frozenset(routes)
 
 
+@pytest.mark.integrations("sanic")  # the Sanic app's routes
 async def test_openapi_paths_equal_the_registered_routes(api: Api) -> None:
     """/api/openapi.json names exactly the (path, method) pairs the Sanic app registers."""
     document = (await api.get("/api/openapi.json")).body
@@ -184,6 +185,7 @@ async def test_openapi_paths_equal_the_registered_routes(api: Api) -> None:
     assert documented == _registered_api_routes()
 
 
+@pytest.mark.integrations("sanic")  # the dashboard's pages
 @pytest.mark.parametrize("path", ["/", "/admin", "/admin/scans/abc123", "/worker/scan/abc123"])
 async def test_pages_are_served_with_security_headers(api: Api, path: str) -> None:
     """The web pages answer HTML with a CSP that forbids inline script, nosniff,
@@ -202,6 +204,7 @@ async def test_pages_are_served_with_security_headers(api: Api, path: str) -> No
     assert "/api/" in reply.text or 'src="/assets/' in reply.text
 
 
+@pytest.mark.integrations("sanic")  # the dashboard's assets
 @pytest.mark.parametrize("path", ["/assets/../../settings.py", "/assets/%2e%2e/fallback.html"])
 async def test_assets_do_not_escape_their_directory(api: Api, path: str) -> None:
     """/assets/ serves the built dashboard's files only; anything else is a contract 404."""
@@ -219,6 +222,7 @@ async def test_answers_are_json_in_utf8(api: Api, users: Users) -> None:
     assert json.loads(reply.text)["scan"]["name"] == name
 
 
+@pytest.mark.integrations("sanic")  # Socket.IO's websockets
 @pytest.mark.parametrize("path", ["/nope", "/api/health", "/"])
 async def test_websockets_outside_socketio_are_refused(
     api: Api, server: ServerProcess, path: str

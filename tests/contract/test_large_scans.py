@@ -1,5 +1,6 @@
 """The contract's fixed sizes, checked at their edges: the default page size and what a join
-snapshot holds (admins: pending plus 100 decided; workers: their 500 most recent)."""
+snapshot holds (admins: pending plus 100 decided; workers: their 500 most recent), joined
+over the server's live channel (Socket.IO or Server-Sent Events)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from tests.support import Account, Api
 
-from .helpers import SocketFactory, Users
+from .helpers import Join, Users
 
 
 async def _submit_many(api: Api, worker: Account, scan: str, count: int) -> list[dict[str, Any]]:
@@ -42,37 +43,39 @@ async def test_default_page_is_100_tasks(api: Api, users: Users, scan_id: str) -
 
 
 async def test_admin_snapshot_is_pending_plus_the_100_latest_decided(
-    api: Api, sockets: SocketFactory, users: Users, scan_id: str
+    api: Api, join: Join, users: Users, scan_id: str
 ) -> None:
     """Contract: "admins: every pending task of the scan plus the 100 most recently decided",
     oldest first."""
     made = await _submit_many(api, users.worker, scan_id, 104)
-    deciders = [await sockets.connect(users.admin), await sockets.connect(users.admin2)]
+    deciders = [users.admin, users.admin2]
     to_decide = made[:102]  # decided oldest first: the first two fall out of the snapshot
     for start in range(0, len(to_decide), 2):
-        await asyncio.gather(
+        decided = await asyncio.gather(
             *(
-                deciders[i].call("task:decide", {"task_id": t["id"], "decision": "validated"})
+                api.post(
+                    f"/api/tasks/{t['id']}/decision",
+                    {"decision": "validated"},
+                    token=deciders[i].token,
+                )
                 for i, t in enumerate(to_decide[start : start + 2])
             )
         )
-    admin = await sockets.connect(users.admin)
-    ack = await admin.call("scan:join", {"scan_id": scan_id})
-    ids = [t["id"] for t in ack["tasks"]]
-    assert ids == [t["id"] for t in made[2:]]  # 100 decided + 2 pending, oldest first
-    assert sum(t["status"] == "pending" for t in ack["tasks"]) == 2
+        assert all(r.status == 200 for r in decided)
+    answer = await join(users.admin, scan_id)
+    assert [t["id"] for t in answer["tasks"]] == [t["id"] for t in made[2:]]  # oldest first
+    assert sum(t["status"] == "pending" for t in answer["tasks"]) == 2  # 100 decided + 2
 
 
 async def test_worker_snapshot_is_its_500_latest_tasks(
-    api: Api, sockets: SocketFactory, users: Users, scan_id: str
+    api: Api, join: Join, users: Users, scan_id: str
 ) -> None:
     """Contract: "workers: their own tasks, the 500 most recent", oldest first; "Older history
     is paged over HTTP"."""
     made = await _submit_many(api, users.worker2, scan_id, 502)
     await _submit_many(api, users.worker, scan_id, 3)
-    worker = await sockets.connect(users.worker2)
-    ack = await worker.call("scan:join", {"scan_id": scan_id})
-    assert [t["id"] for t in ack["tasks"]] == [t["id"] for t in made[2:]]
+    answer = await join(users.worker2, scan_id)
+    assert [t["id"] for t in answer["tasks"]] == [t["id"] for t in made[2:]]
     oldest = await api.get(
         f"/api/scans/{scan_id}/tasks", token=users.worker2.token, params={"limit": "2"}
     )

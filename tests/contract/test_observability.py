@@ -12,6 +12,9 @@ from tests.support import TEST_INVITE_CODE, TEST_JWT_SECRET, Api, ServerProcess
 
 from .helpers import PASSWORD, SocketFactory, Users, unique_name
 
+# /metrics and the JSON logs are the reference server's.
+pytestmark = pytest.mark.integrations("sanic")
+
 
 async def test_metrics_expose_the_named_metrics(
     api: Api, sockets: SocketFactory, users: Users, scan_id: str

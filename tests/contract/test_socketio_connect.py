@@ -17,6 +17,9 @@ from tests.support import Api, LiveSocket, ServerProcess, register_sync
 
 from .helpers import PASSWORD, SocketFactory, Users, mint_token
 
+# The live channel over Socket.IO (the aiohttp example's is SSE: test_live_sse.py).
+pytestmark = pytest.mark.integrations("sanic")
+
 
 def assert_refusal(data: Any) -> None:
     """connect_error data carries `{"code": "unauthorized"}` (top level for python-socketio's

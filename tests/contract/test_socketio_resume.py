@@ -15,6 +15,9 @@ from tests.support import TEST_INVITE_CODE, Account, Api, LiveSocket, ServerProc
 
 from .helpers import PASSWORD, SocketFactory, Users
 
+# The live channel over Socket.IO (the aiohttp example's is SSE: test_live_sse.py).
+pytestmark = pytest.mark.integrations("sanic")
+
 
 async def submit(socket: LiveSocket, scan: str, content: str = "x") -> Any:
     ack = await socket.call("task:submit", {"scan_id": scan, "content": content})

@@ -2,7 +2,15 @@
 
 from .asgi import InProcess
 from .http import Account, Api, Reply, call_sync, register_sync
-from .server import TEST_INVITE_CODE, TEST_JWT_SECRET, ServerExited, ServerProcess, free_port
+from .server import (
+    AIOHTTP_EXAMPLE,
+    TEST_INVITE_CODE,
+    TEST_JWT_SECRET,
+    AiohttpExampleProcess,
+    ServerExited,
+    ServerProcess,
+    free_port,
+)
 from .sockets import (
     Exit,
     LiveSocket,
@@ -15,10 +23,12 @@ from .sockets import (
 from .wire import POLLING, RawAnswer, RecordingApi, Wire, polling_session, raw_request
 
 __all__ = [
+    "AIOHTTP_EXAMPLE",
     "POLLING",
     "TEST_INVITE_CODE",
     "TEST_JWT_SECRET",
     "Account",
+    "AiohttpExampleProcess",
     "Api",
     "Exit",
     "InProcess",

@@ -3,7 +3,8 @@
 Contract tests, the Python client's tests and browser tests all start the
 server the way an operator does (``python -m taskstream_server ...``), so
 what they check is what ships: argument parsing, the secrets file, uvicorn,
-signals and all.
+signals and all. :class:`AiohttpExampleProcess` starts the aiohttp example
+(``python examples/aiohttp_app/app.py ...``) the same way.
 
     with ServerProcess(store_url=f"sqlite:///{tmp_path}/t.db") as server:
         urllib.request.urlopen(server.url("/api/health"))
@@ -27,11 +28,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, Self
+from typing import Any, ClassVar, Final, Self
 
 __all__ = [
+    "AIOHTTP_EXAMPLE",
     "TEST_INVITE_CODE",
     "TEST_JWT_SECRET",
+    "AiohttpExampleProcess",
     "ServerExited",
     "ServerProcess",
     "free_port",
@@ -41,6 +44,8 @@ __all__ = [
 TEST_JWT_SECRET: Final = "contract-tests-jwt-secret-0123456789abcdef"
 #: The admin invite code of a test server, unless the test says otherwise.
 TEST_INVITE_CODE: Final = "contract-tests-invite-code"
+#: The aiohttp example's script, which runs as ``python examples/aiohttp_app/app.py``.
+AIOHTTP_EXAMPLE: Final = Path(__file__).resolve().parents[2] / "examples" / "aiohttp_app" / "app.py"
 
 
 class ServerExited(RuntimeError):
@@ -67,6 +72,9 @@ class ServerProcess:
     :attr:`lines`, across restarts. ``open_files`` caps the process's open
     file descriptors (``ulimit -n``), to see it run out of them.
     """
+
+    #: Which integration of the core the process serves (the reference server is Sanic's).
+    integration: ClassVar[str] = "sanic"
 
     def __init__(
         self,
@@ -266,3 +274,28 @@ class ServerProcess:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no matching log line within {timeout}s:\n{self.output}")
             time.sleep(0.05)
+
+
+class AiohttpExampleProcess(ServerProcess):
+    """The aiohttp example (:data:`AIOHTTP_EXAMPLE`) as a child process.
+
+    The same lifecycle, health check and output capture as :class:`ServerProcess`; only the
+    command differs (the example takes ``--host``, ``--port`` and ``--store``, and reads the
+    JWT secret and invite code from the same environment variables).
+    """
+
+    integration: ClassVar[str] = "aiohttp"
+
+    @property
+    def command(self) -> list[str]:
+        store = ["--store", self.store_url] if self.store_url is not None else []
+        return [
+            sys.executable,
+            str(AIOHTTP_EXAMPLE),
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            *store,
+            *self.args,
+        ]
