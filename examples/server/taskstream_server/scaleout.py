@@ -20,7 +20,6 @@ Socket.IO-level operations between processes:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
 
 import socketio
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -35,13 +34,27 @@ from .sockets import LOGIN_ROOM_PREFIX
 __all__ = ["BrokerMetrics", "RedisClientManager"]
 
 
-class RedisClientManager(socketio.AsyncRedisManager):  # type: ignore[misc] # untyped library
-    """python-socketio's Redis manager, plus one rule: closing a login room (``session:``), on
-    any process, is a logout of its token on every process."""
+class _LogoutRooms(socketio.AsyncManager):  # type: ignore[misc] # untyped library
+    """The local part of a ``close_room``: closing a login room (``session:``) is a logout.
+
+    python-socketio's pub/sub manager publishes a ``close_room`` to every process, and each
+    runs it by the ``close_room`` of the manager after it in the class order: this one.
+    """
 
     #: Called with the token id of each login room closed, on this process or another one:
     #: the gateway drops its sockets signed in with that token (set by ``SocketGateway``).
     on_logout: Callable[[str], Awaitable[None]] | None = None
+
+    async def close_room(self, room: str, namespace: str | None) -> None:
+        logout = self.on_logout
+        if logout is not None and isinstance(room, str) and room.startswith(LOGIN_ROOM_PREFIX):
+            await logout(room.removeprefix(LOGIN_ROOM_PREFIX))
+        await super().close_room(room, namespace)
+
+
+class RedisClientManager(socketio.AsyncRedisManager, _LogoutRooms):  # type: ignore[misc]
+    """python-socketio's Redis manager, plus one rule: closing a login room (``session:``), on
+    any process, is a logout of its token on every process."""
 
     @classmethod
     def for_url(cls, url: str) -> RedisClientManager:
@@ -60,14 +73,6 @@ class RedisClientManager(socketio.AsyncRedisManager):  # type: ignore[misc] # un
                 "retry": Retry(NoBackoff(), 1),
             },
         )
-
-    async def _handle_close_room(self, message: dict[str, Any]) -> None:
-        # python-socketio runs this for a close_room of this process and of every other one.
-        room = message.get("room")
-        logout = self.on_logout
-        if logout is not None and isinstance(room, str) and room.startswith(LOGIN_ROOM_PREFIX):
-            await logout(room.removeprefix(LOGIN_ROOM_PREFIX))
-        await super()._handle_close_room(message)
 
     async def aclose(self) -> None:
         """Stop the listening task and close the connections (python-socketio never does)."""

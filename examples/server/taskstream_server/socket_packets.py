@@ -16,16 +16,22 @@ reach the server's connection handlers: python-socketio dispatches an event
 packet by its name, whatever its type. Such a packet becomes the event
 :data:`RESERVED_EVENT` with the name as its first argument, which the
 gateway answers like any unknown event.
+
+An ack whose payload is an :class:`Answer` has its text counted against its
+socket's send budget as python-socketio encodes it, just before it is queued.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from engineio import json as engineio_json
 from socketio import packet
 
-__all__ = ["MALFORMED_EVENT", "RESERVED_EVENT", "RESERVED_NAMES", "ClientPacket"]
+from taskstream_core.errors import Unavailable
+
+__all__ = ["MALFORMED_EVENT", "RESERVED_EVENT", "RESERVED_NAMES", "Answer", "ClientPacket"]
 
 #: The event a packet becomes when its ``[name, ...args]`` cannot be read.
 MALFORMED_EVENT: Final = "\x00malformed"
@@ -45,6 +51,30 @@ RESERVED_NAMES: Final = frozenset(
         RESERVED_EVENT,
     }
 )
+
+
+class Answer(dict[str, Any]):
+    """An ack's payload, and what decides whether its socket may hold its text.
+
+    Args:
+        body: The payload.
+        admit: Called with the length of the ack's text before python-socketio queues it;
+            False (the socket holds too much unsent and is being dropped) sends an
+            ``unavailable`` error in its place. None: always sent.
+    """
+
+    __slots__ = ("admit",)
+
+    def __init__(self, body: dict[str, Any], admit: Callable[[int], bool] | None) -> None:
+        super().__init__(body)
+        self.admit = admit
+
+
+#: What an ack that its socket could not hold is replaced with.
+DROPPED: Final = {
+    "ok": False,
+    **Unavailable("This socket is being disconnected; reconnect and resume.").to_dict(),
+}
 
 
 class _UnreadableJson(ValueError):
@@ -79,6 +109,14 @@ class ClientPacket(packet.Packet):  # type: ignore[misc]  # python-socketio is u
         bytes to send as attachments; none can be there, so the walk is skipped.
         """
         return False
+
+    def encode(self) -> str:
+        text: str = super().encode()
+        answer = self.data[0] if self.packet_type == packet.ACK and self.data else None
+        if isinstance(answer, Answer) and answer.admit is not None and not answer.admit(len(text)):
+            self.data = [DROPPED]
+            text = super().encode()
+        return text
 
     def decode(self, encoded_packet: str | bytes) -> int:
         try:

@@ -1,8 +1,8 @@
 """The Socket.IO side of CONTRACT.md §3: connect, the four client events, live events.
 
 Each socket holds one :class:`ViewerSession`, which hands its events, as the
-broker delivers them, to the socket's Engine.IO queue (:meth:`_forward`). One
-FIFO queue filled in delivery order is what keeps a socket's events in seq
+broker delivers them, to the socket's Engine.IO queue (:meth:`SocketGateway._forward`).
+One FIFO queue filled in delivery order is what keeps a socket's events in seq
 order: python-socketio runs event handlers concurrently, but nothing else
 puts live events in that queue. Handlers answer every event with an ack,
 ``{"ok": true, ...}`` or ``{"ok": false, "error": ...}``, and never let an
@@ -13,6 +13,9 @@ before its authentication is awaited, so a logout either finds it or is seen
 by that authentication (:meth:`SocketGateway.disconnect_token`); every client
 event that acts re-reads its user first (:meth:`SocketGateway._still_signed_in`);
 and what it holds unsent, acks included, is bounded (:data:`SEND_BUDGET`).
+
+Everything here uses the public API of python-socketio and python-engineio;
+``--fast-path`` adds :mod:`.fast_path`, which writes live events past them.
 """
 
 from __future__ import annotations
@@ -21,49 +24,41 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 import socketio
 from engineio import packet as eio_packet
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from socketio import packet as sio_packet
 
 from taskstream_core import Principal, ScanEvent, TaskStream, TaskStreamError, ViewerSession
 from taskstream_core.errors import Internal, InvalidRequest, RateLimited, Unauthorized, Unavailable
 from taskstream_core.models import utc_now
-from taskstream_core.wire import MAX_BODY_BYTES
+from taskstream_core.wire import MAX_BODY_BYTES, client_object
 
-from . import socket_writer
-from .event_packets import EventPackets
+from .fast_path import FastPath
 from .observability import Metrics, RequestInfo, new_request_id, request_scope
-from .payloads import client_object
-from .socket_packets import MALFORMED_EVENT, RESERVED_EVENT, ClientPacket
-from .websocket_lane import Lanes, text_frame
+from .socket_packets import MALFORMED_EVENT, RESERVED_EVENT, Answer, ClientPacket
 
 if TYPE_CHECKING:  # imported only with --redis-url, where redis is installed
     from .scaleout import RedisClientManager
 
-__all__ = ["LOGIN_ROOM_PREFIX", "SEND_BUDGET", "SocketGateway", "login_room"]
+__all__ = ["LOGIN_ROOM_PREFIX", "SEND_BUDGET", "SocketGateway", "event_packet", "login_room"]
 
 log = logging.getLogger("taskstream.sockets")
 
 #: Socket.IO rooms named ``session:<token id>`` hold the sockets that signed in with a token.
 LOGIN_ROOM_PREFIX: Final = "session:"
 
-Ack = dict[str, Any]
-Action = Callable[["_Viewer", Mapping[str, Any]], Awaitable[Ack]]
+Action = Callable[["_Viewer", Mapping[str, Any]], Awaitable[dict[str, Any]]]
 
-
-#: What an Engine.IO message (a Socket.IO packet) starts with on a websocket.
-MESSAGE_PREFIX: Final = str(eio_packet.MESSAGE)
-
-
-#: Characters of packets (acks, live events) one socket may hold unsent, in python-engineio's
-#: queue and writer and in its connection's write buffer, before one more is queued: past
-#: it the client is deemed not to read, and is disconnected (it resumes with since_seq). One
-#: answer larger than this still goes to a client that reads; a socket holds at most this
-#: much plus one answer.
+#: Characters of packets (acks, live events) one socket may hold unsent before one more is
+#: queued: past it the client is deemed not to read, and is disconnected (it resumes with
+#: since_seq). One answer larger than this still goes to a client that reads.
 SEND_BUDGET: Final = 16 * 1024 * 1024
 
 #: Client events one socket may have acted on at once; more wait their turn. python-socketio
@@ -73,11 +68,59 @@ EVENTS_AT_ONCE: Final = 4
 #: Client events one socket may have waiting for their turn: one more is answered
 #: ``rate_limited`` at once, so that a flood holds no more than this many payloads.
 EVENTS_WAITING: Final = 64
+#: Live events kept encoded; fan-out sends one event to every socket within moments.
+PACKETS_KEPT: Final = 256
 
 
 def login_room(token_id: str) -> str:
     """The Socket.IO room of the sockets that signed in with one token (for logout)."""
     return LOGIN_ROOM_PREFIX + token_id
+
+
+def event_packet(event: ScanEvent) -> eio_packet.Packet:
+    """The Engine.IO message carrying ``event`` as a Socket.IO event, its text encoded:
+    what python-socketio's ``Packet(EVENT, data, namespace="/").encode()`` gives, without
+    its walk of every value looking for bytes (an envelope holds none)."""
+    data = [event.type.value, event.to_envelope()]
+    text = str(sio_packet.EVENT) + ClientPacket.json.dumps(data, separators=(",", ":"))
+    packet = eio_packet.Packet(eio_packet.MESSAGE, text)
+    packet.encode()  # cached in the packet: every socket writes that string
+    return packet
+
+
+class _Outbox:
+    """What one socket holds unsent in python-engineio's queue and writer, in characters.
+
+    Told from the packets the gateway queued (live events and acks, in order)
+    and the queue's length. python-engineio's writer takes all its queue holds
+    at once and takes again only once it has written that batch: so while it
+    takes nothing the queue only grows, and once the queue is seen to have
+    lost packets since a look, all that had been taken at that look is
+    written. Packets the gateway did not count (pings) only make it count
+    more as unsent.
+    """
+
+    __slots__ = ("counted", "mark", "sizes", "unsent")
+
+    def __init__(self) -> None:
+        self.sizes: deque[int] = deque()  # the counted packets not known written, oldest first
+        self.counted = 0  # packets counted so far
+        self.unsent = 0  # sum(sizes)
+        self.mark = 0  # packets taken at the last look that took nothing new
+
+    def look(self, waiting: int) -> None:
+        """Learn from the queue's length (``waiting`` packets) what is surely written."""
+        taken = self.counted - waiting
+        if taken > self.mark:
+            for _ in range(self.mark - (self.counted - len(self.sizes))):
+                self.unsent -= self.sizes.popleft()
+            self.mark = taken
+
+    def count(self, size: int) -> None:
+        """Count a packet of ``size`` characters about to be queued."""
+        self.sizes.append(size)
+        self.unsent += size
+        self.counted += 1
 
 
 @dataclass(eq=False)
@@ -88,8 +131,7 @@ class _Viewer:
     eio_sid: str
     principal: Principal
     session: ViewerSession
-    #: Counts what the socket's Engine.IO writer holds unsent; None where it cannot be told.
-    outbox: socket_writer.Outbox | None = None
+    outbox: _Outbox = field(default_factory=_Outbox)
     #: Set once the socket is being dropped for falling behind: nothing more is queued.
     dropping: bool = False
     #: Set once its token was logged out or its user changed: no event is acted on.
@@ -116,29 +158,27 @@ def _refusal(error: TaskStreamError) -> socketio.exceptions.ConnectionRefusedErr
     return refusal
 
 
-class _SocketServer(socketio.AsyncServer):  # type: ignore[misc]  # python-socketio is untyped
-    """python-socketio's server, sending its own packets (acks above all) by a lane too."""
+class _Sent(Collector):
+    """``taskstream_socket_events_sent_total{path}``: live events by the road they took."""
 
-    def __init__(self, lanes: Lanes, admit: Callable[[str, int], bool], **options: Any) -> None:
-        super().__init__(**options)
-        self._lanes = lanes
-        self._admit = admit
+    def __init__(self, gateway: SocketGateway) -> None:
+        self._gateway = gateway
 
-    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
-        """python-socketio's ``_send_packet``: a text packet goes by the socket's lane when
-        it can keep the order (see :meth:`Lanes.ready`), anything else through engineio,
-        an ack only if the socket is within :data:`SEND_BUDGET`."""
-        encoded = pkt.encode()
-        if isinstance(encoded, str):
-            socket = self.eio.sockets.get(eio_sid)
-            lane = None if socket is None else self._lanes.ready(socket)
-            if lane is not None and lane.take(text_frame(MESSAGE_PREFIX + encoded)):
-                return
-            if pkt.packet_type == sio_packet.ACK and not self._admit(eio_sid, len(encoded)):
-                return  # the socket is being dropped: its client resumes
-            await self.eio.send(eio_sid, encoded)
-            return
-        await super()._send_packet(eio_sid, pkt)
+    def collect(self) -> Iterator[Metric]:
+        gateway, fast = self._gateway, self._gateway.fast_path
+        sent = CounterMetricFamily(
+            "taskstream_socket_events_sent",
+            "Live events sent to sockets, by path: fast_path (--fast-path) or engineio.",
+            labels=["path"],
+        )
+        sent.add_metric(["fast_path"], 0 if fast is None else fast.sent)
+        sent.add_metric(["engineio"], gateway.queued)
+        yield sent
+        yield GaugeMetricFamily(
+            "taskstream_socket_fast_path",
+            "1 while the fast path is installed (--fast-path and the libraries it fits).",
+            value=0 if fast is None else 1,
+        )
 
 
 class SocketGateway:
@@ -161,11 +201,7 @@ class SocketGateway:
         options: dict[str, Any] = {}
         if client_manager is not None:
             options["client_manager"] = client_manager
-        #: Websockets whose packets can skip engineio's writer (see websocket_lane).
-        self.lanes = Lanes()
-        self.sio = _SocketServer(
-            self.lanes,
-            self._admit_packet,
+        self.sio = socketio.AsyncServer(
             async_mode="asgi",
             # None is python-engineio's "same origin only".
             cors_allowed_origins=list(cors_allowed_origins) or None,
@@ -178,13 +214,15 @@ class SocketGateway:
             engineio_logger=logging.getLogger("engineio.server"),
             **options,
         )
-        self._packets = EventPackets(self.sio.packet_class)
-        #: Whether frames go out by the websocket lanes (``--fast-path``).
-        self.fast_path = fast_path
-        if fast_path:
-            self.lanes.install(self.sio.eio)
+        #: The fast path when ``--fast-path`` installed it, else None.
+        self.fast_path = FastPath.install(self.sio.eio) if fast_path else None
+        if not fast_path:
+            log.info("fast path: off (--no-fast-path)")
+        #: Live events queued on python-engineio's queues.
+        self.queued = 0
+        metrics.registry.register(_Sent(self))
+        self._packets: dict[int, tuple[ScanEvent, eio_packet.Packet]] = {}
         self._viewers: dict[str, _Viewer] = {}
-        self._by_eio_sid: dict[str, _Viewer] = {}
         #: token id → the sockets signed in with it or signing in with it.
         self._by_token: dict[str, set[str]] = {}
         #: Sockets still signing in whose token was logged out meanwhile: they are refused.
@@ -242,10 +280,6 @@ class SocketGateway:
                 self._forget(sid, token_id)
         self._signed_out.discard(sid)
         viewer = _Viewer(sid, eio_sid, principal, ViewerSession(self.core, principal))
-        outbox = socket_writer.Outbox()
-        # Its writer then wakes once per batch of packets, not through a task per wait.
-        if socket_writer.install(socket, outbox):
-            viewer.outbox = outbox
         viewer.session.forward_to(
             functools.partial(self._forward, viewer, eio_sid),
             functools.partial(self._fell_behind, viewer),
@@ -258,7 +292,6 @@ class SocketGateway:
                 max(0.0, remaining), self._expire, viewer
             )
         self._viewers[sid] = viewer
-        self._by_eio_sid[eio_sid] = viewer
         self.metrics.connected_sockets.inc()
         log.info(
             "socket connected",
@@ -281,8 +314,6 @@ class SocketGateway:
         viewer = self._viewers.pop(sid, None)
         if viewer is None:
             return
-        if self._by_eio_sid.get(viewer.eio_sid) is viewer:
-            del self._by_eio_sid[viewer.eio_sid]
         self._forget(sid, viewer.principal.token_id)
         viewer.session.close()
         if viewer.expiry is not None:
@@ -309,32 +340,41 @@ class SocketGateway:
         answer how many packets that queue holds (past ``TaskStream.queue_size`` the core
         closes the viewer as lagged, and :meth:`_fell_behind` drops the socket to resume).
 
-        No task per socket wakes per event: a websocket's lane takes the
-        frame encoded once for all sockets (:class:`EventPackets`) when it can
-        keep the order, and otherwise that shared packet is queued as it is. The event stays
-        in this process: every process forwards to its own sockets what its
-        fan-out delivered, so no event takes a second, faster road through
-        python-socketio's Redis channel.
+        The packet is encoded once for all sockets (:meth:`_packet`). The event stays in
+        this process: every process forwards to its own sockets what its fan-out
+        delivered, so no event takes a second, faster road through python-socketio's
+        Redis channel.
         """
         if viewer.dropping:
             return 0
         try:
-            # python-engineio's own table and queue: what its send_packet() awaits on.
             socket = self.sio.eio.sockets.get(eio_sid)
             if socket is None or socket.closed:
                 return 0
-            lane = self.lanes.ready(socket)
-            if lane is not None and lane.take(self._packets.frame(event)):
+            packet = self._packet(event)
+            if self.fast_path is not None and self.fast_path.send(socket, packet):
                 return 0
-            packet = self._packets.packet(event)
-            if self._admit(viewer, socket_writer.packet_size(packet)):
+            if self._admit(viewer, len(packet.data)):
                 socket.queue.put_nowait(packet)
+                self.queued += 1
             return int(socket.queue.qsize())
         except Exception as exc:
             log.error("forwarding events failed", exc_info=exc, extra={"sid": viewer.sid})
             viewer.dropping = True
             self._drop_soon(viewer)
             return 0
+
+    def _packet(self, event: ScanEvent) -> eio_packet.Packet:
+        """:func:`event_packet` of ``event``, once for every socket: the broker hands every
+        subscription the same event object."""
+        hit = self._packets.get(id(event))
+        if hit is not None and hit[0] is event:
+            return hit[1]
+        packet = event_packet(event)
+        if len(self._packets) >= PACKETS_KEPT:
+            del self._packets[next(iter(self._packets))]
+        self._packets[id(event)] = (event, packet)
+        return packet
 
     def _fell_behind(self, viewer: _Viewer) -> None:
         """It fell behind, or the broker lost events it would have had: drop it to resume."""
@@ -343,31 +383,27 @@ class SocketGateway:
             log.warning("socket may miss events; disconnecting it", extra={"sid": viewer.sid})
             self._drop_soon(viewer)
 
-    def _admit_packet(self, eio_sid: str, size: int) -> bool:
-        """:meth:`_admit` for the socket of an Engine.IO session (True for one not signed in)."""
-        viewer = self._by_eio_sid.get(eio_sid)
-        return viewer is None or self._admit(viewer, size)
-
     def _admit(self, viewer: _Viewer, size: int) -> bool:
         """Count a packet of ``size`` characters about to be queued for the socket, or, if
         the socket already holds more than :data:`SEND_BUDGET` unsent, drop the socket and
         answer False (the packet is not to be queued)."""
-        outbox = viewer.outbox
         if viewer.dropping:
             return False
-        lane = self.lanes.get(viewer.eio_sid)
-        unsent = (0 if outbox is None else outbox.unsent) + (0 if lane is None else lane.buffered())
+        socket = self.sio.eio.sockets.get(viewer.eio_sid)
+        if socket is not None:
+            viewer.outbox.look(socket.queue.qsize())
+        fast = self.fast_path
+        unsent = viewer.outbox.unsent + (0 if fast is None else fast.buffered(viewer.eio_sid))
         if unsent <= SEND_BUDGET:
-            if outbox is not None:
-                outbox.add(size)
+            viewer.outbox.count(size)
             return True
         viewer.dropping = True
         log.warning(
             "socket does not read what it is sent; disconnecting it",
             extra={"sid": viewer.sid, "unsent": unsent},
         )
-        if lane is not None:
-            lane.abort()  # what its connection holds goes now, not when the client reads
+        if fast is not None:
+            fast.abort(viewer.eio_sid)  # what its connection holds goes now, not when read
         self._drop_soon(viewer)
         return False
 
@@ -417,8 +453,11 @@ class SocketGateway:
         return len(self._viewers)
 
     # -- client events ------------------------------------------------------------------------
-    async def _answer(self, sid: str, payload: object, action: Action, *, acts: bool = True) -> Ack:
-        """Run one client event and turn its outcome, whatever it is, into an ack.
+    async def _answer(
+        self, sid: str, payload: object, action: Action, *, acts: bool = True
+    ) -> Answer:
+        """Run one client event and turn its outcome, whatever it is, into an ack, whose
+        text counts against the socket's :data:`SEND_BUDGET` (see :class:`Answer`).
 
         Args:
             sid: The socket.
@@ -433,8 +472,14 @@ class SocketGateway:
             ``{"ok": true, ...}`` with the action's answer, or ``{"ok": false, "error": ...}``.
         """
         request_scope(RequestInfo(id=new_request_id()))
+        viewer = self._viewers.get(sid)
+        outcome = await self._outcome(sid, viewer, payload, action, acts=acts)
+        return Answer(outcome, None if viewer is None else functools.partial(self._admit, viewer))
+
+    async def _outcome(
+        self, sid: str, viewer: _Viewer | None, payload: object, action: Action, *, acts: bool
+    ) -> dict[str, Any]:
         try:
-            viewer = self._viewers.get(sid)
             if viewer is None:
                 raise Unauthorized("This socket is not signed in.")
             if not acts:
@@ -482,22 +527,22 @@ class SocketGateway:
         self._drop_soon(viewer)
         raise Unauthorized("This socket's sign-in is no longer valid; sign in again.")
 
-    async def _on_join(self, sid: str, payload: object = None, *extra: object) -> Ack:
-        async def join(viewer: _Viewer, body: Mapping[str, Any]) -> Ack:
+    async def _on_join(self, sid: str, payload: object = None, *extra: object) -> Answer:
+        async def join(viewer: _Viewer, body: Mapping[str, Any]) -> dict[str, Any]:
             result = await viewer.session.join(body.get("scan_id"), body.get("since_seq"))
             return result.to_dict()
 
         return await self._answer(sid, payload, join)
 
-    async def _on_leave(self, sid: str, payload: object = None, *extra: object) -> Ack:
-        async def leave(viewer: _Viewer, body: Mapping[str, Any]) -> Ack:
+    async def _on_leave(self, sid: str, payload: object = None, *extra: object) -> Answer:
+        async def leave(viewer: _Viewer, body: Mapping[str, Any]) -> dict[str, Any]:
             viewer.session.leave(body.get("scan_id"))
             return {}
 
         return await self._answer(sid, payload, leave)
 
-    async def _on_submit(self, sid: str, payload: object = None, *extra: object) -> Ack:
-        async def submit(viewer: _Viewer, body: Mapping[str, Any]) -> Ack:
+    async def _on_submit(self, sid: str, payload: object = None, *extra: object) -> Answer:
+        async def submit(viewer: _Viewer, body: Mapping[str, Any]) -> dict[str, Any]:
             task, created = await self.core.submit_task(
                 viewer.principal,
                 body.get("scan_id"),
@@ -510,8 +555,8 @@ class SocketGateway:
 
         return await self._answer(sid, payload, submit)
 
-    async def _on_decide(self, sid: str, payload: object = None, *extra: object) -> Ack:
-        async def decide(viewer: _Viewer, body: Mapping[str, Any]) -> Ack:
+    async def _on_decide(self, sid: str, payload: object = None, *extra: object) -> Answer:
+        async def decide(viewer: _Viewer, body: Mapping[str, Any]) -> dict[str, Any]:
             task = await self.core.decide_task(
                 viewer.principal, body.get("task_id"), body.get("decision"), body.get("reason")
             )
@@ -520,18 +565,18 @@ class SocketGateway:
 
         return await self._answer(sid, payload, decide)
 
-    async def _on_malformed(self, sid: str, *payload: object) -> Ack:
-        async def malformed(viewer: _Viewer, body: Mapping[str, Any]) -> Ack:
+    async def _on_malformed(self, sid: str, *payload: object) -> Answer:
+        async def malformed(viewer: _Viewer, body: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidRequest("The event is not valid JSON of the form [name, payload].")
 
         return await self._answer(sid, {}, malformed, acts=False)
 
-    async def _on_reserved(self, sid: str, name: object = None, *payload: object) -> Ack:
+    async def _on_reserved(self, sid: str, name: object = None, *payload: object) -> Answer:
         """An event named like one Socket.IO reserves (see ``socket_packets``): unknown."""
         return await self._on_unknown(str(name), sid)
 
-    async def _on_unknown(self, event: str, sid: str, *payload: object) -> Ack:
-        async def unknown(viewer: _Viewer, body: Mapping[str, Any]) -> Ack:
+    async def _on_unknown(self, event: str, sid: str, *payload: object) -> Answer:
+        async def unknown(viewer: _Viewer, body: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidRequest(f"Unknown event {event[:50]!r}.")
 
         return await self._answer(sid, {}, unknown, acts=False)
