@@ -65,10 +65,13 @@ def build_web(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """The whole suite: unit, conformance, property, contract and browser tests."""
+    """The whole suite: unit, conformance, property, contract and browser tests; then the
+    contract suite once more with the server's fast path off (``--no-fast-path``)."""
     install(session, "-e", ".[dev]")
     build_web(session)
     session.run("pytest", *(session.posargs or ["-q"]))
+    if not session.posargs:
+        session.run("pytest", "-q", "tests/contract", env={"TASKSTREAM_FAST_PATH": "off"})
 
 
 @nox.session(python=PYTHON)

@@ -179,7 +179,12 @@ class Server:
             args += ["--redis-url", f"{self.redis_url}{joiner}prefix=bench-{uuid.uuid4().hex[:8]}"]
         if self.workers > 1:
             args += ["--workers", str(self.workers)]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TASKSTREAM_")}
+        # TASKSTREAM_FAST_PATH passes: ``TASKSTREAM_FAST_PATH=off python -m benchmarks ...``.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("TASKSTREAM_") or k == "TASKSTREAM_FAST_PATH"
+        }
         env |= {"TASKSTREAM_JWT_SECRET": SECRET, "TASKSTREAM_ADMIN_INVITE_CODE": INVITE}
         self.process = subprocess.Popen(args, env=env, cwd=self.place, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 60

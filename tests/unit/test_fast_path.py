@@ -6,10 +6,12 @@ import logging
 
 import engineio
 import pytest
+from websockets.exceptions import InvalidState
 from websockets.frames import Frame, Opcode
 from websockets.protocol import CLIENT, SERVER, Protocol, State
+from websockets.server import ServerProtocol
 
-from taskstream_server.fast_path import FastPath, text_frame
+from taskstream_server.fast_path import FastPath, guard_shutdown, text_frame
 
 
 def _texts(data: bytes) -> list[str]:
@@ -53,3 +55,52 @@ def test_a_protocol_other_than_uvicorns_gets_no_lane_and_a_warning(
         assert fast.lane(None) is None
     assert len(caplog.records) == 1  # said once
     assert caplog.records[0].getMessage().startswith("fast path: not used, object is not")
+
+
+# -- guard_shutdown: uvicorn's shutdown survives a websocket its client was already closing.
+# uvicorn's websockets-sansio protocol sends a close frame on shutdown without checking whether
+# the client's close already put the connection in the *closing* state; websockets then raises
+# ``InvalidState`` and the server exited 1 on SIGINT (once in CI).
+class _Transport:
+    def __init__(self) -> None:
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _ClosingConnection:
+    """What uvicorn's shutdown meets: a websocket whose client sent its close first."""
+
+    def __init__(self) -> None:
+        self.transport = _Transport()
+        self.conn = ServerProtocol()
+        self.conn.state = State.CLOSING
+
+    def shutdown(self) -> None:
+        self.conn.send_close(1012)  # what uvicorn does, whatever the state
+
+
+def test_a_connection_already_closing_is_closed_instead_of_raising() -> None:
+    connection = _ClosingConnection()
+    with pytest.raises(InvalidState):
+        connection.shutdown()
+    guard_shutdown(connection)
+    connection.shutdown()
+    assert connection.transport.closed
+
+
+def test_a_connection_that_shuts_down_normally_is_left_to_do_so() -> None:
+    calls: list[str] = []
+
+    class Fine:
+        transport = _Transport()
+
+        def shutdown(self) -> None:
+            calls.append("shutdown")
+
+    connection = Fine()
+    guard_shutdown(connection)
+    connection.shutdown()
+    assert calls == ["shutdown"]
+    assert not Fine.transport.closed

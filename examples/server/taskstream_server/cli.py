@@ -35,6 +35,7 @@ from uvicorn.supervisors import Multiprocess
 from taskstream_core import TaskStreamError, __version__, mask_url
 from taskstream_core.wire import MAX_BODY_BYTES
 
+from . import fast_path
 from .app import ServerApp, build_app
 from .observability import configure_logging
 from .settings import DEFAULT_STORE_URL, Settings, SettingsError, load_secrets
@@ -169,36 +170,10 @@ class _Server(uvicorn.Server):
             await asyncio.wait_for(self._app.sockets.disconnect_all(), 2)
         except Exception as exc:  # never let this stop the shutdown itself
             log.warning("could not disconnect every socket: %s", exc)
-        if self.config.ws == "websockets-sansio":
+        if self.config.ws == fast_path.WS_PROTOCOL:
             for connection in list(self.server_state.connections):
-                _guard_shutdown(connection)
+                fast_path.guard_shutdown(connection)
         await super().shutdown(sockets)
-
-
-def _guard_shutdown(connection: object) -> None:
-    """Make one connection's ``shutdown()`` unable to abort uvicorn's.
-
-    A client that answers the Socket.IO disconnect above by closing its
-    websocket leaves that connection *closing*; uvicorn's websockets-sansio
-    protocol then sends its own close frame regardless, websockets raises
-    ``InvalidState``, and the exception ends the whole server with exit 1
-    instead of a clean 0 (seen in ``test_signals_stop_the_server_with_exit_0``).
-    Such a connection only needs its transport closed.
-    """
-    shutdown = getattr(connection, "shutdown", None)
-    if shutdown is None:
-        return
-
-    def guarded() -> None:
-        try:
-            shutdown()
-        except Exception as exc:  # whatever it was, the connection is done with
-            log.debug("closing a connection that was already closing: %r", exc)
-            transport = getattr(connection, "transport", None)
-            if transport is not None:
-                transport.close()
-
-    connection.shutdown = guarded  # type: ignore[attr-defined]
 
 
 def _fail(message: str) -> int:
@@ -307,8 +282,8 @@ def _config(settings: Settings, app: ServerApp | str) -> uvicorn.Config:
         http="h11",
         h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
         # The fast path writes to websockets-sansio's connections; without it, wsproto,
-        # whose shutdown needs no guard (see _guard_shutdown).
-        ws="websockets-sansio" if settings.fast_path else "wsproto",
+        # whose shutdown needs no guard (see fast_path.guard_shutdown).
+        ws=fast_path.WS_PROTOCOL if settings.fast_path else "wsproto",
         ws_max_size=WS_MAX_SIZE,
         # Compressing each frame per socket (every browser offers permessage-deflate)
         # undid the event encoded once for all sockets: 84-86 us of server CPU per

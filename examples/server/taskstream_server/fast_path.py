@@ -33,9 +33,12 @@ from typing import Any, Final
 from engineio import packet as eio_packet
 from websockets.protocol import SERVER, State
 
-__all__ = ["FastPath", "Lane", "text_frame", "versions"]
+__all__ = ["WS_PROTOCOL", "FastPath", "Lane", "guard_shutdown", "text_frame", "versions"]
 
 log = logging.getLogger("taskstream.fast_path")
+
+#: uvicorn's websocket implementation whose connections a lane writes to.
+WS_PROTOCOL: Final = "websockets-sansio"
 
 #: Encoded events kept framed; fan-out sends one event to every socket within moments.
 FRAMES_KEPT: Final = 256
@@ -224,3 +227,33 @@ class FastPath:
             del self._frames[next(iter(self._frames))]
         self._frames[id(packet)] = (packet, frame)
         return frame
+
+
+def guard_shutdown(connection: object) -> None:
+    """Make one uvicorn connection's ``shutdown()`` unable to abort uvicorn's own.
+
+    A client that answers the Socket.IO disconnect sent at shutdown by closing its
+    websocket leaves that connection *closing*; uvicorn's websockets-sansio
+    protocol then sends its own close frame regardless, websockets raises
+    ``InvalidState``, and the exception ends the whole server with exit 1
+    instead of a clean 0 (seen in ``test_signals_stop_the_server_with_exit_0``).
+    Such a connection only needs its transport closed. wsproto, which uvicorn
+    serves with ``--no-fast-path``, needs no such guard.
+
+    Args:
+        connection: One of uvicorn's ``server_state.connections``.
+    """
+    shutdown = getattr(connection, "shutdown", None)
+    if shutdown is None:
+        return
+
+    def guarded() -> None:
+        try:
+            shutdown()
+        except Exception as exc:  # whatever it was, the connection is done with
+            log.debug("closing a connection that was already closing: %r", exc)
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.close()
+
+    connection.shutdown = guarded  # type: ignore[attr-defined]
