@@ -7,10 +7,12 @@ of ``--stats-calls`` calls of ``stats()`` (p50/p95). Submissions carry an
 idempotency key, as the Python client's do. Not a test: it prints figures
 (docs/storage.md).
 
-The fill goes through ``create_task`` (20 at a time) for SQLite. For MongoDB
-it writes the documents ``create_task`` would write in bulk (tasks, the last
-10,000 events, the scan's counters), as secantus takes ~10 ms a submission:
-the measured phases then run through the store as usual. Filled tasks are
+The fill goes through ``create_task`` (20 at a time) for SQLite. For MongoDB,
+where secantus takes ~10 ms a submission, the first 50 go through
+``create_task`` (one per worker) and the rest are copies of the documents
+those wrote, made in bulk through the store's pymongo database (tasks, the
+last ``event_retention`` events, the scan's counters): the measured phases
+then run through the store as usual. Filled tasks are
 dated one a second up to now, as a day's work would be, so the
 ``submissions_last_minute`` that ``stats()`` counts holds the measured
 submissions only, not all 100,000.
@@ -33,6 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import timedelta
@@ -40,8 +43,10 @@ from pathlib import Path
 
 from taskstream_core import NewTask, Scan, ScanEvent, Store, Task, open_store
 from taskstream_core.models import EventType, ScanStatus, TaskStatus, utc_now
-from taskstream_core.stores._mongo_schema import task_doc, worker_key
 from taskstream_core.stores.mongodb import MongoStore
+
+#: How many workers submit, in turn.
+WORKERS = 50
 
 
 @contextmanager
@@ -69,8 +74,8 @@ def _draft(scan_id: str, i: int, age: float = 0.0) -> NewTask:
     return NewTask(
         id=uuid.uuid4().hex,
         scan_id=scan_id,
-        worker_id=f"w{i % 50}",
-        worker_username=f"worker{i % 50}",
+        worker_id=f"w{i % WORKERS}",
+        worker_username=f"worker{i % WORKERS}",
         content=f"task {i}: " + "x" * 80,
         created_at=utc_now() - timedelta(seconds=age),
         idempotency_key=uuid.uuid4().hex,
@@ -91,40 +96,51 @@ async def _submit(
 
 
 async def _bulk_fill(store: MongoStore, scan_id: str, n: int) -> None:
-    """The documents ``n`` submissions would leave, written in bulk batches."""
-    workers: dict[str, dict[str, object]] = {}
-    for start in range(0, n, 5_000):
+    """``n`` submissions: one per worker through the store, the rest copies of its documents.
+
+    The copies take the task documents the store wrote for each worker as their
+    template, with the fields of their own (id, seqs, content, key, time); the
+    scan's counters are raised by what was copied.
+    """
+    seeded = min(n, WORKERS)
+    for i in range(seeded):
+        await store.create_task(_draft(scan_id, i, n - i))
+    db = store.db
+    templates = {doc["worker_id"]: doc async for doc in db.tasks.find({"scan_id": scan_id})}
+    copies: Counter[str] = Counter()
+    for start in range(seeded, n, 5_000):
         tasks, events = [], []
         for i in range(start, min(n, start + 5_000)):
             draft = _draft(scan_id, i, n - i)
-            task = Task(
-                draft.id,
-                scan_id,
-                draft.worker_id,
-                draft.worker_username,
-                draft.content,
-                TaskStatus.PENDING,
-                draft.created_at,
-                seq=i + 1,
-                created_seq=i + 1,
-            )
-            tasks.append(task_doc(task, draft.idempotency_key))
+            fields = {"seq": i + 1, "created_seq": i + 1, "content": draft.content}
+            fields |= {"created_at": draft.created_at, "idempotency_key": draft.idempotency_key}
+            tasks.append({**templates[draft.worker_id], "_id": draft.id, **fields})
+            copies[draft.worker_id] += 1
             if i >= n - store.event_retention:
+                task = Task(
+                    draft.id,
+                    scan_id,
+                    draft.worker_id,
+                    draft.worker_username,
+                    draft.content,
+                    TaskStatus.PENDING,
+                    draft.created_at,
+                    seq=i + 1,
+                    created_seq=i + 1,
+                )
                 event = ScanEvent(EventType.TASK_CREATED, scan_id, i + 1, task=task)
                 body = {"scan_id": scan_id, "seq": i + 1, "worker_id": task.worker_id}
-                events.append({"_id": f"{scan_id}:{i + 1}", **body, "body": event.to_record()})
-            entry = workers.setdefault(
-                worker_key(task.worker_id),
-                {"worker_id": task.worker_id, "username": task.worker_username, "submitted": 0},
-            )
-            entry["submitted"] = int(str(entry["submitted"])) + 1
-        await store.db.tasks.insert_many(tasks, ordered=False)
+                events.append({**body, "body": event.to_record()})
+        await db.tasks.insert_many(tasks, ordered=False)
         if events:
-            await store.db.events.insert_many(events, ordered=False)
-    for entry in workers.values():
-        entry["pending"] = entry["submitted"]
-    counters = {"seq": n, "counts.pending": n, "workers": workers}
-    await store.db.scans.update_one({"_id": scan_id}, {"$set": counters})
+            await db.events.insert_many(events, ordered=False)
+    scan = await db.scans.find_one({"_id": scan_id}, {"workers": 1})
+    assert scan is not None
+    counters = {"seq": n - seeded, "counts.pending": n - seeded}
+    for key, worker in scan["workers"].items():  # keyed as the store keys worker ids
+        each = copies[worker["worker_id"]]
+        counters |= {f"workers.{key}.submitted": each, f"workers.{key}.pending": each}
+    await db.scans.update_one({"_id": scan_id}, {"$inc": counters})
 
 
 async def run(url: str, args: argparse.Namespace) -> dict[str, float]:

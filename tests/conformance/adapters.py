@@ -2,11 +2,10 @@
 
 One entry per adapter says how to make a fresh one; every conformance test
 runs once per entry. A new adapter (Redis, ...) joins the suites by adding
-one entry here, as MongoDB did: ``mongodb`` runs in transactions (secantus
-advertises a single-node replica set, as production's replica set does),
-``mongodb-journal`` without them (``transactions=off``), the path a
-standalone server takes. Both use the session's ``mongo_server`` (secantus,
-or the real server ``TASKSTREAM_TEST_MONGODB_URI`` names), a database per test.
+one entry here, as MongoDB did: ``mongodb`` uses the session's
+``mongo_server`` (secantus, which advertises a single-node replica set as
+the store requires, or the real server ``TASKSTREAM_TEST_MONGODB_URI``
+names), a database per test.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from taskstream_core.brokers.redis import RedisBroker
 from taskstream_core.stores.memory import MemoryStore
 from taskstream_core.stores.mongodb import MongoStore
 from taskstream_core.stores.sqlite import SQLiteStore
-from tests.support.mongo import mongo_url, with_option
+from tests.support.mongo import mongo_url
 from tests.support.redis_server import redis_skip_reason, shared_redis_url, unique_prefix
 
 __all__ = ["BROKER_ADAPTERS", "STORE_ADAPTERS", "BrokerAdapter", "StoreAdapter"]
@@ -63,14 +62,6 @@ STORE_ADAPTERS: dict[str, StoreAdapter] = {
     "mongodb": StoreAdapter(
         make=lambda place, retention: MongoStore(mongo_url(place), event_retention=retention),
         url=mongo_url,
-        persistent=True,
-        fixture="mongo_server",
-    ),
-    "mongodb-journal": StoreAdapter(
-        make=lambda place, retention: MongoStore(
-            mongo_url(place), event_retention=retention, transactions="off"
-        ),
-        url=lambda place: with_option(mongo_url(place), "transactions=off"),
         persistent=True,
         fixture="mongo_server",
     ),

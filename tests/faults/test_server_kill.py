@@ -12,13 +12,12 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support import ServerProcess
-from tests.support.mongo import MONGODB_URI_ENV, SecantusServer, mongo_url
+from tests.support.mongo import mongo_url
 
 from .figures import report
 from .load import Kind, SubmitLoad
@@ -29,43 +28,34 @@ ROADS: tuple[Kind, ...] = ("http", "http", "socket", "socket", "client")
 #: Acks every worker gets before the kill, and again after the restart: enough for a load
 #: that is running at full pace when the fault comes, and a few seconds at most.
 ACKS_PER_PHASE = 15
-#: Set to run the replica-set (transactions) case too: it can take a minute (see below).
+#: Set to run the MongoDB case too: it can take a minute (see below).
 SLOW_ENV = "TASKSTREAM_TEST_SLOW_FAULTS"
 
 
 @pytest.fixture(
     params=[
         "sqlite",
-        "mongodb-journal",
         pytest.param(
-            "mongodb-transactions",
+            "mongodb",
             marks=pytest.mark.skipif(
                 not os.environ.get(SLOW_ENV), reason=f"up to a minute; set {SLOW_ENV}=1"
             ),
         ),
     ]
 )
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The store the killed server works on.
 
-    ``mongodb-journal`` is a standalone server of this test's own: each change is committed
-    by one scan update and finished later from the scan's journal, the path a crash between
-    the two exercises. ``mongodb-transactions`` is the session's replica set. A process killed
-    inside a transaction leaves it open on the server, holding the scan document, until the
-    server reaps it (``transactionLifetimeLimitSeconds``, 60 s by default, secantus alike):
-    until then every submission to that scan answers 503 `unavailable`, which is what the
-    contract allows, but the test then takes a minute, too long for the default run.
+    ``mongodb`` is the session's replica set. A process killed inside a transaction leaves
+    it open on the server, holding the scan document, until the server reaps it
+    (``transactionLifetimeLimitSeconds``, 60 s by default, secantus alike): until then every
+    submission to that scan answers 503 `unavailable`, which is what the contract allows,
+    but the test then takes a minute, too long for the default run.
     """
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/killed.db"
-    elif request.param == "mongodb-transactions":
-        request.getfixturevalue("mongo_server")
-        yield mongo_url(tmp_path)
-    else:
-        if os.environ.get(MONGODB_URI_ENV):
-            pytest.skip(f"{MONGODB_URI_ENV} names the server; a standalone one is not started")
-        with SecantusServer(standalone=True) as standalone:
-            yield standalone.url("killed")
+        return f"sqlite:///{tmp_path}/killed.db"
+    request.getfixturevalue("mongo_server")
+    return mongo_url(tmp_path)
 
 
 async def test_sigkill_under_a_submit_load_loses_and_duplicates_nothing(

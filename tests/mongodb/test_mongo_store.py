@@ -1,21 +1,18 @@
-"""What the MongoDB adapter does beyond the Store contract: URLs, bad data, its journal."""
+"""What the MongoDB adapter does beyond the Store contract: URLs, deployments, bad data."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
-from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient
 
 from taskstream_core import ScanEvent, open_store
 from taskstream_core.errors import AlreadyDecided, Internal, Unavailable
 from taskstream_core.models import EventType, ScanCounts, TaskStatus
-from taskstream_core.stores import _mongo_changes
 from taskstream_core.stores._mongo_client import parse_store_url
-from taskstream_core.stores._mongo_schema import task_doc
 from taskstream_core.stores.mongodb import MongoStore
-from tests.conformance.factories import T0, make_scan, make_task, new_task
+from tests.conformance.factories import T0, make_scan, new_task
 from tests.support import free_port
 from tests.support.mongo import SecantusServer
 
@@ -25,16 +22,23 @@ from .conftest import Raw
 def test_the_url_names_the_database_and_keeps_pymongo_options() -> None:
     """The store's own options leave the URL; pymongo's stay; timeouts default unless given."""
     url, options, defaults = parse_store_url(
-        "mongodb://u:p@h1:1,h2:2/tsdb?replicaSet=rs0&transactions=off&event_retention=50"
-        "&socketTimeoutMS=99"
+        "mongodb://u:p@h1:1,h2:2/tsdb?replicaSet=rs0&event_retention=50&socketTimeoutMS=99"
     )
     assert url == "mongodb://u:p@h1:1,h2:2/tsdb?replicaSet=rs0&socketTimeoutMS=99"
-    assert (options.transactions, options.event_retention) == ("off", 50)
+    assert options.event_retention == 50
     assert not options.explicit_write_concern
     assert defaults == {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000}
     assert parse_store_url("mongodb://h/db?w=1")[1].explicit_write_concern
-    with pytest.raises(ValueError, match="transactions"):
-        parse_store_url("mongodb://h/db?transactions=maybe")
+
+
+@pytest.mark.parametrize("option", ["transactions=off", "transactions=auto", "repair_after=2"])
+def test_a_url_carrying_a_removed_option_is_refused_naming_it(option: str) -> None:
+    """``transactions`` and ``repair_after`` tuned the journal, which is gone: a URL that
+    still carries one is refused with a message naming it, not silently obeyed."""
+    name = option.partition("=")[0]
+    with pytest.raises(ValueError, match=f"option '{name}' was removed") as raised:
+        open_store(f"mongodb://h/db?replicaSet=rs0&{option}")
+    assert "Remove it from the URL" in str(raised.value)
 
 
 def test_open_store_picks_the_adapter_by_scheme_and_masks_the_password() -> None:
@@ -93,202 +97,42 @@ async def test_a_document_missing_a_field_is_reported_as_internal_naming_it(
         await store.close()
 
 
-@pytest.mark.parametrize("transactions", ["on", "off"])
-async def test_transactions_follow_the_url_or_the_server(url: str, transactions: str) -> None:
-    """``transactions=on|off`` decides; secantus as a replica-set member gets them by default,
-    and write concern ``majority``."""
-    forced, auto = MongoStore(url, transactions=transactions), MongoStore(url)
-    await forced.open()
-    await auto.open()
+async def test_changes_are_acknowledged_by_a_majority_unless_the_url_says(url: str) -> None:
+    """Write concern ``majority`` by default; a ``w=`` in the URL is the URL's to choose."""
+    default, chosen = MongoStore(url), MongoStore(f"{url}&w=1")
+    await default.open()
+    await chosen.open()
     try:
-        assert forced.transactions is (transactions == "on")
-        assert auto.transactions
-        assert auto.db.write_concern.document == {"w": "majority"}
+        assert default.db.write_concern.document == {"w": "majority"}
+        assert chosen.db.write_concern.document == {"w": 1}
     finally:
-        await forced.close()
-        await auto.close()
+        await default.close()
+        await chosen.close()
 
 
-async def test_a_change_cut_short_after_its_commit_point_is_finished_later(
-    url: str, raw: Raw, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Without transactions, a change whose task and event were never written is hidden
-    from readers, then finished by its retry; the counters match a recount."""
-    store = MongoStore(url, transactions="off", repair_after=0.2)
-    await store.open()
-    try:
-        scan = make_scan("crashing")
-        await store.create_scan(scan)
-        kept, _ = await store.create_task(new_task(scan.id, created_at=T0))
-
-        monkeypatch.setattr(_mongo_changes, "roll_forward", _outage)
-        with pytest.raises(Unavailable):
-            await store.create_task(new_task(scan.id, "w2", key="k", created_at=T0))
-        monkeypatch.undo()
-
-        db = raw.get_default_database()
-        assert await db.tasks.count_documents({"scan_id": scan.id}) == 1
-        assert await store.latest_seq(scan.id) == kept.seq  # the unfinished seq 2 is hidden
-        counted = await store.get_scan(scan.id)
-        assert counted is not None
-        assert counted.counts == ScanCounts(pending=2)  # counters were part of the commit
-
-        again, replay = await store.create_task(new_task(scan.id, "w2", key="k"))
-        assert replay is None  # the retry finished the first attempt and answers it
-        assert again.seq == kept.seq + 1
-        events = await store.events_after(scan.id, 0)
-        assert [e.seq for e in events or ()] == [1, 2]
-        stats = await store.stats(scan.id, since=T0)
-        assert stats.counts == ScanCounts(pending=2)
-        assert stats.seq == 2  # the retry's own seq was handed back
-        third, made = await store.create_task(new_task(scan.id, "w3", created_at=T0))
-        assert made is not None
-        assert third.seq == 3
-        assert await db.scans.count_documents({"_id": scan.id, "journal.0": {"$exists": True}}) == 0
-    finally:
-        await store.close()
-
-
-async def test_an_unfinished_change_is_finished_by_the_next_open(
-    url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Without transactions, a submission cut short after its commit point is written out
-    by the next open(), so its retry is a replay and seqs go on without a gap."""
-    store = MongoStore(url, transactions="off")
-    await store.open()
-    scan = make_scan("reopened")
-    await store.create_scan(scan)
-    monkeypatch.setattr(_mongo_changes, "roll_forward", _outage)
-    with pytest.raises(Unavailable):
-        await store.create_task(new_task(scan.id, "w1", key="same", created_at=T0))
-    monkeypatch.undo()
-    await store.close()
-
-    other = MongoStore(url, transactions="off", repair_after=3600)
-    await other.open()
-    try:
-        first, replay = await other.create_task(new_task(scan.id, "w1", key="same"))
-        assert replay is None
-        assert first.seq == 1
-        event = await other.decide_task(
-            first.id, TaskStatus.REFUSED, reason=None, by="a", at=T0 + timedelta(seconds=2)
-        )
-        assert event.seq == 2
-        stats = await other.stats(scan.id, since=T0)
-        assert stats.counts == ScanCounts(refused=1)
-        assert [w.submitted for w in stats.workers] == [1]
-    finally:
-        await other.close()
-
-
-async def test_an_unfinished_change_whose_key_was_taken_is_undone_once(
-    url: str, raw: Raw, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Without transactions, an unfinished submission whose idempotency key another task
-    holds is given up: its counters reverted once, its seq handed back."""
-    store = MongoStore(url, transactions="off")
-    await store.open()
-    scan = make_scan("twins")
-    await store.create_scan(scan)
-    monkeypatch.setattr(_mongo_changes, "roll_forward", _outage)
-    with pytest.raises(Unavailable):
-        await store.create_task(new_task(scan.id, "w1", key="same", created_at=T0))
-    monkeypatch.undo()
-    await store.close()
-    twin = task_doc(make_task(scan.id, "w1", seq=99), idempotency_key="same")
-    await raw.get_default_database().tasks.insert_one(twin)
-
-    for _ in range(2):  # two opens race nothing twice: the undo is conditioned on the entry
-        again = MongoStore(url, transactions="off")
-        await again.open()
-        await again.close()
-    again = MongoStore(url, transactions="off")
-    await again.open()
-    try:
-        stats = await again.stats(scan.id, since=T0)
-        assert stats.counts == ScanCounts()
-        assert [w.submitted for w in stats.workers] == [0]
-        assert stats.seq == 0  # its seq was handed back: nothing later took one
-        assert await again.events_after(scan.id, 0) == []
-    finally:
-        await again.close()
-
-
-async def test_a_change_cut_short_after_its_task_was_written_is_finished_not_given_up(
-    url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Without transactions, a submission whose task was written but whose journal entry
-    was left behind (a crash between the two) is finished by the next open: writing its
-    task again violates the idempotency index as well as _id, which is no twin. (Found by
-    tests/faults, a SIGKILL under load: the change was given up, its counters reverted and
-    its seq handed to the next submission, which then failed as internal, and every one
-    after it.)"""
-    store = MongoStore(url, transactions="off")
-    await store.open()
-    scan = make_scan("killed after its task")
-    await store.create_scan(scan)
-    monkeypatch.setattr(_mongo_changes, "roll_forward", _task_then_outage)
-    with pytest.raises(Unavailable):
-        await store.create_task(new_task(scan.id, "w1", key="k", created_at=T0))
-    monkeypatch.undo()
-    await store.close()
-
-    again = MongoStore(url, transactions="off")
-    await again.open()
-    try:
-        stats = await again.stats(scan.id, since=T0)
-        assert stats.counts == ScanCounts(pending=1)
-        assert stats.seq == 1
-        assert [e.seq for e in await again.events_after(scan.id, 0) or ()] == [1]
-        second, made = await again.create_task(new_task(scan.id, "w2", created_at=T0))
-        assert made is not None
-        assert second.seq == 2
-    finally:
-        await again.close()
-
-
-async def _outage(*args: object) -> None:
-    raise Unavailable("the server went away")
-
-
-async def _task_then_outage(db: Any, scan_id: str, entry: dict[str, Any]) -> None:
-    """The task written, then the connection lost: the entry stays in the journal."""
-    event = ScanEvent.from_record(entry["event"])
-    assert event.task is not None
-    await db.tasks.insert_one(task_doc(event.task, idempotency_key=entry["key"]))
-    raise Unavailable("the server went away")
-
-
-async def test_a_standalone_server_gets_the_journal_and_a_journaled_write_concern() -> None:
-    """On a server that does not name a replica set, changes run without transactions,
-    acknowledged with ``w:1, j:true``, and still keep every rule (a quick round)."""
+async def test_a_standalone_server_is_refused_at_open_saying_what_is_needed() -> None:
+    """A server that cannot run transactions (no ``setName`` in ``hello``, not a mongos)
+    fails ``open()`` with ValueError naming a replica set and how to make a one-node one,
+    before anything is written."""
     with SecantusServer(standalone=True) as standalone:
         store = MongoStore(standalone.url("standalone"))
-        await store.open()
+        with pytest.raises(ValueError, match="replica set") as raised:
+            await store.open()
+        assert "--replSet rs0" in str(raised.value)
+        assert "rs.initiate()" in str(raised.value)
+        with pytest.raises(Internal):  # not open
+            _ = store.db
+        raw: Raw = AsyncMongoClient(standalone.url("standalone"))
         try:
-            assert not store.transactions
-            assert store.db.write_concern.document == {"w": 1, "j": True}
-            scan = make_scan("standalone")
-            await store.create_scan(scan)
-            task, event = await store.create_task(new_task(scan.id, key="k", created_at=T0))
-            assert event is not None
-            assert await store.create_task(new_task(scan.id, key="k")) == (task, None)
-            decided = await store.decide_task(
-                task.id, TaskStatus.VALIDATED, reason=None, by="a", at=T0
-            )
-            assert decided.seq == 2
-            assert await store.latest_seq(scan.id) == 2
+            assert await raw.get_default_database().list_collection_names() == []
         finally:
-            await store.close()
+            await raw.close()
 
 
-@pytest.mark.parametrize("transactions", ["on", "off"])
-async def test_two_processes_racing_on_one_scan_keep_every_rule(
-    url: str, transactions: str
-) -> None:
+async def test_two_processes_racing_on_one_scan_keep_every_rule(url: str) -> None:
     """Two stores on one database (as two server processes, no shared lock): of racing
     decisions one wins, a raced idempotency key makes one task, counters equal a recount."""
-    stores = [MongoStore(url, transactions=transactions) for _ in range(2)]
+    stores = [MongoStore(url) for _ in range(2)]
     for store in stores:
         await store.open()
     try:
@@ -330,28 +174,3 @@ async def test_two_processes_racing_on_one_scan_keep_every_rule(
     finally:
         for store in stores:
             await store.close()
-
-
-async def test_a_reader_finishes_a_change_left_behind_once_it_is_stale(
-    url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Without transactions, readers leave a young unfinished change to its owner (hidden)
-    and finish it once it is older than ``repair_after``."""
-    store = MongoStore(url, transactions="off", repair_after=0.3)
-    await store.open()
-    try:
-        scan = make_scan("stale")
-        await store.create_scan(scan)
-        monkeypatch.setattr(_mongo_changes, "roll_forward", _outage)
-        with pytest.raises(Unavailable):
-            await store.create_task(new_task(scan.id, created_at=T0))
-        monkeypatch.undo()
-        assert await store.latest_seq(scan.id) == 0
-        assert await store.events_after(scan.id, 0) == []
-        await asyncio.sleep(0.4)
-        events = await store.events_after(scan.id, 0)
-        assert [e.seq for e in events or ()] == [1]
-        assert await store.latest_seq(scan.id) == 1
-        assert len(await store.list_tasks(scan.id)) == 1
-    finally:
-        await store.close()

@@ -1,7 +1,6 @@
-"""How the MongoDB store applies a change of a scan, with or without transactions.
+"""How the MongoDB store applies a change of a scan: one transaction per change.
 
-The reasoning (commit point, journal, roll-forward, visibility) is in the
-docstring of :mod:`taskstream_core.stores.mongodb`.
+What each change guarantees is in the docstring of :mod:`taskstream_core.stores.mongodb`.
 """
 
 from __future__ import annotations
@@ -10,23 +9,17 @@ import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Final
 
 from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from ..errors import NotFound, ScanClosed
-from ..models import ScanEvent, Task
+from ..errors import Internal, NotFound, ScanClosed
+from ..models import EventType, ScanEvent, Task
 from ._mongo_client import in_transaction
-from ._mongo_journal import apply_effects, journal_entry, roll_forward
-from ._mongo_schema import SCAN_FIELDS, Doc
+from ._mongo_schema import SCAN_FIELDS, Doc, doc_task, task_doc
 
-__all__ = ["STATE", "Plan", "ScanChanges", "Settled", "visible"]
-
-#: The projection of a scan document that tells its seqs and unfinished changes.
-STATE: Final = {"seq": 1, "pruned": 1, "journal.seq": 1, "journal.at": 1}
+__all__ = ["Plan", "ScanChanges", "Settled"]
 
 
 @dataclass
@@ -46,71 +39,47 @@ class Plan:
 
 
 class Settled(Exception):
-    """Raised by a plan's ``prepare`` (or inside a transaction): no change, answer this task."""
+    """Raised by a plan's ``prepare`` or inside the transaction: no change, answer this task."""
 
     def __init__(self, task: Task) -> None:
         super().__init__(task.id)
         self.task = task
 
 
-def visible(state: Doc) -> int:
-    """The scan's latest seq below which every change is finished."""
-    pending = [int(e["seq"]) for e in state.get("journal") or ()]
-    return min(pending) - 1 if pending else int(state.get("seq", 0))
-
-
 class ScanChanges:
     """Applies changes of scans in one database; one per open store."""
 
     def __init__(
-        self,
-        client: AsyncMongoClient[Doc],
-        db: AsyncDatabase[Doc],
-        *,
-        transactions: bool,
-        repair_after: float,
-        event_retention: int,
+        self, client: AsyncMongoClient[Doc], db: AsyncDatabase[Doc], *, event_retention: int
     ) -> None:
         self.client = client
         self.db = db
-        self.transactions = transactions
-        self.repair_after = repair_after
         self.event_retention = event_retention
         self._locks: dict[str, asyncio.Lock] = {}
-        self._seqs: dict[str, int] = {}  # the seq this process last gave each scan
-
-    def lock(self, scan_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(scan_id, asyncio.Lock())
 
     async def apply(
         self, scan_id: str, prepare: Callable[[], Awaitable[Plan]]
     ) -> tuple[ScanEvent | None, Task | None]:
-        """Apply a change: its event, or None and the stored task it conflicted with.
+        """Apply a change in one transaction: its event, or None and the task it conflicted with.
 
-        ``prepare`` checks what the change depends on and plans it, under the
-        scan's lock, so this process's concurrent changes see each other.
+        ``prepare`` checks what the change depends on and plans it. Both run
+        under the scan's asyncio lock, so this process's changes of one scan
+        follow each other instead of retrying each other's write conflicts.
+
+        Raises:
+            pymongo.errors.DuplicateKeyError: The task's idempotency key is taken (a replay).
+            NotFound: No such scan.
+            ScanClosed: The plan requires an open scan and the scan is closed.
         """
-        async with self.lock(scan_id):
+        lock = self._locks.setdefault(scan_id, asyncio.Lock())
+        async with lock:
             try:
                 plan = await prepare()
-                if self.transactions:
-                    event = await in_transaction(
-                        self.client, functools.partial(self._in_transaction, scan_id, plan)
-                    )
+                event = await in_transaction(
+                    self.client, functools.partial(self._in_transaction, scan_id, plan)
+                )
             except Settled as settled:
                 return None, settled.task
-            if not self.transactions:
-                event, entry, others = await self._commit(scan_id, plan)
-                try:
-                    if others:  # unfinished changes before ours: finish them first
-                        await self.repair(scan_id, others)
-                    conflict = await roll_forward(self.db, scan_id, entry)
-                except BaseException:
-                    self._seqs.pop(scan_id, None)
-                    raise
-                if conflict is not None:
-                    self._seqs.pop(scan_id, None)  # the seq may have been handed back
-                    return None, conflict
         await self._prune(event)
         return event, None
 
@@ -129,95 +98,51 @@ class ScanChanges:
             session=session,
         )
         if doc is None:
-            await self._refuse(scan_id, plan, session)
-        assert doc is not None
+            found = await self.db.scans.find_one({"_id": scan_id}, {"_id": 1}, session=session)
+            raise NotFound("No such scan.") if found is None else ScanClosed()
         event = plan.event(int(doc["seq"]), doc if plan.need_scan else {})
-        lost = await apply_effects(self.db, event, plan.key, session)
-        if lost is not None:
-            raise Settled(lost)  # aborts the transaction, counters and all
+        await self._write_effects(event, plan.key, session)
         return event
 
-    async def _commit(self, scan_id: str, plan: Plan) -> tuple[ScanEvent, Doc, list[int]]:
-        """Without transactions: the one atomic scan update that commits a change.
+    async def _write_effects(
+        self, event: ScanEvent, key: str | None, session: AsyncClientSession
+    ) -> None:
+        """Write the change's task and its event; a conflict aborts the transaction.
 
-        A compare-and-set on the seq last seen, so the journal entry can carry
-        its seq; answers the event, its entry and the seqs of the other entries
-        (left by a crash or an outage, or in flight in another process: helping
-        is harmless, and finishing a first attempt before its retry makes the
-        retry find it).
+        A taken idempotency key raises ``DuplicateKeyError``; a decision of a
+        task no longer pending raises :class:`Settled` with the winner.
         """
-        expected = None if plan.need_scan else self._seqs.get(scan_id)
-        scan: Doc = {}
-        while True:
-            if expected is None:
-                fields = {**SCAN_FIELDS, "seq": 1} if plan.need_scan else {"seq": 1, "status": 1}
-                found = await self.db.scans.find_one({"_id": scan_id}, fields)
-                if found is None or (plan.require_open and found.get("status") != "open"):
-                    await self._refuse(scan_id, plan, None)
-                assert found is not None
-                scan, expected = found, int(found["seq"])
-            event = plan.event(expected + 1, {**scan, **plan.set} if plan.need_scan else {})
-            entry = journal_entry(event, plan.inc, plan.key)
-            update: Doc = {"$set": {**plan.set, "seq": event.seq}, "$push": {"journal": entry}}
-            if plan.inc:
-                update["$inc"] = plan.inc
-            query: Doc = {"_id": scan_id, "seq": expected}
-            if plan.require_open:
-                query["status"] = "open"
-            after = await self.db.scans.find_one_and_update(
-                query, update, projection=STATE, return_document=ReturnDocument.AFTER
+        task = event.task
+        if event.type is EventType.TASK_CREATED and task is not None:
+            await self.db.tasks.insert_one(task_doc(task, key), session=session)
+        elif event.type is EventType.TASK_UPDATED and task is not None:
+            decided = {
+                "status": task.status.value,
+                "reason": task.reason,
+                "decided_by": task.decided_by,
+                "decided_at": task.decided_at,
+                "seq": task.seq,
+            }
+            done = await self.db.tasks.update_one(
+                {"_id": task.id, "status": "pending"}, {"$set": decided}, session=session
             )
-            if after is not None:
-                self._seqs[scan_id] = event.seq
-                return event, entry, self._stale(after, but=event.seq, heal_all=True)
-            expected = None  # another process changed the scan: read it again
+            if done.matched_count == 0:
+                stored = await self.db.tasks.find_one({"_id": task.id}, session=session)
+                if stored is None:
+                    raise Internal(f"Task {task.id} vanished while being decided.")
+                raise Settled(doc_task(stored))
+        body = {
+            "_id": f"{event.scan_id}:{event.seq}",
+            "scan_id": event.scan_id,
+            "seq": event.seq,
+            "worker_id": event.worker_id,
+            "body": event.to_record(),
+        }
+        await self.db.events.insert_one(body, session=session)
 
-    async def _refuse(self, scan_id: str, plan: Plan, session: AsyncClientSession | None) -> None:
-        found = await self.db.scans.find_one({"_id": scan_id}, {"status": 1}, session=session)
-        if found is None:
-            raise NotFound("No such scan.")
-        if plan.require_open and found.get("status") != "open":
-            raise ScanClosed()
-
-    def _stale(self, state: Doc, *, but: int = 0, heal_all: bool = False) -> list[int]:
-        cutoff = datetime.now(UTC) - timedelta(seconds=self.repair_after)
-        return [
-            int(e["seq"])
-            for e in state.get("journal") or ()
-            if e.get("seq") != but and (heal_all or e.get("at", cutoff) <= cutoff)
-        ]
-
-    async def state(self, scan_id: str, fields: Doc, *, heal_all: bool = False) -> Doc | None:
-        """The scan document, after finishing journal entries left behind (if any).
-
-        ``fields`` must include :data:`STATE`. Entries younger than
-        ``repair_after`` are left to their owner unless ``heal_all``.
-        """
-        state = await self.db.scans.find_one({"_id": scan_id}, fields)
-        if state is not None and self._stale(state, heal_all=heal_all):
-            async with self.lock(scan_id):
-                await self.repair(scan_id)
-            state = await self.db.scans.find_one({"_id": scan_id}, fields)
-        return state
-
-    async def repair(self, scan_id: str, seqs: list[int] | None = None) -> None:
-        """Roll forward the scan's journal entries (those of ``seqs``, or all)."""
-        self._seqs.pop(scan_id, None)
-        doc = await self.db.scans.find_one({"_id": scan_id}, {"journal": 1})
-        entries: list[Any] = list((doc or {}).get("journal") or ())
-        for entry in sorted(entries, key=lambda e: int(e["seq"])):
-            if seqs is None or entry["seq"] in seqs:
-                await roll_forward(self.db, scan_id, entry)
-
-    async def repair_all(self) -> None:
-        """Roll forward every journal entry of every scan (at ``open()``)."""
-        async for scan in self.db.scans.find({"journal.0": {"$exists": True}}, {"_id": 1}):
-            async with self.lock(scan["_id"]):
-                await self.repair(scan["_id"])
-
-    async def _prune(self, event: ScanEvent | None) -> None:
+    async def _prune(self, event: ScanEvent) -> None:
         """Every 256th seq, forget events older than the retention (recording how far)."""
-        if event is None or event.seq % 256 or event.seq <= self.event_retention:
+        if event.seq % 256 or event.seq <= self.event_retention:
             return
         floor = event.seq - self.event_retention
         await self.db.scans.update_one({"_id": event.scan_id}, {"$max": {"pruned": floor}})

@@ -27,6 +27,8 @@ from ._mongo_schema import INDEXES, Doc
 
 __all__ = [
     "DEFAULT_TIMEOUTS_MS",
+    "NEEDS_REPLICA_SET",
+    "REMOVED_OPTIONS",
     "StoreOptions",
     "guarded",
     "in_transaction",
@@ -52,12 +54,25 @@ _RETRYABLE_CODES: Final = frozenset(
 )
 
 
+#: What a deployment needs, for error messages.
+NEEDS_REPLICA_SET: Final = (
+    "the MongoDB store runs every change in a transaction, which needs a replica set "
+    "or a sharded cluster (mongos); a single-node replica set will do: start mongod "
+    "with --replSet rs0, then run rs.initiate() once in mongosh"
+)
+
+#: Store options a URL may no longer carry, and why.
+REMOVED_OPTIONS: Final = {
+    "transactions": f"was removed: {NEEDS_REPLICA_SET}",
+    "repair_after": "was removed with the journal it tuned: the MongoDB store runs "
+    "every change in a transaction",
+}
+
+
 @dataclass(frozen=True)
 class StoreOptions:
     """What the URL says beyond pymongo's own options."""
 
-    #: ``auto`` (transactions where the server is a replica-set member or mongos), ``on``, ``off``.
-    transactions: str = "auto"
     event_retention: int = 10_000
     #: Whether the URL sets a write concern itself (``w=`` or ``journal=``).
     explicit_write_concern: bool = False
@@ -66,8 +81,11 @@ class StoreOptions:
 def parse_store_url(url: str) -> tuple[str, StoreOptions, dict[str, Any]]:
     """Split a store URL into pymongo's URL, the store's options and default client options.
 
-    The store's own query options (``transactions``, ``event_retention``) are
-    taken out, everything else is left to pymongo verbatim.
+    The store's own query option (``event_retention``) is taken out,
+    everything else is left to pymongo verbatim.
+
+    Raises:
+        ValueError: The URL is not a MongoDB URL, or names a removed option.
     """
     parts = urlsplit(url)
     if parts.scheme not in {"mongodb", "mongodb+srv"} or not parts.netloc:
@@ -76,16 +94,17 @@ def parse_store_url(url: str) -> tuple[str, StoreOptions, dict[str, Any]]:
     kept: list[str] = []
     for item in parts.query.split("&") if parts.query else []:
         name = item.partition("=")[0]
-        if name in {"transactions", "event_retention"}:
+        if name in REMOVED_OPTIONS:
+            raise ValueError(
+                f"The MongoDB store URL option {name!r} {REMOVED_OPTIONS[name]}. "
+                "Remove it from the URL."
+            )
+        if name == "event_retention":
             own.update(parse_qsl(item))
         else:
             kept.append(item)
     given = {pair.partition("=")[0].lower() for pair in kept}
-    transactions = own.get("transactions", "auto").lower()
-    if transactions not in {"auto", "on", "off"}:
-        raise ValueError("transactions must be auto, on or off")
     options = StoreOptions(
-        transactions=transactions,
         event_retention=int(own.get("event_retention", 10_000)),
         explicit_write_concern=bool(given & {"w", "journal", "wtimeoutms"}),
     )
@@ -139,24 +158,24 @@ def guarded(
 
 async def prepare_database(
     client: AsyncMongoClient[Doc], options: StoreOptions
-) -> tuple[AsyncDatabase[Doc], bool]:
-    """The URL's database (``taskstream`` by default) with its write concern and indexes,
-    and whether the server is a replica-set member or a mongos.
+) -> AsyncDatabase[Doc]:
+    """The URL's database (``taskstream`` by default) with its write concern and indexes.
 
-    Write concern: ``majority`` there, ``w:1, j:true`` on a standalone server,
-    unless the URL sets one.
+    Write concern: ``majority``, unless the URL sets one.
+
+    Raises:
+        ValueError: The server is a standalone one, which cannot run transactions.
     """
     hello = await client.admin.command("hello")
-    replicated = "setName" in hello or hello.get("msg") == "isdbgrid"
-    concern = None
-    if not options.explicit_write_concern:
-        concern = WriteConcern("majority") if replicated else WriteConcern(w=1, j=True)
+    if "setName" not in hello and hello.get("msg") != "isdbgrid":
+        raise ValueError(f"The MongoDB server is a standalone server: {NEEDS_REPLICA_SET}.")
+    concern = None if options.explicit_write_concern else WriteConcern("majority")
     name = client.get_default_database("taskstream").name
     db = client.get_database(name, write_concern=concern)
     for collection, indexes in INDEXES.items():
         for keys, index_options in indexes:
             await db[collection].create_index(keys, **index_options)
-    return db, replicated
+    return db
 
 
 async def in_transaction(

@@ -6,8 +6,8 @@ Documents (one collection each):
   ``username_key`` is the lower-cased username, unique.
 - ``scans``: the scan's fields plus everything that must change atomically
   with its ``seq``: ``counts``, ``workers.<key>`` (per-worker counters),
-  ``latency.<bucket_ms>`` (the decision-latency histogram), ``pruned`` (events
-  up to it were deleted) and ``journal`` (changes in flight, see mongodb.py).
+  ``latency.<bucket_ms>`` (the decision-latency histogram) and ``pruned``
+  (events up to it were deleted).
 - ``tasks``: the Task's fields, ``idempotency_key`` only when one was given.
 - ``events``: ``{_id: "<scan_id>:<seq>", scan_id, seq, worker_id, body}``.
 - ``revoked_tokens``: ``{_id: jti, expires_at}``, removed by a TTL index.
@@ -194,7 +194,7 @@ def user_doc(user: User, password_hash: str) -> Doc:
 
 
 def new_scan_doc(scan: Scan) -> Doc:
-    """A new scan's document: seq 0, zero counters, an empty journal."""
+    """A new scan's document: seq 0, zero counters."""
     return {
         "_id": scan.id,
         "name": scan.name,
@@ -208,7 +208,6 @@ def new_scan_doc(scan: Scan) -> Doc:
         "counts": {"pending": 0, "validated": 0, "refused": 0},
         "workers": {},
         "latency": {},
-        "journal": [],
     }
 
 

@@ -1,62 +1,44 @@
 """``mongodb://host:port/dbname``: MongoDB through pymongo's native ``AsyncMongoClient``.
 
-Every change of a scan (a submission, a decision, closing) updates the scan
-document: it allocates the scan's next ``seq`` and applies the counters kept
-there with ``$inc`` (``counts``, ``workers.<id>``, the ``latency`` histogram),
-conditioned on the scan being open where that matters. Then the task and the
-event documents are written. Layout and indexes: ``_mongo_schema.py``.
+The server must be a replica-set member or a mongos: every change of a scan
+(a submission, a decision, closing) is one multi-document transaction, and
+``open()`` refuses a standalone server with ``ValueError`` saying so. A
+single-node replica set is enough (``mongod --replSet rs0``, then
+``rs.initiate()``).
 
-**With transactions** (a replica set or mongos: ``transactions=auto``, the
-default, detects it from ``hello``), the scan update, the task write and the
-event insert commit together with write concern ``majority``. A decision is
-an update of the task conditioned on ``status: "pending"``: of two
-concurrent ones the second hits a write conflict, is retried on a fresh
-snapshot, finds the task decided and raises ``AlreadyDecided`` with the
-winner. A replayed idempotency key makes the task insert fail on the unique
-partial index: the transaction is undone, seq and all, and the first task is
-answered. Commits of one scan are serialised by the scan document, so
-readers always see a gap-free prefix of its seqs.
+A change updates the scan document first: it allocates the scan's next
+``seq`` with ``$inc`` and applies the counters kept there (``counts``,
+``workers.<id>``, the ``latency`` histogram), conditioned on the scan being
+open where that matters. Then the task and the event documents are written,
+and the transaction commits with write concern ``majority`` (unless the URL
+sets one). Layout and indexes: ``_mongo_schema.py``.
 
-**Without transactions** (a standalone server, write concern ``w:1, j:true``)
-the *scan update is the commit point*, and it is one atomic single-document
-write that (a) allocates the seq by compare-and-set on the seq read before
-(``{seq: n} → {seq: n+1}``), so no seq is ever handed to two changes, (b)
-applies all counter deltas and (c) appends to the scan's ``journal`` an
-entry holding the whole event and the deltas' inverse. After it, the task
-and the event are written idempotently (``_mongo_journal.roll_forward``:
-inserts whose duplicate-key error means "done", a decision conditioned on
-``pending`` that recognises its own seq), then the entry is pulled. So:
-
-- A crash or outage *before* the scan update leaves nothing. *After* it,
-  the change is complete in the counters and recorded in the journal; the
-  task and event are written by whoever finds the entry: this process on its
-  next change of the scan, any reader once the entry is older than
-  ``repair_after`` seconds, every ``open()``, and an idempotent retry (same
-  key) before it answers. Roll-forward is idempotent, so helpers may race the
-  owner harmlessly. An acknowledged change therefore always has its event and
-  counters; an unacknowledged one is finished, never half-kept.
-- A change that turns out to conflict (a replayed idempotency key, which the
-  task insert's duplicate-key error reveals; a decision another process won
-  after our pre-check) is given up by reverting its counters and pulling its
-  entry in one update conditioned on the entry, so exactly once. That update
-  also hands the seq back when it is still the scan's latest (always, within
-  one process); otherwise the seq stays unused: a gap, which the contract
-  allows ("strictly increasing"). A seq handed back was never visible to a
-  reader (see below) and nothing was written with it.
-- Readers never skip an unfinished change: ``latest_seq``, ``events_after``
-  and ``stats`` report seqs only below the oldest journal entry.
-- Within one process, changes of a scan are serialised by an asyncio lock
-  (in both modes: it also spares transactions their write conflicts), so the
-  common single-server deployment sees no gaps and no out-of-order events.
-  Several processes on a standalone server are correct but may leave gaps,
-  and a task may be listed before an earlier one is finished.
-  A client whose call failed with ``Unavailable`` and retries *without* an
-  idempotency key may find its first attempt finished as well: use keys.
+- Commits of one scan are serialised by the scan document, so a reader
+  sees a scan's ``seq`` only with every change up to it, tasks, events and
+  counters: a gap-free prefix. A crash or an outage before the commit
+  leaves nothing. One during the commit may leave the change committed
+  but unanswered (``Unavailable``): a retry with the same idempotency key
+  is answered with the stored task.
+- A decision is an update of the task conditioned on ``status: "pending"``:
+  of two concurrent ones the second hits a write conflict, is retried on a
+  fresh snapshot, finds the task decided and raises ``AlreadyDecided`` with
+  the winner.
+- A replayed idempotency key makes the task insert fail on the unique
+  partial index: the transaction is undone, seq and all, and the first task
+  is answered.
+- Within one process, changes of a scan are serialised by an asyncio lock,
+  which spares them each other's write conflicts; between processes, a
+  write conflict is retried with a jittered backoff.
+- A process killed inside a transaction leaves it open on the server,
+  holding its scan document until the server reaps it
+  (``transactionLifetimeLimitSeconds``, 60 s by default): changes of that
+  scan answer ``Unavailable`` until then.
 
 Errors: ``ConnectionFailure`` (``AutoReconnect``, ``NetworkTimeout``,
-``ServerSelectionTimeoutError``), write-concern timeouts and "primary
-stepping down" codes raise ``Unavailable``; the client reconnects by itself,
-so calls succeed again once the server is back, without reopening the store.
+``ServerSelectionTimeoutError``), write-concern timeouts, "primary stepping
+down" codes and write conflicts that outlast the retries raise
+``Unavailable``; the client reconnects by itself, so calls succeed again
+once the server is back, without reopening the store.
 """
 
 from __future__ import annotations
@@ -73,7 +55,7 @@ from .._store import NewTask
 from .._url import mask_url
 from ..errors import AlreadyDecided, Conflict, Internal, NotFound, ScanClosed, Unavailable
 from ..models import EventType, Scan, ScanEvent, ScanStats, Task, TaskStatus, User
-from ._mongo_changes import STATE, Plan, ScanChanges, Settled, visible
+from ._mongo_changes import Plan, ScanChanges, Settled
 from ._mongo_client import guarded as _guarded
 from ._mongo_client import parse_store_url, prepare_database
 from ._mongo_schema import (
@@ -94,29 +76,23 @@ __all__ = ["MongoStore"]
 
 
 class MongoStore:
-    """A :class:`~taskstream_core.Store` in one MongoDB database.
+    """A :class:`~taskstream_core.Store` in one MongoDB database (a replica set or mongos).
 
     Its methods are documented by the :class:`~taskstream_core.Store` protocol;
-    the module's docstring says what each change guarantees with and without
-    transactions.
+    the module's docstring says what each change guarantees.
 
     Args:
         url: ``mongodb://[user:pass@]host[:port][,host...]/dbname[?options]``;
-            the store's own query options are ``transactions`` and
-            ``event_retention``, the others go to pymongo.
+            the store's own query option is ``event_retention``, the others go
+            to pymongo.
         event_retention: How many of each scan's latest events are kept for
             resuming viewers; the URL's option (or 10,000) when None.
-        transactions: ``auto`` (where the server supports them), ``on`` or
-            ``off``; the URL's option when None.
-        repair_after: Seconds after which a reader finishes a change its
-            writer left half-done (without transactions).
         login_failure_ttl: How long failed logins are kept.
 
     Raises:
-        ValueError: The URL's ``transactions`` or ``event_retention`` option is invalid.
-
-    Attributes:
-        transactions: Whether changes run in transactions; known once open.
+        ValueError: The URL is malformed, its ``event_retention`` is not a
+            number, or it carries a removed option (``transactions``,
+            ``repair_after``).
     """
 
     def __init__(
@@ -124,19 +100,13 @@ class MongoStore:
         url: str,
         *,
         event_retention: int | None = None,
-        transactions: str | None = None,
-        repair_after: float = 2.0,
         login_failure_ttl: timedelta = timedelta(days=1),
     ) -> None:
         self._url = url
         self._client_url, options, self._client_options = parse_store_url(url)
         self._options = options
         self.event_retention = event_retention or options.event_retention
-        self.transactions_mode = transactions or options.transactions
-        self.repair_after = repair_after
         self.login_failure_ttl = login_failure_ttl
-        #: Whether changes run in transactions; known once open.
-        self.transactions = False
         self._client: AsyncMongoClient[Doc] | None = None
         self._changes: ScanChanges | None = None
 
@@ -152,7 +122,7 @@ class MongoStore:
             The store, not yet opened.
 
         Raises:
-            ValueError: The URL's ``transactions`` or ``event_retention`` option is invalid.
+            ValueError: The URL is malformed or carries a removed option.
         """
         return cls(url)
 
@@ -161,8 +131,8 @@ class MongoStore:
         return mask_url(self._url)
 
     @property
-    def changes(self) -> ScanChanges:
-        """The open store's write path (internal: for the store's own tests and tools).
+    def _scan_changes(self) -> ScanChanges:
+        """The open store's write path.
 
         Raises:
             Internal: The store is not open.
@@ -178,31 +148,28 @@ class MongoStore:
         Raises:
             Internal: The store is not open.
         """
-        return self.changes.db
+        return self._scan_changes.db
 
     async def open(self) -> None:
+        """Connect, check the server can run transactions, and create the indexes.
+
+        Raises:
+            Unavailable: The server cannot be reached.
+            ValueError: The server is a standalone one (no transactions).
+        """
         client: AsyncMongoClient[Doc] = AsyncMongoClient(
             self._client_url, tz_aware=True, tzinfo=UTC, **self._client_options
         )
         try:
-            db, replicated = await prepare_database(client, self._options)
-            mode = self.transactions_mode
-            self.transactions = mode == "on" or (mode == "auto" and replicated)
-            changes = ScanChanges(
-                client,
-                db,
-                transactions=self.transactions,
-                repair_after=self.repair_after,
-                event_retention=self.event_retention,
-            )
-            await changes.repair_all()
+            db = await prepare_database(client, self._options)
         except PyMongoError as exc:
             await client.close()
             raise Unavailable(f"Cannot open the MongoDB store {self.url}: {exc}") from exc
         except BaseException:
             await client.close()
             raise
-        self._client, self._changes = client, changes
+        self._client = client
+        self._changes = ScanChanges(client, db, event_retention=self.event_retention)
 
     async def close(self) -> None:
         client, self._client, self._changes = self._client, None, None
@@ -328,15 +295,15 @@ class MongoStore:
             )
 
         try:
-            event, _ = await self.changes.apply(scan_id, prepare)
+            event, _ = await self._scan_changes.apply(scan_id, prepare)
         except ScanClosed:
             return None
         return event
 
     @_guarded
     async def latest_seq(self, scan_id: str) -> int:
-        state = await self.changes.state(scan_id, STATE)
-        return 0 if state is None else visible(state)
+        doc = await self.db.scans.find_one({"_id": scan_id}, {"seq": 1})
+        return 0 if doc is None else int(doc_field(doc, "seq", "scan"))
 
     # -- tasks ------------------------------------------------------------------------
     @_guarded
@@ -349,8 +316,7 @@ class MongoStore:
 
         async def prepare() -> Plan:
             # No lookup of the key first: the unique index finds a replay. The
-            # insert fails, and the transaction is undone (or the journaled
-            # change given up, its seq handed back), and the first task answered.
+            # insert fails, the transaction is undone, and the first task answered.
             worker = f"workers.{worker_key(task.worker_id)}"
             return Plan(
                 event=event,
@@ -363,13 +329,12 @@ class MongoStore:
             )
 
         try:
-            made, first = await self.changes.apply(task.scan_id, prepare)
+            made, first = await self._scan_changes.apply(task.scan_id, prepare)
         except (DuplicateKeyError, ScanClosed):  # a replay, maybe (in a closed scan too)
             first = await self._by_key(task.scan_id, task.worker_id, key) if key else None
             if first is None:
                 raise
-        if first is not None:  # a replay, or a twin made it first: finish its event
-            await self.changes.state(task.scan_id, STATE, heal_all=True)
+        if first is not None:  # a replay, or a twin made it first
             return first, None
         assert made is not None
         assert made.task is not None
@@ -412,7 +377,7 @@ class MongoStore:
                 require_open=False,
             )
 
-        made, winner = await self.changes.apply(found.scan_id, prepare)
+        made, winner = await self._scan_changes.apply(found.scan_id, prepare)
         if winner is not None:
             raise AlreadyDecided(task=winner)
         assert made is not None
@@ -461,12 +426,13 @@ class MongoStore:
     async def events_after(
         self, scan_id: str, seq: int, *, worker_id: str | None = None
     ) -> list[ScanEvent] | None:
-        state = await self.changes.state(scan_id, STATE)
+        state = await self.db.scans.find_one({"_id": scan_id}, {"seq": 1, "pruned": 1})
         if state is None:
             return []
         if seq < int(state.get("pruned", 0)):
             return None
-        query: Doc = {"scan_id": scan_id, "seq": {"$gt": seq, "$lte": visible(state)}}
+        latest = int(doc_field(state, "seq", "scan"))
+        query: Doc = {"scan_id": scan_id, "seq": {"$gt": seq, "$lte": latest}}
         if worker_id is not None:
             query["worker_id"] = {"$in": [None, worker_id]}
         found = self.db.events.find(query).sort("seq", 1)
@@ -474,8 +440,8 @@ class MongoStore:
 
     @_guarded
     async def stats(self, scan_id: str, *, since: datetime) -> ScanStats:
-        fields = {**SCAN_FIELDS, **STATE, "workers": 1, "latency": 1}
-        doc = await self.changes.state(scan_id, fields)
+        fields = {**SCAN_FIELDS, "seq": 1, "workers": 1, "latency": 1}
+        doc = await self.db.scans.find_one({"_id": scan_id}, fields)
         if doc is None:
             raise NotFound("No such scan.")
         recent = await self.db.tasks.count_documents(
@@ -489,5 +455,5 @@ class MongoStore:
             decision_seconds_p50=percentile(buckets, 0.5),
             decision_seconds_p95=percentile(buckets, 0.95),
             workers=doc_workers(doc),
-            seq=visible(doc),
+            seq=int(doc_field(doc, "seq", "scan")),
         )
