@@ -36,7 +36,6 @@ __all__ = [
     "mongo_url",
     "set_base_uri",
     "used_databases",
-    "with_option",
 ]
 
 #: Names a real MongoDB server to test against instead of starting secantus.
@@ -133,11 +132,6 @@ def database_url(base_uri: str, database: str) -> str:
     """``base_uri`` (``mongodb://host:port/?opts``) with ``database`` as its path."""
     parts = urlsplit(base_uri)
     return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, ""))
-
-
-def with_option(url: str, option: str) -> str:
-    """``url`` with one more query option (``name=value``)."""
-    return f"{url}{'&' if '?' in url else '?'}{option}"
 
 
 def set_base_uri(uri: str | None) -> None:
