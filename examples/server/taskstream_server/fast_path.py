@@ -6,8 +6,9 @@ work was each socket's python-engineio writer waking per event, wrapping
 the text in an ASGI message that uvicorn hands to ``websockets`` to frame.
 A server's text frame is the same bytes for every socket that negotiated no
 extension, so each event is framed once, and a :class:`Lane` appends those
-bytes to the socket's transport. Acks, pings and the close still go through
-python-engineio.
+bytes to the socket's transport. python-socketio's own packets (acks above
+all) take the lane too, through this server's ``send``; pings and the close
+still go through python-engineio.
 
 Order is what makes this safe: a lane takes an event only while engineio's
 queue is empty and uvicorn is not holding a send back (flow control), so
@@ -15,7 +16,8 @@ nothing queued earlier is waiting. Frames taken in one pass of the event
 loop go out in one ``transport.write`` at the end of it.
 
 What it touches, and so the versions ``pyproject.toml`` allows: python-engineio's
-driver table (``AsyncServer._async``) and its ASGI websocket class; uvicorn's
+driver table (``AsyncServer._async``) and its ASGI websocket class, this
+server's ``send`` (replaced on the instance); uvicorn's
 websockets-sansio protocol (``transport``, ``conn``, ``writable``,
 ``close_sent``) reached through the ASGI ``send`` it hands the app. Where
 those are not as expected, :meth:`FastPath.install` logs a warning and
@@ -36,6 +38,9 @@ from websockets.protocol import SERVER, State
 __all__ = ["WS_PROTOCOL", "FastPath", "Lane", "guard_shutdown", "text_frame", "versions"]
 
 log = logging.getLogger("taskstream.fast_path")
+
+#: What an Engine.IO message starts with on a websocket.
+MESSAGE_PREFIX: Final = str(eio_packet.MESSAGE)
 
 #: uvicorn's websocket implementation whose connections a lane writes to.
 WS_PROTOCOL: Final = "websockets-sansio"
@@ -173,6 +178,15 @@ class FastPath:
                         del fast._lanes[sid]
 
         engineio_server._async = {**drivers, "websocket": LaneWebSocket}  # type: ignore[dict-item]
+        plain_send = engineio_server.send
+
+        async def send(sid: str, data: Any) -> None:
+            # python-socketio's own packets (acks above all) go by the lane too, in order.
+            socket = engineio_server.sockets.get(sid)
+            if not (isinstance(data, str) and fast.send_text(socket, data)):
+                await plain_send(sid, data)
+
+        engineio_server.send = send
         log.info("fast path: on (%s)", versions())
         return fast
 
@@ -199,13 +213,29 @@ class FastPath:
         Returns:
             Whether the lane took it; if not, it is the caller's to queue.
         """
-        lane = self._lanes.get(socket.sid)
-        if lane is None or socket.closed or not socket.upgraded or not socket.queue.empty():
-            return False
-        if not lane.take(self._frame(packet)):
+        lane = self._ready(socket)
+        if lane is None or not lane.take(self._frame(packet)):
             return False
         self.sent += 1
         return True
+
+    def send_text(self, socket: Any, text: str) -> bool:
+        """Write an Engine.IO message of ``text`` (a packet python-socketio encoded, an ack
+        say) by the socket's lane if that keeps its order.
+
+        Returns:
+            Whether the lane took it; if not, python-engineio is to send it.
+        """
+        lane = None if socket is None else self._ready(socket)
+        return lane is not None and lane.take(text_frame(MESSAGE_PREFIX + text))
+
+    def _ready(self, socket: Any) -> Lane | None:
+        """The socket's lane if a frame taken now keeps its order: the socket is open, on its
+        websocket, and nothing waits in python-engineio's queue to be sent before it."""
+        lane = self._lanes.get(socket.sid)
+        if lane is None or socket.closed or not socket.upgraded or not socket.queue.empty():
+            return None
+        return lane
 
     def buffered(self, eio_sid: str) -> int:
         """Bytes the socket's lane holds unsent (0 without a lane)."""
