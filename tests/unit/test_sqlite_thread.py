@@ -71,26 +71,8 @@ def _insert_then_fail(key: str) -> Callable[[sqlite3.Connection], str]:
 
 
 async def test_a_call_failing_after_it_wrote_is_undone_alone(db: SQLiteThread) -> None:
-    """Each call runs in a savepoint of its own: what the failing call wrote is gone."""
+    """The group runs again call by call; what the failing call wrote is gone."""
     await _group_around(db, _insert_then_fail("half"))
-
-
-async def test_each_call_runs_once_when_another_call_of_its_group_fails(
-    db: SQLiteThread,
-) -> None:
-    """A call is never run again because another call grouped with it raised."""
-    runs: list[str] = []
-
-    def counted(conn: sqlite3.Connection) -> str:
-        runs.append("a")
-        return _insert("a")(conn)
-
-    results = await asyncio.gather(
-        db.call(counted), db.call(_insert_then_fail("half")), return_exceptions=True
-    )
-    assert results[0] == "a"
-    assert isinstance(results[1], Conflict)
-    assert runs == ["a"]
 
 
 async def test_reads_see_what_was_committed_and_cannot_write(db: SQLiteThread) -> None:

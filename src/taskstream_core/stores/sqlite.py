@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from .._stats import decision_bucket, percentile
@@ -38,6 +40,8 @@ from ._sqlite_schema import COUNTER, SCHEMA, TASK_COLUMNS, row_scan, row_task, r
 from ._sqlite_thread import SQLiteThread
 
 __all__ = ["SQLiteStore"]
+
+_T = TypeVar("_T")
 
 
 class SQLiteStore:
@@ -128,6 +132,9 @@ class SQLiteStore:
     async def close(self) -> None:
         await self._db.close()
 
+    async def _call(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        return await self._db.call(fn)
+
     # -- users ------------------------------------------------------------------------
     async def create_user(self, user: User, password_hash: str) -> None:
         def run(conn: sqlite3.Connection) -> None:
@@ -146,7 +153,7 @@ class SQLiteStore:
             except sqlite3.IntegrityError:
                 raise Conflict("This username is taken.") from None
 
-        await self._db.call(run)
+        await self._call(run)
 
     async def get_user(self, user_id: str) -> User | None:
         return await self._db.fetch_one("SELECT * FROM users WHERE id = ?", (user_id,), row_user)
@@ -174,7 +181,7 @@ class SQLiteStore:
                 (token_id, format_time(expires_at)),
             )
 
-        await self._db.call(run)
+        await self._call(run)
 
     async def is_token_revoked(self, token_id: str) -> bool:
         found = await self._db.fetch_one(
@@ -198,7 +205,7 @@ class SQLiteStore:
             )
             return [parse_time(r["at"]) for r in rows]
 
-        return await self._db.call(run)
+        return await self._call(run)
 
     async def clear_login_failures(self, username: str) -> None:
         await self._db.execute(
@@ -223,7 +230,7 @@ class SQLiteStore:
             conn.execute("INSERT INTO login_failures VALUES (?, ?)", (key, format_time(at)))
             return True, sorted([*recent, parse_time(format_time(at))])
 
-        return await self._db.call(run)
+        return await self._call(run)
 
     # -- scans ------------------------------------------------------------------------
     async def create_scan(self, scan: Scan) -> None:
@@ -244,7 +251,7 @@ class SQLiteStore:
             except sqlite3.IntegrityError:
                 raise Conflict("A scan with this id exists.") from None
 
-        await self._db.call(run)
+        await self._call(run)
 
     async def get_scan(self, scan_id: str) -> Scan | None:
         return await self._db.fetch_one("SELECT * FROM scans WHERE id = ?", (scan_id,), row_scan)
@@ -289,7 +296,7 @@ class SQLiteStore:
             scan = row_scan(conn.execute("SELECT * FROM scans WHERE id = ?", (scan_id,)).fetchone())
             return self._record(conn, ScanEvent(EventType.SCAN_UPDATED, scan_id, seq, scan=scan))
 
-        return await self._db.call(run)
+        return await self._call(run)
 
     async def latest_seq(self, scan_id: str) -> int:
         seq = await self._db.fetch_one(
@@ -332,7 +339,7 @@ class SQLiteStore:
             event = ScanEvent(EventType.TASK_CREATED, stored.scan_id, stored.seq, task=stored)
             return stored, self._record(conn, event)
 
-        return await self._db.call(run)
+        return await self._call(run)
 
     async def decide_task(
         self, task_id: str, status: TaskStatus, *, reason: str | None, by: str, at: datetime
@@ -375,7 +382,7 @@ class SQLiteStore:
             event = ScanEvent(EventType.TASK_UPDATED, task.scan_id, seq, task=decided)
             return self._record(conn, event)
 
-        return await self._db.call(run)
+        return await self._call(run)
 
     async def get_task(self, task_id: str) -> Task | None:
         return await self._db.fetch_one(
