@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sanic_ext
 import socketio
 from sanic import Sanic
 
@@ -143,6 +142,8 @@ def build_sanic(name: str = "taskstream", cors_origins: Sequence[str] = ()) -> S
     app.config.AUTO_EXTEND = False
     app.config.REQUEST_ID_HEADER = "X-Request-ID"
     if cors_origins:
+        import sanic_ext  # noqa: PLC0415 - only with --cors-origin: it imports pydantic
+
         sanic_ext.Extend(
             app,
             config=sanic_ext.Config(
