@@ -15,6 +15,7 @@ import importlib
 import warnings
 from typing import Any
 
+from . import errors
 from ._accounts import Accounts, LoginThrottle, Session
 from ._broker import Broker, Resync, open_broker, register_broker
 from ._export import export_csv, export_json
@@ -72,22 +73,11 @@ __all__ = [
 # Names exported here before 0.2, now in their public module; kept working with a
 # DeprecationWarning for one release.
 _MOVED: dict[str, str] = {
-    **dict.fromkeys(
-        [
-            "AlreadyDecided",
-            "Conflict",
-            "Forbidden",
-            "Internal",
-            "InvalidRequest",
-            "NotFound",
-            "PayloadTooLarge",
-            "RateLimited",
-            "ScanClosed",
-            "Unauthorized",
-            "Unavailable",
-        ],
-        "errors",
-    ),
+    **{
+        name: "errors"
+        for name in errors.__all__
+        if isinstance(getattr(errors, name), type) and name not in __all__
+    },
     **dict.fromkeys(
         ["EventType", "ScanCounts", "ScanStats", "ScanStatus", "TaskStatus", "User", "WorkerStats"],
         "models",

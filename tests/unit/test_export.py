@@ -8,23 +8,11 @@ import json
 
 from taskstream_core import Scan, Task, export_csv, export_json
 from taskstream_core.models import ScanStatus, TaskStatus
-from tests.support.shapes import TASK_KEYS
+from tests.support.shapes import TASK_FIELDS, TASK_KEYS
 
 from ..conformance.factories import T0, at
 
-COLUMNS = [
-    "id",
-    "scan_id",
-    "worker_id",
-    "worker_username",
-    "content",
-    "status",
-    "reason",
-    "decided_by",
-    "created_at",
-    "decided_at",
-    "seq",
-]
+COLUMNS = list(TASK_FIELDS)
 SCAN = Scan("s1", "Export me", "", ScanStatus.OPEN, "a1", T0)
 
 
