@@ -1,4 +1,4 @@
-"""TaskStream's benchmarks (issue #7): ``python -m benchmarks [SCENARIO ...]``.
+"""TaskStream's benchmarks: ``python -m benchmarks [SCENARIO ...]``.
 
 Not tests: they print figures and save them (JSON, PNG, a Markdown table) and
 never assert a speed. A run that loses, repeats or reorders an event is a

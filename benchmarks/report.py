@@ -50,10 +50,9 @@ def _comparison(r: dict[str, dict[str, Any]]) -> list[str]:
         "| system | submit→admin p50 | acked submits/s (20 workers, 10 admins) "
         "| fan-out deliveries/s (200 admins) |",
         "|---|---|---|---|",
-        "| the seed's stack: Flask-SocketIO (gevent) + pymongo on a MongoDB-wire server "
-        "(issue #7's figures) | 3.6 ms | 290 | 3,200 |",
-        "| Node.js socket.io 4, in memory, no durability (issue #7's figures) "
-        "| 0.21 ms | 7,600 | 42,000 |",
+        "| Flask-SocketIO (gevent) + pymongo on a MongoDB-wire server (quoted) "
+        "| 3.6 ms | 290 | 3,200 |",
+        "| Node.js socket.io 4, in memory, no durability (quoted) | 0.21 ms | 7,600 | 42,000 |",
         f"| **TaskStream, durable SQLite (this run)** | {_ms(p50)} | {_n(rate)} | {_n(fan)} |",
     ]
 
@@ -212,7 +211,7 @@ def render(out: Path, prefix: str = "") -> str:
     runs = [v["machine"] for v in r.values() if "machine" in v]
     machine = max(runs, key=lambda m: str(m["date"])) if runs else None
     lines = [*_conditions(r, int(machine["cores"]) if machine else 1)]
-    lines += ["### Against the issue's comparison", "", *_comparison(r), "", "### Targets", ""]
+    lines += ["### Against two other stacks", "", *_comparison(r), "", "### Targets", ""]
     lines += [*_targets(r), "", "### Every figure", ""]
     if "latency" in r:
         lat = r["latency"]
