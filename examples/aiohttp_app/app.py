@@ -25,6 +25,7 @@ from aiohttp.typedefs import Handler
 
 import taskstream_core as ts
 from taskstream_core import Principal, TaskStream, wire
+from taskstream_core.models import EventType
 
 CORE = web.AppKey("core", TaskStream)
 LIVE: web.AppKey[weakref.WeakSet[ts.ViewerSession]] = web.AppKey("live")
@@ -158,7 +159,7 @@ async def live(rq: web.Request) -> web.StreamResponse:
         with contextlib.suppress(ts.ViewerClosed, ConnectionError, TimeoutError):
             async with asyncio.timeout(wire.token_seconds_left(who, core.accounts.tokens.leeway)):
                 async for event in viewer:
-                    seq = None if event.type is ts.EventType.SCAN_STATS else event.seq
+                    seq = None if event.type is EventType.SCAN_STATS else event.seq
                     await stream.write(sse(event.type.value, event.to_envelope(), seq))
     return stream
 
