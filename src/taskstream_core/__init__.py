@@ -12,6 +12,7 @@ whose name starts with ``_`` are the implementation and may change in any releas
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import warnings
 from typing import Any
 
@@ -30,8 +31,12 @@ from ._url import mask_url
 from .errors import TaskStreamError
 from .models import Principal, Role, Scan, ScanEvent, Task
 
-#: The version of the installed ``taskstream-core``.
-__version__ = "0.1.0"
+#: The version of the installed ``taskstream-core`` (from its metadata).
+__version__: str
+try:
+    __version__ = importlib.metadata.version("taskstream-core")
+except importlib.metadata.PackageNotFoundError:  # a source tree that is not installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "Accounts",

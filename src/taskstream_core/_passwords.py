@@ -1,5 +1,7 @@
 """Password hashing as a policy object around passlib's ``pbkdf2_sha256``.
 
+passlib comes from libpass, its maintained fork (the same ``passlib`` import).
+
 The cost is checked once when the hasher is made; ``needs_rehash`` lets the
 service upgrade a stored hash at the next successful login when the policy
 grows, the way argon2-cffi's ``check_needs_rehash`` does.

@@ -2,8 +2,9 @@
 
 The dashboard (``examples/web``) is a single-page app, so every page URL
 answers the same ``index.html`` and the app routes on the client. Its
-build lands in ``static/app/``; a checkout without it still answers each
-page, with a self-contained notice that points at the API.
+build lands in ``static/app/``, which the wheel and the sdist carry (see
+``build_backend.py``); a source tree without it still answers each page,
+with a self-contained notice that says how to build it and points at the API.
 """
 
 from __future__ import annotations

@@ -30,10 +30,17 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from .._extras import missing_extra
+
+try:
+    from redis.asyncio import Redis
+    from redis.asyncio.client import PubSub
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+except ImportError as error:
+    raise missing_extra(
+        error, extra="redis", module="redis", needed_by="RedisBroker (redis://)"
+    ) from error
 
 from .._broker import Resync
 from .._url import mask_url

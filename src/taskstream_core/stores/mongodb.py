@@ -46,9 +46,16 @@ from __future__ import annotations
 import contextlib
 from datetime import UTC, datetime, timedelta
 
-from pymongo import AsyncMongoClient
-from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from .._extras import missing_extra
+
+try:
+    from pymongo import AsyncMongoClient
+    from pymongo.asynchronous.database import AsyncDatabase
+    from pymongo.errors import DuplicateKeyError, PyMongoError
+except ImportError as error:
+    raise missing_extra(
+        error, extra="mongo", module="pymongo", needed_by="MongoStore (mongodb://)"
+    ) from error
 
 from .._stats import decision_bucket, percentile
 from .._store import NewTask
