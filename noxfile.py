@@ -103,6 +103,8 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over the library, the example servers, the tests and the benchmarks."""
     install(session, *PROJECTS)
     session.run("mypy")
+    # The tutorial's app.py on its own: its module name is the aiohttp example's too.
+    session.run("mypy", "examples/tutorial")
 
 
 @nox.session(python=PYTHON)
