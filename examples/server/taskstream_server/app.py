@@ -1,10 +1,8 @@
-"""Composition: the core, Sanic and Socket.IO assembled into one ASGI app.
+"""The core, Sanic and Socket.IO assembled into one ASGI app.
 
-``socketio.ASGIApp`` answers ``/socket.io`` and hands everything else to
-Sanic (through :class:`HttpEdge`), which is how the python-socketio
-maintainer recommends pairing the two rather than Sanic's own Socket.IO
-mode. The ASGI lifespan opens the core before the first request and, on
-shutdown, disconnects the sockets and closes the core after the last one.
+``socketio.ASGIApp`` answers ``/socket.io`` and hands everything else to Sanic, as the
+python-socketio maintainer recommends; :class:`~taskstream_server.edge.Edge` is in front
+of both. The ASGI lifespan opens the core before Sanic starts and closes it last.
 """
 
 from __future__ import annotations
@@ -18,27 +16,10 @@ from typing import Any
 import socketio
 from sanic import Sanic
 
-from taskstream_core import (
-    TaskStream,
-    TaskStreamError,
-    TokenIssuer,
-    mask_url,
-    open_broker,
-    open_store,
-)
+from taskstream_core import TaskStream, TaskStreamError, TokenIssuer, open_broker, open_store
 
-from .edge import (
-    ASGIApp,
-    HttpEdge,
-    Message,
-    PollingEdge,
-    Receive,
-    Scope,
-    Send,
-    with_frame_check,
-    with_security_headers,
-)
-from .http_api import HttpApi, register_error_handler
+from .edge import ASGIApp, Edge, Message, Receive, Scope, Send, with_frame_check
+from .http_api import HttpApi
 from .observability import LiveMetrics, Metrics
 from .pages import STATIC_DIR, Pages
 from .settings import Settings
@@ -62,44 +43,36 @@ class ServerApp:
     startup_error: str | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        edge = HttpEdge(self.sanic, self.metrics)
-
-        async def http(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == "lifespan":
-                await self._lifespan(scope, receive, send, edge)
-            else:
-                await edge(scope, receive, send)
-
-        # Socket.IO's long-polling POSTs are read and checked before python-engineio sees
-        # them, and its answers get the security headers too.
-        self.asgi = with_security_headers(
-            PollingEdge(
-                with_frame_check(
-                    socketio.ASGIApp(
-                        self.sockets.sio, other_asgi_app=http, socketio_path="socket.io"
-                    )
-                ),
-                path="/socket.io",
-                max_body=self.sockets.sio.eio.max_http_buffer_size,
-            )
-        )
+        engineio = socketio.ASGIApp(self.sockets.sio, other_asgi_app=self._inner)
+        self.asgi = Edge(with_frame_check(engineio), self.metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.asgi(scope, receive, send)
 
-    async def _lifespan(self, scope: Scope, receive: Receive, send: Send, inner: ASGIApp) -> None:
-        """Start the core, then let Sanic run its own lifespan; close the core last."""
-        first = await receive()
-        if first["type"] != "lifespan.startup":  # pragma: no cover - ASGI says startup comes first
-            return
+    async def _inner(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(scope, receive, send)
+        elif scope["type"] == "websocket":  # live events are Socket.IO's, at /socket.io
+            await receive()
+            await send({"type": "websocket.close", "code": 1008})  # before accept: HTTP 403
+        else:
+            await self.sanic(scope, receive, send)
+
+    async def start_core(self) -> str | None:
+        """Open the store and the broker; None, or why they cannot be opened, in one line."""
         try:
             await self.core.start()
-        except TaskStreamError as exc:  # the store says what it could not open
-            self.startup_error = exc.message
-            await send({"type": "lifespan.startup.failed", "message": self.startup_error})
-            return
+        except TaskStreamError as exc:
+            return exc.message
         except Exception as exc:
-            self.startup_error = f"Cannot open the store {self.core.store.url}: {exc}"
+            return f"Cannot open the store {self.core.store.url}: {exc}"
+        return None
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Start the core, then let Sanic run its own lifespan; close the core last."""
+        first = await receive()
+        self.startup_error = await self.start_core()
+        if self.startup_error is not None:
             await send({"type": "lifespan.startup.failed", "message": self.startup_error})
             return
         replay = [first]
@@ -109,38 +82,24 @@ class ServerApp:
 
         async def send_after_core(message: Message) -> None:
             if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
-                await self._close()
+                try:
+                    await self.sockets.close()
+                finally:
+                    await self.core.stop()
+                log.info("stopped")
             elif message["type"] == "lifespan.startup.failed":
                 self.startup_error = str(message.get("message") or "the web app failed to start")
                 await self.core.stop()
             await send(message)
 
-        await inner(scope, receive_after_startup, send_after_core)
-
-    async def _close(self) -> None:
-        try:
-            await self.sockets.close()
-        finally:
-            await self.core.stop()
-        log.info("stopped")
+        await self.sanic(scope, receive_after_startup, send_after_core)
 
 
 def build_sanic(name: str = "taskstream", cors_origins: Sequence[str] = ()) -> Sanic[Any, Any]:
-    """A Sanic app configured for ASGI behind uvicorn, with no routes yet.
-
-    Args:
-        name: Sanic's name for the app.
-        cors_origins: Browser origins besides the server's own that may call the API
-            (``--cors-origin``; ``*`` for any). Sanic Extensions' CORS answers their
-            preflights and grants them the answers; no other origin gets a grant.
-
-    Returns:
-        The app.
-    """
+    """A Sanic app for ASGI, with no routes yet; Sanic Extensions' CORS for ``cors_origins``."""
     app: Sanic[Any, Any] = Sanic(name, configure_logging=False)
     app.config.MOTD = False
     app.config.AUTO_EXTEND = False
-    app.config.REQUEST_ID_HEADER = "X-Request-ID"
     if cors_origins:
         import sanic_ext  # noqa: PLC0415 - only with --cors-origin: it imports pydantic
 
@@ -166,27 +125,28 @@ def build_app(
 ) -> ServerApp:
     """Everything wired, nothing started: the lifespan opens the store.
 
-    ``static_dir`` holds ``fallback.html`` and, once built, the dashboard in ``app/``.
+    Args:
+        settings: The server's settings.
+        name: Sanic's name for the app (unique in a process).
+        static_dir: Where ``fallback.html`` and the built dashboard (``app/``) are.
 
-    Raises ``ValueError`` for a store or broker URL no adapter understands,
-    and ``ImportError`` when the adapter for a known scheme is missing.
+    Raises:
+        ValueError: A store or broker URL no adapter understands.
+        ImportError: The adapter for a known scheme is not installed.
     """
     metrics = Metrics()
-    store = open_store(settings.store_url)
-    broker = open_broker(settings.redis_url) if settings.redis_url else open_broker("memory://")
+    broker = open_broker(settings.redis_url or "memory://")
     core = TaskStream(
-        store=store,
+        store=open_store(settings.store_url),
         tokens=TokenIssuer(settings.secrets.jwt_secret),
         admin_invite_code=settings.secrets.admin_invite_code,
         broker=broker,
         observer=LiveMetrics(metrics.events_published),
     )
-    # Each socket holds one viewer: after every socket is gone this reads 0, which is how a
-    # leak of sessions shows (tests/soak/test_storm.py watches it).
-    metrics.track_subscriptions(lambda: core.fanout.viewer_count)
+    # One viewer per socket: after every socket is gone this reads 0 (else sessions leak).
+    metrics.broker_subscriptions.set_function(lambda: core.fanout.viewer_count)
     manager = None
-    if settings.redis_url:
-        # Only with --redis-url: these import redis, an optional extra.
+    if settings.redis_url:  # these import redis, an optional extra
         from taskstream_core.brokers.redis import RedisBroker  # noqa: PLC0415
 
         from .scaleout import BrokerMetrics, RedisClientManager  # noqa: PLC0415
@@ -203,13 +163,6 @@ def build_app(
         fast_path=settings.fast_path,
     )
     sanic = build_sanic(name, settings.cors_allowed_origins)
-    register_error_handler(sanic)
-    scheme = mask_url(settings.store_url).partition("://")[0].lower()
-    HttpApi(core, sockets, metrics, scheme).register_on(sanic)
+    HttpApi(core, sockets, metrics).register_on(sanic)
     Pages(static_dir).register_on(sanic)
-    return ServerApp(
-        core=core,
-        sanic=sanic,
-        sockets=sockets,
-        metrics=metrics,
-    )
+    return ServerApp(core=core, sanic=sanic, sockets=sockets, metrics=metrics)

@@ -1,27 +1,10 @@
-"""The fast path (``--fast-path``): live events written straight to a websocket's transport.
+"""The fast path (``--fast-path``): Socket.IO frames written straight to a websocket's transport.
 
-The one module of the server that uses other libraries' internals, for one
-measured gain (docs/benchmarks.md): under fan-out most of the server's
-work was each socket's python-engineio writer waking per event, wrapping
-the text in an ASGI message that uvicorn hands to ``websockets`` to frame.
-A server's text frame is the same bytes for every socket that negotiated no
-extension, so each event is framed once, and a :class:`Lane` appends those
-bytes to the socket's transport. python-socketio's own packets (acks above
-all) take the lane too, through this server's ``send``; pings and the close
-still go through python-engineio.
-
-Order is what makes this safe: a lane takes an event only while engineio's
-queue is empty and uvicorn is not holding a send back (flow control), so
-nothing queued earlier is waiting. Frames taken in one pass of the event
-loop go out in one ``transport.write`` at the end of it.
-
-What it touches, and so the versions ``pyproject.toml`` allows: python-engineio's
-driver table (``AsyncServer._async``) and its ASGI websocket class, this
-server's ``send`` (replaced on the instance); uvicorn's
-websockets-sansio protocol (``transport``, ``conn``, ``writable``,
-``close_sent``) reached through the ASGI ``send`` it hands the app. Where
-those are not as expected, :meth:`FastPath.install` logs a warning and
-returns None, and every frame goes through python-engineio.
+The one module that uses other libraries' internals, for one measured gain under fan-out
+(docs/benchmarks.md): an event is framed once for every socket, and a :class:`Lane` appends
+the frame to the socket's uvicorn (websockets-sansio) transport, only while python-engineio's
+queue is empty and uvicorn is not holding sends back, so order holds. Where the libraries are
+not as expected, :meth:`FastPath.install` warns and every frame goes through python-engineio.
 """
 
 from __future__ import annotations
@@ -56,8 +39,7 @@ def versions() -> str:
 
 
 def text_frame(text: str) -> bytes:
-    """A server's unmasked, unfragmented websocket text frame carrying ``text`` (RFC 6455
-    §5.2: FIN and the text opcode, then the length in 7, 7+16 or 7+64 bits)."""
+    """A server's unmasked, unfragmented websocket text frame of ``text`` (RFC 6455 §5.2)."""
     payload = text.encode()
     size = len(payload)
     if size < 126:
@@ -105,7 +87,7 @@ class Lane:
         )
 
     def take(self, frame: bytes) -> bool:
-        """Queue ``frame`` for this pass's flush; False (nothing taken) where it cannot go now."""
+        """Queue ``frame`` for one write at the end of this loop pass; False if it cannot go."""
         if not self._flush_scheduled:
             if not self.open():
                 return False
@@ -138,23 +120,13 @@ class FastPath:
     def __init__(self) -> None:
         self._lanes: dict[str, Lane] = {}
         self._frames: dict[int, tuple[eio_packet.Packet, bytes]] = {}
-        #: Live events written by a lane (the rest went through python-engineio).
-        self.sent = 0
         self._warned = False
 
     @classmethod
     def install(cls, engineio_server: Any) -> FastPath | None:
-        """Open a lane for each websocket ``engineio_server`` accepts from now on.
-
-        python-engineio builds each websocket through its async driver's
-        ``websocket`` class, with the engineio socket's bound handler; a
-        subclass learns there both the socket and uvicorn's protocol (the ASGI
-        ``send`` is its bound method). The driver table is shared by every
-        server of the process, so this server gets a copy of its own.
-
-        Returns:
-            The fast path, or None (after a warning) where python-engineio is not as expected.
-        """
+        """Open a lane for each websocket ``engineio_server`` accepts from now on (through a
+        subclass of its driver's websocket class, in a driver table of its own), and send its
+        packets by them; None, after a warning, where python-engineio is not as expected."""
         drivers = getattr(engineio_server, "_async", None)
         base = drivers.get("websocket") if isinstance(drivers, Mapping) else None
         if not isinstance(base, type):
@@ -191,8 +163,8 @@ class FastPath:
         return fast
 
     def lane(self, protocol: object) -> Lane | None:
-        """A lane onto ``protocol``, or None: one that negotiated an extension (deflate
-        rewrites frames), or a protocol other than uvicorn's websockets-sansio (a warning)."""
+        """A lane onto ``protocol``; None with an extension (deflate rewrites frames), or for a
+        protocol other than uvicorn's websockets-sansio (with a warning, once)."""
         if not Lane.fits(protocol):
             if not self._warned:
                 self._warned = True
@@ -207,31 +179,17 @@ class FastPath:
         return Lane(protocol)
 
     def send(self, socket: Any, packet: eio_packet.Packet) -> bool:
-        """Write ``packet`` (an encoded live event) by the socket's lane if that keeps its
-        order: the socket is on its websocket and nothing waits in engineio's queue.
-
-        Returns:
-            Whether the lane took it; if not, it is the caller's to queue.
-        """
+        """Whether the socket's lane took ``packet`` (an encoded live event) in order."""
         lane = self._ready(socket)
-        if lane is None or not lane.take(self._frame(packet)):
-            return False
-        self.sent += 1
-        return True
+        return lane is not None and lane.take(self._frame(packet))
 
     def send_text(self, socket: Any, text: str) -> bool:
-        """Write an Engine.IO message of ``text`` (a packet python-socketio encoded, an ack
-        say) by the socket's lane if that keeps its order.
-
-        Returns:
-            Whether the lane took it; if not, python-engineio is to send it.
-        """
+        """Whether the socket's lane took an Engine.IO message of ``text`` (an ack) in order."""
         lane = None if socket is None else self._ready(socket)
         return lane is not None and lane.take(text_frame(MESSAGE_PREFIX + text))
 
     def _ready(self, socket: Any) -> Lane | None:
-        """The socket's lane if a frame taken now keeps its order: the socket is open, on its
-        websocket, and nothing waits in python-engineio's queue to be sent before it."""
+        """The socket's lane if it is open, upgraded and nothing waits in its engineio queue."""
         lane = self._lanes.get(socket.sid)
         if lane is None or socket.closed or not socket.upgraded or not socket.queue.empty():
             return None
@@ -260,19 +218,9 @@ class FastPath:
 
 
 def guard_shutdown(connection: object) -> None:
-    """Make one uvicorn connection's ``shutdown()`` unable to abort uvicorn's own.
-
-    A client that answers the Socket.IO disconnect sent at shutdown by closing its
-    websocket leaves that connection *closing*; uvicorn's websockets-sansio
-    protocol then sends its own close frame regardless, websockets raises
-    ``InvalidState``, and the exception ends the whole server with exit 1
-    instead of a clean 0 (seen in ``test_signals_stop_the_server_with_exit_0``).
-    Such a connection only needs its transport closed. wsproto, which uvicorn
-    serves with ``--no-fast-path``, needs no such guard.
-
-    Args:
-        connection: One of uvicorn's ``server_state.connections``.
-    """
+    """Make one of uvicorn's websockets-sansio ``server_state.connections`` close its
+    transport where its ``shutdown()`` raises (a close frame on a connection its client is
+    already closing: ``InvalidState``, which would end the server with exit 1)."""
     shutdown = getattr(connection, "shutdown", None)
     if shutdown is None:
         return

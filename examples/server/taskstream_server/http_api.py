@@ -1,9 +1,5 @@
-"""The HTTP API of CONTRACT.md §2 as Sanic routes.
-
-Each handler reads the request's shape (bearer token, JSON object, query
-parameters), makes one call on the core, and turns the result into the
-contract's answer. Every rule about values (lengths, types, who may do
-what) lives in the core: a handler passes client values on as they came.
+"""The contract's HTTP API as Sanic routes: each reads the request, makes one call on the core
+and sends the result; every rule about values lives in the core (and ``taskstream_core.wire``).
 """
 
 from __future__ import annotations
@@ -22,7 +18,7 @@ from taskstream_core import Principal, TaskStream, wire
 from .observability import Metrics, current_request
 from .sockets import SocketGateway
 
-__all__ = ["HttpApi", "register_error_handler"]
+__all__ = ["HttpApi"]
 
 log = logging.getLogger("taskstream.http")
 
@@ -30,12 +26,7 @@ Handler = Callable[..., Coroutine[Any, Any, HTTPResponse]]
 
 
 def _send(reply: wire.Reply) -> HTTPResponse:
-    return raw(
-        reply.body,
-        status=reply.status,
-        headers=dict(reply.headers),
-        content_type=reply.content_type,
-    )
+    return raw(reply.body, reply.status, dict(reply.headers), reply.content_type)
 
 
 def _reply(body: object, status: int = 200) -> HTTPResponse:
@@ -52,21 +43,14 @@ async def _on_error(request: Request, exc: Exception) -> HTTPResponse:
     return _send(reply)
 
 
-def register_error_handler(app: Sanic[Any, Any]) -> None:
-    """Answer every exception, Sanic's own included, with the contract's error body."""
-    app.error_handler.add(Exception, _on_error)
-
-
 class HttpApi:
     """The contract's routes, bound to one core."""
 
-    def __init__(
-        self, core: TaskStream, sockets: SocketGateway, metrics: Metrics, store_scheme: str
-    ) -> None:
+    def __init__(self, core: TaskStream, sockets: SocketGateway, metrics: Metrics) -> None:
         self.core = core
         self.sockets = sockets
         self.metrics = metrics
-        self.store_scheme = store_scheme
+        self.store_scheme = core.store.url.partition("://")[0].lower()
         self.openapi_reply = wire.json_reply(wire.openapi_document())
 
     def routes(self) -> list[tuple[str, str, Handler]]:
@@ -92,6 +76,8 @@ class HttpApi:
         ]
 
     def register_on(self, app: Sanic[Any, Any]) -> None:
+        """Add the routes to ``app``, and answer its every error in the contract's words."""
+        app.error_handler.add(Exception, _on_error)
         for method, path, handler in self.routes():
             app.add_route(handler, path, methods=[method], name=handler.__name__)
 

@@ -1,24 +1,22 @@
-"""Structured logs with a request id, and the Prometheus metrics of one server.
+"""Logs (JSON or text, each line with its request's id) and the Prometheus metrics of one server.
 
-Every log line is one JSON object, so a log shipper needs no parsing rules,
-and every line written while serving a request or a Socket.IO event carries
-that request's id, so one grep follows a request through the server. The
-formatter also masks any extra field whose name says it holds a credential:
-a defence in depth, since nothing here logs request bodies.
+Extra fields whose name says they hold a credential are masked, as a defence in depth.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import random
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Final
+from datetime import datetime
+from typing import Any, Final, TextIO
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -36,22 +34,25 @@ from taskstream_core import ScanEvent
 from taskstream_core.models import format_time, utc_now
 
 __all__ = [
+    "LOG_FORMATS",
     "JsonFormatter",
     "LiveMetrics",
     "Metrics",
     "RequestInfo",
+    "TextFormatter",
     "configure_logging",
     "current_request",
     "new_request_id",
     "request_scope",
 ]
 
+#: ``--log-format`` choices: ``auto`` is text on a terminal, JSON otherwise.
+LOG_FORMATS: Final = ("auto", "text", "json")
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _SENSITIVE = re.compile(r"password|passwd|token|secret|authorization|cookie", re.IGNORECASE)
-# Attributes every LogRecord has; anything else was passed with ``extra=``.
-_STANDARD_ATTRS: Final = frozenset(
+_STANDARD_ATTRS: Final = frozenset(  # uvicorn adds color_message, a copy with ANSI colours
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()
-    | {"message", "asctime", "color_message"}  # uvicorn's copy of the message with ANSI colours
+    | {"message", "asctime", "color_message"}
 )
 
 
@@ -63,18 +64,13 @@ class RequestInfo:
     route: str | None = None
 
 
-_ids = random.Random()  # noqa: S311  # labels, not secrets; reseeded in a forked child
+_ids = random.Random()  # noqa: S311  # labels, not secrets (os.urandom per event cost CPU)
 os.register_at_fork(after_in_child=_ids.seed)
 _current: ContextVar[RequestInfo | None] = ContextVar("taskstream_request", default=None)
 
 
 def new_request_id(proposed: str | None = None) -> str:
-    """A caller's own ``X-Request-ID`` when it is harmless to echo and log, else a new one.
-
-    A new one is 32 hex digits, as a uuid4's, drawn from ``random``: it labels
-    log lines and needs to be unique, not unguessable, and a system call for
-    ``os.urandom`` on every socket event was a measurable part of the server's CPU.
-    """
+    """``proposed`` when it is safe to echo and log, else 32 new hex digits."""
     if proposed and _SAFE_REQUEST_ID.fullmatch(proposed):
         return proposed
     return f"{_ids.getrandbits(128):032x}"
@@ -86,7 +82,18 @@ def request_scope(info: RequestInfo) -> None:
 
 
 def current_request() -> RequestInfo | None:
+    """The request being served by this task, if any."""
     return _current.get()
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The record's request id and ``extra=`` fields, credentials masked."""
+    info = _current.get()
+    fields: dict[str, Any] = {} if info is None else {"request_id": info.id}
+    for key, value in record.__dict__.items():
+        if key not in _STANDARD_ATTRS and not key.startswith("_"):
+            fields[key] = "***" if _SENSITIVE.search(key) else value
+    return fields
 
 
 class JsonFormatter(logging.Formatter):
@@ -98,106 +105,111 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            **_fields(record),
         }
-        info = _current.get()
-        if info is not None:
-            line["request_id"] = info.id
-        for key, value in record.__dict__.items():
-            if key in _STANDARD_ATTRS or key.startswith("_"):
-                continue
-            line[key] = "***" if _SENSITIVE.search(key) else value
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
-def configure_logging(level: str = "info", **fields: object) -> None:
-    """Send every logger (ours, uvicorn's, sanic's) as JSON lines to stderr.
+class TextFormatter(logging.Formatter):
+    """``12:00:00 INFO taskstream.http  message  key=value``; a ``_plain`` record as it is."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if getattr(record, "_plain", False):
+            return message
+        time = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        said = message.split()  # what the message already says is not repeated
+        shown = {k: v for k, v in _fields(record).items() if v is not None and str(v) not in said}
+        extras = " ".join(f"{k}={v}" for k, v in shown.items())
+        line = f"{time} {record.levelname:<7} {record.name}  {message}  {extras}".rstrip()
+        return line + ("\n" + self.formatException(record.exc_info) if record.exc_info else "")
+
+
+def configure_logging(
+    level: str = "info",
+    log_format: str = "auto",
+    stream: TextIO | None = None,
+    fields: Mapping[str, object] | None = None,
+) -> None:
+    """Send every logger (ours, uvicorn's, Sanic's) to ``stream`` (stderr).
 
     Args:
         level: The lowest level written.
-        **fields: Written on every line (a ``--workers`` process: ``worker=<pid>``).
+        log_format: ``text``, ``json``, or ``auto``: text when ``stream`` is a terminal.
+        stream: Where lines go; stderr by default.
+        fields: Written on every line (a ``--workers`` process: ``worker=<pid>``).
     """
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    stream = stream or sys.stderr
+    text = log_format == "text" or (log_format == "auto" and stream.isatty())
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(TextFormatter() if text else JsonFormatter())
 
     def tag(record: logging.LogRecord) -> bool:
-        for name, value in fields.items():
-            setattr(record, name, value)
+        record.__dict__.update(fields or {})
         return True
 
-    if fields:
-        handler.addFilter(tag)
+    handler.addFilter(tag)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "sanic.root", "sanic.error"):
-        lib = logging.getLogger(name)
-        lib.handlers.clear()
-        lib.propagate = True
-    # Sanic's per-request access lines duplicate ours; engine.io's are per packet.
-    logging.getLogger("sanic.access").disabled = True
-    for noisy in ("engineio", "socketio"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    logging.getLogger("sanic.access").disabled = True  # our access lines cover it
+    for noisy in ("engineio", "socketio"):  # a line per packet below WARNING
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
 class Metrics:
-    """The server's Prometheus metrics, in a registry of its own.
-
-    A registry per server (not the global one) lets a test build several
-    servers in one process without "duplicated timeseries" errors.
-    """
+    """The server's Prometheus metrics, in a registry of its own (several servers per process)."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        process_collector.ProcessCollector(registry=self.registry)
-        platform_collector.PlatformCollector(registry=self.registry)
-        gc_collector.GCCollector(registry=self.registry)
-        self.connected_sockets = Gauge(
-            "taskstream_connected_sockets",
-            "Socket.IO connections currently authenticated.",
-            registry=self.registry,
+        self.registry = registry = CollectorRegistry()
+        process_collector.ProcessCollector(registry=registry)
+        platform_collector.PlatformCollector(registry=registry)
+        gc_collector.GCCollector(registry=registry)
+        gauge = functools.partial(Gauge, registry=registry)
+        counter = functools.partial(Counter, registry=registry)
+        self.connected_sockets = gauge("taskstream_connected_sockets", "Signed-in sockets.")
+        self.broker_subscriptions = gauge(
+            "taskstream_broker_subscriptions", "Live event subscriptions (joined viewer sessions)."
         )
-        self.broker_subscriptions = Gauge(
-            "taskstream_broker_subscriptions",
-            "Live event subscriptions of this process (one per joined viewer session).",
-            registry=self.registry,
+        self.events_published = counter(
+            "taskstream_events_published", "Scan events published, by type.", ["type"]
         )
-        self.events_published = Counter(
-            "taskstream_events_published",
-            "Scan events published to the broker, by type.",
-            ["type"],
-            registry=self.registry,
-        )
-        self.submissions = Counter(
+        self.submissions = counter(
             "taskstream_submissions",
-            "Task submissions accepted, by transport and whether they made a new task.",
+            "Task submissions accepted, by transport and outcome (created or replayed).",
             ["transport", "outcome"],
-            registry=self.registry,
         )
-        self.decisions = Counter(
+        self.decisions = counter(
             "taskstream_decisions",
             "Decisions stored, by transport and verdict.",
             ["transport", "decision"],
-            registry=self.registry,
         )
         self.http_latency = Histogram(
             "taskstream_http_request_duration_seconds",
             "Time to answer an HTTP request, by method, route pattern and status.",
             ["method", "route", "status"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
-            registry=self.registry,
+            registry=registry,
         )
+        sent = counter(
+            "taskstream_socket_events_sent",
+            "Live events sent, by path: fast_path or engineio.",
+            ["path"],
+        )
+        self.sent_by_fast_path = sent.labels(path="fast_path")
+        self.sent_by_engineio = sent.labels(path="engineio")
+        self.fast_path = gauge("taskstream_socket_fast_path", "1 while the fast path is installed.")
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
-
-    def track_subscriptions(self, count: Callable[[], int]) -> None:
-        """Read the core's viewer count at each scrape rather than keep a second tally."""
-        self.broker_subscriptions.set_function(count)
 
 
 class LiveMetrics:

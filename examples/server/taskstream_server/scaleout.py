@@ -1,24 +1,13 @@
-"""What ``--redis-url`` adds to one server: python-socketio's Redis manager, and broker metrics.
+"""What ``--redis-url`` adds: python-socketio's Redis manager, and the Redis broker's metrics.
 
-Stored events do not travel through python-socketio: each process forwards
-them from its own :class:`~taskstream_core.ViewerSession` objects, which the
-core's Redis broker feeds in seq order. python-socketio's pub/sub manager
-delivers a process's own emits at once and other processes' only after the
-Redis round trip, so emitting events through it could reorder a socket's
-seq (5, 8, 6, 7). Its ``AsyncRedisManager`` is still what carries the
-Socket.IO-level operations between processes:
-
-- ``disconnect`` of a socket that lives in another process;
-- ``emit(to=sid or room)`` from any process (an admin tool, a future feature);
-- room bookkeeping, and closing a room everywhere — which, for the rooms
-  :func:`~taskstream_server.sockets.login_room` names, tells each process's
-  gateway that the token was logged out (:attr:`RedisClientManager.on_logout`):
-  that is how a logout on one process drops the token's sockets on every
-  process, those still signing in with it included.
+Stored events reach sockets through each process's own viewer sessions, in seq order; the
+manager carries only Socket.IO's own operations between processes, ``close_room`` among them,
+which for a login room (``session:<token id>``) is a logout on every process.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Iterator
 
 import socketio
@@ -35,14 +24,9 @@ __all__ = ["BrokerMetrics", "RedisClientManager"]
 
 
 class _LogoutRooms(socketio.AsyncManager):  # type: ignore[misc] # untyped library
-    """The local part of a ``close_room``: closing a login room (``session:``) is a logout.
+    """The local part of every process's ``close_room``: closing a login room logs its token out."""
 
-    python-socketio's pub/sub manager publishes a ``close_room`` to every process, and each
-    runs it by the ``close_room`` of the manager after it in the class order: this one.
-    """
-
-    #: Called with the token id of each login room closed, on this process or another one:
-    #: the gateway drops its sockets signed in with that token (set by ``SocketGateway``).
+    #: Called with the token id of each login room closed (set by ``SocketGateway``).
     on_logout: Callable[[str], Awaitable[None]] | None = None
 
     async def close_room(self, room: str, namespace: str | None) -> None:
@@ -53,16 +37,12 @@ class _LogoutRooms(socketio.AsyncManager):  # type: ignore[misc] # untyped libra
 
 
 class RedisClientManager(socketio.AsyncRedisManager, _LogoutRooms):  # type: ignore[misc]
-    """python-socketio's Redis manager, plus one rule: closing a login room (``session:``), on
-    any process, is a logout of its token on every process."""
+    """python-socketio's Redis manager, where closing a login room logs its token out everywhere."""
 
     @classmethod
     def for_url(cls, url: str) -> RedisClientManager:
-        """A manager on ``url``'s Redis, on the deployment's own Socket.IO channel.
-
-        Short timeouts and one retry: a logout while Redis is away must not
-        hang the request (its local sockets are dropped all the same).
-        """
+        """A manager on ``url``'s Redis and Socket.IO channel; short timeouts, so that a logout
+        while Redis is away does not hang."""
         options = parse_redis_url(url)
         return cls(
             options.url,
@@ -84,27 +64,17 @@ class RedisClientManager(socketio.AsyncRedisManager, _LogoutRooms):  # type: ign
 
 
 class BrokerMetrics(Collector):
-    """The Redis broker's counters, read at every scrape of ``/metrics``."""
+    """The Redis broker's counters (``taskstream_redis_<counter>_total``) and connection state."""
 
     def __init__(self, broker: RedisBroker) -> None:
         self._broker = broker
 
     def collect(self) -> Iterator[Metric]:
         counters = self._broker.counters
-        for name, value, text in (
-            ("published", counters.published, "Events Redis accepted from this process."),
-            (
-                "publish_failures",
-                counters.publish_failures,
-                "Stored events this process could not publish (their viewers resume them).",
-            ),
-            ("received", counters.received, "Messages read from the events channel."),
-            ("bad_messages", counters.bad_messages, "Messages on the channel that were ignored."),
-            ("connection_losses", counters.connection_losses, "Times the subscription broke."),
-            ("reconnects", counters.reconnects, "Times the subscription came back."),
-            ("resyncs", counters.resyncs, "Times events may have been lost on the way."),
-        ):
-            yield CounterMetricFamily(f"taskstream_redis_{name}", text, value=value)
+        for field in dataclasses.fields(counters):
+            text = f"The Redis broker's {field.name.replace('_', ' ')} since the process started."
+            value = getattr(counters, field.name)
+            yield CounterMetricFamily(f"taskstream_redis_{field.name}", text, value=value)
         yield GaugeMetricFamily(
             "taskstream_redis_connected",
             "1 while this process's Redis subscription is up.",

@@ -1,39 +1,47 @@
-"""The server's resolved settings, and the secrets file that makes restarts painless.
+"""The server's settings, from one table of flags and environment variables, and its secrets.
 
-A deployment that sets neither ``TASKSTREAM_JWT_SECRET`` nor
-``TASKSTREAM_ADMIN_INVITE_CODE`` still gets stable values: they are generated
-once and kept beside the store, readable by the server's user only, so tokens
-stay valid across a restart and the invite code does not change under the
-admins' feet. A ``memory://`` store keeps nothing, so neither do its secrets.
+Unless ``TASKSTREAM_JWT_SECRET`` and ``TASKSTREAM_ADMIN_INVITE_CODE`` are set, the secrets
+are generated once and kept beside the store (mode 0600), so tokens and the invite code
+survive a restart; a ``memory://`` store keeps nothing.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import dataclasses
 import json
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
-from taskstream_core import Accounts, TokenIssuer, generate_secret
+from taskstream_core import Accounts, TokenIssuer, __version__, generate_secret
+
+from .observability import LOG_FORMATS
 
 __all__ = [
     "DEFAULT_STORE_URL",
     "Secrets",
     "Settings",
     "SettingsError",
+    "build_parser",
     "load_secrets",
+    "resolve_settings",
     "secrets_path_for",
 ]
 
 DEFAULT_STORE_URL: Final = "sqlite:///./taskstream.db"
 InviteOrigin = Literal["environment", "kept", "generated"]
-_JWT_KEY: Final = "jwt_secret"
-_INVITE_KEY: Final = "admin_invite_code"
+_TRANSPORTS: Final = ("websocket", "websocket,polling")
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+_ORIGIN = re.compile(
+    r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?"
+)
 
 
 class SettingsError(Exception):
@@ -42,6 +50,8 @@ class SettingsError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Secrets:
+    """The JWT secret and admin invite code, and where they came from."""
+
     jwt_secret: str = field(repr=False)
     admin_invite_code: str = field(repr=False)
     #: "environment", "kept" (read from ``path``) or "generated" (by this start: show it once).
@@ -50,52 +60,151 @@ class Secrets:
     path: Path | None = None
 
 
+def _option(default: Any, text: str, env: str = "", flag: str = "", **options: Any) -> Any:
+    """A :class:`Settings` field that is also a flag (``--<name>``) and an environment variable."""
+    return field(default=default, metadata={"env": env, "flag": flag, "help": text, **options})
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything the server needs, resolved once from arguments and environment."""
+    """Everything the server needs, resolved once; each field but ``secrets`` is a flag."""
 
     secrets: Secrets
-    host: str = "127.0.0.1"
-    port: int = 8000
-    store_url: str = DEFAULT_STORE_URL
-    redis_url: str | None = None
-    log_level: str = "info"
-    #: Browser origins allowed to call the HTTP API and open Socket.IO connections besides the
-    #: server's own; empty means same-origin only.
-    cors_allowed_origins: tuple[str, ...] = ()
-    #: Seconds to wait for open connections on SIGTERM before cutting them.
-    shutdown_timeout: int = 5
-    #: Server processes sharing the port (``--workers``); more than one needs ``redis_url``.
-    workers: int = 1
-    #: Engine.IO transports accepted: long-polling needs every request of a session
-    #: to reach the same process, which several workers on one port cannot promise.
-    transports: tuple[str, ...] = ("websocket", "polling")
-    #: Whether Socket.IO frames go out by the server's fast path (``--no-fast-path``: only
-    #: python-socketio's and python-engineio's own public API).
-    fast_path: bool = True
+    host: str = _option("127.0.0.1", "address to listen on")
+    port: int = _option(8000, "port to listen on", type=int)
+    store_url: str = _option(
+        DEFAULT_STORE_URL,
+        "storage URL: sqlite:///path.db, memory://, mongodb://host/db",
+        "TASKSTREAM_STORE_URL",
+        "--store",
+        metavar="URL",
+    )
+    redis_url: str | None = _option(
+        None, "share rooms and events through Redis", "TASKSTREAM_REDIS_URL", metavar="URL"
+    )
+    log_level: str = _option(
+        "info",
+        "the lowest level logged",
+        "TASKSTREAM_LOG_LEVEL",
+        type=str.lower,
+        choices=LOG_LEVELS,
+    )
+    log_format: str = _option(
+        "auto",
+        "log lines as text or JSON; auto: text on a terminal, JSON otherwise",
+        "TASKSTREAM_LOG_FORMAT",
+        type=str.lower,
+        choices=LOG_FORMATS,
+    )
+    cors_allowed_origins: tuple[str, ...] = _option(
+        (),
+        "a browser origin (scheme://host[:port]) allowed to call the API and open Socket.IO "
+        "connections besides the server's own; repeatable; env comma-separated",
+        "TASKSTREAM_CORS_ORIGINS",
+        "--cors-origin",
+        action="append",
+        metavar="ORIGIN",
+    )
+    shutdown_timeout: int = _option(5, "seconds to wait for connections on SIGTERM", type=int)
+    workers: int = _option(
+        1,
+        "server processes sharing the port; more than one needs --redis-url and a shared store",
+        "TASKSTREAM_WORKERS",
+        type=int,
+    )
+    transports: tuple[str, ...] = _option(
+        ("websocket", "polling"),
+        "Socket.IO transports; default websocket,polling with one worker, else websocket",
+        "TASKSTREAM_TRANSPORTS",
+        choices=_TRANSPORTS,
+    )
+    fast_path: bool = _option(
+        True,
+        "send frames by the fast path; --no-fast-path: python-socketio's public API only (on|off)",
+        "TASKSTREAM_FAST_PATH",
+        action=argparse.BooleanOptionalAction,
+    )
 
-    def deployment_problem(self) -> str | None:
-        """Why these settings cannot run as several processes, or None."""
-        scheme = self.store_url.partition("://")[0].lower() if "://" in self.store_url else ""
-        if self.workers < 1:
-            return "--workers must be at least 1."
-        if self.workers > 1 and not self.redis_url:
-            return (
-                f"--workers {self.workers} needs --redis-url: the processes share rooms and "
-                "events through Redis."
+
+_OPTIONS: Final = dataclasses.fields(Settings)[1:]
+
+
+def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    """The command line of :class:`Settings`, each default read from its variable in ``env``."""
+    parser = argparse.ArgumentParser(
+        prog="taskstream-server",
+        description="The TaskStream reference server: HTTP API, Socket.IO and web pages.",
+    )
+    for option in _OPTIONS:
+        meta = dict(option.metadata)
+        env_name, flag, text = meta.pop("env"), meta.pop("flag"), meta.pop("help")
+        default = None if isinstance(option.default, tuple) else option.default
+        value = env.get(env_name) or default  # a list (a tuple's) is read in resolve_settings
+        if isinstance(value, str) and isinstance(default, bool):
+            value = value.lower() not in {"0", "off", "false", "no"}
+        notes = [f"env {env_name}"] * bool(env_name) + [f"default {default}"] * (
+            default is not None
+        )
+        parser.add_argument(
+            flag or f"--{option.name.replace('_', '-')}",
+            dest=option.name,
+            default=None if default is None else value,
+            help=f"{text} ({'; '.join(notes)})" if notes else text,
+            **meta,
+        )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def resolve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    """The settings of parsed arguments.
+
+    Raises:
+        SettingsError: A value the server cannot start with, or settings that cannot run
+            as several processes; the message says which and why.
+    """
+    values = {option.name: getattr(args, option.name) for option in _OPTIONS}
+    origins = values["cors_allowed_origins"] or env.get("TASKSTREAM_CORS_ORIGINS", "").split(",")
+    values["cors_allowed_origins"] = tuple(o.strip() for o in origins if o.strip())
+    for origin in values["cors_allowed_origins"]:  # one with a path would never match
+        if origin != "*" and not _ORIGIN.fullmatch(origin):
+            raise SettingsError(
+                f"--cors-origin {origin!r} is not an origin: write scheme://host[:port], "
+                "without a path or a trailing slash."
             )
-        if scheme == "memory" and (self.workers > 1 or self.redis_url):
-            return (
-                "memory:// keeps its data inside one process; several processes sharing "
-                "--redis-url need a shared store (sqlite:///file.db or mongodb://)."
-            )
-        if self.workers > 1 and "polling" in self.transports:
-            return (
-                f"--workers {self.workers} cannot serve Socket.IO long-polling (it needs sticky "
-                "sessions); use --transports websocket, or one worker per replica behind a "
-                "sticky proxy."
-            )
-        return None
+    transports = values["transports"] or env.get("TASKSTREAM_TRANSPORTS")
+    values["transports"] = transports or ("websocket" if args.workers > 1 else "websocket,polling")
+    for option in _OPTIONS:  # argparse does not check a default read from env
+        choices = option.metadata.get("choices", ())
+        if choices and values[option.name] not in choices:
+            raise SettingsError(f"{option.metadata['env']} must be one of {', '.join(choices)}.")
+    values["transports"] = tuple(values["transports"].split(","))
+    settings = Settings(secrets=load_secrets(values["store_url"], env), **values)
+    problem = _deployment_problem(settings)
+    if problem is not None:
+        raise SettingsError(problem)
+    return settings
+
+
+def _deployment_problem(settings: Settings) -> str | None:
+    """Why ``settings`` cannot run as several processes, or None."""
+    workers = settings.workers
+    if workers < 1:
+        return "--workers must be at least 1."
+    if workers > 1 and not settings.redis_url:
+        return f"--workers {workers} needs --redis-url: the processes share rooms and events."
+    if settings.store_url.lower().startswith("memory:") and (workers > 1 or settings.redis_url):
+        return (
+            "memory:// keeps its data inside one process; several processes sharing "
+            "--redis-url need a shared store (sqlite:///file.db or mongodb://)."
+        )
+    if workers > 1 and "polling" in settings.transports:
+        return (
+            f"--workers {workers} cannot serve Socket.IO long-polling (it needs sticky "
+            "sessions); use --transports websocket, or one worker per replica behind a "
+            "sticky proxy."
+        )
+    return None
 
 
 def secrets_path_for(store_url: str) -> Path | None:
@@ -103,38 +212,24 @@ def secrets_path_for(store_url: str) -> Path | None:
     scheme = store_url.partition("://")[0].lower() if "://" in store_url else ""
     if scheme == "memory":
         return None
-    if scheme == "sqlite":
-        raw = urlsplit(store_url).path
-        path = raw[1:] if raw.startswith("/") else raw
-        if path:
-            return Path(path + ".secrets.json")
-    return Path("taskstream.secrets.json")
+    path = urlsplit(store_url).path.removeprefix("/") if scheme == "sqlite" else ""
+    return Path(path + ".secrets.json") if path else Path("taskstream.secrets.json")
 
 
-def _check_jwt_secret(value: str, origin: str) -> str:
-    if len(value.encode()) < TokenIssuer.MIN_SECRET_BYTES:
-        raise SettingsError(f"{origin} must be at least {TokenIssuer.MIN_SECRET_BYTES} bytes long.")
-    return value
-
-
-def _check_invite_code(value: str, origin: str) -> str:
-    if len(value) < Accounts.MIN_INVITE_CODE:
-        raise SettingsError(
-            f"{origin} must be at least {Accounts.MIN_INVITE_CODE} characters long "
-            "(a random one is best)."
-        )
+def _check(value: str, minimum: int, unit: str, what: str) -> str:
+    """``value``, or a :class:`SettingsError` saying that ``what`` is too short."""
+    if (len(value.encode()) if unit == "bytes" else len(value)) < minimum:
+        raise SettingsError(f"{what} must be at least {minimum} {unit} long.")
     return value
 
 
 def _read(path: Path) -> dict[str, str]:
     try:
-        text = path.read_text(encoding="utf-8")
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
     except OSError as exc:
         raise SettingsError(f"Cannot read the secrets file {path}: {exc.strerror}.") from None
-    try:
-        data = json.loads(text)
     except ValueError:
         raise SettingsError(f"The secrets file {path} is not valid JSON.") from None
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
@@ -149,8 +244,7 @@ def _write(path: Path, data: Mapping[str, str]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(dict(data), out, indent=2)
-            out.write("\n")
+            out.write(json.dumps(dict(data), indent=2) + "\n")
             out.flush()
             os.fsync(out.fileno())
         os.chmod(temporary, 0o600)  # O_CREAT's mode is filtered by the umask
@@ -162,34 +256,34 @@ def _write(path: Path, data: Mapping[str, str]) -> None:
 
 
 def load_secrets(store_url: str, env: Mapping[str, str]) -> Secrets:
-    """The JWT secret and invite code: from the environment, else kept, else generated."""
+    """The JWT secret and invite code: from the environment, else kept, else generated.
+
+    Raises:
+        SettingsError: A secret too short, or a secrets file that cannot be read or written.
+    """
     jwt_env = env.get("TASKSTREAM_JWT_SECRET") or None
     invite_env = env.get("TASKSTREAM_ADMIN_INVITE_CODE") or None
+    jwt_bytes, invite_chars = TokenIssuer.MIN_SECRET_BYTES, Accounts.MIN_INVITE_CODE
     if jwt_env is not None:
-        _check_jwt_secret(jwt_env, "TASKSTREAM_JWT_SECRET")
+        _check(jwt_env, jwt_bytes, "bytes", "TASKSTREAM_JWT_SECRET")
     if invite_env is not None:
-        _check_invite_code(invite_env, "TASKSTREAM_ADMIN_INVITE_CODE")
+        _check(invite_env, invite_chars, "characters", "TASKSTREAM_ADMIN_INVITE_CODE")
     if jwt_env is not None and invite_env is not None:
         return Secrets(jwt_secret=jwt_env, admin_invite_code=invite_env)
-
     path = secrets_path_for(store_url)
     kept = _read(path) if path is not None else {}
     updated = dict(kept)
-    if jwt_env is None and _JWT_KEY not in kept:
-        updated[_JWT_KEY] = generate_secret()
-    invite_generated = invite_env is None and _INVITE_KEY not in kept
-    if invite_generated:
-        updated[_INVITE_KEY] = secrets.token_urlsafe(18)
+    if jwt_env is None:
+        updated.setdefault("jwt_secret", generate_secret())
+    if invite_env is None:
+        updated.setdefault("admin_invite_code", secrets.token_urlsafe(18))
     if path is not None and updated != kept:
         _write(path, updated)
-    jwt_secret = jwt_env or _check_jwt_secret(updated[_JWT_KEY], f"'{_JWT_KEY}' in {path}")
-    invite = invite_env or _check_invite_code(updated[_INVITE_KEY], f"'{_INVITE_KEY}' in {path}")
+    jwt = jwt_env or _check(updated["jwt_secret"], jwt_bytes, "bytes", f"'jwt_secret' in {path}")
+    invite = invite_env or _check(
+        updated["admin_invite_code"], invite_chars, "characters", f"'admin_invite_code' in {path}"
+    )
     origin: InviteOrigin = "environment"
     if invite_env is None:
-        origin = "generated" if invite_generated else "kept"
-    return Secrets(
-        jwt_secret=jwt_secret,
-        admin_invite_code=invite,
-        invite_code_origin=origin,
-        path=path,
-    )
+        origin = "kept" if "admin_invite_code" in kept else "generated"
+    return Secrets(jwt, invite, origin, path)

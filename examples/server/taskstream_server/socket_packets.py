@@ -1,24 +1,10 @@
-"""Socket.IO packets whose event part cannot be read still reach a handler, so they get an ack.
+"""The server's Socket.IO packet class: every client event gets an ack, and acks count.
 
-python-socketio raises when an event packet's JSON does not parse (malformed
-text, nesting past the parser's depth, an integer of more than 100 digits) or
-is not ``[name, ...args]``; the packet is then dropped after a logged error
-and the client waits for its ack until its own timeout. The contract says
-every client event is acknowledged and malformed JSON is ``invalid_request``,
-so such a packet is turned into the event :data:`MALFORMED_EVENT`, which the
-gateway acks with that code like any other refused payload. A connect packet
-whose auth cannot be read is likewise handled as one without auth, refused
-with ``unauthorized`` instead of left unanswered.
-
-An event named like one of the events Socket.IO keeps for itself
-(:data:`RESERVED_NAMES`: ``connect``, ``disconnect``, ...) would otherwise
-reach the server's connection handlers: python-socketio dispatches an event
-packet by its name, whatever its type. Such a packet becomes the event
-:data:`RESERVED_EVENT` with the name as its first argument, which the
-gateway answers like any unknown event.
-
-An ack whose payload is an :class:`Answer` has its text counted against its
-socket's send budget as python-socketio encodes it, just before it is queued.
+python-socketio drops, after logging an error, an event packet whose JSON does not parse or
+is not ``[name, ...args]``; here it becomes :data:`MALFORMED_EVENT`, which the gateway acks
+``invalid_request``. An event named like a reserved one (``connect``...) becomes
+:data:`RESERVED_EVENT`, answered as unknown. An ack carrying an :class:`Answer` is counted
+against its socket's send budget as it is encoded.
 """
 
 from __future__ import annotations
@@ -37,8 +23,7 @@ __all__ = ["MALFORMED_EVENT", "RESERVED_EVENT", "RESERVED_NAMES", "Answer", "Cli
 MALFORMED_EVENT: Final = "\x00malformed"
 #: The event a packet named after a reserved event becomes: ``[RESERVED_EVENT, name, ...args]``.
 RESERVED_EVENT: Final = "\x00reserved"
-#: Event names no client event may use: socket.io's reserved events (python-socketio's
-#: ``connect`` and ``disconnect`` among them) and the two names above.
+#: Event names no client event may use: socket.io's reserved events and the two above.
 RESERVED_NAMES: Final = frozenset(
     {
         "connect",
@@ -54,14 +39,7 @@ RESERVED_NAMES: Final = frozenset(
 
 
 class Answer(dict[str, Any]):
-    """An ack's payload, and what decides whether its socket may hold its text.
-
-    Args:
-        body: The payload.
-        admit: Called with the length of the ack's text before python-socketio queues it;
-            False (the socket holds too much unsent and is being dropped) sends an
-            ``unavailable`` error in its place. None: always sent.
-    """
+    """An ack's payload; ``admit(len(text))`` False sends :data:`DROPPED` in its place."""
 
     __slots__ = ("admit",)
 
@@ -78,7 +56,7 @@ DROPPED: Final = {
 
 
 class _UnreadableJson(ValueError):
-    """The JSON part of a packet did not parse (a ValueError, as python-socketio expects)."""
+    """The JSON part of a packet did not parse."""
 
 
 class _Json:
@@ -103,11 +81,7 @@ class ClientPacket(packet.Packet):  # type: ignore[misc]  # python-socketio is u
 
     @classmethod
     def data_is_binary(cls, data: object) -> bool:
-        """Never: what the server sends (acks, events) is JSON without bytes.
-
-        python-socketio walks every value of every packet it builds looking for
-        bytes to send as attachments; none can be there, so the walk is skipped.
-        """
+        """Never: acks and events hold no bytes, so python-socketio's walk is skipped."""
         return False
 
     def encode(self) -> str:
@@ -123,7 +97,7 @@ class ClientPacket(packet.Packet):  # type: ignore[misc]  # python-socketio is u
             attachments: int = super().decode(encoded_packet) or 0
         except _UnreadableJson:
             if self.packet_type == packet.CONNECT:
-                # Auth that cannot be read is no auth: refused at connect as unauthorized.
+                # Unreadable auth is no auth: refused as unauthorized.
                 self.data = None
                 return 0
             if self.packet_type not in (packet.EVENT, packet.BINARY_EVENT):
@@ -132,13 +106,9 @@ class ClientPacket(packet.Packet):  # type: ignore[misc]  # python-socketio is u
             self.packet_type, self.data = packet.EVENT, [MALFORMED_EVENT]
             return 0
         if self.packet_type in (packet.EVENT, packet.BINARY_EVENT):
-            if not _is_event(self.data):
+            if not (isinstance(self.data, list) and self.data and isinstance(self.data[0], str)):
                 self.packet_type, self.data = packet.EVENT, [MALFORMED_EVENT]
                 return 0
             if self.data[0] in RESERVED_NAMES:
                 self.data = [RESERVED_EVENT, *self.data]
         return attachments
-
-
-def _is_event(data: object) -> bool:
-    return isinstance(data, list) and bool(data) and isinstance(data[0], str)
