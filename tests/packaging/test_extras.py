@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +47,18 @@ def test_a_missing_extra_names_the_install_command(case: str) -> None:
     kind, name, message = done.stdout.strip().split("|")
     assert (kind, name) == ("ModuleNotFoundError", missing), done.stdout
     assert install in message, message
+
+
+def test_the_server_names_its_redis_extra_for_redis_url(tmp_path: Path) -> None:
+    """``taskstream-server --redis-url`` without redis exits 2 naming the server's extra."""
+    store = f"sqlite:///{tmp_path / 'ts.db'}"
+    script = (
+        "import sys\nsys.modules['redis'] = None\n"
+        "from taskstream_server.cli import main\n"
+        f"sys.exit(main(['--store', {store!r}, '--redis-url', 'redis://127.0.0.1:9/0']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2, done.stderr
+    assert 'pip install "taskstream-server[redis]"' in done.stderr, done.stderr

@@ -23,10 +23,10 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
-from taskstream_core import __version__, mask_url
+from taskstream_core import mask_url
 from taskstream_core.wire import MAX_BODY_BYTES
 
-from . import fast_path
+from . import __version__, fast_path
 from .app import ServerApp, build_app
 from .observability import configure_logging
 from .settings import Settings, SettingsError, build_parser, resolve_settings
@@ -97,12 +97,12 @@ def _prepare(
     except SettingsError as exc:
         return str(exc)
     except ImportError as exc:
-        if args.redis_url and "redis" in str(exc):
+        if args.redis_url and (exc.name or "").partition(".")[0] == "redis":
             return (
-                f"--redis-url {mask_url(args.redis_url)} needs the redis extra "
-                f"(pip install 'taskstream-core[redis]'): {exc}."
+                f"--redis-url {mask_url(args.redis_url)} needs the redis extra: "
+                'pip install "taskstream-server[redis]"'
             )
-        return f"A storage adapter is missing: {exc}."
+        return f"A storage adapter is missing: {exc}"
     except ValueError as exc:  # an unknown scheme or a malformed URL
         return str(exc)
 
