@@ -2,7 +2,7 @@
 
 Bots submitting suggestions and auto-reviewers use it the same way::
 
-    async with await TaskStreamClient.login(url, "bot-1", password) as client:
+    async with await TaskStreamClient.login(url, "bot-1", password, relogin=True) as client:
         await client.join(scan_id)
         await client.submit(scan_id, "the door on floor 2 is open")
         async for item in client.events():
@@ -12,32 +12,63 @@ It reconnects by itself and, on every reconnect, re-joins its scans with the
 last ``seq`` it saw of each, so a program misses no event across a dropped
 connection or a server restart, and sees none twice. Submissions carry an
 idempotency key (made up when the caller gives none) and are retried across
-reconnects with it, so a retried submit never makes a second task.
+reconnects with it, so a retried submit never makes a second task. A token
+refresh hook keeps it signed in past its token's expiry; its event queue is
+bounded, and a consumer that falls behind past the bound gets the missed
+events again from the server (drop to resume). Transport failures raise
+:class:`~taskstream_core.errors.Unavailable`.
 
-Needs the ``client`` extra: ``pip install 'taskstream-core[client]'``.
+Needs the ``client`` extra: ``pip install "taskstream-core[client]"``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
+import random
+import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, Final, Self
 
-import aiohttp
-import socketio
+import jwt
+
+try:
+    import aiohttp
+    import socketio
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
+    raise ImportError(
+        "taskstream_core.client needs the 'client' extra: "
+        'pip install "taskstream-core[client]"'
+        f" ({exc})"
+    ) from exc
 
 from .errors import ERRORS_BY_CODE, AlreadyDecided, TaskStreamError, Unauthorized, Unavailable
 from .models import EventType, Scan, ScanEvent, ScanStats, Task, User
 
-__all__ = ["Snapshot", "TaskStreamClient"]
+__all__ = ["DEFAULT_MAX_QUEUED", "ClientItem", "Snapshot", "TaskStreamClient", "TokenRefresh"]
 
 log = logging.getLogger("taskstream.client")
 
 _LIVE_EVENTS = tuple(t.value for t in EventType)
+
+DEFAULT_MAX_QUEUED: Final = 10_000
+"""How many events the client's queue holds by default before it drops them to resume."""
+
+TokenRefresh = Callable[[], str | Awaitable[str]]
+"""A callable, sync or async, that returns a fresh token for the client's user."""
+
+#: What a transport failure raises inside aiohttp and python-socketio.
+_TRANSPORT_ERRORS: Final = (
+    aiohttp.ClientError,
+    socketio.exceptions.SocketIOError,
+    OSError,
+    TimeoutError,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +93,7 @@ class Snapshot:
 
 
 ClientItem = ScanEvent | Snapshot
+"""What :meth:`TaskStreamClient.events` yields: a live event, or a snapshot after a reset."""
 
 
 def _error(body: object, status: int) -> TaskStreamError:
@@ -79,27 +111,108 @@ def _error(body: object, status: int) -> TaskStreamError:
     return cls(message)
 
 
+class _Backlog:
+    """The client's event queue: bounded for events, never for the error that ends it.
+
+    ``room`` is set while the queue holds at most half its bound, which is when a
+    paced resume may fetch more.
+    """
+
+    def __init__(self, bound: int) -> None:
+        self.bound = bound
+        self._items: deque[ClientItem | TaskStreamError] = deque()
+        self._ready = asyncio.Event()
+        self.room = asyncio.Event()
+        self.room.set()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def full(self) -> bool:
+        return len(self._items) >= self.bound
+
+    def put(self, item: ClientItem | TaskStreamError) -> None:
+        self._items.append(item)
+        self._ready.set()
+        if len(self._items) > self.bound // 2:
+            self.room.clear()
+
+    def clear(self) -> int:
+        """Drop every event (not the error); answer how many were dropped."""
+        kept = [i for i in self._items if isinstance(i, TaskStreamError)]
+        dropped = len(self._items) - len(kept)
+        self._items = deque(kept)
+        self.room.set()
+        return dropped
+
+    async def get(self) -> ClientItem:
+        while not self._items:
+            self._ready.clear()
+            await self._ready.wait()
+        head = self._items[0]
+        if isinstance(head, TaskStreamError):
+            raise head  # kept: every later call raises it too
+        self._items.popleft()
+        if len(self._items) <= self.bound // 2:
+            self.room.set()
+        return head
+
+
+def _jitter(delay: float) -> float:
+    return delay * random.uniform(0.8, 1.2)  # noqa: S311 - spreads reconnects, not a secret
+
+
 class TaskStreamClient:
     """A TaskStream server's HTTP API and live events, for a program acting as a user.
 
     Make one with :meth:`login` or :meth:`register`, or from a token you hold;
     use it as an async context manager to open (and close) the live connection.
     Contract errors raise the library's exceptions (:class:`~taskstream_core.errors.NotFound`,
-    :class:`~taskstream_core.errors.AlreadyDecided`...).
+    :class:`~taskstream_core.errors.AlreadyDecided`...); a server that cannot be
+    reached, a refused connection, a reset or a timeout raise
+    :class:`~taskstream_core.errors.Unavailable`, with aiohttp's or python-socketio's
+    exception as its ``__cause__``.
+
+    Tokens expire (the reference server's last 12 hours). With ``token_refresh``
+    the client asks for a fresh one ``refresh_margin`` seconds before the
+    current one's ``exp`` (read from the token, not verified) and whenever the
+    server answers ``unauthorized``; a live connection then reconnects with the
+    new token and resumes every joined scan where it stopped. Without it, the
+    client stops with :class:`~taskstream_core.errors.Unauthorized` once the
+    server refuses the token.
+
+    Events wait in a queue of at most ``max_queued`` items. When the consumer
+    falls further behind, the client drops what it holds and re-joins each scan
+    from the last ``seq`` the consumer received, so the server replays the
+    events: the consumer still sees each one once, in order (drop to resume).
+    :attr:`overflows` counts these drops, and each is logged as a warning on the
+    ``taskstream.client`` logger.
 
     Args:
         base_url: The server's root URL (``http://host:8000``).
         token: The bearer token.
         user: The signed-in user, when known (:meth:`me` reads it).
-        call_timeout: Seconds to wait for an answer to a live call.
+        call_timeout: Seconds to wait for an answer to a live call, and for an
+            HTTP connection or the next bytes of an HTTP answer.
         reconnect_delay: Seconds before the first reconnection attempt.
         max_reconnect_delay: The longest wait between reconnection attempts.
+        token_refresh: A callable (sync or async) that returns a fresh token for
+            the same user, or None to keep ``token`` until it is refused.
+        refresh_margin: Seconds before the token's ``exp`` to refresh it; a token
+            that lives less than twice as long is refreshed half-way through its life.
+        max_queued: The most events the queue holds before it drops them to resume.
+
+    Raises:
+        ValueError: ``max_queued`` is less than 2, or ``refresh_margin`` is negative.
 
     Attributes:
         base_url: The server's root URL, without a trailing ``/``.
-        token: The bearer token.
+        token: The bearer token in use (the latest one ``token_refresh`` gave).
         user: The signed-in user, or None until known.
         call_timeout: Seconds to wait for an answer to a live call.
+        refresh_margin: Seconds before the token's ``exp`` to refresh it.
+        max_queued: The most events the queue holds before it drops them to resume.
 
     Example:
         ```python
@@ -120,41 +233,72 @@ class TaskStreamClient:
         call_timeout: float = 10.0,
         reconnect_delay: float = 0.25,
         max_reconnect_delay: float = 3.0,
+        token_refresh: TokenRefresh | None = None,
+        refresh_margin: float = 60.0,
+        max_queued: int = DEFAULT_MAX_QUEUED,
     ) -> None:
+        if max_queued < 2:
+            raise ValueError("max_queued must be at least 2.")
+        if refresh_margin < 0:
+            raise ValueError("refresh_margin must not be negative.")
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.user = user
         self.call_timeout = call_timeout
+        self.refresh_margin = refresh_margin
+        self.max_queued = max_queued
+        self._token_refresh = token_refresh
         self._http: aiohttp.ClientSession | None = None
-        self._sio = socketio.AsyncClient(
-            reconnection=True,
-            reconnection_attempts=0,
-            reconnection_delay=reconnect_delay,
-            reconnection_delay_max=max_reconnect_delay,
-            randomization_factor=0.2,
-        )
-        self._items: asyncio.Queue[ClientItem | TaskStreamError] = asyncio.Queue()
+        self._sio = socketio.AsyncClient(reconnection=False)
+        self._queue = _Backlog(max_queued)
+        #: Per joined scan: the seq of the last event queued, and of the last one handed out.
         self._last_seq: dict[str, int] = {}
+        self._delivered: dict[str, int] = {}
+        #: Scans whose live events are dropped until a resume catches them up.
+        self._behind: set[str] = set()
+        #: Live events that arrived while a join of their scan was being answered.
         self._joining: dict[str, list[dict[str, Any]]] = {}
         self._connected = asyncio.Event()
-        self._closed = False
-        self._rejoin_task: asyncio.Task[None] | None = None
-        self._reconnect_task: asyncio.Task[None] | None = None
-        self._refused = False
+        self._lost = asyncio.Event()
+        self._failed = asyncio.Event()
+        self._failure: TaskStreamError | None = None
         self._refusal: TaskStreamError | None = None
+        self._closed = False
+        self._logged_out = False
+        self._swap_now = False
+        self._socket_token: str | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._resync_task: asyncio.Task[None] | None = None
+        self._refresh_lock = asyncio.Lock()
+        #: No proactive refresh before this time (time.time()), after a failed one.
+        self._refresh_not_before = 0.0
+        #: A token the hook could not replace ahead of time: wait for the server to refuse it.
+        self._no_early_refresh: str | None = None
         self._reconnect_delay = reconnect_delay
         self._max_reconnect_delay = max_reconnect_delay
+        self._overflows = 0
+        self._discarded = 0
         self._register_handlers()
 
     # -- construction ----------------------------------------------------------------
     @classmethod
-    async def login(cls, base_url: str, username: str, password: str, **options: Any) -> Self:
+    async def login(
+        cls,
+        base_url: str,
+        username: str,
+        password: str,
+        *,
+        relogin: bool = False,
+        **options: Any,
+    ) -> Self:
         """Sign in and make a client with the new token.
 
         Args:
             base_url: The server's root URL.
             username: The user's name.
             password: The user's password.
+            relogin: Keep the credentials and sign in again whenever the token
+                needs refreshing (a bot that runs for days); not with ``token_refresh``.
             **options: Passed on to the constructor (``call_timeout``...).
 
         Returns:
@@ -163,12 +307,44 @@ class TaskStreamClient:
         Raises:
             Unauthorized: The username or password is wrong.
             RateLimited: Too many failed sign-ins for this username of late.
+            Unavailable: The server cannot be reached.
             TaskStreamError: Another contract error (its subclass for the code).
+            TypeError: ``relogin`` together with ``token_refresh``.
         """
+        if relogin:
+            if options.get("token_refresh") is not None:
+                raise TypeError("Give relogin=True or token_refresh, not both.")
+            options["token_refresh"] = cls.password_refresh(base_url, username, password)
         body = await cls._post_anonymous(
-            base_url, "/api/auth/login", {"username": username, "password": password}
+            base_url,
+            "/api/auth/login",
+            {"username": username, "password": password},
+            options.get("call_timeout", 10.0),
         )
         return cls(base_url, body["token"], user=User.from_dict(body["user"]), **options)
+
+    @classmethod
+    def password_refresh(
+        cls, base_url: str, username: str, password: str
+    ) -> Callable[[], Awaitable[str]]:
+        """A ``token_refresh`` hook that signs in with stored credentials.
+
+        Args:
+            base_url: The server's root URL.
+            username: The user's name.
+            password: The user's password (kept in the hook).
+
+        Returns:
+            An async callable that answers a fresh token from ``POST /api/auth/login``.
+        """
+
+        async def sign_in() -> str:
+            body = await cls._post_anonymous(
+                base_url, "/api/auth/login", {"username": username, "password": password}
+            )
+            return str(body["token"])
+
+        return sign_in
 
     @classmethod
     async def register(
@@ -198,24 +374,34 @@ class TaskStreamClient:
             InvalidRequest: A field breaks the contract's rules.
             Conflict: The username is taken.
             Forbidden: An admin without the right invite code.
+            Unavailable: The server cannot be reached.
             TaskStreamError: Another contract error (its subclass for the code).
         """
         payload: dict[str, Any] = {"username": username, "password": password, "role": role}
         if invite_code is not None:
             payload["invite_code"] = invite_code
-        body = await cls._post_anonymous(base_url, "/api/auth/register", payload)
+        body = await cls._post_anonymous(
+            base_url, "/api/auth/register", payload, options.get("call_timeout", 10.0)
+        )
         return cls(base_url, body["token"], user=User.from_dict(body["user"]), **options)
 
     @staticmethod
-    async def _post_anonymous(base_url: str, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(base_url.rstrip("/") + path, json=payload) as response,
-        ):
-            body = await response.json(content_type=None)
-            if response.status >= 400:
-                raise _error(body, response.status)
-            return dict(body)
+    async def _post_anonymous(
+        base_url: str, path: str, payload: dict[str, Any], wait: float = 10.0
+    ) -> dict[str, Any]:
+        url = base_url.rstrip("/") + path
+        limits = aiohttp.ClientTimeout(total=None, sock_connect=wait, sock_read=wait)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=limits) as http,
+                http.post(url, json=payload) as response,
+            ):
+                status, body = response.status, await _read_json(response)
+        except _TRANSPORT_ERRORS as exc:
+            raise Unavailable(f"Cannot reach {url}: {exc or type(exc).__name__}") from exc
+        if status >= 400 or not isinstance(body, Mapping):
+            raise _error(body, status)
+        return dict(body)
 
     async def __aenter__(self) -> Self:
         await self.connect()
@@ -224,9 +410,95 @@ class TaskStreamClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
+    @property
+    def queued(self) -> int:
+        """How many events wait in the queue for the consumer right now."""
+        return len(self._queue)
+
+    @property
+    def overflows(self) -> int:
+        """How many times the queue went over ``max_queued`` and was dropped to resume."""
+        return self._overflows
+
+    @property
+    def discarded(self) -> int:
+        """How many queued events those drops threw away (the server replayed them)."""
+        return self._discarded
+
+    # -- tokens ----------------------------------------------------------------------
+    def _refresh_due_in(self, token: str | None) -> float | None:
+        """Seconds until ``token`` should be replaced, or None when it never needs to be."""
+        if (
+            token is None
+            or self._token_refresh is None
+            or self._logged_out
+            or token == self._no_early_refresh
+        ):
+            return None
+        try:
+            claims = jwt.decode(token, options={"verify_signature": False})
+            expires = float(claims["exp"])
+            issued = float(claims.get("iat", expires - 2 * self.refresh_margin))
+        except (jwt.PyJWTError, KeyError, TypeError, ValueError):
+            return None
+        margin = min(self.refresh_margin, (expires - issued) / 2)
+        now = time.time()
+        return max(expires - margin, self._refresh_not_before) - now
+
+    async def _refresh(self, stale: str | None) -> str:
+        """Replace the token ``stale`` (unless another call already did), once.
+
+        Raises:
+            Unauthorized: No hook, the client logged out, or the hook gave no token.
+            Unavailable: The hook could not reach what it asks.
+        """
+        async with self._refresh_lock:
+            if stale is not None and self.token != stale:
+                return self.token
+            if self._token_refresh is None or self._logged_out:
+                raise Unauthorized(
+                    "The server refused the token, and the client has no hook to refresh it "
+                    "or has logged out."
+                )
+            try:
+                fresh: object = self._token_refresh()
+                if inspect.isawaitable(fresh):
+                    fresh = await fresh
+            except TaskStreamError:
+                raise
+            except _TRANSPORT_ERRORS as exc:
+                raise Unavailable(f"The token refresh hook failed: {exc!r}") from exc
+            if not isinstance(fresh, str) or not fresh:
+                raise Unauthorized("The token refresh hook returned no token.")
+            self.token = fresh
+            log.info("token refreshed")
+            return fresh
+
+    async def _refresh_early(self, token: str) -> None:
+        """Refresh ahead of expiry; a failure is logged and the current token kept."""
+        try:
+            await self._refresh(token)
+        except Unavailable as exc:
+            delay = max(self._max_reconnect_delay, 1.0)
+            log.warning("could not refresh the token (%s); trying again in %.0f s", exc, delay)
+            self._refresh_not_before = time.time() + delay
+            return
+        except Exception as exc:
+            # Not transient: keep the token until the server refuses it, then ask once more.
+            log.warning("could not refresh the token: %r", exc)
+            self._no_early_refresh = token
+            return
+        if (self._refresh_due_in(self.token) or 1.0) <= 0:
+            log.warning("the refreshed token expires as soon as the old one; not refreshing early")
+            self._no_early_refresh = self.token
+
     # -- HTTP ------------------------------------------------------------------------
     async def request(self, method: str, path: str, payload: object = None, **params: Any) -> Any:
         """Make one call of the HTTP API with the client's token.
+
+        The token is refreshed first when it is about to expire, and once more
+        (with the call made again) when the server answers ``401``, if the client
+        has a ``token_refresh`` hook.
 
         Args:
             method: The HTTP method (``"GET"``, ``"POST"``...).
@@ -238,20 +510,46 @@ class TaskStreamClient:
             The decoded JSON answer, or None for ``204 No Content``.
 
         Raises:
-            TaskStreamError: The server answered a contract error (its subclass for the code).
+            Unauthorized: The server refused the token, and the refreshed one too.
+            Unavailable: The server cannot be reached, reset the connection or did
+                not answer in time.
+            TaskStreamError: The server answered another contract error (its subclass
+                for the code).
         """
-        if self._http is None:
-            self._http = aiohttp.ClientSession(headers={"Authorization": f"Bearer {self.token}"})
+        due = self._refresh_due_in(self.token)
+        if due is not None and due <= 0:
+            await self._refresh_early(self.token)
         query = {k: str(v) for k, v in params.items() if v is not None}
-        async with self._http.request(
-            method, self.base_url + path, json=payload, params=query
-        ) as response:
-            if response.status == 204:
-                return None
-            body = await response.json(content_type=None)
-            if response.status >= 400:
-                raise _error(body, response.status)
-            return body
+        token = self.token
+        status, body = await self._http_call(method, path, payload, query, token)
+        if status == 401 and self._token_refresh is not None and not self._logged_out:
+            token = await self._refresh(token)
+            status, body = await self._http_call(method, path, payload, query, token)
+        if status >= 400:
+            raise _error(body, status)
+        return body
+
+    async def _http_call(
+        self, method: str, path: str, payload: object, query: dict[str, str], token: str
+    ) -> tuple[int, Any]:
+        if self._http is None:
+            timeout = aiohttp.ClientTimeout(
+                total=None, sock_connect=self.call_timeout, sock_read=self.call_timeout
+            )
+            self._http = aiohttp.ClientSession(timeout=timeout)
+        url = self.base_url + path
+        headers = {"Authorization": f"Bearer {token}"}
+        try:
+            async with self._http.request(
+                method, url, json=payload, params=query, headers=headers
+            ) as response:
+                if response.status == 204:
+                    return 204, None
+                return response.status, await _read_json(response)
+        except _TRANSPORT_ERRORS as exc:
+            raise Unavailable(
+                f"{method} {path}: cannot reach {self.base_url} ({exc or type(exc).__name__})"
+            ) from exc
 
     async def me(self) -> User:
         """Read the signed-in user, and remember it as :attr:`user`.
@@ -380,37 +678,41 @@ class TaskStreamClient:
         return ScanStats.from_dict(await self.request("GET", f"/api/scans/{scan_id}/stats"))
 
     async def logout(self) -> None:
-        """Sign out: the server refuses the client's token from now on."""
+        """Sign out: the server refuses the client's token from now on.
+
+        The refresh hook is not called after this: the live connection, which
+        the server closes, stays closed and :meth:`events` raises
+        :class:`~taskstream_core.errors.Unauthorized`.
+
+        Raises:
+            Unauthorized: The server refused the token already.
+            Unavailable: The server cannot be reached.
+        """
+        self._logged_out = True
         await self.request("POST", "/api/auth/logout")
 
-    # -- Socket.IO -------------------------------------------------------------------
+    # -- Socket.IO: the connection -----------------------------------------------------
     async def connect(self) -> None:
         """Open the live connection; it then reconnects by itself until :meth:`close`.
 
         Raises:
-            Unauthorized: The server refused the token.
+            Unauthorized: The server refused the token (and the refreshed one, with a hook).
             Unavailable: The server cannot be reached.
         """
-        try:
-            await self._sio.connect(
-                self.base_url,
-                auth={"token": self.token},
-                transports=["websocket"],
-                socketio_path="socket.io",
-                wait_timeout=self.call_timeout,
-            )
-        except socketio.exceptions.ConnectionError as exc:
-            # python-socketio's exception does not carry the refusal's data;
-            # the connect_error handler has kept what the server said.
-            raise self._refusal or Unavailable(f"Cannot connect: {exc}") from exc
+        await self._open()
+        if self._supervisor is None or self._supervisor.done():
+            self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
 
     async def close(self) -> None:
         """Close the live connection and the HTTP session; the client stops reconnecting."""
         self._closed = True
-        for task in (self._rejoin_task, self._reconnect_task):
+        for task in (self._supervisor, self._resync_task):
             if task is not None:
                 task.cancel()
-        await self._sio.disconnect()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        with contextlib.suppress(*_TRANSPORT_ERRORS):
+            await self._sio.disconnect()
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -418,7 +720,15 @@ class TaskStreamClient:
     @property
     def connected(self) -> bool:
         """Whether the live connection is up right now."""
-        return self._sio.connected and self._connected.is_set()
+        return bool(self._sio.connected) and self._connected.is_set()
+
+    async def wait_connected(self) -> None:
+        """Return once the live connection is up (again).
+
+        Raises:
+            Unauthorized: The client stopped: the server refused its token for good.
+        """
+        await self._wait_for_connection(None)
 
     def _register_handlers(self) -> None:
         self._sio.on("connect", self._on_connect)
@@ -427,87 +737,205 @@ class TaskStreamClient:
         for name in _LIVE_EVENTS:
             self._sio.on(name, self._on_event)
 
+    async def _open(self) -> None:
+        """Connect with the current token; on an ``unauthorized`` refusal, refresh once and retry.
+
+        Raises:
+            Unauthorized: Refused, and no fresh token or the fresh one refused too.
+            Unavailable: The server cannot be reached.
+        """
+        due = self._refresh_due_in(self.token)
+        if due is not None and due <= 0:
+            await self._refresh_early(self.token)
+        token = self.token
+        try:
+            await self._connect_with(token)
+        except Unauthorized:
+            if self._token_refresh is None or self._logged_out:
+                raise
+            await self._connect_with(await self._refresh(token))
+
+    async def _connect_with(self, token: str) -> None:
+        self._refusal = None
+        self._socket_token = token
+        try:
+            # python-socketio bounds the wait for the namespace, not the handshake before it.
+            async with asyncio.timeout(2 * self.call_timeout):
+                await self._sio.connect(
+                    self.base_url,
+                    auth={"token": token},
+                    transports=["websocket"],
+                    socketio_path="socket.io",
+                    wait_timeout=self.call_timeout,
+                )
+        except (*_TRANSPORT_ERRORS, ValueError) as exc:
+            if isinstance(exc, TimeoutError):  # interrupted half-way: reset the transport
+                with contextlib.suppress(*_TRANSPORT_ERRORS):
+                    await self._sio.disconnect()
+            # python-socketio's exception does not carry the refusal's data;
+            # the connect_error handler has kept what the server said.
+            refusal = self._refusal or Unavailable(
+                f"Cannot connect to {self.base_url}: {exc or type(exc).__name__}"
+            )
+            raise refusal from exc
+
+    async def _supervise(self) -> None:
+        """Keep the live connection up, with a fresh token, until :meth:`close`."""
+        delay = self._reconnect_delay
+        while not self._closed:
+            if self._connected.is_set():
+                due = self._refresh_due_in(self._socket_token)
+                if due is not None and self.token != self._socket_token:
+                    due = min(due, 0.0)  # an HTTP call refreshed it already: carry it over
+                try:
+                    await asyncio.wait_for(self._lost.wait(), due)
+                except TimeoutError:
+                    await self._swap_token()
+                    continue
+                if not self._swap_now:
+                    await asyncio.sleep(_jitter(self._reconnect_delay))
+                self._swap_now = False
+                continue
+            try:
+                await self._open()
+            except Unavailable as exc:
+                log.info("reconnecting to %s failed: %s", self.base_url, exc)
+                await asyncio.sleep(_jitter(delay))
+                delay = min(delay * 2, self._max_reconnect_delay)
+            except Unauthorized as exc:
+                self._fail(exc)
+                return
+            except Exception as exc:  # the refresh hook failed for good
+                error = Unauthorized(f"The token was refused and could not be refreshed: {exc!r}")
+                error.__cause__ = exc
+                self._fail(error)
+                return
+            else:
+                delay = self._reconnect_delay
+                self._swap_now = False
+
+    async def _swap_token(self) -> None:
+        """Refresh the token ahead of its expiry, and reconnect to carry the new one."""
+        if self.token == self._socket_token and self._socket_token is not None:
+            await self._refresh_early(self._socket_token)
+        if self.token != self._socket_token and self._connected.is_set():
+            log.info("reconnecting with the refreshed token")
+            await self._drop_connection()
+
+    async def _drop_connection(self) -> None:
+        """Close the live connection on purpose; the supervisor reconnects at once."""
+        self._swap_now = True
+        with contextlib.suppress(*_TRANSPORT_ERRORS):
+            await self._sio.disconnect()
+        self._connected.clear()
+        self._lost.set()
+
+    def _fail(self, error: TaskStreamError) -> None:
+        log.warning("the server refused the token; the client stops: %s", error)
+        self._failure = error
+        self._failed.set()
+        self._queue.put(error)
+
     async def _on_connect(self) -> None:
+        self._lost.clear()
         self._connected.set()
         if self._last_seq:  # a reconnect: catch up on every scan we had joined
-            self._rejoin_task = asyncio.get_running_loop().create_task(self._rejoin())
+            self._behind.update(self._last_seq)
+            self._ensure_resync()
 
     async def _on_disconnect(self, reason: object = None) -> None:
         self._connected.clear()
-        # python-socketio reconnects by itself after a transport failure, but not
-        # when the server closed the socket (it fell behind, or is shutting down):
-        # then we reconnect ourselves, and find out whether the token still holds.
-        if reason == socketio.AsyncClient.reason.SERVER_DISCONNECT and not self._closed:
-            self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
-
-    async def _reconnect(self) -> None:
-        delay = self._reconnect_delay
-        while not self._closed and not self._refused and not self._sio.connected:
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self._max_reconnect_delay)
-            with contextlib.suppress(socketio.exceptions.ConnectionError, ValueError):
-                await self._sio.connect(
-                    self.base_url,
-                    auth={"token": self.token},
-                    transports=["websocket"],
-                    wait_timeout=self.call_timeout,
-                )
+        self._lost.set()
 
     async def _on_connect_error(self, data: object = None) -> None:
-        error = self._refusal = _connect_error(data)
-        if isinstance(error, Unauthorized) and not self._closed:
-            log.warning("the server refused the token; giving up reconnecting")
-            self._refused = True
-            self._items.put_nowait(error)
-            asyncio.get_running_loop().create_task(self._sio.disconnect())
+        self._refusal = _connect_error(data)
 
-    async def _rejoin(self) -> None:
-        for scan_id, seq in list(self._last_seq.items()):
+    async def _wait_for_connection(self, deadline: float | None) -> None:
+        """Wait for the live connection, until ``deadline`` (loop time) when given.
+
+        Raises:
+            Unauthorized: The client stopped for a refused token.
+            Unavailable: Closed, never connected, or not connected by ``deadline``.
+        """
+        loop = asyncio.get_running_loop()
+        while not self._connected.is_set():
+            if self._failure is not None:
+                raise self._failure
+            if self._closed or self._supervisor is None:
+                raise Unavailable("The live connection is not open (use connect() or async with).")
+            timeout = None if deadline is None else deadline - loop.time()
+            if timeout is not None and timeout <= 0:
+                raise Unavailable(f"No live connection to {self.base_url}.") from TimeoutError(
+                    "not connected in time"
+                )
+            waiters = [
+                asyncio.ensure_future(self._connected.wait()),
+                asyncio.ensure_future(self._failed.wait()),
+            ]
             try:
-                await self._join(scan_id, seq)
-            except TaskStreamError as exc:
-                log.warning("could not resume scan %s: %s", scan_id, exc)
+                await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+        if self._failure is not None:
+            raise self._failure
 
-    async def _on_event(self, envelope: object) -> None:
-        if not isinstance(envelope, dict):
-            return
-        scan_id = str(envelope.get("scan_id"))
-        buffered = self._joining.get(scan_id)
-        if buffered is not None:  # a join or resume is answering: order after it
-            buffered.append(envelope)
-        else:
-            self._accept(envelope)
+    # -- Socket.IO: calls --------------------------------------------------------------
+    async def _emit(self, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send an event and wait for its ack, across reconnects, for ``3 × call_timeout``.
 
-    def _accept(self, envelope: Mapping[str, Any]) -> None:
-        """Queue an event once, in seq order per scan; stats pass through."""
-        event = _event(envelope)
-        if event.type is not EventType.SCAN_STATS:
-            if event.seq <= self._last_seq.get(event.scan_id, -1):
-                return
-            self._last_seq[event.scan_id] = event.seq
-        self._items.put_nowait(event)
-
-    async def _emit(self, name: str, payload: dict[str, Any], *, retry: bool) -> dict[str, Any]:
-        """Send an event and wait for its ack, across reconnects when ``retry``."""
+        Raises:
+            Unauthorized: Refused, and the refreshed token refused too.
+            Unavailable: No answer in time, or the client is closed.
+            TaskStreamError: The ack's contract error.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 3 * self.call_timeout
+        refreshed = False
         while True:
-            await asyncio.wait_for(self._connected.wait(), self.call_timeout * 3)
+            await self._wait_for_connection(deadline)
+            token = self._socket_token
+            lost = asyncio.ensure_future(self._lost.wait())
+            call = asyncio.ensure_future(self._sio.call(name, payload, timeout=self.call_timeout))
             try:
-                ack = await self._sio.call(name, payload, timeout=self.call_timeout)
-            except (socketio.exceptions.TimeoutError, socketio.exceptions.BadNamespaceError):
-                if not retry or self._closed:
-                    raise Unavailable(f"No answer to {name} from the server.") from None
+                await asyncio.wait({call, lost}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                lost.cancel()
+                dropped = not call.done()
+                if dropped:  # the connection dropped (or we are cancelled): no ack will come
+                    call.cancel()
+            if dropped:
+                await asyncio.wait({call})
+                if self._closed or loop.time() >= deadline:
+                    raise Unavailable(
+                        f"The connection dropped before {name} was answered."
+                    ) from ConnectionResetError("the live connection dropped")
+                continue
+            try:
+                ack = call.result()
+            except _TRANSPORT_ERRORS as exc:
+                if self._closed or loop.time() >= deadline:
+                    raise Unavailable(f"No answer to {name} from {self.base_url}.") from exc
+                await asyncio.sleep(0.05)  # the connection is going down: let it
                 continue
             if not isinstance(ack, dict):
                 raise Unavailable(f"Unexpected answer to {name}.")
-            if not ack.get("ok"):
-                raise _error(ack, 0)
-            return ack
+            if ack.get("ok"):
+                return ack
+            error = _error(ack, 0)
+            if isinstance(error, Unauthorized) and not refreshed and self._token_refresh:
+                refreshed = True
+                await self._refresh(token)
+                await self._drop_connection()
+                continue
+            raise error
 
+    # -- Socket.IO: scans and their events ----------------------------------------------
     async def join(self, scan_id: str) -> Snapshot:
         """Join a scan: its later events arrive through :meth:`events`.
 
-        After a reconnect the client resumes each joined scan by itself from the
-        last seq it saw.
+        After a reconnect, or a drop to resume, the client resumes each joined
+        scan by itself from the last seq it holds.
 
         Args:
             scan_id: The scan's id.
@@ -517,24 +945,40 @@ class TaskStreamClient:
 
         Raises:
             NotFound: No such scan.
+            Unauthorized: The server refused the token (and the refreshed one).
             Unavailable: No answer from the server.
         """
         result = await self._join(scan_id, None)
-        assert isinstance(result, Snapshot)
+        assert result is not None  # a join without since_seq answers a snapshot
         return result
 
     async def _join(self, scan_id: str, since_seq: int | None) -> Snapshot | None:
+        """Join, or resume from ``since_seq``; queue what the answer replays.
+
+        A resume takes from its answer only what fits in the queue: the scan
+        stays behind, to be resumed again once the consumer makes room.
+        """
         self._joining.setdefault(scan_id, [])
+        epoch = self._overflows
+        snapshot: Snapshot | None = None
         try:
             payload: dict[str, Any] = {"scan_id": scan_id}
             if since_seq is not None:
                 payload["since_seq"] = since_seq
-            ack = await self._emit("scan:join", payload, retry=True)
-            snapshot: Snapshot | None = None
+            ack = await self._emit("scan:join", payload)
+            if since_seq is not None and (
+                epoch != self._overflows or scan_id not in self._last_seq
+            ):
+                return None  # dropped meanwhile (or left): the next resume starts over
             if "events" in ack:
+                complete = True
                 for envelope in ack["events"]:
-                    self._accept(envelope)
-                self._last_seq[scan_id] = max(self._last_seq.get(scan_id, 0), int(ack["seq"]))
+                    if not self._accept(envelope, replay=True):
+                        complete = False
+                        break
+                if complete:
+                    self._last_seq[scan_id] = max(self._last_seq[scan_id], int(ack["seq"]))
+                    self._behind.discard(scan_id)
             else:
                 snapshot = Snapshot(
                     scan=Scan.from_dict(ack["scan"]),
@@ -543,12 +987,91 @@ class TaskStreamClient:
                     reset=bool(ack.get("reset")),
                 )
                 self._last_seq[scan_id] = snapshot.seq
+                self._behind.discard(scan_id)
                 if snapshot.reset:
-                    self._items.put_nowait(snapshot)
+                    self._queue.put(snapshot)
+                else:
+                    self._delivered[scan_id] = snapshot.seq  # the caller holds it
         finally:
-            for envelope in self._joining.pop(scan_id, []):
-                self._accept(envelope)
+            buffered = self._joining.pop(scan_id, [])
+            if scan_id not in self._behind:  # else the next resume fetches them
+                for envelope in buffered:
+                    self._accept(envelope, replay=False)
         return snapshot
+
+    def _ensure_resync(self) -> None:
+        if self._resync_task is None or self._resync_task.done():
+            self._resync_task = asyncio.get_running_loop().create_task(self._resync())
+
+    async def _resync(self) -> None:
+        """Resume every scan that is behind, as the queue makes room."""
+        while self._behind and not self._closed and self._failure is None:
+            for scan_id in list(self._behind):
+                if scan_id not in self._last_seq:
+                    self._behind.discard(scan_id)
+                    continue
+                await self._queue.room.wait()
+                try:
+                    await self._join(scan_id, self._last_seq[scan_id])
+                except Unavailable as exc:
+                    log.info("could not resume scan %s yet: %s", scan_id, exc)
+                    await asyncio.sleep(_jitter(self._reconnect_delay))
+                except TaskStreamError as exc:
+                    log.warning("could not resume scan %s: %s", scan_id, exc)
+                    self._behind.discard(scan_id)
+
+    async def _on_event(self, envelope: object) -> None:
+        if not isinstance(envelope, dict):
+            return
+        scan_id = str(envelope.get("scan_id"))
+        buffered = self._joining.get(scan_id)
+        if buffered is not None:  # a join or resume is answering: order after it
+            buffered.append(envelope)
+        else:
+            self._accept(envelope, replay=False)
+
+    def _accept(self, envelope: Mapping[str, Any], *, replay: bool) -> bool:
+        """Queue an event once, in seq order per scan; stats pass through when there is room.
+
+        Returns:
+            False when a replayed event found the queue full (the caller stops there).
+        """
+        event = _event(envelope)
+        if event.type is EventType.SCAN_STATS:
+            if not self._queue.full and event.scan_id in self._last_seq:
+                self._queue.put(event)  # else dropped: the next one supersedes it
+            return True
+        last = self._last_seq.get(event.scan_id)
+        if last is None or event.seq <= last:
+            return True  # a scan not joined, or seen already
+        if replay:
+            if self._queue.full:
+                return False
+        elif event.scan_id in self._behind:
+            return True  # a resume of the scan will fetch it
+        elif self._queue.full:
+            self._overflow()
+            return True
+        self._last_seq[event.scan_id] = event.seq
+        self._queue.put(event)
+        return True
+
+    def _overflow(self) -> None:
+        """Drop the backlog; resume every scan from the last event the consumer received."""
+        dropped = self._queue.clear()
+        self._overflows += 1
+        self._discarded += dropped
+        log.warning(
+            "the event consumer fell %d events behind (max_queued=%d): dropped them, "
+            "resuming each scan from the last event it received (overflow %d)",
+            dropped,
+            self.max_queued,
+            self._overflows,
+        )
+        for scan_id in self._last_seq:
+            self._last_seq[scan_id] = self._delivered.get(scan_id, self._last_seq[scan_id])
+        self._behind.update(self._last_seq)
+        self._ensure_resync()
 
     async def leave(self, scan_id: str) -> None:
         """Stop receiving a scan's events.
@@ -560,7 +1083,9 @@ class TaskStreamClient:
             Unavailable: No answer from the server.
         """
         self._last_seq.pop(scan_id, None)
-        await self._emit("scan:leave", {"scan_id": scan_id}, retry=False)
+        self._delivered.pop(scan_id, None)
+        self._behind.discard(scan_id)
+        await self._emit("scan:leave", {"scan_id": scan_id})
 
     async def submit(
         self, scan_id: str, content: str, *, idempotency_key: str | None = None
@@ -580,10 +1105,12 @@ class TaskStreamClient:
             NotFound: No such scan.
             Forbidden: The user is not a worker.
             InvalidRequest: A field breaks the contract's rules.
+            Unavailable: No answer within ``3 × call_timeout``; submitting again with
+                the same ``idempotency_key`` is safe.
         """
         key = idempotency_key or uuid.uuid4().hex
         payload = {"scan_id": scan_id, "content": content, "idempotency_key": key}
-        return Task.from_dict((await self._emit("task:submit", payload, retry=True))["task"])
+        return Task.from_dict((await self._emit("task:submit", payload))["task"])
 
     async def decide(self, task_id: str, decision: str, reason: str | None = None) -> Task:
         """Validate or refuse a pending task (admins only).
@@ -603,12 +1130,13 @@ class TaskStreamClient:
             NotFound: No such task.
             Forbidden: The user is not an admin.
             InvalidRequest: A field breaks the contract's rules.
+            Unavailable: No answer within ``3 × call_timeout``.
         """
         payload: dict[str, Any] = {"task_id": task_id, "decision": decision}
         if reason is not None:
             payload["reason"] = reason
         try:
-            ack = await self._emit("task:decide", payload, retry=True)
+            ack = await self._emit("task:decide", payload)
         except AlreadyDecided as exc:
             mine = (
                 self.user is not None
@@ -629,13 +1157,10 @@ class TaskStreamClient:
 
         Raises:
             Unauthorized: The server stopped accepting the token (it was logged
-                out or expired).
+                out or expired) and the refresh hook, if any, gave none it accepts.
         """
         while True:
-            item = await self._items.get()
-            if isinstance(item, TaskStreamError):
-                raise item
-            yield item
+            yield await self.next_event()
 
     async def next_event(self) -> ClientItem:
         """Wait for the next live item (wrap it in ``asyncio.timeout`` to bound the wait).
@@ -646,14 +1171,20 @@ class TaskStreamClient:
         Raises:
             Unauthorized: The server stopped accepting the token.
         """
-        item = await self._items.get()
-        if isinstance(item, TaskStreamError):
-            raise item
+        item = await self._queue.get()
+        if isinstance(item, Snapshot):
+            self._delivered[item.scan.id] = item.seq
+        elif item.type is not EventType.SCAN_STATS:
+            self._delivered[item.scan_id] = item.seq
         return item
 
-    async def wait_connected(self) -> None:
-        """Return once the live connection is up (again)."""
-        await self._connected.wait()
+
+async def _read_json(response: aiohttp.ClientResponse) -> Any:
+    """The answer's JSON, or None when its body is not JSON (a proxy's error page...)."""
+    try:
+        return await response.json(content_type=None)
+    except ValueError:
+        return None
 
 
 def _event(envelope: Mapping[str, Any]) -> ScanEvent:

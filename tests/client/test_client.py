@@ -1,67 +1,23 @@
 """The Python client (taskstream_core.client) against the real server process.
 
-Each test starts its own server on a SQLite file in a temporary folder, so
-stopping and restarting it disturbs no other test.
+The fixtures (a server of each test's own, an admin and a worker) are in
+``conftest.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 
 from taskstream_core import ScanEvent
-from taskstream_core.client import ClientItem, Snapshot, TaskStreamClient
+from taskstream_core.client import Snapshot, TaskStreamClient
 from taskstream_core.errors import AlreadyDecided, ScanClosed, Unauthorized
 from taskstream_core.models import EventType
+from tests.client.helpers import PASSWORD, next_events, unique_name
 from tests.support import TEST_INVITE_CODE, ServerProcess
 
 pytestmark = pytest.mark.contract
-
-PASSWORD = "client tests password"
-
-
-def _name(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    with ServerProcess(store_url=f"sqlite:///{tmp_path}/client.db") as process:
-        yield process
-
-
-@pytest.fixture
-async def admin(server: ServerProcess) -> AsyncIterator[TaskStreamClient]:
-    client = await TaskStreamClient.register(
-        server.base_url, _name("admin"), PASSWORD, role="admin", invite_code=TEST_INVITE_CODE
-    )
-    async with client:
-        yield client
-
-
-@pytest.fixture
-async def worker(server: ServerProcess) -> AsyncIterator[TaskStreamClient]:
-    client = await TaskStreamClient.register(server.base_url, _name("worker"), PASSWORD)
-    async with client:
-        yield client
-
-
-async def _next_events(
-    client: TaskStreamClient, count: int, wait: float = 10.0
-) -> list[ClientItem]:
-    """The next ``count`` items other than stats, waiting at most ``wait`` seconds in all."""
-    items: list[ClientItem] = []
-    async with asyncio.timeout(wait):
-        while len(items) < count:
-            item = await client.next_event()
-            if isinstance(item, ScanEvent) and item.type is EventType.SCAN_STATS:
-                continue
-            items.append(item)
-    return items
 
 
 async def test_submit_reaches_admin_and_decision_reaches_worker(
@@ -72,14 +28,14 @@ async def test_submit_reaches_admin_and_decision_reaches_worker(
     await admin.join(scan.id)
     await worker.join(scan.id)
     task = await worker.submit(scan.id, "ladder left in corridor B")
-    (created,) = await _next_events(admin, 1)
+    (created,) = await next_events(admin, 1)
     assert isinstance(created, ScanEvent)
     assert created.type is EventType.TASK_CREATED
     assert created.task is not None
     assert created.task.id == task.id
     decided = await admin.decide(task.id, "refused", "already reported")
     assert decided.reason == "already reported"
-    worker_items = await _next_events(worker, 2)
+    worker_items = await next_events(worker, 2)
     assert [i.type for i in worker_items if isinstance(i, ScanEvent)] == [
         EventType.TASK_CREATED,
         EventType.TASK_UPDATED,
@@ -98,7 +54,7 @@ async def test_errors_arrive_as_library_exceptions(
     task = await worker.submit(scan.id, "first")
     await admin.decide(task.id, "validated")
     other = await TaskStreamClient.register(
-        admin.base_url, _name("admin"), PASSWORD, role="admin", invite_code=TEST_INVITE_CODE
+        admin.base_url, unique_name("admin"), PASSWORD, role="admin", invite_code=TEST_INVITE_CODE
     )
     async with other:
         with pytest.raises(AlreadyDecided) as caught:
@@ -129,7 +85,7 @@ async def test_reconnects_and_resumes_across_a_server_restart(
     await admin.join(scan.id)
     before = await worker.submit(scan.id, "before the restart")
     assert [
-        i.task.id for i in await _next_events(admin, 1) if isinstance(i, ScanEvent) and i.task
+        i.task.id for i in await next_events(admin, 1) if isinstance(i, ScanEvent) and i.task
     ] == [before.id]
 
     await asyncio.to_thread(server.restart)
@@ -137,7 +93,7 @@ async def test_reconnects_and_resumes_across_a_server_restart(
     # they happen while the admin client may still be reconnecting.
     during = [await worker.submit(scan.id, f"after the restart {n}") for n in range(5)]
 
-    items = await _next_events(admin, 5, wait=20)
+    items = await next_events(admin, 5, wait=20)
     events = [i for i in items if isinstance(i, ScanEvent)]
     assert [e.task.id for e in events if e.task] == [t.id for t in during]
     seqs = [e.seq for e in events]
@@ -167,14 +123,14 @@ async def test_logged_out_token_stops_the_event_stream(
     await worker.join(scan.id)
     await worker.logout()
     with pytest.raises(Unauthorized):
-        await _next_events(worker, 1, wait=15)
+        await next_events(worker, 1, wait=15)
 
 
 async def test_connecting_with_a_logged_out_token_raises_unauthorized(
     server: ServerProcess,
 ) -> None:
     """A connect refused for its token raises Unauthorized, not a generic failure."""
-    client = await TaskStreamClient.register(server.base_url, _name("worker"), PASSWORD)
+    client = await TaskStreamClient.register(server.base_url, unique_name("worker"), PASSWORD)
     await client.logout()
     try:
         with pytest.raises(Unauthorized):
