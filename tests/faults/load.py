@@ -210,10 +210,10 @@ class _Worker:
         try:
             task = await self._client.submit(self.load.scan, content_of(key), idempotency_key=key)
         except TaskStreamError as exc:
+            if exc.code == "unavailable" and exc.__cause__ is not None:
+                return "dropped"  # the client's own transport failure, not the server's answer
             self.last_unavailable = repr(exc)[:300]
             return "unavailable" if exc.code == "unavailable" else f"client: {exc!r}"
-        except TimeoutError:  # not connected again within three call timeouts
-            return "dropped"
         return task.to_dict()
 
     async def close(self) -> None:
