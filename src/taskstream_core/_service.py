@@ -42,7 +42,7 @@ from ._validation import (
     check_task_content,
 )
 from .brokers.memory import MemoryBroker
-from .errors import InvalidRequest, NotFound
+from .errors import Conflict, InvalidRequest, NotFound
 from .models import (
     EventType,
     Principal,
@@ -51,12 +51,14 @@ from .models import (
     ScanStats,
     ScanStatus,
     Task,
+    TaskHistory,
     TaskStatus,
     utc_now,
 )
 
 __all__ = [
     "ADMIN_SNAPSHOT_DECIDED",
+    "DEFAULT_UNDO_SECONDS",
     "WORKER_SNAPSHOT_TASKS",
     "JoinResult",
     "TaskPage",
@@ -67,6 +69,8 @@ __all__ = [
 ADMIN_SNAPSHOT_DECIDED = 100
 #: How many of its own tasks a worker's join snapshot carries.
 WORKER_SNAPSHOT_TASKS = 500
+#: How many seconds after a decision its admin may take it back, unless told otherwise.
+DEFAULT_UNDO_SECONDS = 10.0
 
 _T = TypeVar("_T")
 
@@ -182,6 +186,11 @@ class TaskStream:
             store is read; None takes the broker's ``reorder_window``, else 0.5.
         queue_size: Events a viewer may have undelivered before it is closed as lagged.
         observer: Told of each event published and delivered (metrics).
+        undo_seconds: How long after a decision its admin may undo it
+            (:meth:`undo_task`); 0 turns undo off.
+
+    Raises:
+        ValueError: ``undo_seconds`` is negative or not a finite number.
 
     Attributes:
         accounts: Registration, login and token authentication
@@ -211,8 +220,11 @@ class TaskStream:
     reorder_window: float | None = None
     queue_size: int = 10_000
     observer: LiveObserver | None = None
+    undo_seconds: float = DEFAULT_UNDO_SECONDS
 
     def __post_init__(self) -> None:
+        if not 0 <= self.undo_seconds < float("inf"):
+            raise ValueError("undo_seconds must be a finite number of seconds, 0 or more")
         self.accounts = Accounts(
             self.store,
             self.tokens,
@@ -450,13 +462,103 @@ class TaskStream:
         tid = check_id(task_id, "task_id")
         status = check_decision(decision)
         why = check_reason(reason)
-        return await self._commit(self._decide(tid, status, why, principal.user_id))
+        return await self._commit(
+            self._decide(tid, status, why, principal.user_id, principal.username)
+        )
 
-    async def _decide(self, task_id: str, status: TaskStatus, reason: str | None, by: str) -> Task:
-        event = await self.store.decide_task(task_id, status, reason=reason, by=by, at=self.clock())
+    async def _decide(
+        self, task_id: str, status: TaskStatus, reason: str | None, by: str, by_username: str
+    ) -> Task:
+        event = await self.store.decide_task(
+            task_id, status, reason=reason, by=by, at=self.clock(), by_username=by_username
+        )
         await self._announce(event)
         assert event.task is not None
         return event.task
+
+    async def undo_task(self, principal: Principal, task_id: object) -> Task:
+        """Take back the caller's decision; viewers receive ``task:updated``.
+
+        Only the admin who decided the task may, and only within
+        :attr:`undo_seconds` of ``decided_at``. The task is pending again with
+        a new seq, stored before it is published; counts and stats revert and
+        the task's history gains an ``undone`` entry. Of concurrent undos of
+        one decision exactly one wins. A closed scan is no obstacle, as for a
+        decision.
+
+        Args:
+            principal: The caller; must be an admin, the one who decided the task.
+            task_id: The client's value.
+
+        Returns:
+            The task, pending again.
+
+        Raises:
+            Forbidden: The caller may not undo decisions (a worker).
+            InvalidRequest: ``task_id`` is malformed.
+            NotFound: No such task.
+            Conflict: The task is pending, another admin decided it, the undo
+                window has passed, undo is off (``undo_seconds`` 0), or another
+                change of the task won the race.
+        """
+        authorize(principal, Permission.TASK_UNDO)
+        tid = check_id(task_id, "task_id")
+        return await self._commit(self._undo(tid, principal))
+
+    async def _undo(self, task_id: str, principal: Principal) -> Task:
+        task = await self.store.get_task(task_id)
+        if task is None:
+            raise NotFound("No such task.")
+        now = self.clock()
+        self._check_undo(task, principal, now)
+        event = await self.store.undo_task(
+            task_id, seq=task.seq, by=principal.user_id, at=now, by_username=principal.username
+        )
+        await self._announce(event)
+        assert event.task is not None
+        await self._claim_undone(principal, event.task)
+        return event.task
+
+    def _check_undo(self, task: Task, principal: Principal, now: datetime) -> None:
+        """Raise Conflict unless ``principal`` may undo ``task``'s decision at ``now``."""
+        if self.undo_seconds <= 0:
+            raise Conflict("Undo is turned off on this server.")
+        if task.is_pending or task.decided_at is None:
+            raise Conflict("This task is pending: there is no decision to undo.")
+        if task.decided_by != principal.user_id:
+            raise Conflict("Only the admin who decided this task may undo the decision.")
+        if now - task.decided_at > timedelta(seconds=self.undo_seconds):
+            raise Conflict(f"The {self.undo_seconds:g} s undo window of this decision has passed.")
+
+    async def _claim_undone(self, principal: Principal, task: Task) -> None:
+        """Hook of contract §4.3: the undone task is claimed by the undoing admin.
+
+        Claims live in their own module; this is where an undo takes one.
+        """
+        del principal, task
+
+    async def task_history(self, principal: Principal, task_id: object) -> TaskHistory:
+        """Read every change of a task in seq order: any task for an admin, own ones for a worker.
+
+        Args:
+            principal: The caller.
+            task_id: The client's value.
+
+        Returns:
+            The task's history: ``created``, then each ``validated``,
+            ``refused`` and ``undone``, oldest first.
+
+        Raises:
+            Forbidden: The task is another worker's.
+            InvalidRequest: ``task_id`` is malformed.
+            NotFound: No such task.
+        """
+        authorize(principal, Permission.TASK_HISTORY)
+        task = await self.store.get_task(check_id(task_id, "task_id"))
+        if task is None:
+            raise NotFound("No such task.")
+        authorize(principal, Permission.TASK_HISTORY, owner_id=task.worker_id)
+        return TaskHistory(task.id, tuple(await self.store.task_history(task.id)))
 
     async def get_task(self, principal: Principal, task_id: object) -> Task:
         """Read one task: any task for an admin, only their own for a worker.

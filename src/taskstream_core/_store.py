@@ -17,12 +17,13 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from ._plugins import load_adapter, scheme_of
-from .models import Scan, ScanEvent, ScanStats, Task, TaskStatus, User
+from .models import HistoryAction, HistoryEntry, Scan, ScanEvent, ScanStats, Task, TaskStatus, User
 
 __all__ = [
     "STORE_SCHEMES",
     "NewTask",
     "Store",
+    "created_entry",
     "open_store",
     "register_store",
 ]
@@ -71,6 +72,27 @@ class NewTask:
             seq=seq,
             created_seq=seq,
         )
+
+
+def created_entry(task: Task) -> HistoryEntry:
+    """The ``created`` entry of a task's history, read off the task itself.
+
+    What a submission records never changes while the task exists, so
+    stores derive this entry from the task instead of writing it apart.
+
+    Args:
+        task: The task.
+
+    Returns:
+        The entry: the task's ``created_seq`` and ``created_at``, by its worker.
+    """
+    return HistoryEntry(
+        task.created_seq,
+        task.created_at,
+        HistoryAction.CREATED,
+        task.worker_id,
+        task.worker_username,
+    )
 
 
 @runtime_checkable
@@ -277,11 +299,20 @@ class Store(Protocol):
         """
 
     async def decide_task(
-        self, task_id: str, status: TaskStatus, *, reason: str | None, by: str, at: datetime
+        self,
+        task_id: str,
+        status: TaskStatus,
+        *,
+        reason: str | None,
+        by: str,
+        at: datetime,
+        by_username: str | None = None,
     ) -> ScanEvent:
         """Decide a pending task and record its ``task:updated`` event, atomically.
 
-        Of concurrent calls on one task exactly one succeeds.
+        Of concurrent calls on one task exactly one succeeds. The same step
+        adds the decision to the task's history and to the deciding admin's
+        counters (``ScanStats.reviewers``).
 
         Args:
             task_id: The task's id.
@@ -289,6 +320,8 @@ class Store(Protocol):
             reason: The admin's reason, or None.
             by: The id of the deciding admin.
             at: When the decision was made.
+            by_username: The deciding admin's name, for the history and the
+                reviewers' stats; None records the id in its place.
 
         Returns:
             The ``task:updated`` event, carrying the decided task.
@@ -297,6 +330,59 @@ class Store(Protocol):
             NotFound: There is no such task.
             AlreadyDecided: The task was decided already; the error carries it
                 as the first decision left it.
+        """
+
+    async def undo_task(
+        self,
+        task_id: str,
+        *,
+        seq: int,
+        by: str,
+        at: datetime,
+        by_username: str | None = None,
+    ) -> ScanEvent:
+        """Take a decision back and record the task's ``task:updated`` event, atomically.
+
+        A conditional write: it applies only while the task is still decided by
+        ``by`` and its seq is still ``seq`` (as the caller read it), so an undo
+        never overwrites a change it did not see; of concurrent undos of one
+        decision exactly one succeeds. The task is pending again (no reason,
+        decider or decision time) with the scan's next seq; the scan's and the
+        worker's counters, the decision-latency samples and the admin's
+        counters revert, the admin's ``undone`` count grows, and an ``undone``
+        entry joins the task's history. A closed scan is no obstacle, as for
+        a decision.
+
+        Args:
+            task_id: The task's id.
+            seq: The task's seq as the caller read it (its decision's seq).
+            by: The id of the admin who decided it and now takes it back.
+            at: When the undo is made.
+            by_username: That admin's name, for the history; None records the
+                id in its place.
+
+        Returns:
+            The ``task:updated`` event, carrying the pending task.
+
+        Raises:
+            NotFound: There is no such task.
+            Conflict: The task is pending, was decided by another admin, or
+                changed since it was read (its seq is no longer ``seq``).
+        """
+
+    async def task_history(self, task_id: str) -> list[HistoryEntry]:
+        """Read every change of a task, in seq order.
+
+        History is kept apart from the event log, which forgets old events:
+        nothing is dropped from it while the task exists. Tasks stored before
+        the store kept history have the entries their row proves: ``created``,
+        and the decision they carry.
+
+        Args:
+            task_id: The task's id.
+
+        Returns:
+            The task's history entries, oldest first; empty for an unknown task.
         """
 
     async def get_task(self, task_id: str) -> Task | None:
@@ -368,7 +454,9 @@ class Store(Protocol):
 
         Args:
             scan_id: The scan's id.
-            since: ``submissions_last_minute`` counts tasks created at or after this.
+            since: ``submissions_last_minute`` counts tasks created at or after
+                this, ``decisions_last_minute`` the standing decisions made at or
+                after it.
 
         Returns:
             The statistics, as of the scan's latest seq.

@@ -16,7 +16,10 @@ from typing import Any
 
 __all__ = [
     "EventType",
+    "HistoryAction",
+    "HistoryEntry",
     "Principal",
+    "ReviewerStats",
     "Role",
     "Scan",
     "ScanCounts",
@@ -24,6 +27,7 @@ __all__ = [
     "ScanStats",
     "ScanStatus",
     "Task",
+    "TaskHistory",
     "TaskStatus",
     "User",
     "WorkerStats",
@@ -62,6 +66,15 @@ class EventType(StrEnum):
     TASK_UPDATED = "task:updated"
     SCAN_UPDATED = "scan:updated"
     SCAN_STATS = "scan:stats"
+
+
+class HistoryAction(StrEnum):
+    """What one entry of a task's history records, as the contract names it."""
+
+    CREATED = "created"
+    VALIDATED = "validated"
+    REFUSED = "refused"
+    UNDONE = "undone"
 
 
 def utc_now() -> datetime:
@@ -368,6 +381,24 @@ class Task:
             self, status=status, reason=reason, decided_by=by, decided_at=at, seq=seq
         )
 
+    def undone(self, *, seq: int) -> Task:
+        """This task with its verdict taken back, pending again, as the store will keep it.
+
+        Args:
+            seq: The seq of the ``task:updated`` event that carries the undo.
+
+        Returns:
+            A copy of the task, pending, without reason, decider or decision time.
+        """
+        return dataclasses.replace(
+            self,
+            status=TaskStatus.PENDING,
+            reason=None,
+            decided_by=None,
+            decided_at=None,
+            seq=seq,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """The contract's ``Task`` object.
 
@@ -510,6 +541,104 @@ class ScanEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One change of a task: its submission, a verdict, or a verdict taken back.
+
+    Attributes:
+        seq: The scan seq of the change's event.
+        at: When the change was made.
+        action: What the change was.
+        by_user_id: Who made it: the worker for ``created``, else the admin.
+        by_username: That user's name.
+        reason: The admin's reason on a refusal; None for every other action.
+    """
+
+    seq: int
+    at: datetime
+    action: HistoryAction
+    by_user_id: str
+    by_username: str
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract's history entry.
+
+        Returns:
+            ``{"seq", "at", "action", "by": {"user_id", "username"}, "reason"}``.
+        """
+        return {
+            "seq": self.seq,
+            "at": format_time(self.at),
+            "action": self.action.value,
+            "by": {"user_id": self.by_user_id, "username": self.by_username},
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HistoryEntry:
+        """Read a history entry from its contract object (the inverse of :meth:`to_dict`).
+
+        Args:
+            data: A history entry as :meth:`to_dict` writes it.
+
+        Returns:
+            The entry.
+
+        Raises:
+            ValueError: A field is missing.
+            ValueError: The action or the time is not a valid value.
+        """
+        by = _field(data, "by", "history entry")
+        return cls(
+            seq=int(_field(data, "seq", "history entry")),
+            at=parse_time(_field(data, "at", "history entry")),
+            action=HistoryAction(_field(data, "action", "history entry")),
+            by_user_id=_field(by, "user_id", "history entry"),
+            by_username=_field(by, "username", "history entry"),
+            reason=data.get("reason"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TaskHistory:
+    """Every change of one task, in seq order: what ``GET /tasks/{id}/history`` answers.
+
+    Attributes:
+        task_id: The task.
+        entries: Its changes, oldest first (by seq).
+    """
+
+    task_id: str
+    entries: tuple[HistoryEntry, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract's task history.
+
+        Returns:
+            ``{"task_id", "entries": [...]}``.
+        """
+        return {"task_id": self.task_id, "entries": [e.to_dict() for e in self.entries]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TaskHistory:
+        """Read a task history from its contract object (the inverse of :meth:`to_dict`).
+
+        Args:
+            data: A task history as :meth:`to_dict` writes it.
+
+        Returns:
+            The history.
+
+        Raises:
+            ValueError: A field is missing or an entry is malformed.
+        """
+        return cls(
+            task_id=_field(data, "task_id", "history"),
+            entries=tuple(HistoryEntry.from_dict(e) for e in _field(data, "entries", "history")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerStats:
     """One worker's submissions to a scan, by status.
 
@@ -568,6 +697,69 @@ class WorkerStats:
 
 
 @dataclass(frozen=True, slots=True)
+class ReviewerStats:
+    """One admin's decisions in a scan.
+
+    Attributes:
+        admin_id: The admin's id.
+        username: The admin's name.
+        decided: The admin's decisions that stand (validated plus refused).
+        validated: Those that validated a task.
+        refused: Those that refused one.
+        undone: The decisions the admin took back.
+        decision_seconds_p50: The median time from submission to the admin's
+            decisions that stand, in seconds, or None when none stands.
+    """
+
+    admin_id: str
+    username: str
+    decided: int = 0
+    validated: int = 0
+    refused: int = 0
+    undone: int = 0
+    decision_seconds_p50: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract's per-reviewer stats object.
+
+        Returns:
+            The fields of this object, by name.
+        """
+        return {
+            "admin_id": self.admin_id,
+            "username": self.username,
+            "decided": self.decided,
+            "validated": self.validated,
+            "refused": self.refused,
+            "undone": self.undone,
+            "decision_seconds_p50": self.decision_seconds_p50,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ReviewerStats:
+        """Read a reviewer's stats from the contract's object (the inverse of :meth:`to_dict`).
+
+        Args:
+            data: A per-reviewer stats object.
+
+        Returns:
+            The reviewer's stats.
+
+        Raises:
+            ValueError: A field is missing.
+        """
+        return cls(
+            admin_id=_field(data, "admin_id", "reviewer stats"),
+            username=_field(data, "username", "reviewer stats"),
+            decided=int(_field(data, "decided", "reviewer stats")),
+            validated=int(_field(data, "validated", "reviewer stats")),
+            refused=int(_field(data, "refused", "reviewer stats")),
+            undone=int(_field(data, "undone", "reviewer stats")),
+            decision_seconds_p50=data.get("decision_seconds_p50"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ScanStats:
     """A scan's live statistics: what ``GET /scans/{id}/stats`` and ``scan:stats`` carry.
 
@@ -580,6 +772,11 @@ class ScanStats:
         decision_seconds_p95: The 95th percentile of that time, or None.
         workers: Each worker's submissions.
         seq: The scan's seq the stats were computed at (0 when unknown).
+        decisions_last_minute: Decisions of the last 60 seconds that still stand
+            (an undone decision no longer counts).
+        oldest_pending_at: When the earliest-submitted pending task was
+            submitted, or None when nothing is pending.
+        reviewers: Each admin who ever decided a task of the scan.
     """
 
     scan_id: str
@@ -589,6 +786,9 @@ class ScanStats:
     decision_seconds_p95: float | None
     workers: tuple[WorkerStats, ...]
     seq: int = 0
+    decisions_last_minute: int = 0
+    oldest_pending_at: datetime | None = None
+    reviewers: tuple[ReviewerStats, ...] = ()
 
     @property
     def acceptance_rate(self) -> float | None:
@@ -601,7 +801,8 @@ class ScanStats:
 
         Returns:
             The counts flattened (``total``, ``pending``...), ``acceptance_rate``,
-            the percentiles and ``workers``; without ``seq``.
+            the percentiles, ``workers``, ``decisions_last_minute``,
+            ``oldest_pending_at`` and ``reviewers``; without ``seq``.
         """
         return {
             "scan_id": self.scan_id,
@@ -614,6 +815,9 @@ class ScanStats:
             "decision_seconds_p50": self.decision_seconds_p50,
             "decision_seconds_p95": self.decision_seconds_p95,
             "workers": [w.to_dict() for w in self.workers],
+            "decisions_last_minute": self.decisions_last_minute,
+            "oldest_pending_at": _opt_time(self.oldest_pending_at),
+            "reviewers": [r.to_dict() for r in self.reviewers],
         }
 
     @classmethod
@@ -630,6 +834,7 @@ class ScanStats:
         Raises:
             ValueError: A field is missing.
         """
+        oldest = data.get("oldest_pending_at")
         return cls(
             scan_id=_field(data, "scan_id", "stats"),
             counts=ScanCounts(
@@ -642,4 +847,7 @@ class ScanStats:
             decision_seconds_p95=data.get("decision_seconds_p95"),
             workers=tuple(WorkerStats.from_dict(w) for w in data.get("workers", ())),
             seq=seq,
+            decisions_last_minute=int(data.get("decisions_last_minute", 0)),
+            oldest_pending_at=parse_time(oldest) if oldest else None,
+            reviewers=tuple(ReviewerStats.from_dict(r) for r in data.get("reviewers", ())),
         )

@@ -9,7 +9,7 @@ import io
 import pytest
 
 from tests.support import Api
-from tests.support.shapes import STATS_KEYS, TASK_FIELDS, TASK_KEYS
+from tests.support.shapes import REVIEWER_KEYS, STATS_KEYS, TASK_FIELDS, TASK_KEYS
 
 from .helpers import Users
 
@@ -39,7 +39,7 @@ async def _fill(api: Api, users: Users, scan_id: str) -> list[dict[str, object]]
 
 async def test_stats_of_an_empty_scan(api: Api, users: Users, scan_id: str) -> None:
     """Stats object: "acceptance_rate ... null when none decided", percentiles "(null when none
-    decided)"."""
+    decided)"; v2 §4.5: "oldest_pending_at" (null when nothing is pending), no reviewers."""
     reply = await api.get(f"/api/scans/{scan_id}/stats", token=users.admin.token)
     assert reply.status == 200
     assert reply.body == {
@@ -53,6 +53,9 @@ async def test_stats_of_an_empty_scan(api: Api, users: Users, scan_id: str) -> N
         "decision_seconds_p50": None,
         "decision_seconds_p95": None,
         "workers": [],
+        "decisions_last_minute": 0,
+        "oldest_pending_at": None,
+        "reviewers": [],
     }
 
 
@@ -85,6 +88,26 @@ async def test_stats_shape_and_values(api: Api, users: Users, scan_id: str) -> N
         "validated": 0,
         "refused": 1,
     }
+
+
+async def test_stats_v2_additions(api: Api, users: Users, scan_id: str) -> None:
+    """v2 §4.5: "decisions_last_minute", "oldest_pending_at" and "reviewers": [{"admin_id",
+    "username", "decided", "validated", "refused", "undone", "decision_seconds_p50"}]."""
+    tasks = await _fill(api, users, scan_id)
+    stats = (await api.get(f"/api/scans/{scan_id}/stats", token=users.admin.token)).body
+    assert stats["decisions_last_minute"] == 2
+    assert stats["oldest_pending_at"] == tasks[1]["created_at"]
+    [reviewer] = stats["reviewers"]
+    assert set(reviewer) == REVIEWER_KEYS
+    assert {k: v for k, v in reviewer.items() if k != "decision_seconds_p50"} == {
+        "admin_id": users.admin.id,
+        "username": users.admin.username,
+        "decided": 2,
+        "validated": 1,
+        "refused": 1,
+        "undone": 0,
+    }
+    assert 0 <= reviewer["decision_seconds_p50"] < 60
 
 
 async def test_export_csv_has_a_header_and_a_row_per_task(

@@ -1,19 +1,23 @@
-"""Properties of the service under any interleaving of submits, decisions, closes and joins.
+"""Properties of the service under any interleaving of submits, decisions, undos, closes, joins.
 
 Hypothesis generates operation lists; some steps run several operations at
 once (``asyncio.gather``), so submissions race, admins compete for one task
 and viewers join while others write. Each list runs on a fresh store of each
 kind (memory, memory with a tiny event retention, SQLite), with a
 ViewerSession per user whose events a forwarding task reads as a server's
-would. Afterwards every invariant is checked against the store.
+would. Afterwards every invariant is checked against the store: counters and
+stats (the v2 additions too) against a recount of the tasks, and each task's
+history against the events and the changes the operations made.
 """
 
 from __future__ import annotations
 
 import asyncio
+import statistics
 import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,13 +26,14 @@ from hypothesis import strategies as st
 
 from taskstream_core import JoinResult, Principal, Scan, ScanEvent, Task, TaskStream, ViewerSession
 from taskstream_core._rooms import may_see, may_see_task
-from taskstream_core.errors import AlreadyDecided, ScanClosed
-from taskstream_core.models import EventType, TaskStatus
+from taskstream_core.errors import AlreadyDecided, Conflict, ScanClosed
+from taskstream_core.models import EventType, HistoryAction, TaskStatus
 from taskstream_core.testing import make_app, sign_up
 
 from ..conformance.adapters import STORE_ADAPTERS
 
 N_ADMINS, N_WORKERS, N_SCANS, N_KEYS = 2, 3, 3, 3
+DECIDED = (TaskStatus.VALIDATED, TaskStatus.REFUSED)
 
 # -- operations ----------------------------------------------------------------------------
 
@@ -45,6 +50,12 @@ class Decide:
     admin: int
     task: int  # an index into the tasks made so far, modulo their number
     verdict: str
+
+
+@dataclass(frozen=True)
+class Undo:
+    admin: int
+    task: int  # an index into the tasks made so far, modulo their number
 
 
 @dataclass(frozen=True)
@@ -65,7 +76,7 @@ class Leave:
     scan: int
 
 
-Single = Submit | Decide | Close | Join | Leave
+Single = Submit | Decide | Undo | Close | Join | Leave
 
 
 @dataclass(frozen=True)
@@ -87,10 +98,12 @@ decides = st.builds(
     st.integers(0, 40),
     st.sampled_from(["validated", "refused"]),
 )
+undos = st.builds(Undo, st.integers(0, N_ADMINS - 1), st.integers(0, 40))
 singles: st.SearchStrategy[Single] = st.one_of(
     submits,
     submits,
     decides,
+    undos,
     st.builds(Close, scans),
     st.builds(Join, viewers, scans, st.booleans()),
     st.builds(Leave, viewers, scans),
@@ -108,11 +121,18 @@ def _one_join_per_viewer_and_scan(ops: tuple[Single, ...]) -> bool:
     return len(joins) == len(set(joins))
 
 
+undo_races = decides.flatmap(
+    lambda d: st.integers(1, 3).map(
+        lambda n: Together(
+            (*(Undo(i % N_ADMINS, d.task) for i in range(n)), Decide(d.admin, d.task, d.verdict))
+        )
+    )
+)
 together = st.builds(Together, st.tuples(singles, singles, singles)).filter(
     lambda t: _one_join_per_viewer_and_scan(t.ops)
 )
 operations = st.lists(
-    st.one_of(singles, singles, together, competing),
+    st.one_of(singles, singles, together, competing, undo_races),
     max_size=18,
 )
 
@@ -201,11 +221,45 @@ class World:
     scans: list[str]
     viewers: list[Viewer]
     tasks: list[str] = field(default_factory=list)
-    wins: Counter[str] = field(default_factory=Counter)
-    winners: dict[str, Task] = field(default_factory=dict)
+    #: Each task's successful decisions and undos, as their calls answered them.
+    changes: defaultdict[str, list[Task]] = field(default_factory=lambda: defaultdict(list))
     keyed: defaultdict[tuple[str, str, str], set[str]] = field(
         default_factory=lambda: defaultdict(set)
     )
+
+
+async def run_decide(world: World, op: Decide) -> None:
+    """Decide a task as one admin: it wins, or loses to a decision that stands."""
+    if not world.tasks:
+        return
+    task_id = world.tasks[op.task % len(world.tasks)]
+    try:
+        decided = await world.app.decide_task(world.admins[op.admin], task_id, op.verdict)
+    except AlreadyDecided as lost:
+        settled = lost.task
+    else:
+        world.changes[task_id].append(decided)
+        return
+    assert settled is not None
+    assert not settled.is_pending
+
+
+async def run_undo(world: World, op: Undo) -> None:
+    """Undo a task as one admin: it succeeds, or is a plain Conflict (not the decider, a pending
+    task, or another change won)."""
+    if not world.tasks:
+        return
+    task_id = world.tasks[op.task % len(world.tasks)]
+    outcome: Task | Conflict
+    try:
+        outcome = await world.app.undo_task(world.admins[op.admin], task_id)
+    except Conflict as refused:
+        outcome = refused
+    if isinstance(outcome, Task):
+        assert outcome.is_pending
+        world.changes[task_id].append(outcome)
+    else:
+        assert type(outcome) is Conflict
 
 
 async def run_single(world: World, op: Single) -> None:
@@ -225,19 +279,9 @@ async def run_single(world: World, op: Single) -> None:
         if key is not None:
             world.keyed[(worker.user_id, scan_id, key)].add(task.id)
     elif isinstance(op, Decide):
-        if not world.tasks:
-            return
-        task_id = world.tasks[op.task % len(world.tasks)]
-        try:
-            decided = await app.decide_task(world.admins[op.admin], task_id, op.verdict)
-        except AlreadyDecided as lost:
-            settled = lost.task
-        else:
-            world.wins[task_id] += 1
-            world.winners[task_id] = decided
-            return
-        assert settled is not None
-        assert not settled.is_pending
+        await run_decide(world, op)
+    elif isinstance(op, Undo):
+        await run_undo(world, op)
     elif isinstance(op, Close):
         await app.close_scan(world.admins[0], world.scans[op.scan])
     elif isinstance(op, Join):
@@ -260,12 +304,103 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+async def check_changes(world: World) -> None:
+    """Decisions and undos of a task alternate, each undo by the decider; the last one stands."""
+    store = world.app.store
+    for task_id in world.tasks:
+        changes = sorted(world.changes[task_id], key=lambda t: t.seq)
+        assert len({t.seq for t in changes}) == len(changes)
+        for i, change in enumerate(changes):
+            assert change.is_pending == (i % 2 == 1), "an undo follows each decision, once"
+        stored = await store.get_task(task_id)
+        assert stored is not None
+        assert stored == (changes[-1] if changes else stored), "the last change stands"
+        if not changes:
+            assert stored.is_pending
+        history = await store.task_history(task_id)
+        assert [h.seq for h in history] == [stored.created_seq, *(t.seq for t in changes)]
+        assert history[0].action is HistoryAction.CREATED
+        assert history[0].by_user_id == stored.worker_id
+        decider: str | None = None
+        for entry, change in zip(history[1:], changes, strict=True):
+            if change.is_pending:
+                assert entry.action is HistoryAction.UNDONE
+                assert entry.by_user_id == decider, "only the decider undoes"
+            else:
+                assert entry.action is HistoryAction(change.status.value)
+                assert entry.by_user_id == change.decided_by
+                assert entry.at == change.decided_at
+                assert entry.reason == (
+                    change.reason if entry.action is HistoryAction.REFUSED else None
+                )
+                decider = change.decided_by
+
+
+async def check_history_against_events(world: World, scan_id: str, events: list[ScanEvent]) -> None:
+    """Every task event is in its task's history, with the same seq and action, and only those."""
+    by_task: defaultdict[str, list[ScanEvent]] = defaultdict(list)
+    for event in events:
+        if event.task is not None:
+            by_task[event.task.id].append(event)
+    for task_id, task_events in by_task.items():
+        history = await world.app.store.task_history(task_id)
+        assert [h.seq for h in history] == [e.seq for e in task_events], scan_id
+        for entry, event in zip(history, task_events, strict=True):
+            assert event.task is not None
+            if event.type is EventType.TASK_CREATED:
+                expected = HistoryAction.CREATED
+            elif event.task.is_pending:
+                expected = HistoryAction.UNDONE
+            else:
+                expected = HistoryAction(event.task.status.value)
+            assert entry.action is expected
+
+
+async def check_reviewers(world: World, scan_id: str, tasks: list[Task]) -> None:
+    """Each reviewer's figures equal a recount of the tasks and of the histories."""
+    store = world.app.store
+    stats = await store.stats(scan_id, since=world.app.clock() - timedelta(minutes=1))
+    decided = [t for t in tasks if not t.is_pending]
+    assert stats.decisions_last_minute == len(decided)
+    pending = [t for t in tasks if t.is_pending]
+    assert stats.oldest_pending_at == (pending[0].created_at if pending else None)
+    undone: Counter[str] = Counter()
+    names: dict[str, str] = {}
+    for task in tasks:
+        for entry in await store.task_history(task.id):
+            if entry.action is not HistoryAction.CREATED:
+                names[entry.by_user_id] = entry.by_username
+            if entry.action is HistoryAction.UNDONE:
+                undone[entry.by_user_id] += 1
+    got = {
+        r.admin_id: (r.username, r.decided, r.validated, r.refused, r.undone)
+        for r in stats.reviewers
+    }
+    assert got == {
+        admin: (
+            name,
+            sum(t.decided_by == admin for t in decided),
+            *(sum(t.decided_by == admin and t.status is s for t in decided) for s in DECIDED),
+            undone[admin],
+        )
+        for admin, name in names.items()
+    }
+    for reviewer in stats.reviewers:
+        seconds = [
+            (t.decided_at - t.created_at).total_seconds()
+            for t in decided
+            if t.decided_by == reviewer.admin_id and t.decided_at is not None
+        ]
+        if not seconds:
+            assert reviewer.decision_seconds_p50 is None
+        else:
+            median = statistics.median(seconds)
+            assert reviewer.decision_seconds_p50 == pytest.approx(median, rel=5e-3, abs=1e-3)
+
+
 async def check_invariants(world: World) -> None:
     app, store = world.app, world.app.store
-    for task_id, wins in world.wins.items():
-        assert wins <= 1, "a task was decided twice"
-        stored = await store.get_task(task_id)
-        assert stored == world.winners[task_id], "the stored task keeps the winner's decision"
+    await check_changes(world)
     for ids in world.keyed.values():
         assert len(ids) == 1, "an idempotency key made two tasks"
 
@@ -281,7 +416,10 @@ async def check_invariants(world: World) -> None:
             updates = Counter(
                 e.task.id for e in events if e.type is EventType.TASK_UPDATED if e.task
             )
-            assert all(n == 1 for n in updates.values()), "one task:updated per task"
+            for task_id, n in updates.items():
+                assert n == len(world.changes[task_id]), "one task:updated per change"
+            await check_history_against_events(world, scan_id, events)
+        await check_reviewers(world, scan_id, tasks)
 
         by_status = Counter(t.status for t in tasks)
         stats = await store.stats(scan_id, since=tasks[0].created_at if tasks else app.clock())
@@ -358,5 +496,6 @@ STORE_KINDS = [
 )
 @given(ops=operations)
 def test_any_interleaving_keeps_every_invariant(kind: str, retention: int, ops: list[Op]) -> None:
-    """Counters equal a recount, seq increases, one decision per task, no leak, loss or repeat."""
+    """Counters and stats equal a recount, seq increases, decisions and undos alternate, each
+    task's history matches its events, no leak, loss or repeat."""
     asyncio.run(scenario(kind, retention, ops))

@@ -10,6 +10,10 @@ from typing import Final
 
 __all__ = [
     "COUNTS_KEYS",
+    "HISTORY_BY_KEYS",
+    "HISTORY_ENTRY_KEYS",
+    "HISTORY_KEYS",
+    "REVIEWER_KEYS",
     "SCAN_KEYS",
     "STATS_KEYS",
     "TASK_FIELDS",
@@ -48,8 +52,20 @@ STATS_KEYS: Final = frozenset(
         "decision_seconds_p50",
         "decision_seconds_p95",
         "workers",
+        # v2, section 4.5
+        "decisions_last_minute",
+        "oldest_pending_at",
+        "reviewers",
     }
 )
 WORKER_KEYS: Final = frozenset(
     {"worker_id", "username", "submitted", "pending", "validated", "refused"}
 )
+#: v2, section 4.5: one element of the stats' ``reviewers``.
+REVIEWER_KEYS: Final = frozenset(
+    {"admin_id", "username", "decided", "validated", "refused", "undone", "decision_seconds_p50"}
+)
+#: v2, section 4.4: a task's history, one entry of it, and the entry's ``by``.
+HISTORY_KEYS: Final = frozenset({"task_id", "entries"})
+HISTORY_ENTRY_KEYS: Final = frozenset({"seq", "at", "action", "by", "reason"})
+HISTORY_BY_KEYS: Final = frozenset({"user_id", "username"})

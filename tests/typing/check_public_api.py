@@ -43,7 +43,16 @@ from taskstream_core import (
     open_store,
 )
 from taskstream_core.errors import AlreadyDecided
-from taskstream_core.models import EventType, ScanStats, TaskStatus, User
+from taskstream_core.models import (
+    EventType,
+    HistoryAction,
+    HistoryEntry,
+    ReviewerStats,
+    ScanStats,
+    TaskHistory,
+    TaskStatus,
+    User,
+)
 from taskstream_core.testing import ManualClock, RecordingBroker, make_app, sign_up
 
 
@@ -85,6 +94,13 @@ async def embed_the_core() -> None:
         except TaskStreamError as error:
             assert_type(error.code, str)
             assert_type(error.status, int)
+        undone = await running.undo_task(who, task.id)
+        assert_type(undone, Task)
+        history = await running.task_history(who, task.id)
+        assert_type(history, TaskHistory)
+        assert_type(history.entries, tuple[HistoryEntry, ...])
+        assert_type(history.entries[0].action, HistoryAction)
+        assert_type(history.to_dict(), dict[str, Any])
         page = await running.list_tasks(who, scan.id, status="pending", limit=10, cursor=None)
         assert_type(page, TaskPage)
         assert_type(page.next_cursor, str | None)
@@ -95,6 +111,10 @@ async def embed_the_core() -> None:
         stats = await running.stats(who, scan.id)
         assert_type(stats, ScanStats)
         assert_type(stats.acceptance_rate, float | None)
+        assert_type(stats.decisions_last_minute, int)
+        assert_type(stats.oldest_pending_at, datetime | None)
+        assert_type(stats.reviewers, tuple[ReviewerStats, ...])
+        assert_type(running.undo_seconds, float)
         assert_type(stats.to_dict(), dict[str, Any])
 
         joined = await running.join(who, scan.id, since_seq=0)

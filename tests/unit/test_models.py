@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -10,9 +11,13 @@ import pytest
 from taskstream_core import Principal, Role, Scan, ScanEvent, Task
 from taskstream_core.models import (
     EventType,
+    HistoryAction,
+    HistoryEntry,
+    ReviewerStats,
     ScanCounts,
     ScanStats,
     ScanStatus,
+    TaskHistory,
     TaskStatus,
     User,
     WorkerStats,
@@ -20,7 +25,17 @@ from taskstream_core.models import (
     parse_time,
     utc_now,
 )
-from tests.support.shapes import COUNTS_KEYS, SCAN_KEYS, STATS_KEYS, TASK_KEYS, WORKER_KEYS
+from tests.support.shapes import (
+    COUNTS_KEYS,
+    HISTORY_BY_KEYS,
+    HISTORY_ENTRY_KEYS,
+    HISTORY_KEYS,
+    REVIEWER_KEYS,
+    SCAN_KEYS,
+    STATS_KEYS,
+    TASK_KEYS,
+    WORKER_KEYS,
+)
 
 from ..conformance.factories import T0, at
 
@@ -229,9 +244,115 @@ def test_stats_json_shape() -> None:
                 "refused": 1,
             }
         ],
+        "decisions_last_minute": 0,
+        "oldest_pending_at": None,
+        "reviewers": [],
     }
     assert set(body["workers"][0]) == WORKER_KEYS
     assert ScanStats.from_dict(json.loads(json.dumps(body)), seq=12) == stats
+
+
+def test_stats_carry_the_v2_analytics() -> None:
+    """decisions_last_minute, oldest_pending_at and reviewers serialise as the contract says."""
+    stats = ScanStats(
+        scan_id="s1",
+        counts=ScanCounts(pending=1, validated=2, refused=1),
+        submissions_last_minute=4,
+        decision_seconds_p50=1.5,
+        decision_seconds_p95=9.25,
+        workers=(),
+        seq=12,
+        decisions_last_minute=3,
+        oldest_pending_at=T0,
+        reviewers=(
+            ReviewerStats("a1", "ada", 3, 2, 1, 4, 2.5),
+            ReviewerStats("a2", "bo", 0, 0, 0, 1, None),
+        ),
+    )
+    body = stats.to_dict()
+    assert set(body) == STATS_KEYS
+    assert body["decisions_last_minute"] == 3
+    assert body["oldest_pending_at"] == "2026-11-28T01:02:03.456Z"
+    assert body["reviewers"] == [
+        {
+            "admin_id": "a1",
+            "username": "ada",
+            "decided": 3,
+            "validated": 2,
+            "refused": 1,
+            "undone": 4,
+            "decision_seconds_p50": 2.5,
+        },
+        {
+            "admin_id": "a2",
+            "username": "bo",
+            "decided": 0,
+            "validated": 0,
+            "refused": 0,
+            "undone": 1,
+            "decision_seconds_p50": None,
+        },
+    ]
+    assert all(set(r) == REVIEWER_KEYS for r in body["reviewers"])
+    assert ScanStats.from_dict(json.loads(json.dumps(body)), seq=12) == stats
+
+
+def test_history_json_shape() -> None:
+    """A task history is ``{task_id, entries}``, each entry with ``by`` nested, in order."""
+    history = TaskHistory(
+        "t1",
+        (
+            HistoryEntry(3, T0, HistoryAction.CREATED, "w1", "alice"),
+            HistoryEntry(5, at(2), HistoryAction.REFUSED, "a1", "root", "blurry"),
+            HistoryEntry(6, at(4), HistoryAction.UNDONE, "a1", "root"),
+        ),
+    )
+    body = history.to_dict()
+    assert set(body) == HISTORY_KEYS
+    assert body == {
+        "task_id": "t1",
+        "entries": [
+            {
+                "seq": 3,
+                "at": "2026-11-28T01:02:03.456Z",
+                "action": "created",
+                "by": {"user_id": "w1", "username": "alice"},
+                "reason": None,
+            },
+            {
+                "seq": 5,
+                "at": "2026-11-28T01:02:05.456Z",
+                "action": "refused",
+                "by": {"user_id": "a1", "username": "root"},
+                "reason": "blurry",
+            },
+            {
+                "seq": 6,
+                "at": "2026-11-28T01:02:07.456Z",
+                "action": "undone",
+                "by": {"user_id": "a1", "username": "root"},
+                "reason": None,
+            },
+        ],
+    }
+    for entry in body["entries"]:
+        assert set(entry) == HISTORY_ENTRY_KEYS
+        assert set(entry["by"]) == HISTORY_BY_KEYS
+    assert TaskHistory.from_dict(json.loads(json.dumps(body))) == history
+    assert [a.value for a in HistoryAction] == ["created", "validated", "refused", "undone"]
+    broken = body["entries"][0] | {"action": "deleted"}
+    with pytest.raises(ValueError, match="deleted"):
+        HistoryEntry.from_dict(broken)
+    with pytest.raises(ValueError, match="'by'"):
+        HistoryEntry.from_dict({k: v for k, v in broken.items() if k != "by"})
+
+
+def test_undone_gives_the_task_back_pending() -> None:
+    """Task.undone clears the verdict and takes the undo's seq; the task itself is unchanged."""
+    decided = pending_task().decided(TaskStatus.REFUSED, reason="no", by="a1", at=at(5), seq=7)
+    again = decided.undone(seq=9)
+    assert again == dataclasses.replace(pending_task(), seq=9)
+    assert decided.status is TaskStatus.REFUSED
 
 
 def test_acceptance_rate_is_null_until_something_is_decided() -> None:

@@ -24,6 +24,8 @@ MATRIX: dict[Permission, tuple[Scope | None, Scope | None]] = {
     Permission.TASK_SUBMIT: (None, Scope.ANY),
     Permission.TASK_READ: (Scope.ANY, Scope.OWN),
     Permission.TASK_DECIDE: (Scope.ANY, None),
+    Permission.TASK_UNDO: (Scope.ANY, None),
+    Permission.TASK_HISTORY: (Scope.ANY, Scope.OWN),
 }
 
 CASES = [

@@ -61,6 +61,13 @@ async def _drain(app: TaskStream, who: Principal, scan_id: str) -> list[Task]:
     return [t async for t in app.iter_tasks(who, scan_id)]
 
 
+async def _undo_own_decision(w: World, p: Principal) -> Task:
+    """Undo the world's task as ``p``, after ``p`` decided it when ``p`` may decide."""
+    if p.is_admin:
+        await w.app.decide_task(p, w.task.id, "validated")
+    return await w.app.undo_task(p, w.task.id)
+
+
 CALLS: dict[str, tuple[Callable[[World, Principal], Awaitable[object]], set[Role]]] = {
     "create_scan": (lambda w, p: w.app.create_scan(p, "new"), {Role.ADMIN}),
     "list_scans": (lambda w, p: w.app.list_scans(p), {Role.ADMIN, Role.WORKER}),
@@ -71,6 +78,8 @@ CALLS: dict[str, tuple[Callable[[World, Principal], Awaitable[object]], set[Role
         lambda w, p: w.app.decide_task(p, w.task.id, "validated"),
         {Role.ADMIN},
     ),
+    "undo_task": (_undo_own_decision, {Role.ADMIN}),
+    "task_history": (lambda w, p: w.app.task_history(p, w.task.id), {Role.ADMIN, Role.WORKER}),
     "get_task": (lambda w, p: w.app.get_task(p, w.task.id), {Role.ADMIN, Role.WORKER}),
     "list_tasks": (lambda w, p: w.app.list_tasks(p, w.scan.id), {Role.ADMIN, Role.WORKER}),
     "iter_tasks": (lambda w, p: _drain(w.app, p, w.scan.id), {Role.ADMIN, Role.WORKER}),

@@ -15,9 +15,9 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ..errors import Internal, NotFound, ScanClosed
-from ..models import EventType, ScanEvent, Task
+from ..models import EventType, HistoryEntry, ScanEvent, Task
 from ._mongo_client import in_transaction
-from ._mongo_schema import SCAN_FIELDS, Doc, doc_task, task_doc
+from ._mongo_schema import SCAN_FIELDS, Doc, doc_task, history_doc, task_doc
 
 __all__ = ["Plan", "ScanChanges", "Settled"]
 
@@ -28,6 +28,8 @@ class Plan:
 
     ``event(seq, scan)`` gets the scan document as it is after the change when
     ``need_scan`` (closing, whose event carries the scan), else an empty one.
+    ``history(event)`` is the task's history entry the change adds, if any;
+    ``match`` is what a ``task:updated`` change requires of the stored task.
     """
 
     event: Callable[[int, Doc], ScanEvent]
@@ -36,6 +38,8 @@ class Plan:
     require_open: bool = True
     need_scan: bool = False
     key: str | None = None
+    history: Callable[[ScanEvent], HistoryEntry] | None = None
+    match: Doc = field(default_factory=lambda: {"status": "pending"})
 
 
 class Settled(Exception):
@@ -101,20 +105,22 @@ class ScanChanges:
             found = await self.db.scans.find_one({"_id": scan_id}, {"_id": 1}, session=session)
             raise NotFound("No such scan.") if found is None else ScanClosed()
         event = plan.event(int(doc["seq"]), doc if plan.need_scan else {})
-        await self._write_effects(event, plan.key, session)
+        await self._write_effects(event, plan, session)
         return event
 
     async def _write_effects(
-        self, event: ScanEvent, key: str | None, session: AsyncClientSession
+        self, event: ScanEvent, plan: Plan, session: AsyncClientSession
     ) -> None:
-        """Write the change's task and its event; a conflict aborts the transaction.
+        """Write the change's task, its history entry and its event; a conflict aborts.
 
-        A taken idempotency key raises ``DuplicateKeyError``; a decision of a
-        task no longer pending raises :class:`Settled` with the winner.
+        A taken idempotency key raises ``DuplicateKeyError``; an update of a
+        task that no longer matches ``plan.match`` (a decision of a task no
+        longer pending, an undo of a task changed since) raises
+        :class:`Settled` with the task as stored.
         """
         task = event.task
         if event.type is EventType.TASK_CREATED and task is not None:
-            await self.db.tasks.insert_one(task_doc(task, key), session=session)
+            await self.db.tasks.insert_one(task_doc(task, plan.key), session=session)
         elif event.type is EventType.TASK_UPDATED and task is not None:
             decided = {
                 "status": task.status.value,
@@ -124,13 +130,16 @@ class ScanChanges:
                 "seq": task.seq,
             }
             done = await self.db.tasks.update_one(
-                {"_id": task.id, "status": "pending"}, {"$set": decided}, session=session
+                {**plan.match, "_id": task.id}, {"$set": decided}, session=session
             )
             if done.matched_count == 0:
                 stored = await self.db.tasks.find_one({"_id": task.id}, session=session)
                 if stored is None:
                     raise Internal(f"Task {task.id} vanished while being decided.")
                 raise Settled(doc_task(stored))
+        if plan.history is not None and task is not None:
+            entry = history_doc(task.id, plan.history(event))
+            await self.db.history.insert_one(entry, session=session)
         body = {
             "_id": f"{event.scan_id}:{event.seq}",
             "scan_id": event.scan_id,

@@ -10,6 +10,11 @@ Documents (one collection each):
   (events up to it were deleted).
 - ``tasks``: the Task's fields, ``idempotency_key`` only when one was given.
 - ``events``: ``{_id: "<scan_id>:<seq>", scan_id, seq, worker_id, body}``.
+- ``history``: ``{_id: "<task_id>:<seq>", task_id, seq, at, action, by_user_id,
+  by_username, reason}``, one per decision or undo of a task (``created`` is
+  read from the task document), never pruned (the scan
+  document's ``reviewers.<key>`` keeps each admin's counters and latency
+  histogram). ``meta``: ``{_id: "schema", version}``, see ``_mongo_history``.
 - ``revoked_tokens``: ``{_id: jti, expires_at}``, removed by a TTL index.
 - ``login_failures``: ``{_id: username_key, failures: [at, ...], expire_at}``, one per
   username, so that a claim is one atomic update of one document; removed by a TTL
@@ -22,19 +27,36 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
+from .._stats import percentile
 from ..errors import Internal
-from ..models import Role, Scan, ScanCounts, ScanStatus, Task, TaskStatus, User, WorkerStats
+from ..models import (
+    HistoryAction,
+    HistoryEntry,
+    ReviewerStats,
+    Role,
+    Scan,
+    ScanCounts,
+    ScanStatus,
+    Task,
+    TaskStatus,
+    User,
+    WorkerStats,
+)
 
 __all__ = [
     "COUNTER",
     "INDEXES",
     "SCAN_FIELDS",
     "Doc",
+    "doc_created_at",
+    "doc_history",
+    "doc_reviewers",
     "doc_scan",
     "doc_task",
     "doc_user",
     "doc_workers",
     "field",
+    "history_doc",
     "new_scan_doc",
     "task_doc",
     "user_doc",
@@ -54,6 +76,7 @@ INDEXES: Final[dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]]] = 
         ([("scan_id", 1), ("status", 1), ("created_seq", 1)], {"name": "by_status"}),
         ([("scan_id", 1), ("status", 1), ("seq", 1)], {"name": "by_decision"}),
         ([("scan_id", 1), ("created_at", 1)], {"name": "by_time"}),
+        ([("scan_id", 1), ("decided_at", 1)], {"name": "by_decision_time"}),
         (
             [("scan_id", 1), ("worker_id", 1), ("idempotency_key", 1)],
             {
@@ -64,6 +87,7 @@ INDEXES: Final[dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]]] = 
         ),
     ],
     "events": [([("scan_id", 1), ("seq", 1)], {"unique": True, "name": "by_scan"})],
+    "history": [([("task_id", 1), ("seq", 1)], {"unique": True, "name": "by_task"})],
     "revoked_tokens": [([("expires_at", 1)], {"expireAfterSeconds": 0, "name": "ttl"})],
     "login_failures": [([("expire_at", 1)], {"expireAfterSeconds": 0, "name": "ttl"})],
 }
@@ -161,6 +185,64 @@ def doc_workers(doc: Mapping[str, Any]) -> tuple[WorkerStats, ...]:
     return _mapped("scan", doc, build)
 
 
+def doc_reviewers(doc: Mapping[str, Any]) -> tuple[ReviewerStats, ...]:
+    """A scan document's per-admin counters, by username ignoring case."""
+
+    def build() -> tuple[ReviewerStats, ...]:
+        reviewers = []
+        for r in (doc.get("reviewers") or {}).values():
+            validated, refused = int(r.get("validated", 0)), int(r.get("refused", 0))
+            buckets = [(int(b), int(n)) for b, n in (r.get("latency") or {}).items()]
+            reviewers.append(
+                ReviewerStats(
+                    admin_id=field(r, "admin_id", "reviewer stats"),
+                    username=field(r, "username", "reviewer stats"),
+                    decided=validated + refused,
+                    validated=validated,
+                    refused=refused,
+                    undone=int(r.get("undone", 0)),
+                    decision_seconds_p50=percentile(buckets, 0.5),
+                )
+            )
+        return tuple(sorted(reviewers, key=lambda r: (r.username.lower(), r.admin_id)))
+
+    return _mapped("scan", doc, build)
+
+
+def doc_created_at(doc: Mapping[str, Any]) -> datetime:
+    """A task document's ``created_at`` (a projection of it will do)."""
+    return _time(field(doc, "created_at", "task"), "created_at", "task")
+
+
+def history_doc(task_id: str, entry: HistoryEntry) -> Doc:
+    """The document stored for one entry of a task's history."""
+    return {
+        "_id": f"{task_id}:{entry.seq}",
+        "task_id": task_id,
+        "seq": entry.seq,
+        "at": entry.at,
+        "action": entry.action.value,
+        "by_user_id": entry.by_user_id,
+        "by_username": entry.by_username,
+        "reason": entry.reason,
+    }
+
+
+def doc_history(doc: Mapping[str, Any]) -> HistoryEntry:
+    return _mapped(
+        "history entry",
+        doc,
+        lambda: HistoryEntry(
+            seq=int(field(doc, "seq", "history entry")),
+            at=_time(field(doc, "at", "history entry"), "at", "history entry"),
+            action=HistoryAction(field(doc, "action", "history entry")),
+            by_user_id=field(doc, "by_user_id", "history entry"),
+            by_username=field(doc, "by_username", "history entry"),
+            reason=doc.get("reason"),
+        ),
+    )
+
+
 def doc_task(doc: Mapping[str, Any]) -> Task:
     def build() -> Task:
         decided_at = doc.get("decided_at")
@@ -208,6 +290,7 @@ def new_scan_doc(scan: Scan) -> Doc:
         "counts": {"pending": 0, "validated": 0, "refused": 0},
         "workers": {},
         "latency": {},
+        "reviewers": {},
     }
 
 

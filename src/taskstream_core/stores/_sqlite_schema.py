@@ -5,7 +5,10 @@ from __future__ import annotations
 import sqlite3
 from typing import Final
 
+from .._stats import decision_bucket
 from ..models import (
+    HistoryAction,
+    HistoryEntry,
     Role,
     Scan,
     ScanCounts,
@@ -20,7 +23,11 @@ from ..models import (
 __all__ = [
     "COUNTER",
     "SCHEMA",
+    "SCHEMA_VERSION",
     "TASK_COLUMNS",
+    "count_decision",
+    "migrate",
+    "row_history",
     "row_scan",
     "row_task",
     "row_user",
@@ -104,12 +111,46 @@ CREATE TABLE IF NOT EXISTS decision_latency (
     count INTEGER NOT NULL,
     PRIMARY KEY (scan_id, bucket_ms)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS task_history (
+    task_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    action TEXT NOT NULL,
+    by_user_id TEXT NOT NULL,
+    by_username TEXT NOT NULL,
+    reason TEXT,
+    PRIMARY KEY (task_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS scan_reviewers (
+    scan_id TEXT NOT NULL,
+    admin_id TEXT NOT NULL,
+    username TEXT NOT NULL,
+    validated INTEGER NOT NULL DEFAULT 0,
+    refused INTEGER NOT NULL DEFAULT 0,
+    undone INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (scan_id, admin_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS reviewer_latency (
+    scan_id TEXT NOT NULL,
+    admin_id TEXT NOT NULL,
+    bucket_ms INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (scan_id, admin_id, bucket_ms)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tasks_by_decided_at
+    ON tasks (scan_id, decided_at) WHERE decided_at IS NOT NULL;
 """
+
+#: ``PRAGMA user_version`` of a database whose history and reviewer counters are
+#: complete; a lower one (a database written before they existed) is filled in
+#: from its task rows at open (:func:`migrate`).
+SCHEMA_VERSION: Final = 2
 
 TASK_COLUMNS: Final = (
     "id, scan_id, created_seq, seq, worker_id, worker_username, content, status, reason,"
     " decided_by, created_at, decided_at"
 )
+_TASK_COLUMNS_OF_T: Final = ", ".join("t." + c.strip() for c in TASK_COLUMNS.split(","))
 COUNTER: Final = {
     TaskStatus.PENDING: "pending",
     TaskStatus.VALIDATED: "validated",
@@ -167,3 +208,71 @@ def task_values(task: Task) -> tuple[object, ...]:
         format_time(task.created_at),
         None if task.decided_at is None else format_time(task.decided_at),
     )
+
+
+def row_history(row: sqlite3.Row) -> HistoryEntry:
+    return HistoryEntry(
+        seq=row["seq"],
+        at=parse_time(row["at"]),
+        action=HistoryAction(row["action"]),
+        by_user_id=row["by_user_id"],
+        by_username=row["by_username"],
+        reason=row["reason"],
+    )
+
+
+def count_decision(conn: sqlite3.Connection, task: Task, username: str, delta: int) -> None:
+    """Count a decided task's standing decision in (+1) or out (-1, an undo).
+
+    The deciding admin's counters and latency histogram change; an undo also
+    counts one ``undone`` for that admin.
+    """
+    assert task.decided_by is not None
+    assert task.decided_at is not None
+    column = COUNTER[task.status]  # a constant column name; every value is a parameter
+    conn.execute(
+        f"INSERT INTO scan_reviewers (scan_id, admin_id, username, {column}, undone)"  # noqa: S608
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (scan_id, admin_id) DO UPDATE SET"
+        f" {column} = {column} + excluded.{column}, undone = undone + excluded.undone",
+        (task.scan_id, task.decided_by, username, delta, int(delta < 0)),
+    )
+    conn.execute(
+        "INSERT INTO reviewer_latency VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (scan_id, admin_id, bucket_ms) DO UPDATE SET count = count + excluded.count",
+        (task.scan_id, task.decided_by, decision_bucket(task.created_at, task.decided_at), delta),
+    )
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Fill in what a database written before :data:`SCHEMA_VERSION` lacks, once.
+
+    Each decided task gets the history entry its row proves (the decision it
+    carries, by the deciding admin's name where the user exists; ``created``
+    is always read from the row), and the reviewers' counters count the
+    decisions that stand. Runs in one write
+    transaction, so of several processes opening the file one does it.
+    """
+    if conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+        return
+    decided = f"""
+        SELECT {_TASK_COLUMNS_OF_T},
+            COALESCE(u.username, t.decided_by) AS admin_username
+        FROM tasks t LEFT JOIN users u ON u.id = t.decided_by
+        WHERE t.status != 'pending' AND t.decided_by IS NOT NULL AND t.decided_at IS NOT NULL
+    """  # noqa: S608 - constant column names only
+    for row in conn.execute(decided).fetchall():
+        task = row_task(row)
+        conn.execute(
+            "INSERT OR IGNORE INTO task_history VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                task.id,
+                task.seq,
+                row["decided_at"],
+                task.status.value,
+                task.decided_by,
+                row["admin_username"],
+                task.reason if task.status is TaskStatus.REFUSED else None,
+            ),
+        )
+        count_decision(conn, task, row["admin_username"], +1)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

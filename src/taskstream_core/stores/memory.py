@@ -13,10 +13,13 @@ from collections import defaultdict
 from datetime import datetime
 
 from .._stats import decision_bucket, percentile
-from .._store import NewTask
+from .._store import NewTask, created_entry
 from ..errors import AlreadyDecided, Conflict, NotFound, ScanClosed
 from ..models import (
     EventType,
+    HistoryAction,
+    HistoryEntry,
+    ReviewerStats,
     Scan,
     ScanCounts,
     ScanEvent,
@@ -49,6 +52,15 @@ class _ScanState:
     #: Creation times, sorted (not in seq order: clocks step back, submissions race),
     #: so "submissions in the last minute" is a bisection, not a scan of every task.
     created: list[datetime] = dataclasses.field(default_factory=list)
+    #: Decision times of the decisions that stand, sorted (for ``decisions_last_minute``).
+    decided: list[datetime] = dataclasses.field(default_factory=list)
+    #: The created_seq of every pending task, sorted (the first is the oldest pending).
+    pending: list[int] = dataclasses.field(default_factory=list)
+    #: Per admin who ever decided: their counters, and their decision-latency histogram.
+    reviewers: dict[str, ReviewerStats] = dataclasses.field(default_factory=dict)
+    reviewer_latency: defaultdict[str, defaultdict[int, int]] = dataclasses.field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(int))
+    )
 
 
 class MemoryStore:
@@ -80,6 +92,7 @@ class MemoryStore:
         self._failures: defaultdict[str, list[datetime]] = defaultdict(list)
         self._scans: dict[str, _ScanState] = {}
         self._tasks: dict[str, Task] = {}
+        self._history: dict[str, list[HistoryEntry]] = {}
 
     @classmethod
     def from_url(cls, url: str = "memory://") -> MemoryStore:
@@ -234,11 +247,19 @@ class MemoryStore:
         )
         state.workers[task.worker_id] = dataclasses.replace(worker, submitted=worker.submitted + 1)
         self._count(state, task.worker_id, TaskStatus.PENDING, +1)
+        bisect.insort(state.pending, stored.created_seq)
         event = ScanEvent(EventType.TASK_CREATED, task.scan_id, state.seq, task=stored)
         return stored, self._record(state, event)
 
     async def decide_task(
-        self, task_id: str, status: TaskStatus, *, reason: str | None, by: str, at: datetime
+        self,
+        task_id: str,
+        status: TaskStatus,
+        *,
+        reason: str | None,
+        by: str,
+        at: datetime,
+        by_username: str | None = None,
     ) -> ScanEvent:
         task = self._tasks.get(task_id)
         if task is None:
@@ -254,9 +275,87 @@ class MemoryStore:
         self._count(state, task.worker_id, TaskStatus.PENDING, -1)
         self._count(state, task.worker_id, status, +1)
         state.latency[decision_bucket(task.created_at, at)] += 1
+        self._decision_counted(state, decided, by_username or by, +1)
+        action = HistoryAction(status.value)
+        self._history.setdefault(task_id, []).append(
+            HistoryEntry(
+                state.seq,
+                at,
+                action,
+                by,
+                by_username or by,
+                reason if action is HistoryAction.REFUSED else None,
+            )
+        )
         return self._record(
             state, ScanEvent(EventType.TASK_UPDATED, task.scan_id, state.seq, task=decided)
         )
+
+    def _decision_counted(
+        self, state: _ScanState, decided: Task, username: str, delta: int
+    ) -> None:
+        """Count a standing decision in (+1) or out (-1): reviewer figures, times, pending."""
+        assert decided.decided_by is not None
+        assert decided.decided_at is not None
+        admin = decided.decided_by
+        reviewer = state.reviewers.get(admin) or ReviewerStats(admin, username)
+        name = _COUNTER[decided.status]
+        state.reviewers[admin] = dataclasses.replace(
+            reviewer,
+            decided=reviewer.decided + delta,
+            undone=reviewer.undone + (delta < 0),
+            **{name: getattr(reviewer, name) + delta},
+        )
+        state.reviewer_latency[admin][decision_bucket(decided.created_at, decided.decided_at)] += (
+            delta
+        )
+        if delta > 0:
+            bisect.insort(state.decided, decided.decided_at)
+            del state.pending[bisect.bisect_left(state.pending, decided.created_seq)]
+        else:
+            del state.decided[bisect.bisect_left(state.decided, decided.decided_at)]
+            bisect.insort(state.pending, decided.created_seq)
+
+    async def undo_task(
+        self,
+        task_id: str,
+        *,
+        seq: int,
+        by: str,
+        at: datetime,
+        by_username: str | None = None,
+    ) -> ScanEvent:
+        task = self._tasks.get(task_id)
+        if task is None:
+            raise NotFound("No such task.")
+        if task.is_pending:
+            raise Conflict("This task is pending: there is no decision to undo.")
+        if task.decided_by != by:
+            raise Conflict("Only the admin who decided this task may undo the decision.")
+        if task.seq != seq:
+            raise Conflict("This task changed since it was read; read it again.")
+        assert task.decided_at is not None
+        state = self._state(task.scan_id)
+        state.seq += 1
+        pending = task.undone(seq=state.seq)
+        self._tasks[task_id] = pending
+        state.tasks[_find(state.tasks, task.created_seq)] = pending
+        self._count(state, task.worker_id, task.status, -1)
+        self._count(state, task.worker_id, TaskStatus.PENDING, +1)
+        state.latency[decision_bucket(task.created_at, task.decided_at)] -= 1
+        self._decision_counted(state, task, by_username or by, -1)
+        self._history.setdefault(task_id, []).append(
+            HistoryEntry(state.seq, at, HistoryAction.UNDONE, by, by_username or by)
+        )
+        return self._record(
+            state, ScanEvent(EventType.TASK_UPDATED, task.scan_id, state.seq, task=pending)
+        )
+
+    async def task_history(self, task_id: str) -> list[HistoryEntry]:
+        task = self._tasks.get(task_id)
+        if task is None:
+            return []
+        return [created_entry(task), *self._history.get(task_id, ())]
 
     async def get_task(self, task_id: str) -> Task | None:
         return self._tasks.get(task_id)
@@ -316,6 +415,18 @@ class MemoryStore:
         state = self._state(scan_id)
         recent = len(state.created) - bisect.bisect_left(state.created, since)
         buckets = list(state.latency.items())
+        oldest = None
+        if state.pending:
+            oldest = state.tasks[_find(state.tasks, state.pending[0])].created_at
+        reviewers = tuple(
+            dataclasses.replace(
+                r,
+                decision_seconds_p50=percentile(state.reviewer_latency[r.admin_id].items(), 0.5),
+            )
+            for r in sorted(
+                state.reviewers.values(), key=lambda r: (r.username.lower(), r.admin_id)
+            )
+        )
         return ScanStats(
             scan_id=scan_id,
             counts=state.scan.counts,
@@ -324,6 +435,9 @@ class MemoryStore:
             decision_seconds_p95=percentile(buckets, 0.95),
             workers=tuple(sorted(state.workers.values(), key=lambda w: w.username.lower())),
             seq=state.seq,
+            decisions_last_minute=len(state.decided) - bisect.bisect_left(state.decided, since),
+            oldest_pending_at=oldest,
+            reviewers=reviewers,
         )
 
 

@@ -8,8 +8,8 @@ single-node replica set is enough (``mongod --replSet rs0``, then
 
 A change updates the scan document first: it allocates the scan's next
 ``seq`` with ``$inc`` and applies the counters kept there (``counts``,
-``workers.<id>``, the ``latency`` histogram), conditioned on the scan being
-open where that matters. Then the task and the event documents are written,
+``workers.<id>``, the ``latency`` histogram, ``reviewers.<id>``), conditioned
+on the scan being open where that matters. Then the task and the event documents are written,
 and the transaction commits with write concern ``majority`` (unless the URL
 sets one). Layout and indexes: ``_mongo_schema.py``.
 
@@ -23,6 +23,12 @@ sets one). Layout and indexes: ``_mongo_schema.py``.
   of two concurrent ones the second hits a write conflict, is retried on a
   fresh snapshot, finds the task decided and raises ``AlreadyDecided`` with
   the winner.
+- An undo is an update of the task conditioned on the decider and the seq
+  the caller read: of concurrent ones, or an undo racing another process's
+  change, one wins and the others raise ``Conflict``. It reverts the
+  counters a decision applied and counts the admin's ``undone``. A task's
+  history entries (``history``) are written in the same transaction as the
+  change; they are never pruned.
 - A replayed idempotency key makes the task insert fail on the unique
   partial index: the transaction is undone, seq and all, and the first task
   is answered.
@@ -58,17 +64,31 @@ except ImportError as error:
     ) from error
 
 from .._stats import decision_bucket, percentile
-from .._store import NewTask
+from .._store import NewTask, created_entry
 from .._url import mask_url
 from ..errors import AlreadyDecided, Conflict, Internal, NotFound, ScanClosed, Unavailable
-from ..models import EventType, Scan, ScanEvent, ScanStats, Task, TaskStatus, User
+from ..models import (
+    EventType,
+    HistoryAction,
+    HistoryEntry,
+    Scan,
+    ScanEvent,
+    ScanStats,
+    Task,
+    TaskStatus,
+    User,
+)
 from ._mongo_changes import Plan, ScanChanges, Settled
 from ._mongo_client import guarded as _guarded
 from ._mongo_client import parse_store_url, prepare_database
+from ._mongo_history import migrate
 from ._mongo_schema import (
     COUNTER,
     SCAN_FIELDS,
     Doc,
+    doc_created_at,
+    doc_history,
+    doc_reviewers,
     doc_scan,
     doc_task,
     doc_user,
@@ -169,6 +189,7 @@ class MongoStore:
         )
         try:
             db = await prepare_database(client, self._options)
+            await migrate(db)
         except PyMongoError as exc:
             await client.close()
             raise Unavailable(f"Cannot open the MongoDB store {self.url}: {exc}") from exc
@@ -355,7 +376,14 @@ class MongoStore:
 
     @_guarded
     async def decide_task(
-        self, task_id: str, status: TaskStatus, *, reason: str | None, by: str, at: datetime
+        self,
+        task_id: str,
+        status: TaskStatus,
+        *,
+        reason: str | None,
+        by: str,
+        at: datetime,
+        by_username: str | None = None,
     ) -> ScanEvent:
         found = await self.get_task(task_id)
         if found is None:
@@ -367,6 +395,9 @@ class MongoStore:
             if not task.is_pending:
                 raise Settled(task)
             worker, counter = f"workers.{worker_key(task.worker_id)}", COUNTER[status]
+            bucket = decision_bucket(task.created_at, at)
+            admin, username = f"reviewers.{worker_key(by)}", by_username or by
+            action = HistoryAction(status.value)
             return Plan(
                 event=lambda seq, _: ScanEvent(
                     EventType.TASK_UPDATED,
@@ -379,9 +410,20 @@ class MongoStore:
                     f"counts.{counter}": 1,
                     f"{worker}.pending": -1,
                     f"{worker}.{counter}": 1,
-                    f"latency.{decision_bucket(task.created_at, at)}": 1,
+                    f"latency.{bucket}": 1,
+                    f"{admin}.{counter}": 1,
+                    f"{admin}.latency.{bucket}": 1,
                 },
+                set={f"{admin}.admin_id": by, f"{admin}.username": username},
                 require_open=False,
+                history=lambda e: HistoryEntry(
+                    e.seq,
+                    at,
+                    action,
+                    by,
+                    username,
+                    reason if action is HistoryAction.REFUSED else None,
+                ),
             )
 
         made, winner = await self._scan_changes.apply(found.scan_id, prepare)
@@ -389,6 +431,65 @@ class MongoStore:
             raise AlreadyDecided(task=winner)
         assert made is not None
         return made
+
+    @_guarded
+    async def undo_task(
+        self,
+        task_id: str,
+        *,
+        seq: int,
+        by: str,
+        at: datetime,
+        by_username: str | None = None,
+    ) -> ScanEvent:
+        found = await self.get_task(task_id)
+        if found is None:
+            raise NotFound("No such task.")
+
+        async def prepare() -> Plan:
+            task = await self.get_task(task_id)  # again, under the scan's lock
+            assert task is not None
+            _check_undo(task, by=by, seq=seq)
+            assert task.decided_at is not None
+            worker, counter = f"workers.{worker_key(task.worker_id)}", COUNTER[task.status]
+            bucket = decision_bucket(task.created_at, task.decided_at)
+            admin = f"reviewers.{worker_key(by)}"
+            return Plan(
+                event=lambda new_seq, _: ScanEvent(
+                    EventType.TASK_UPDATED, task.scan_id, new_seq, task=task.undone(seq=new_seq)
+                ),
+                inc={
+                    "counts.pending": 1,
+                    f"counts.{counter}": -1,
+                    f"{worker}.pending": 1,
+                    f"{worker}.{counter}": -1,
+                    f"latency.{bucket}": -1,
+                    f"{admin}.{counter}": -1,
+                    f"{admin}.latency.{bucket}": -1,
+                    f"{admin}.undone": 1,
+                },
+                require_open=False,
+                history=lambda e: HistoryEntry(
+                    e.seq, at, HistoryAction.UNDONE, by, by_username or by
+                ),
+                match={"decided_by": by, "seq": seq},
+            )
+
+        made, changed = await self._scan_changes.apply(found.scan_id, prepare)
+        if changed is not None:  # another process changed the task meanwhile
+            _check_undo(changed, by=by, seq=seq)
+            raise Conflict("This task changed since it was read; read it again.")
+        assert made is not None
+        return made
+
+    @_guarded
+    async def task_history(self, task_id: str) -> list[HistoryEntry]:
+        # ``created`` comes from the task document, which keeps it: no write per submission.
+        task = await self.get_task(task_id)
+        if task is None:
+            return []
+        found = self.db.history.find({"task_id": task_id}).sort("seq", 1)
+        return [created_entry(task), *[doc_history(doc) async for doc in found]]
 
     @_guarded
     async def get_task(self, task_id: str) -> Task | None:
@@ -447,12 +548,23 @@ class MongoStore:
 
     @_guarded
     async def stats(self, scan_id: str, *, since: datetime) -> ScanStats:
-        fields = {**SCAN_FIELDS, "seq": 1, "workers": 1, "latency": 1}
+        fields = {**SCAN_FIELDS, "seq": 1, "workers": 1, "latency": 1, "reviewers": 1}
         doc = await self.db.scans.find_one({"_id": scan_id}, fields)
         if doc is None:
             raise NotFound("No such scan.")
         recent = await self.db.tasks.count_documents(
             {"scan_id": scan_id, "created_at": {"$gte": since}}
+        )
+        decided = await self.db.tasks.count_documents(
+            {"scan_id": scan_id, "decided_at": {"$gte": since}}
+        )
+        oldest = (
+            await self.db.tasks.find(
+                {"scan_id": scan_id, "status": TaskStatus.PENDING.value}, {"created_at": 1}
+            )
+            .sort("created_seq", 1)
+            .limit(1)
+            .to_list()
         )
         buckets = [(int(b), int(n)) for b, n in (doc.get("latency") or {}).items()]
         return ScanStats(
@@ -463,4 +575,17 @@ class MongoStore:
             decision_seconds_p95=percentile(buckets, 0.95),
             workers=doc_workers(doc),
             seq=int(doc_field(doc, "seq", "scan")),
+            decisions_last_minute=decided,
+            oldest_pending_at=doc_created_at(oldest[0]) if oldest else None,
+            reviewers=doc_reviewers(doc),
         )
+
+
+def _check_undo(task: Task, *, by: str, seq: int) -> None:
+    """Raise Conflict unless ``task`` is still decided by ``by`` with seq ``seq``."""
+    if task.is_pending:
+        raise Conflict("This task is pending: there is no decision to undo.")
+    if task.decided_by != by:
+        raise Conflict("Only the admin who decided this task may undo the decision.")
+    if task.seq != seq:
+        raise Conflict("This task changed since it was read; read it again.")

@@ -21,10 +21,12 @@ from typing import TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from .._stats import decision_bucket, percentile
-from .._store import NewTask
+from .._store import NewTask, created_entry
 from ..errors import AlreadyDecided, Conflict, NotFound, ScanClosed, Unavailable
 from ..models import (
     EventType,
+    HistoryEntry,
+    ReviewerStats,
     Scan,
     ScanEvent,
     ScanStats,
@@ -36,7 +38,18 @@ from ..models import (
     format_time,
     parse_time,
 )
-from ._sqlite_schema import COUNTER, SCHEMA, TASK_COLUMNS, row_scan, row_task, row_user, task_values
+from ._sqlite_schema import (
+    COUNTER,
+    SCHEMA,
+    TASK_COLUMNS,
+    count_decision,
+    migrate,
+    row_history,
+    row_scan,
+    row_task,
+    row_user,
+    task_values,
+)
 from ._sqlite_thread import SQLiteThread
 
 __all__ = ["SQLiteStore"]
@@ -126,6 +139,7 @@ class SQLiteStore:
     async def open(self) -> None:
         try:
             await self._db.open()
+            await self._call(migrate)
         except Exception as exc:
             raise Unavailable(f"Cannot open the SQLite store {self.url}: {exc}") from exc
 
@@ -342,7 +356,14 @@ class SQLiteStore:
         return await self._call(run)
 
     async def decide_task(
-        self, task_id: str, status: TaskStatus, *, reason: str | None, by: str, at: datetime
+        self,
+        task_id: str,
+        status: TaskStatus,
+        *,
+        reason: str | None,
+        by: str,
+        at: datetime,
+        by_username: str | None = None,
     ) -> ScanEvent:
         def run(conn: sqlite3.Connection) -> ScanEvent:
             row = conn.execute(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
@@ -379,10 +400,95 @@ class SQLiteStore:
                 " DO UPDATE SET count = count + 1",
                 (task.scan_id, decision_bucket(task.created_at, at)),
             )
+            username = by_username or by
+            count_decision(conn, decided, username, +1)
+            conn.execute(
+                "INSERT INTO task_history VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    task_id,
+                    seq,
+                    format_time(at),
+                    status.value,
+                    by,
+                    username,
+                    reason if status is TaskStatus.REFUSED else None,
+                ),
+            )
             event = ScanEvent(EventType.TASK_UPDATED, task.scan_id, seq, task=decided)
             return self._record(conn, event)
 
         return await self._call(run)
+
+    async def undo_task(
+        self,
+        task_id: str,
+        *,
+        seq: int,
+        by: str,
+        at: datetime,
+        by_username: str | None = None,
+    ) -> ScanEvent:
+        def run(conn: sqlite3.Connection) -> ScanEvent:
+            row = conn.execute(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
+            row = row.fetchone()
+            if row is None:
+                raise NotFound("No such task.")
+            task = row_task(row)
+            if task.is_pending or task.decided_at is None:
+                raise Conflict("This task is pending: there is no decision to undo.")
+            if task.decided_by != by:
+                raise Conflict("Only the admin who decided this task may undo the decision.")
+            if task.seq != seq:
+                raise Conflict("This task changed since it was read; read it again.")
+            column = COUNTER[task.status]
+            new_seq = conn.execute(
+                f"UPDATE scans SET seq = seq + 1, pending = pending + 1, {column} = {column} - 1"
+                " WHERE id = ? RETURNING seq",
+                (task.scan_id,),
+            ).fetchone()["seq"]
+            # Conditional on what was read, in case another process changed it meanwhile
+            # (raising undoes this call's writes, the scan's seq included).
+            changed = conn.execute(
+                "UPDATE tasks SET status = 'pending', reason = NULL, decided_by = NULL,"
+                " decided_at = NULL, seq = ? WHERE id = ? AND decided_by = ? AND seq = ?",
+                (new_seq, task_id, by, seq),
+            ).rowcount
+            if changed != 1:
+                raise Conflict("This task changed since it was read; read it again.")
+            conn.execute(
+                f"UPDATE scan_workers SET pending = pending + 1, {column} = {column} - 1"
+                " WHERE scan_id = ? AND worker_id = ?",
+                (task.scan_id, task.worker_id),
+            )
+            conn.execute(
+                "UPDATE decision_latency SET count = count - 1 WHERE scan_id = ? AND bucket_ms = ?",
+                (task.scan_id, decision_bucket(task.created_at, task.decided_at)),
+            )
+            username = by_username or by
+            count_decision(conn, task, username, -1)
+            conn.execute(
+                "INSERT INTO task_history VALUES (?, ?, ?, 'undone', ?, ?, NULL)",
+                (task_id, new_seq, format_time(at), by, username),
+            )
+            pending = task.undone(seq=new_seq)
+            event = ScanEvent(EventType.TASK_UPDATED, task.scan_id, new_seq, task=pending)
+            return self._record(conn, event)
+
+        return await self._call(run)
+
+    async def task_history(self, task_id: str) -> list[HistoryEntry]:
+        # ``created`` comes from the task row, which never changes: no write per submission.
+        def run(conn: sqlite3.Connection) -> list[HistoryEntry]:
+            row = conn.execute(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
+            row = row.fetchone()
+            if row is None:
+                return []
+            changes = conn.execute(
+                "SELECT * FROM task_history WHERE task_id = ? ORDER BY seq", (task_id,)
+            )
+            return [created_entry(row_task(row)), *(row_history(r) for r in changes)]
+
+        return await self._db.read(run)
 
     async def get_task(self, task_id: str) -> Task | None:
         return await self._db.fetch_one(
@@ -489,6 +595,37 @@ class SQLiteStore:
                     (scan_id,),
                 )
             )
+            decided = conn.execute(
+                "SELECT COUNT(*) AS n FROM tasks WHERE scan_id = ? AND decided_at >= ?",
+                (scan_id, format_time(since)),
+            ).fetchone()["n"]
+            oldest = conn.execute(
+                "SELECT created_at FROM tasks WHERE scan_id = ? AND status = 'pending'"
+                " ORDER BY created_seq LIMIT 1",
+                (scan_id,),
+            ).fetchone()
+            latencies: dict[str, list[tuple[int, int]]] = {}
+            for r in conn.execute(
+                "SELECT admin_id, bucket_ms, count FROM reviewer_latency WHERE scan_id = ?",
+                (scan_id,),
+            ):
+                latencies.setdefault(r["admin_id"], []).append((r["bucket_ms"], r["count"]))
+            reviewers = tuple(
+                ReviewerStats(
+                    r["admin_id"],
+                    r["username"],
+                    r["validated"] + r["refused"],
+                    r["validated"],
+                    r["refused"],
+                    r["undone"],
+                    percentile(latencies.get(r["admin_id"], ()), 0.5),
+                )
+                for r in conn.execute(
+                    "SELECT * FROM scan_reviewers WHERE scan_id = ?"
+                    " ORDER BY lower(username), admin_id",
+                    (scan_id,),
+                )
+            )
             scan = row_scan(row)
             return ScanStats(
                 scan_id=scan_id,
@@ -498,6 +635,9 @@ class SQLiteStore:
                 decision_seconds_p95=percentile(buckets, 0.95),
                 workers=workers,
                 seq=row["seq"],
+                decisions_last_minute=decided,
+                oldest_pending_at=None if oldest is None else parse_time(oldest["created_at"]),
+                reviewers=reviewers,
             )
 
         return await self._db.read(run)
