@@ -58,6 +58,9 @@ ROUTES: list[tuple[str, str, int, Call]] = [
     ("GET", "/api/tasks/{tid}", 200, lambda c, p, q, b: one("task", c.get_task(p, q["tid"]))),
     ("POST", "/api/tasks/{tid}/decision", 200, lambda c, p, q, b: one(
         "task", c.decide_task(p, q["tid"], b.get("decision"), b.get("reason")))),
+    ("POST", "/api/tasks/{tid}/undo", 200,
+        lambda c, p, q, b: one("task", c.undo_task(p, q["tid"]))),
+    ("GET", "/api/tasks/{tid}/history", 200, lambda c, p, q, b: c.task_history(p, q["tid"])),
 ]
 # fmt: on
 BODIES = {("POST", "/api/scans"), ("POST", "/api/tasks/{tid}/decision")}  # the routes with one

@@ -136,6 +136,25 @@ _SCHEMAS: Final[dict[str, Schema]] = {
         oldest_pending_at=_nullable("string", format="date-time"),
         reviewers={"type": "array", "items": _ref("ReviewerStats")},
     ),
+    "History": _obj(
+        ["task_id", "entries"],
+        task_id={"type": "string"},
+        entries={
+            "type": "array",
+            "items": _obj(
+                ["seq", "at", "action", "by", "reason"],
+                seq={"type": "integer"},
+                at=_TIME,
+                action={"type": "string", "enum": ["created", "validated", "refused", "undone"]},
+                by=_obj(
+                    ["user_id", "username"],
+                    user_id={"type": "string"},
+                    username={"type": "string"},
+                ),
+                reason=_nullable("string"),
+            ),
+        },
+    ),
     "ReviewerStats": _obj(
         [
             "admin_id",
@@ -455,6 +474,24 @@ def _paths() -> Schema:
                 params=_TASK,
             )
         },
+        "/api/tasks/{task_id}/undo": {
+            "post": _op(
+                "Take back a decision: only its admin, within the undo window; pending again",
+                who="admin",
+                ok=task,
+                errors=(*_ADMIN, "409"),
+                params=_TASK,
+            )
+        },
+        "/api/tasks/{task_id}/history": {
+            "get": _op(
+                "Who did what to the task, in seq order: admins any task, workers their own",
+                who="any user",
+                ok=("200", _json(_ref("History"), "The task's history.")),
+                errors=_ADMIN,
+                params=_TASK,
+            )
+        },
     }
 
 
@@ -478,8 +515,10 @@ def _document() -> Schema:
             "title": "TaskStream",
             "version": taskstream_core.__version__,
             "description": (
-                "The HTTP part of the TaskStream wire contract v1. Live events are the "
-                "contract's section 3 (the reference server carries them over Socket.IO at "
+                "The HTTP part of the TaskStream wire contract: v1, and of v2 undo, history "
+                "and the stats additions (claims and presence are not served yet). Live "
+                "events are the contract's section 3 (the reference server carries them "
+                "over Socket.IO at "
                 '/socket.io). Every error answers {"error": {"code", "message"}}.'
             ),
         },

@@ -47,8 +47,25 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         f" ({exc})"
     ) from exc
 
-from .errors import ERRORS_BY_CODE, AlreadyDecided, TaskStreamError, Unauthorized, Unavailable
-from .models import EventType, Scan, ScanEvent, ScanStats, Task, User
+from .errors import (
+    ERRORS_BY_CODE,
+    AlreadyDecided,
+    Conflict,
+    TaskStreamError,
+    Unauthorized,
+    Unavailable,
+)
+from .models import (
+    EventType,
+    HistoryAction,
+    Scan,
+    ScanEvent,
+    ScanStats,
+    Task,
+    TaskHistory,
+    TaskStatus,
+    User,
+)
 
 __all__ = ["DEFAULT_MAX_QUEUED", "ClientItem", "Snapshot", "TaskStreamClient", "TokenRefresh"]
 
@@ -632,6 +649,21 @@ class TaskStreamClient:
         """
         return Task.from_dict((await self.request("GET", f"/api/tasks/{task_id}"))["task"])
 
+    async def task_history(self, task_id: str) -> TaskHistory:
+        """Read who did what to a task, in seq order (a worker: only their own tasks).
+
+        Args:
+            task_id: The task's id.
+
+        Returns:
+            The task's history: created, then each decision and undo.
+
+        Raises:
+            Forbidden: The task is another worker's.
+            NotFound: No such task.
+        """
+        return TaskHistory.from_dict(await self.request("GET", f"/api/tasks/{task_id}/history"))
+
     async def list_tasks(
         self, scan_id: str, *, status: str | None = None, limit: int | None = None
     ) -> AsyncIterator[Task]:
@@ -1145,6 +1177,38 @@ class TaskStreamClient:
             )
             if mine and exc.task is not None and exc.task.status.value == decision:
                 return exc.task
+            raise
+        return Task.from_dict(ack["task"])
+
+    async def undo(self, task_id: str) -> Task:
+        """Take back this admin's decision within the server's undo window.
+
+        The task is pending again, with a new seq. A retry that finds the
+        task already undone by this user counts as a success.
+
+        Args:
+            task_id: The task's id.
+
+        Returns:
+            The task, pending again.
+
+        Raises:
+            Conflict: The task is pending, another admin decided it, or the
+                undo window has passed.
+            NotFound: No such task.
+            Forbidden: The user is not an admin.
+            Unavailable: No answer within ``3 × call_timeout``.
+        """
+        try:
+            ack = await self._emit("task:undo", {"task_id": task_id})
+        except Conflict:
+            history = await self.task_history(task_id)
+            last = history.entries[-1] if history.entries else None
+            mine = self.user is not None and last is not None and last.by_user_id == self.user.id
+            if mine and last is not None and last.action is HistoryAction.UNDONE:
+                task = await self.get_task(task_id)
+                if task.status is TaskStatus.PENDING:
+                    return task
             raise
         return Task.from_dict(ack["task"])
 

@@ -63,10 +63,11 @@ async def test_every_documented_route_has_an_entry(api: Api) -> None:
 
 
 def test_every_contract_route_and_event_has_an_entry() -> None:
-    """Each route and event of the contract is in the matrix."""
+    """Each route and event of the contract's tables is in the matrix (v2's §4 names its
+    routes and events in its text: the matrix lists them by hand)."""
     mine = {(m, generic(p)) for m, p in ROUTE_NEEDS}
     assert set(contract_routes()) <= mine
-    assert set(contract_events()) == set(EVENT_NEEDS)
+    assert set(contract_events()) <= set(EVENT_NEEDS)
 
 
 def test_every_handled_event_has_an_entry() -> None:
@@ -128,6 +129,12 @@ async def _token(caller: Caller, users: Users, api: Api, *, fresh: bool) -> str 
     return str(login.body["token"])
 
 
+async def _decided_by_admin(api: Api, users: Users, task_id: str) -> None:
+    body = {"decision": "validated"}
+    reply = await api.post(f"/api/tasks/{task_id}/decision", body, token=users.admin.token)
+    assert reply.status == 200, reply.text
+
+
 def _body(method: str, path: str, users: Users) -> Any:
     bodies: dict[str, Any] = {
         "/api/auth/register": {"username": unique_name("matrix"), "password": PASSWORD},
@@ -148,6 +155,8 @@ async def test_each_route_answers_each_caller_as_policy_says(
     scan = await new_scan(api, users.admin, "matrix")
     task = await api.post(f"/api/scans/{scan}/tasks", {"content": "t"}, token=users.worker.token)
     assert task.status == 201, task.text
+    if path.endswith("/undo"):  # only a decision can be undone, by the admin who made it
+        await _decided_by_admin(api, users, task.body["task"]["id"])
     url = path.format(scan_id=scan, task_id=task.body["task"]["id"], path=_asset())
     token = await _token(caller, users, api, fresh=path == "/api/auth/logout")
     body = _body(method, path, users)
@@ -178,7 +187,10 @@ async def test_each_event_answers_each_caller_as_policy_says(
         "scan:leave": {"scan_id": scan},
         "task:submit": {"scan_id": scan, "content": "matrix"},
         "task:decide": {"task_id": task.body["task"]["id"], "decision": "refused"},
+        "task:undo": {"task_id": task.body["task"]["id"]},
     }
+    if event == "task:undo":
+        await _decided_by_admin(api, users, task.body["task"]["id"])
     token = await _token(caller, users, api, fresh=False)
     refusal = expected(EVENT_NEEDS[event], caller)
     if token is None:

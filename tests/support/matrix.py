@@ -85,6 +85,9 @@ ROUTE_NEEDS: Final[dict[tuple[str, str], Need]] = {
     ("GET", "/api/scans/{scan_id}/export"): Permission.SCAN_EXPORT,
     ("GET", "/api/tasks/{task_id}"): Permission.TASK_READ,
     ("POST", "/api/tasks/{task_id}/decision"): Permission.TASK_DECIDE,
+    # Contract v2, §4.3 and §4.4.
+    ("POST", "/api/tasks/{task_id}/undo"): Permission.TASK_UNDO,
+    ("GET", "/api/tasks/{task_id}/history"): Permission.TASK_HISTORY,
     # Not in the contract: the operator's scrape endpoint and the dashboard's pages.
     ("GET", "/metrics"): Open.ANYONE,
     ("GET", "/"): Open.ANYONE,
@@ -100,6 +103,7 @@ EVENT_NEEDS: Final[dict[str, Need]] = {
     "scan:leave": Open.SIGNED_IN,
     "task:submit": Permission.TASK_SUBMIT,
     "task:decide": Permission.TASK_DECIDE,
+    "task:undo": Permission.TASK_UNDO,
 }
 
 

@@ -142,6 +142,7 @@ def build_app(
         admin_invite_code=settings.secrets.admin_invite_code,
         broker=broker,
         observer=LiveMetrics(metrics.events_published),
+        undo_seconds=settings.undo_seconds,
     )
     # One viewer per socket: after every socket is gone this reads 0 (else sessions leak).
     metrics.broker_subscriptions.set_function(lambda: core.fanout.viewer_count)

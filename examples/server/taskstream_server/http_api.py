@@ -72,6 +72,8 @@ class HttpApi:
             ("GET", "/api/scans/<scan_id>/export", self.export),
             ("GET", "/api/tasks/<task_id>", self.get_task),
             ("POST", "/api/tasks/<task_id>/decision", self.decide_task),
+            ("POST", "/api/tasks/<task_id>/undo", self.undo_task),
+            ("GET", "/api/tasks/<task_id>/history", self.task_history),
             ("GET", "/metrics", self.metrics_text),
         ]
 
@@ -188,3 +190,11 @@ class HttpApi:
         )
         self.metrics.decisions.labels(transport="http", decision=task.status.value).inc()
         return _reply({"task": task.to_dict()})
+
+    async def undo_task(self, request: Request, task_id: str) -> HTTPResponse:
+        task = await self.core.undo_task(await self._principal(request), task_id)
+        return _reply({"task": task.to_dict()})
+
+    async def task_history(self, request: Request, task_id: str) -> HTTPResponse:
+        history = await self.core.task_history(await self._principal(request), task_id)
+        return _reply(history.to_dict())

@@ -118,6 +118,13 @@ class Settings:
         "TASKSTREAM_TRANSPORTS",
         choices=_TRANSPORTS,
     )
+    undo_seconds: float = _option(
+        10.0,
+        "seconds after a decision during which the admin who made it may undo it; 0: no undo",
+        "TASKSTREAM_UNDO_SECONDS",
+        type=float,
+        metavar="SECONDS",
+    )
     fast_path: bool = _option(
         True,
         "send frames by the fast path; --no-fast-path: python-socketio's public API only (on|off)",
@@ -179,6 +186,8 @@ def resolve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settin
         if choices and values[option.name] not in choices:
             raise SettingsError(f"{option.metadata['env']} must be one of {', '.join(choices)}.")
     values["transports"] = tuple(values["transports"].split(","))
+    if not 0 <= values["undo_seconds"] < float("inf"):  # NaN fails this too
+        raise SettingsError("--undo-seconds must be a number of seconds, 0 or more.")
     settings = Settings(secrets=load_secrets(values["store_url"], env), **values)
     problem = _deployment_problem(settings)
     if problem is not None:

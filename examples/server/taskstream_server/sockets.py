@@ -171,6 +171,7 @@ class SocketGateway:
             ("scan:leave", self._leave),
             ("task:submit", self._submit),
             ("task:decide", self._decide),
+            ("task:undo", self._undo),
         ):
             self.sio.on(event, functools.partial(self._answer, action))
         self.sio.on(MALFORMED_EVENT, self._on_malformed)
@@ -426,6 +427,10 @@ class SocketGateway:
             viewer.principal, body.get("task_id"), body.get("decision"), body.get("reason")
         )
         self.metrics.decisions.labels(transport="socketio", decision=task.status.value).inc()
+        return {"task": task.to_dict()}
+
+    async def _undo(self, viewer: _Viewer, body: Mapping[str, Any]) -> dict[str, Any]:
+        task = await self.core.undo_task(viewer.principal, body.get("task_id"))
         return {"task": task.to_dict()}
 
     async def _on_malformed(self, sid: str, *_: object) -> Answer:
