@@ -269,11 +269,11 @@ class SocketGateway:
                 return 0
             packet = self._packet(event)
             if self.fast_path is not None and self.fast_path.send(socket, packet):
-                self.metrics.sent_by_fast_path.inc()
+                self.metrics.sent.fast_path += 1
                 return 0
             if self._admit(viewer, len(packet.data)):
                 socket.queue.put_nowait(packet)
-                self.metrics.sent_by_engineio.inc()
+                self.metrics.sent.engineio += 1
             return int(socket.queue.qsize())
         except Exception as exc:
             log.error("forwarding events failed", exc_info=exc, extra={"sid": viewer.sid})
