@@ -31,6 +31,8 @@ class Permission(StrEnum):
     TASK_SUBMIT = "task:submit"
     TASK_READ = "task:read"
     TASK_DECIDE = "task:decide"
+    TASK_CLAIM = "task:claim"
+    SCAN_PRESENCE = "scan:presence"
 
 
 class Scope(Enum):
@@ -56,6 +58,8 @@ POLICY: Mapping[Permission, Mapping[Role, Scope]] = {
     Permission.TASK_SUBMIT:      {                   Role.WORKER: ANY},
     Permission.TASK_READ:        {Role.ADMIN: ANY,   Role.WORKER: OWN},
     Permission.TASK_DECIDE:      {Role.ADMIN: ANY},
+    Permission.TASK_CLAIM:       {Role.ADMIN: ANY},
+    Permission.SCAN_PRESENCE:    {Role.ADMIN: ANY},
 }  # fmt: skip
 
 

@@ -156,6 +156,8 @@ class Viewer:
                 assert self.principal.is_admin, "stats reach admins only"
                 self.stats += 1
                 continue
+            if event.type.is_notice:
+                continue  # presence: not in the scan's log (see tests/conformance/test_presence.py)
             self.check_visible(event)
             live = self.live[event.scan_id]
             assert not live or event.seq > live[-1].seq, "live events in seq order, once"

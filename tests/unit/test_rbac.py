@@ -24,6 +24,8 @@ MATRIX: dict[Permission, tuple[Scope | None, Scope | None]] = {
     Permission.TASK_SUBMIT: (None, Scope.ANY),
     Permission.TASK_READ: (Scope.ANY, Scope.OWN),
     Permission.TASK_DECIDE: (Scope.ANY, None),
+    Permission.TASK_CLAIM: (Scope.ANY, None),
+    Permission.SCAN_PRESENCE: (Scope.ANY, None),
 }
 
 CASES = [
