@@ -57,7 +57,8 @@ ROUTES: list[tuple[str, str, int, Call]] = [
     ("GET", "/api/scans/{sid}/stats", 200, lambda c, p, q, b: c.stats(p, q["sid"])),
     ("GET", "/api/tasks/{tid}", 200, lambda c, p, q, b: one("task", c.get_task(p, q["tid"]))),
     ("POST", "/api/tasks/{tid}/decision", 200, lambda c, p, q, b: one(
-        "task", c.decide_task(p, q["tid"], b.get("decision"), b.get("reason")))),
+        "task", c.decide_task(p, q["tid"], b.get("decision"), b.get("reason"),
+                              override=b.get("override", False)))),
     ("POST", "/api/tasks/{tid}/undo", 200,
         lambda c, p, q, b: one("task", c.undo_task(p, q["tid"]))),
     ("GET", "/api/tasks/{tid}/history", 200, lambda c, p, q, b: c.task_history(p, q["tid"])),
@@ -162,7 +163,8 @@ async def live(rq: web.Request) -> web.StreamResponse:
         with contextlib.suppress(ts.ViewerClosed, ConnectionError, TimeoutError):
             async with asyncio.timeout(wire.token_seconds_left(who, core.accounts.tokens.leeway)):
                 async for event in viewer:
-                    seq = None if event.type is EventType.SCAN_STATS else event.seq
+                    unlogged = event.type is EventType.SCAN_STATS or event.type.is_notice
+                    seq = None if unlogged else event.seq
                     await stream.write(sse(event.type.value, event.to_envelope(), seq))
     return stream
 

@@ -17,22 +17,30 @@ reads the broker's stream and, for each event:
 4. **delivers** it, to the viewer's bounded queue or to its push sink. A
    viewer more than ``queue_size`` events behind is closed as lagged: its
    client resumes with ``since_seq``, which reads the rest from the store.
+
+Notices (``task:claimed``, ``scan:presence``) are not part of a scan's event
+log: they carry no seq and skip the ordering and the cut. A viewer joining
+holds the claims it is sent until its answer is out, and drops presence (the
+answer carries it, and a newer one follows). ``scan:presence`` reaches each
+viewer in the shape its role may see. The fan-out also tells its
+:class:`Membership` when a viewer's join completes and when it leaves.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
 from ._broker import Broker, Resync
-from ._rooms import event_rooms, scan_room, viewer_rooms
+from ._rooms import event_rooms, presence_for, scan_room, viewer_rooms
 from ._stats_throttle import StatsThrottle
 from .models import EventType, Principal, ScanEvent
 
-__all__ = ["Fanout", "LiveObserver", "Viewer", "ViewerClosed", "ViewerLagged"]
+__all__ = ["Fanout", "LiveObserver", "Membership", "Viewer", "ViewerClosed", "ViewerLagged"]
 
 log = logging.getLogger("taskstream.fanout")
 
@@ -73,6 +81,19 @@ class LiveObserver(Protocol):
         """
 
 
+class Membership(Protocol):
+    """What the fan-out tells about who views which scan (presence); each call returns at once."""
+
+    def entered(self, scan_id: str, principal: Principal) -> None:
+        """A viewer's join of the scan completed."""
+
+    def left(self, scan_id: str, principal: Principal) -> None:
+        """A viewer whose join completed left the scan, or closed."""
+
+    def noticed(self, scan_id: str) -> None:
+        """The broker carried a "presence changed" notice of the scan."""
+
+
 class _Gate:
     """A scan's ordering state in this process."""
 
@@ -85,6 +106,10 @@ class _Gate:
         self.timer: asyncio.TimerHandle | None = None
         self.filling = False  # the store is being read for a gap
         self.watchers = 0  # viewers joined to the scan, or joining it
+
+
+#: Not held for a viewer while it joins: its answer carries what they would tell.
+_NOT_HELD = frozenset({EventType.SCAN_STATS, EventType.SCAN_PRESENCE})
 
 
 class Viewer:
@@ -107,6 +132,7 @@ class Viewer:
         self._held: dict[str, list[ScanEvent]] = {}
         self._sink: Sink | None = None
         self._on_close: Callable[[], None] | None = None
+        self._present: set[str] = set()  # scans whose join completed: counted as present
 
     @property
     def scans(self) -> frozenset[str]:
@@ -134,6 +160,9 @@ class Viewer:
         self._fanout.seed(scan_id, seq)
         for event in held:
             self.offer(event)
+        if scan_id not in self._present and not self.closed:
+            self._present.add(scan_id)
+            self._fanout.entered(self, scan_id)
 
     def leave(self, scan_id: str) -> None:
         """Stop receiving the scan (a join under way included)."""
@@ -141,6 +170,9 @@ class Viewer:
             del self._cuts[scan_id]
             self._held.pop(scan_id, None)
             self._fanout.unwatch(self, scan_id)
+        if scan_id in self._present:
+            self._present.discard(scan_id)
+            self._fanout.left(self, scan_id)
 
     def offer(self, event: ScanEvent) -> None:
         """Take an event the fan-out routed here: hold, drop, queue or push it."""
@@ -148,10 +180,10 @@ class Viewer:
             return
         cut = self._cuts.get(event.scan_id, -1)
         if cut is None:  # joining: held, and cut once the answer's seq is known
-            if event.type is not EventType.SCAN_STATS:
+            if event.type not in _NOT_HELD:
                 self._held[event.scan_id].append(event)
             return
-        if event.type is not EventType.SCAN_STATS:
+        if event.type is not EventType.SCAN_STATS and not event.type.is_notice:
             if event.seq <= cut:
                 return  # the join's answer holds it
             self._cuts[event.scan_id] = event.seq
@@ -231,6 +263,8 @@ class Fanout:
         self._gates: dict[str, _Gate] = {}
         self._reader: asyncio.Task[None] | None = None
         self._fills: set[asyncio.Task[None]] = set()
+        #: Told when a viewer's join completes and when it leaves (presence); None: nobody.
+        self.membership: Membership | None = None
 
     @property
     def viewer_count(self) -> int:
@@ -298,6 +332,8 @@ class Fanout:
         try:
             if isinstance(item, Resync):
                 self._resync(item)
+            elif item.type.is_notice:
+                self._notice(item)
             elif item.type is EventType.SCAN_STATS:
                 self._stats.offer(item)
             else:
@@ -336,6 +372,27 @@ class Fanout:
                 del self._gates[scan_id]
                 if gate.timer is not None:
                     gate.timer.cancel()
+
+    def entered(self, viewer: Viewer, scan_id: str) -> None:
+        """``viewer``'s join of the scan completed: tell the membership."""
+        if self.membership is not None:
+            self.membership.entered(scan_id, viewer.principal)
+
+    def left(self, viewer: Viewer, scan_id: str) -> None:
+        """``viewer``, whose join of the scan completed, left it: tell the membership."""
+        if self.membership is not None:
+            self.membership.left(scan_id, viewer.principal)
+
+    def deliver(self, event: ScanEvent) -> None:
+        """Deliver a notice to the viewers of this process only, not through the broker."""
+        self._dispatch(event)
+
+    def _notice(self, event: ScanEvent) -> None:
+        if event.type is EventType.SCAN_PRESENCE and event.presence is None:
+            if self.membership is not None and scan_room(event.scan_id) in self._by_room:
+                self.membership.noticed(event.scan_id)
+            return
+        self._dispatch(event)
 
     def forget(self, viewer: Viewer) -> None:
         """Drop a closed viewer."""
@@ -442,9 +499,17 @@ class Fanout:
             members = self._by_room.get(room)
             if members:
                 targets |= members
+        shaped: dict[bool, ScanEvent] = {}
         for viewer in targets:
             try:
-                viewer.offer(event)
+                if event.presence is None:
+                    viewer.offer(event)
+                    continue
+                presence = presence_for(viewer.principal, event.presence)
+                detailed = presence.detailed
+                if detailed not in shaped:
+                    shaped[detailed] = dataclasses.replace(event, presence=presence)
+                viewer.offer(shaped[detailed])
             except Exception:  # its push sink broke: that viewer resumes, the others go on
                 log.exception("could not hand an event to a viewer; it must resume")
                 viewer.close(lagged=True)

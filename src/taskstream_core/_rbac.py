@@ -33,6 +33,8 @@ class Permission(StrEnum):
     TASK_DECIDE = "task:decide"
     TASK_UNDO = "task:undo"
     TASK_HISTORY = "task:history"
+    TASK_CLAIM = "task:claim"
+    SCAN_PRESENCE = "scan:presence"
 
 
 class Scope(Enum):
@@ -60,6 +62,8 @@ POLICY: Mapping[Permission, Mapping[Role, Scope]] = {
     Permission.TASK_DECIDE:      {Role.ADMIN: ANY},
     Permission.TASK_UNDO:        {Role.ADMIN: ANY},
     Permission.TASK_HISTORY:     {Role.ADMIN: ANY,   Role.WORKER: OWN},
+    Permission.TASK_CLAIM:       {Role.ADMIN: ANY},
+    Permission.SCAN_PRESENCE:    {Role.ADMIN: ANY},
 }  # fmt: skip
 
 

@@ -8,14 +8,15 @@ channels, a WebSocket hub) can use them as they are.
 
 from __future__ import annotations
 
-from ._rbac import Permission, Scope, scope_of
-from .models import EventType, Principal, ScanEvent, Task
+from ._rbac import Permission, Scope, can, scope_of
+from .models import EventType, Presence, Principal, ScanEvent, Task
 
 __all__ = [
     "admin_room",
     "event_rooms",
     "may_see",
     "may_see_task",
+    "presence_for",
     "scan_room",
     "viewer_rooms",
     "worker_room",
@@ -93,10 +94,10 @@ def event_rooms(event: ScanEvent) -> frozenset[str]:
         event: The event.
 
     Returns:
-        The admins' room for ``scan:stats``; the admins' and the task's worker's
-        rooms for a task event; the scan's room otherwise.
+        The admins' room for ``scan:stats`` and ``task:claimed``; the admins'
+        and the task's worker's rooms for a task event; the scan's room otherwise.
     """
-    if event.type is EventType.SCAN_STATS:
+    if event.type in (EventType.SCAN_STATS, EventType.TASK_CLAIMED):
         return frozenset({admin_room(event.scan_id)})
     if event.task is not None:
         return _task_rooms(event.task)
@@ -127,3 +128,16 @@ def may_see_task(principal: Principal, task: Task) -> bool:
         Whether the task's events would reach the viewer.
     """
     return not viewer_rooms(task.scan_id, principal).isdisjoint(_task_rooms(task))
+
+
+def presence_for(principal: Principal, presence: Presence) -> Presence:
+    """Shape a scan's presence for a viewer: who is present for admins, counts for workers.
+
+    Args:
+        principal: The viewer.
+        presence: The detailed presence.
+
+    Returns:
+        ``presence`` when the viewer may see who is present, else its counts only.
+    """
+    return presence if can(principal, Permission.SCAN_PRESENCE) else presence.counts_only()

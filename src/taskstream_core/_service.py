@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,11 +21,13 @@ from typing import Any, Self, TypeVar
 
 from ._accounts import Accounts, LoginThrottle
 from ._broker import Broker
+from ._claims import ClaimRegistry
 from ._fanout import Fanout, LiveObserver
 from ._ids import new_id
 from ._passwords import PasswordHasher
+from ._presence import PresenceRegistry, PresenceTracker
 from ._rbac import Permission, authorize, can
-from ._rooms import may_see, may_see_task
+from ._rooms import may_see, may_see_task, presence_for
 from ._stats_feed import StatsFeed
 from ._store import NewTask, Store
 from ._tokens import TokenIssuer
@@ -41,10 +44,12 @@ from ._validation import (
     check_status_filter,
     check_task_content,
 )
-from .brokers.memory import MemoryBroker
-from .errors import Conflict, InvalidRequest, NotFound
+from .brokers.memory import MemoryBroker, MemoryClaimRegistry
+from .errors import AlreadyDecided, Conflict, InvalidRequest, NotFound
 from .models import (
+    Claim,
     EventType,
+    Presence,
     Principal,
     Scan,
     ScanEvent,
@@ -71,6 +76,10 @@ ADMIN_SNAPSHOT_DECIDED = 100
 WORKER_SNAPSHOT_TASKS = 500
 #: How many seconds after a decision its admin may take it back, unless told otherwise.
 DEFAULT_UNDO_SECONDS = 10.0
+#: Seconds between two sweeps for expired claims (each is announced within a second).
+CLAIM_SWEEP_SECONDS = 0.25
+
+log = logging.getLogger("taskstream.service")
 
 _T = TypeVar("_T")
 
@@ -109,6 +118,10 @@ class JoinResult:
             in order (None when a snapshot answers).
         reset: True when a resume could not be served from the store's events and
             a snapshot answers instead: the viewer must replace what it holds.
+        presence: Who is present, the joiner included, in the shape the viewer may
+            see (None when not read).
+        claims: An admin's snapshot: every live claim of the scan (None on a
+            resume, and for a worker).
     """
 
     scan: Scan
@@ -116,13 +129,15 @@ class JoinResult:
     tasks: list[Task] | None = None
     events: list[ScanEvent] | None = None
     reset: bool = False
+    presence: Presence | None = None
+    claims: list[Claim] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The contract's join answer.
 
         Returns:
             ``{"scan", "seq"}`` plus ``events`` on a resume, or ``tasks`` (and
-            ``reset`` when true) for a snapshot.
+            ``reset`` when true) for a snapshot; ``presence`` and ``claims`` when set.
         """
         body: dict[str, Any] = {"scan": self.scan.to_dict(), "seq": self.seq}
         if self.events is not None:
@@ -131,6 +146,10 @@ class JoinResult:
             body["tasks"] = [t.to_dict() for t in self.tasks or ()]
             if self.reset:
                 body["reset"] = True
+        if self.presence is not None:
+            body["presence"] = self.presence.to_dict()
+        if self.claims is not None:
+            body["claims"] = [c.to_dict() for c in self.claims]
         return body
 
 
@@ -188,6 +207,13 @@ class TaskStream:
         observer: Told of each event published and delivered (metrics).
         undo_seconds: How long after a decision its admin may undo it
             (:meth:`undo_task`); 0 turns undo off.
+        claim_seconds: How long a claim lasts unless its holder claims the task again.
+        presence_interval: ``scan:presence`` goes out at most once per this many
+            seconds per scan.
+
+    Claims and presence are shared through the broker when it offers a registry
+    (``RedisBroker.claim_registry()`` and ``presence_registry()``); otherwise they
+    are this process's own.
 
     Raises:
         ValueError: ``undo_seconds`` is negative or not a finite number.
@@ -221,6 +247,8 @@ class TaskStream:
     queue_size: int = 10_000
     observer: LiveObserver | None = None
     undo_seconds: float = DEFAULT_UNDO_SECONDS
+    claim_seconds: float = 30.0
+    presence_interval: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0 <= self.undo_seconds < float("inf"):
@@ -247,6 +275,19 @@ class TaskStream:
             stats_interval=self.stats_interval,
             observer=self.observer,
         )
+        claims = _registry(self.broker, "claim_registry")
+        self._claims: ClaimRegistry = (
+            claims if isinstance(claims, ClaimRegistry) else MemoryClaimRegistry()
+        )
+        presence = _registry(self.broker, "presence_registry")
+        self._presence = PresenceTracker(
+            self.fanout,
+            presence if isinstance(presence, PresenceRegistry) else None,
+            clock=self.clock,
+            interval=self.presence_interval,
+        )
+        self.fanout.membership = self._presence
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Open the store, start the broker and the fan-out.
@@ -257,6 +298,10 @@ class TaskStream:
         await self.store.open()
         await self.broker.start()
         self.fanout.start()
+        self._presence.start()
+        self._sweeper = asyncio.get_running_loop().create_task(
+            self._sweep_claims(), name="taskstream-claims"
+        )
 
     async def stop(self) -> None:
         """Stop the core; every viewer is closed.
@@ -266,6 +311,11 @@ class TaskStream:
         """
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:  # it also ends at its next turn if a client swallows the cancel
+            sweeper.cancel()
+            await asyncio.wait([sweeper], timeout=5.0)
+        await self._presence.stop()
         await self._stats_feed.aclose()
         await self.broker.stop()
         await self.fanout.stop()
@@ -437,17 +487,27 @@ class TaskStream:
         return task, event is not None
 
     async def decide_task(
-        self, principal: Principal, task_id: object, decision: object, reason: object = None
+        self,
+        principal: Principal,
+        task_id: object,
+        decision: object,
+        reason: object = None,
+        *,
+        override: bool = False,
     ) -> Task:
         """Validate or refuse a pending task; viewers receive ``task:updated``.
 
-        Of concurrent decisions on one task exactly one wins.
+        Of concurrent decisions on one task exactly one wins. A claim on the
+        task ends with the decision (admins receive ``task:claimed`` with
+        ``claim: null``).
 
         Args:
             principal: The caller; must be an admin.
             task_id: The client's value.
             decision: The client's value: ``"validated"`` or ``"refused"``.
             reason: The client's value: up to 1,000 characters, or None.
+            override: Decide even though another admin holds the task (a client's
+                value must be a boolean).
 
         Returns:
             The decided task.
@@ -457,13 +517,21 @@ class TaskStream:
             InvalidRequest: A value breaks the contract's rules.
             NotFound: No such task.
             AlreadyDecided: Another decision won; the error carries the task.
+            Conflict: Another admin holds the task and ``override`` is False; the
+                error carries that admin's claim.
         """
         authorize(principal, Permission.TASK_DECIDE)
         tid = check_id(task_id, "task_id")
         status = check_decision(decision)
         why = check_reason(reason)
+        if not isinstance(override, bool):
+            raise InvalidRequest("'override' must be true or false.")
+        if not override:
+            held = await self._held_by_another(tid, principal)
+            if held is not None:
+                raise Conflict("Another admin is deciding this task.", claim=held)
         return await self._commit(
-            self._decide(tid, status, why, principal.user_id, principal.username)
+            self._decide_ending_claim(tid, status, why, principal.user_id, principal.username)
         )
 
     async def _decide(
@@ -531,11 +599,15 @@ class TaskStream:
             raise Conflict(f"The {self.undo_seconds:g} s undo window of this decision has passed.")
 
     async def _claim_undone(self, principal: Principal, task: Task) -> None:
-        """Hook of contract §4.3: the undone task is claimed by the undoing admin.
-
-        Claims live in their own module; this is where an undo takes one.
-        """
-        del principal, task
+        """Claim the undone task for the undoing admin (contract §4.3), as far as it can be:
+        the undo is stored already, so a claim that another admin took first, a decision
+        that came first, or claims out of reach leave it unclaimed."""
+        try:
+            await self._claim(principal, task)
+        except (Conflict, AlreadyDecided):
+            pass
+        except Exception as exc:  # the claims' store is out of reach: the undo stands
+            log.warning("could not claim undone task %s: %s", task.id, exc)
 
     async def task_history(self, principal: Principal, task_id: object) -> TaskHistory:
         """Read every change of a task in seq order: any task for an admin, own ones for a worker.
@@ -702,6 +774,8 @@ class TaskStream:
         with ``reset`` when the store no longer holds them all. Everything
         answered is as of ``JoinResult.seq``: a change after it is left out, to
         reach the viewer live. :class:`ViewerSession` cuts the live stream there.
+        Either answer carries who is present, the joiner counted in, shaped for
+        the viewer; an admin's snapshot also carries the scan's live claims.
 
         Args:
             principal: The viewer.
@@ -728,11 +802,19 @@ class TaskStream:
             )
             if events is not None:
                 seen = [e for e in events if e.seq <= latest and may_see(principal, e)]
-                return JoinResult(scan=scan, seq=latest, events=seen)
+                presence = await self._joining_presence(principal, scan.id)
+                return JoinResult(scan=scan, seq=latest, events=seen, presence=presence)
         # A task changed after `latest` reaches the viewer live, with its
         # event; in the snapshot as well it would arrive twice.
         tasks = [t for t in await self._snapshot(principal, scan.id) if t.seq <= latest]
-        return JoinResult(scan=scan, seq=latest, tasks=tasks, reset=since is not None)
+        return JoinResult(
+            scan=scan,
+            seq=latest,
+            tasks=tasks,
+            reset=since is not None,
+            presence=await self._joining_presence(principal, scan.id),
+            claims=await self._snapshot_claims(principal, scan.id),
+        )
 
     async def _snapshot(self, principal: Principal, scan_id: str) -> list[Task]:
         worker_id = self._own_only(principal)
@@ -757,3 +839,240 @@ class TaskStream:
             )
             tasks = sorted(pending + decided, key=lambda t: t.created_seq)
         return [t for t in tasks if may_see_task(principal, t)]
+
+    # -- claims ----------------------------------------------------------------------
+    async def claim_task(self, principal: Principal, task_id: object) -> Claim:
+        """Claim a pending task for the caller, or renew the caller's claim on it.
+
+        An admin holds at most one claim per scan: claiming another task of the
+        scan releases the previous one. The scan's admins receive ``task:claimed``.
+
+        Args:
+            principal: The caller; must be an admin.
+            task_id: The client's value.
+
+        Returns:
+            The claim, lasting ``claim_seconds`` from now.
+
+        Raises:
+            Forbidden: The caller may not claim tasks.
+            InvalidRequest: ``task_id`` is malformed.
+            NotFound: No such task.
+            AlreadyDecided: The task is no longer pending; the error carries it.
+            Conflict: Another admin holds the task; the error carries that claim.
+            Unavailable: The claims cannot be reached.
+        """
+        authorize(principal, Permission.TASK_CLAIM)
+        task = await self._task(task_id)
+        if not task.is_pending:
+            raise AlreadyDecided(task=task)
+        return await self._commit(self._claim(principal, task))
+
+    async def _claim(self, principal: Principal, task: Task) -> Claim:
+        now = self.clock()
+        outcome = await self._claims.claim(self._claim_for(principal, task.scan_id, task.id), now)
+        if outcome.claim is None:
+            raise Conflict("Another admin is deciding this task.", claim=outcome.held)
+        if outcome.released is not None:
+            await self._claim_changed(outcome.released, None)
+        fresh = await self.store.get_task(task.id)
+        if fresh is None or not fresh.is_pending:  # decided while it was being claimed
+            await self._claims.release(task.id, principal.user_id)
+            raise AlreadyDecided(task=fresh)
+        await self._claim_changed(outcome.claim, outcome.claim)
+        return outcome.claim
+
+    async def release_task(self, principal: Principal, task_id: object) -> None:
+        """Release the caller's claim on a task; nothing happens unless the caller holds it.
+
+        Args:
+            principal: The caller; must be an admin.
+            task_id: The client's value.
+
+        Raises:
+            Forbidden: The caller may not claim tasks.
+            InvalidRequest: ``task_id`` is malformed.
+            NotFound: No such task.
+            Unavailable: The claims cannot be reached.
+        """
+        authorize(principal, Permission.TASK_CLAIM)
+        task = await self._task(task_id)
+        await self._commit(self._release(task.id, principal.user_id))
+
+    async def _release(self, task_id: str, admin_id: str) -> None:
+        ended = await self._claims.release(task_id, admin_id)
+        if ended is not None:
+            await self._claim_changed(ended, None)
+
+    async def claim_next(
+        self, principal: Principal, scan_id: object, after_task_id: object = None
+    ) -> tuple[Task | None, Claim | None]:
+        """Claim the oldest pending task of a scan that no other admin holds.
+
+        The caller's own claim qualifies, and is renewed. Concurrent calls, on
+        any process sharing the claims, hand out different tasks.
+
+        Args:
+            principal: The caller; must be an admin.
+            scan_id: The client's value.
+            after_task_id: The client's value: only tasks after this one, oldest
+                first, qualify (no wrap-around); None for the whole scan.
+
+        Returns:
+            The task and the caller's claim on it, or ``(None, None)`` when none qualifies.
+
+        Raises:
+            Forbidden: The caller may not claim tasks.
+            InvalidRequest: A value is malformed, or ``after_task_id`` is a task of
+                another scan.
+            NotFound: No such scan, or no such ``after_task_id``.
+            Unavailable: The claims cannot be reached.
+        """
+        authorize(principal, Permission.TASK_CLAIM)
+        scan = await self._scan(scan_id)
+        after = 0
+        if after_task_id is not None:
+            anchor = await self._task(after_task_id, "after_task_id")
+            if anchor.scan_id != scan.id:
+                raise InvalidRequest("'after_task_id' is a task of another scan.")
+            after = anchor.created_seq
+        return await self._commit(self._claim_next(principal, scan.id, after))
+
+    async def _claim_next(
+        self, principal: Principal, scan_id: str, after: int
+    ) -> tuple[Task | None, Claim | None]:
+        wanted = self._claim_for(principal, scan_id, "")
+        while True:
+            page = await self.store.list_tasks(
+                scan_id, status=TaskStatus.PENDING, after=after, limit=MAX_PAGE_LIMIT
+            )
+            outcome = await self._claims.claim_first([t.id for t in page], wanted, self.clock())
+            if outcome is None or outcome.claim is None:
+                if len(page) < MAX_PAGE_LIMIT:
+                    return None, None
+                after = page[-1].created_seq
+                continue
+            claim = outcome.claim
+            if outcome.released is not None:
+                await self._claim_changed(outcome.released, None)
+            task = await self.store.get_task(claim.task_id)
+            if task is None or not task.is_pending:  # decided meanwhile: try the next ones
+                await self._claims.release(claim.task_id, principal.user_id)
+                after = next(t.created_seq for t in page if t.id == claim.task_id)
+                continue
+            await self._claim_changed(claim, claim)
+            return task, claim
+
+    async def list_claims(self, principal: Principal, scan_id: object) -> list[Claim]:
+        """Read every live claim of a scan.
+
+        Args:
+            principal: The caller; must be an admin.
+            scan_id: The client's value.
+
+        Returns:
+            The claims, soonest to expire first.
+
+        Raises:
+            Forbidden: The caller may not claim tasks.
+            InvalidRequest: ``scan_id`` is malformed.
+            NotFound: No such scan.
+            Unavailable: The claims cannot be reached.
+        """
+        authorize(principal, Permission.TASK_CLAIM)
+        scan = await self._scan(scan_id)
+        claims = await self._claims.in_scan(scan.id, self.clock())
+        return sorted(claims, key=lambda c: (c.expires_at, c.task_id))
+
+    async def presence(self, principal: Principal, scan_id: object) -> Presence:
+        """Read who is present in a scan: users with a viewer joined, on any process.
+
+        Args:
+            principal: The caller; must be an admin.
+            scan_id: The client's value.
+
+        Returns:
+            The detailed presence.
+
+        Raises:
+            Forbidden: The caller may not see who is present.
+            InvalidRequest: ``scan_id`` is malformed.
+            NotFound: No such scan.
+            Unavailable: The presence of other processes cannot be read.
+        """
+        authorize(principal, Permission.SCAN_PRESENCE)
+        scan = await self._scan(scan_id)
+        return await self._presence.current(scan.id)
+
+    def _claim_for(self, principal: Principal, scan_id: str, task_id: str) -> Claim:
+        expires_at = self.clock() + timedelta(seconds=self.claim_seconds)
+        return Claim(task_id, scan_id, principal.user_id, principal.username, expires_at)
+
+    async def _task(self, task_id: object, name: str = "task_id") -> Task:
+        task = await self.store.get_task(check_id(task_id, name))
+        if task is None:
+            raise NotFound("No such task.")
+        return task
+
+    async def _claim_changed(self, about: Claim, claim: Claim | None) -> None:
+        """Tell the scan's admins, on every process, the claim on a task now (None: ended)."""
+        await self.fanout.publish(
+            ScanEvent(EventType.TASK_CLAIMED, about.scan_id, 0, task_id=about.task_id, claim=claim)
+        )
+
+    async def _held_by_another(self, task_id: str, principal: Principal) -> Claim | None:
+        try:
+            claim = await self._claims.get(task_id, self.clock())
+        except Exception as exc:  # claims are advisory: a decision goes on without them
+            log.warning("could not read the claim on task %s: %s", task_id, exc)
+            return None
+        return claim if claim is not None and claim.admin_id != principal.user_id else None
+
+    async def _decide_ending_claim(
+        self, task_id: str, status: TaskStatus, reason: str | None, by: str, by_username: str
+    ) -> Task:
+        task = await self._decide(task_id, status, reason, by, by_username)
+        try:
+            ended = await self._claims.end(task.id)
+        except Exception as exc:  # stored already: the claim expires by itself
+            log.warning("could not end the claim on task %s: %s", task.id, exc)
+            ended = None
+        if ended is not None:
+            await self._claim_changed(ended, None)
+        return task
+
+    async def _sweep_claims(self) -> None:
+        """Announce each expired claim once: the registry hands it to one process only."""
+        while self._sweeper is not None:
+            await asyncio.sleep(CLAIM_SWEEP_SECONDS)
+            try:
+                expired = await self._claims.expire(self.clock())
+            except Exception as exc:  # Redis away: the next sweep catches up
+                log.warning("could not sweep expired claims: %s", exc)
+                continue
+            for claim in expired:
+                await self._claim_changed(claim, None)
+
+    async def _joining_presence(self, principal: Principal, scan_id: str) -> Presence:
+        try:
+            presence = await self._presence.current(scan_id, joining=principal)
+        except Exception as exc:  # the other processes' presence is out of reach
+            log.warning("could not read the presence of scan %s: %s", scan_id, exc)
+            presence = Presence.of(scan_id, [])
+        return presence_for(principal, presence)
+
+    async def _snapshot_claims(self, principal: Principal, scan_id: str) -> list[Claim] | None:
+        if not can(principal, Permission.TASK_CLAIM):
+            return None
+        try:
+            claims = await self._claims.in_scan(scan_id, self.clock())
+        except Exception as exc:
+            log.warning("could not read the claims of scan %s: %s", scan_id, exc)
+            return []
+        return sorted(claims, key=lambda c: (c.expires_at, c.task_id))
+
+
+def _registry(broker: Broker, method: str) -> object:
+    """What ``broker.<method>()`` makes, if the broker offers that method; else None."""
+    make = getattr(broker, method, None)
+    return make() if callable(make) else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from .models import Task
+from .models import Claim, Task
 
 __all__ = [
     "ERRORS_BY_CODE",
@@ -104,11 +104,34 @@ class NotFound(TaskStreamError):
 
 
 class Conflict(TaskStreamError):
-    """The request clashes with what is stored (a username taken, ...)."""
+    """The request clashes with what is stored (a username taken, a task another admin holds...).
+
+    Args:
+        message: What went wrong; the default message when None.
+        claim: The claim in the way, when another admin holds the task.
+
+    Attributes:
+        claim: The other admin's claim on the task, or None.
+    """
 
     code = "conflict"
     status = 409
     default_message = "This conflicts with existing data."
+
+    def __init__(self, message: str | None = None, *, claim: Claim | None = None) -> None:
+        super().__init__(message)
+        self.claim = claim
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract's error body, with the claim in the way when there is one.
+
+        Returns:
+            ``{"error": {"code", "message"}}``, plus ``claim`` when known.
+        """
+        body = super().to_dict()
+        if self.claim is not None:
+            body["error"]["claim"] = self.claim.to_dict()
+        return body
 
 
 class ScanClosed(Conflict):

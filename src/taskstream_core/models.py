@@ -8,16 +8,19 @@ what a client reads are equal.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "Claim",
     "EventType",
     "HistoryAction",
     "HistoryEntry",
+    "Presence",
+    "PresentUser",
     "Principal",
     "ReviewerStats",
     "Role",
@@ -66,6 +69,20 @@ class EventType(StrEnum):
     TASK_UPDATED = "task:updated"
     SCAN_UPDATED = "scan:updated"
     SCAN_STATS = "scan:stats"
+    TASK_CLAIMED = "task:claimed"
+    SCAN_PRESENCE = "scan:presence"
+
+    @property
+    def is_notice(self) -> bool:
+        """Whether events of this type are live notices: never stored, without a ``seq``.
+
+        ``task:claimed`` and ``scan:presence`` tell what is true now; they are
+        not part of the scan's event log and bypass its ordering by ``seq``.
+        """
+        return self in _NOTICES
+
+
+_NOTICES = frozenset({EventType.TASK_CLAIMED, EventType.SCAN_PRESENCE})
 
 
 class HistoryAction(StrEnum):
@@ -460,6 +477,218 @@ class Task:
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    """An admin's short-lived hold on a pending task: "I am deciding this one now".
+
+    Attributes:
+        task_id: The task held.
+        scan_id: The task's scan (not part of the contract's object).
+        admin_id: The id of the admin who holds it.
+        admin_username: That admin's name.
+        expires_at: When the hold lapses unless the admin claims the task again.
+    """
+
+    task_id: str
+    scan_id: str
+    admin_id: str
+    admin_username: str
+    expires_at: datetime
+
+    def is_live(self, now: datetime) -> bool:
+        """Tell whether the claim still holds at ``now``.
+
+        Args:
+            now: The time asked about.
+
+        Returns:
+            Whether ``now`` is before :attr:`expires_at`.
+        """
+        return now < self.expires_at
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract's ``Claim`` object.
+
+        Returns:
+            ``{"task_id", "admin_id", "admin_username", "expires_at"}``.
+        """
+        return {
+            "task_id": self.task_id,
+            "admin_id": self.admin_id,
+            "admin_username": self.admin_username,
+            "expires_at": format_time(self.expires_at),
+        }
+
+    def to_record(self) -> dict[str, Any]:
+        """The claim as a registry or a broker keeps it: :meth:`to_dict` plus ``scan_id``.
+
+        Returns:
+            A JSON-ready object that :meth:`from_dict` reads back into an equal claim.
+        """
+        return {**self.to_dict(), "scan_id": self.scan_id}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, scan_id: str | None = None) -> Claim:
+        """Read a claim from its contract object or its record.
+
+        Args:
+            data: What :meth:`to_dict` or :meth:`to_record` wrote.
+            scan_id: The scan, when ``data`` does not say (a contract object).
+
+        Returns:
+            The claim.
+
+        Raises:
+            ValueError: A field is missing, or the time is not a valid value.
+        """
+        return cls(
+            task_id=_field(data, "task_id", "claim"),
+            scan_id=scan_id if scan_id is not None else _field(data, "scan_id", "claim"),
+            admin_id=_field(data, "admin_id", "claim"),
+            admin_username=_field(data, "admin_username", "claim"),
+            expires_at=parse_time(_field(data, "expires_at", "claim")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PresentUser:
+    """A user with at least one viewer joined to a scan.
+
+    Attributes:
+        user_id: The user's id.
+        username: The user's name.
+        role: The user's role: an admin is a reviewer, a worker a submitter.
+        since: When the user's first viewer of the scan joined.
+    """
+
+    user_id: str
+    username: str
+    role: Role
+    since: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract's entry of ``present``.
+
+        Returns:
+            ``{"user_id", "username", "role", "since"}``.
+        """
+        return {
+            "user_id": self.user_id,
+            "username": self.username,
+            "role": self.role.value,
+            "since": format_time(self.since),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PresentUser:
+        """Read an entry of ``present`` (the inverse of :meth:`to_dict`).
+
+        Args:
+            data: An entry as :meth:`to_dict` writes it.
+
+        Returns:
+            The present user.
+
+        Raises:
+            ValueError: A field is missing, or the role or the time is not a valid value.
+        """
+        return cls(
+            user_id=_field(data, "user_id", "present user"),
+            username=_field(data, "username", "present user"),
+            role=Role(_field(data, "role", "present user")),
+            since=parse_time(_field(data, "since", "present user")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """Who is present in a scan: what ``scan:presence`` and the join answers carry.
+
+    Make one with :meth:`of`; :meth:`counts_only` gives what a worker may see.
+
+    Attributes:
+        scan_id: The scan.
+        present: Each present user once, earliest first; empty when :attr:`detailed` is False.
+        reviewers: How many present users are admins.
+        submitters: How many present users are workers.
+        detailed: Whether :attr:`present` is filled in (an admin's view) or not (a worker's).
+    """
+
+    scan_id: str
+    present: tuple[PresentUser, ...] = ()
+    reviewers: int = 0
+    submitters: int = 0
+    detailed: bool = True
+
+    @classmethod
+    def of(cls, scan_id: str, users: Iterable[PresentUser]) -> Presence:
+        """The presence of ``users``, each counted once.
+
+        Args:
+            scan_id: The scan.
+            users: The present users; a user listed more than once (several
+                viewers, several processes) counts once, with its earliest ``since``.
+
+        Returns:
+            The detailed presence, ``present`` ordered by ``since`` then username.
+        """
+        first: dict[str, PresentUser] = {}
+        for user in users:
+            seen = first.get(user.user_id)
+            if seen is None or user.since < seen.since:
+                first[user.user_id] = user
+        present = tuple(sorted(first.values(), key=lambda u: (u.since, u.username, u.user_id)))
+        return cls(
+            scan_id=scan_id,
+            present=present,
+            reviewers=sum(1 for u in present if u.role is Role.ADMIN),
+            submitters=sum(1 for u in present if u.role is Role.WORKER),
+        )
+
+    def counts_only(self) -> Presence:
+        """This presence as a worker sees it: the counts, not who.
+
+        Returns:
+            A copy without :attr:`present`, :attr:`detailed` False.
+        """
+        return dataclasses.replace(self, present=(), detailed=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract's presence object, in the shape of this view.
+
+        Returns:
+            ``{"reviewers", "submitters", "present": [...]}`` when detailed, else
+            ``{"reviewers", "submitters"}``.
+        """
+        body: dict[str, Any] = {"reviewers": self.reviewers, "submitters": self.submitters}
+        if self.detailed:
+            body["present"] = [u.to_dict() for u in self.present]
+        return body
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, scan_id: str) -> Presence:
+        """Read a presence object in either shape (the inverse of :meth:`to_dict`).
+
+        Args:
+            data: A presence object, or a ``scan:presence`` envelope.
+            scan_id: The scan it is about.
+
+        Returns:
+            The presence; :attr:`detailed` when ``data`` has ``present``.
+
+        Raises:
+            ValueError: A field is missing or not a valid value.
+        """
+        present = data.get("present")
+        return cls(
+            scan_id=scan_id,
+            present=tuple(PresentUser.from_dict(u) for u in present or ()),
+            reviewers=int(_field(data, "reviewers", "presence")),
+            submitters=int(_field(data, "submitters", "presence")),
+            detailed=present is not None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ScanEvent:
     """A stored change of a scan, numbered by the scan's ``seq``.
 
@@ -473,6 +702,10 @@ class ScanEvent:
         task: For ``task:*`` events, the task as it is after the change.
         scan: For ``scan:updated``, the scan as it is after the change.
         stats: For ``scan:stats``, the scan's statistics (never stored).
+        task_id: For ``task:claimed``, the task whose claim changed.
+        claim: For ``task:claimed``, the claim now, or None when it ended.
+        presence: For ``scan:presence``, who is present, in the shape of the
+            viewer it goes to (None on the broker's "presence changed" notice).
     """
 
     type: EventType
@@ -481,6 +714,9 @@ class ScanEvent:
     task: Task | None = None
     scan: Scan | None = None
     stats: ScanStats | None = None
+    task_id: str | None = None
+    claim: Claim | None = None
+    presence: Presence | None = None
 
     @property
     def worker_id(self) -> str | None:
@@ -491,8 +727,13 @@ class ScanEvent:
         """The contract's event envelope, as a viewer receives it.
 
         Returns:
-            ``{"type", "scan_id", "seq"}`` plus ``task``, ``scan`` or ``stats``.
+            ``{"type", "scan_id", "seq"}`` plus ``task``, ``scan`` or ``stats``; a
+            notice has no ``seq``: ``{"type", "scan_id", "task_id", "claim"}`` for
+            ``task:claimed``, ``{"type", "scan_id"}`` and the presence object's
+            fields for ``scan:presence``.
         """
+        if self.type.is_notice:
+            return self._notice_body(self.claim.to_dict() if self.claim is not None else None)
         body: dict[str, Any] = {"type": self.type.value, "scan_id": self.scan_id, "seq": self.seq}
         if self.task is not None:
             body["task"] = self.task.to_dict()
@@ -508,6 +749,9 @@ class ScanEvent:
         Returns:
             A JSON-ready object that :meth:`from_record` reads back into an equal event.
         """
+        if self.type.is_notice:
+            claim = self.claim.to_record() if self.claim is not None else None
+            return {**self._notice_body(claim), "seq": self.seq}
         body: dict[str, Any] = {"type": self.type.value, "scan_id": self.scan_id, "seq": self.seq}
         if self.task is not None:
             body["task"] = self.task.to_record()
@@ -531,13 +775,34 @@ class ScanEvent:
         """
         task = data.get("task")
         scan = data.get("scan")
+        kind = EventType(_field(data, "type", "event"))
+        scan_id = _field(data, "scan_id", "event")
+        if kind.is_notice:
+            claim = data.get("claim")
+            return cls(
+                type=kind,
+                scan_id=scan_id,
+                seq=int(data.get("seq", 0)),
+                task_id=data.get("task_id"),
+                claim=Claim.from_dict(claim, scan_id=scan_id) if claim else None,
+                presence=Presence.from_dict(data, scan_id=scan_id) if "reviewers" in data else None,
+            )
         return cls(
-            type=EventType(_field(data, "type", "event")),
-            scan_id=_field(data, "scan_id", "event"),
+            type=kind,
+            scan_id=scan_id,
             seq=int(_field(data, "seq", "event")),
             task=Task.from_dict(task) if task else None,
             scan=Scan.from_dict(scan) if scan else None,
         )
+
+    def _notice_body(self, claim: dict[str, Any] | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": self.type.value, "scan_id": self.scan_id}
+        if self.type is EventType.TASK_CLAIMED:
+            body["task_id"] = self.task_id
+            body["claim"] = claim
+        elif self.presence is not None:
+            body.update(self.presence.to_dict())
+        return body
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,7 @@ async def test_resume_replays_the_missed_events_in_order(
     again = await sockets.connect(users.admin)
     ack = await again.call("scan:join", {"scan_id": scan_id, "since_seq": seen})
     assert ack["ok"] is True
-    assert set(ack) == {"ok", "scan", "seq", "events"}
+    assert set(ack) == {"ok", "scan", "seq", "events", "presence"}  # v2: presence, not claims
     assert ack["seq"] == decided["task"]["seq"] == seen + 4
     assert [e["seq"] for e in ack["events"]] == [seen + 1, seen + 2, seen + 3, seen + 4]
     assert [e["type"] for e in ack["events"]] == ["task:created"] * 3 + ["task:updated"]
@@ -55,7 +55,7 @@ async def test_resume_replays_the_missed_events_in_order(
     after = await submit(worker, scan_id, "live again")
     event = await again.wait_event("task:created", id=after["id"])
     assert event["seq"] == seen + 5
-    live = [e.data["seq"] for e in again.events if e.type != "scan:stats"]
+    live = [e.data["seq"] for e in again.events if e.type not in ("scan:stats", "scan:presence")]
     assert live == [seen + 5]  # nothing replayed twice
 
 
@@ -87,7 +87,13 @@ async def test_since_seq_equal_to_latest_replays_nothing(
     worker = await sockets.connect(users.worker)
     task = await submit(worker, scan_id)
     ack = await worker.call("scan:join", {"scan_id": scan_id, "since_seq": task["seq"]})
-    assert ack == {"ok": True, "scan": ack["scan"], "seq": task["seq"], "events": []}
+    assert ack == {
+        "ok": True,
+        "scan": ack["scan"],
+        "seq": task["seq"],
+        "events": [],
+        "presence": ack["presence"],
+    }
 
 
 @pytest.mark.parametrize("ahead", [1, 1000])

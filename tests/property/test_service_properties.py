@@ -176,6 +176,8 @@ class Viewer:
                 assert self.principal.is_admin, "stats reach admins only"
                 self.stats += 1
                 continue
+            if event.type.is_notice:
+                continue  # presence: not in the scan's log (see tests/conformance/test_presence.py)
             self.check_visible(event)
             live = self.live[event.scan_id]
             assert not live or event.seq > live[-1].seq, "live events in seq order, once"
@@ -229,14 +231,21 @@ class World:
 
 
 async def run_decide(world: World, op: Decide) -> None:
-    """Decide a task as one admin: it wins, or loses to a decision that stands."""
+    """Decide a task as one admin: it wins, loses to a decision that stands, or is refused
+    because another admin holds the task (an undo claims it for the undoing admin)."""
     if not world.tasks:
         return
     task_id = world.tasks[op.task % len(world.tasks)]
+    admin = world.admins[op.admin]
     try:
-        decided = await world.app.decide_task(world.admins[op.admin], task_id, op.verdict)
+        decided = await world.app.decide_task(admin, task_id, op.verdict)
     except AlreadyDecided as lost:
         settled = lost.task
+    except Conflict as held:
+        holder = held.claim
+        assert holder is not None, "a Conflict on decide carries the claim"
+        assert holder.admin_id != admin.user_id
+        return
     else:
         world.changes[task_id].append(decided)
         return

@@ -35,6 +35,7 @@ __all__ = [
     "REFUSAL_STATUS",
     "ROUTE_NEEDS",
     "STATIC_ASSETS",
+    "V2_STATUSES",
     "WORKER",
     "Caller",
     "Open",
@@ -200,9 +201,17 @@ def contract_routes() -> dict[tuple[str, str], set[str]]:
     return routes
 
 
+#: The routes v2's §4 names in its text rather than in the routes table, and their success.
+V2_STATUSES: Final = {
+    ("POST", "/api/tasks/{param}/undo"): 200,
+    ("GET", "/api/tasks/{param}/history"): 200,
+}
+
+
 def contract_statuses() -> dict[tuple[str, str], int]:
-    """(method, path) -> the status of a success, as the contract's routes table says."""
-    statuses = {}
+    """(method, path) -> the status of a success, as the contract's routes table says (and
+    §4's text, for :data:`V2_STATUSES`)."""
+    statuses = dict(V2_STATUSES)
     for cells in _table("method, path"):
         method, path = cells[0].split(" ", 1)
         found = re.search(r"→ (\d{3})", "|".join(cells[2:]))  # the answer may hold a "|"

@@ -86,8 +86,9 @@ class EventStream:
         return events
 
     async def next_change(self) -> Sse:
-        """The next event that is not a ``scan:stats`` snapshot."""
-        while (item := await self.next()).event == "scan:stats":
+        """The next event of the scan's seq'd log: not a ``scan:stats`` snapshot nor a v2
+        notice (``scan:presence``, ``task:claimed``)."""
+        while (item := await self.next()).event in ("scan:stats", "scan:presence", "task:claimed"):
             pass
         return item
 

@@ -111,6 +111,8 @@ def test_enum_values_are_the_contracts_strings() -> None:
         "task:updated",
         "scan:updated",
         "scan:stats",
+        "task:claimed",
+        "scan:presence",
     ]
 
 

@@ -26,6 +26,8 @@ MATRIX: dict[Permission, tuple[Scope | None, Scope | None]] = {
     Permission.TASK_DECIDE: (Scope.ANY, None),
     Permission.TASK_UNDO: (Scope.ANY, None),
     Permission.TASK_HISTORY: (Scope.ANY, Scope.OWN),
+    Permission.TASK_CLAIM: (Scope.ANY, None),
+    Permission.SCAN_PRESENCE: (Scope.ANY, None),
 }
 
 CASES = [

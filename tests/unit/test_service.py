@@ -21,8 +21,10 @@ from ..conformance.factories import new_task
 
 
 def changes(broker: RecordingBroker) -> list[ScanEvent]:
-    """The stored-change events a broker was given (stats snapshots left out)."""
-    return [e for e in broker.published if e.type is not EventType.SCAN_STATS]
+    """The stored-change events a broker was given (stats snapshots and notices left out)."""
+    return [
+        e for e in broker.published if e.type is not EventType.SCAN_STATS and not e.type.is_notice
+    ]
 
 
 async def submit_many(
@@ -86,6 +88,11 @@ CALLS: dict[str, tuple[Callable[[World, Principal], Awaitable[object]], set[Role
     "export": (lambda w, p: w.app.export(p, w.scan.id), {Role.ADMIN}),
     "stats": (lambda w, p: w.app.stats(p, w.scan.id), {Role.ADMIN}),
     "join": (lambda w, p: w.app.join(p, w.scan.id), {Role.ADMIN, Role.WORKER}),
+    "claim_task": (lambda w, p: w.app.claim_task(p, w.task.id), {Role.ADMIN}),
+    "release_task": (lambda w, p: w.app.release_task(p, w.task.id), {Role.ADMIN}),
+    "claim_next": (lambda w, p: w.app.claim_next(p, w.scan.id), {Role.ADMIN}),
+    "list_claims": (lambda w, p: w.app.list_claims(p, w.scan.id), {Role.ADMIN}),
+    "presence": (lambda w, p: w.app.presence(p, w.scan.id), {Role.ADMIN}),
 }
 
 
@@ -470,12 +477,15 @@ async def test_a_workers_snapshot_is_its_own_500_most_recent_tasks(
 async def test_a_snapshot_answers_the_contract_shape(
     app: TaskStream, admin: Principal, alices_task: Task, scan: Scan
 ) -> None:
-    """A snapshot is ``{scan, seq, tasks}`` without events and without reset."""
+    """A snapshot is ``{scan, seq, tasks, presence, claims}`` without events and without reset."""
     result = await app.join(admin, scan.id)
-    assert result.to_dict() == {
+    body = result.to_dict()
+    assert body.pop("presence")["reviewers"] == 1  # the joiner counts
+    assert body == {
         "scan": (await app.get_scan(admin, scan.id)).to_dict(),
         "seq": alices_task.seq,
         "tasks": [alices_task.to_dict()],
+        "claims": [],
     }
 
 
@@ -509,7 +519,7 @@ async def test_resume_answers_the_missed_events_the_viewer_may_see(
         (EventType.SCAN_UPDATED, None),
     ]
     body = for_alice.to_dict()
-    assert set(body) == {"scan", "seq", "events"}
+    assert set(body) == {"scan", "seq", "events", "presence"}
     assert body["events"] == [e.to_envelope() for e in for_alice.events]
 
 
@@ -530,7 +540,7 @@ async def test_resume_from_the_future_resets_with_a_snapshot(
     assert result.events is None
     assert result.tasks == [alices_task]
     assert result.to_dict()["reset"] is True
-    assert set(result.to_dict()) == {"scan", "seq", "tasks", "reset"}
+    assert set(result.to_dict()) == {"scan", "seq", "tasks", "reset", "presence"}  # a worker
 
 
 async def test_resume_past_pruned_events_resets_with_a_snapshot(admin: Principal) -> None:

@@ -74,11 +74,14 @@ class HookedStore(MemoryStore):
         )
 
 
+def is_change(event: ScanEvent) -> bool:
+    """Whether an event is a stored change: not a stats snapshot, not a notice (presence)."""
+    return event.type is not EventType.SCAN_STATS and not event.type.is_notice
+
+
 async def next_change(session: ViewerSession) -> ScanEvent:
-    """The session's next event that is not a stats snapshot."""
-    while (event := await asyncio.wait_for(session.next_event(), 2.0)).type is (
-        EventType.SCAN_STATS
-    ):
+    """The session's next event that is not a stats snapshot or a notice."""
+    while not is_change(event := await asyncio.wait_for(session.next_event(), 2.0)):
         pass
     return event
 
@@ -90,7 +93,8 @@ async def delivered() -> None:
 
 
 async def pending_now(session: ViewerSession) -> list[ScanEvent]:
-    """Events the session holds once what was published is delivered (stats left out)."""
+    """Events the session holds once what was published is delivered (stats and notices
+    left out)."""
     await delivered()
     events: list[ScanEvent] = []
     while True:
@@ -98,15 +102,16 @@ async def pending_now(session: ViewerSession) -> list[ScanEvent]:
             event = await asyncio.wait_for(session.next_event(), 0.01)
         except TimeoutError:
             return events
-        if event.type is not EventType.SCAN_STATS:
+        if is_change(event):
             events.append(event)
 
 
 def collect(into: list[ScanEvent]) -> Callable[[ScanEvent], int]:
-    """A push sink that keeps what it is given and holds nothing unsent."""
+    """A push sink that keeps the changes it is given and holds nothing unsent."""
 
     def sink(event: ScanEvent) -> int:
-        into.append(event)
+        if not event.type.is_notice:
+            into.append(event)
         return 0
 
     return sink
@@ -223,7 +228,7 @@ async def test_a_reader_running_during_the_join_loses_and_repeats_nothing(
 
         async def forward(viewer: ViewerSession) -> None:
             async for event in viewer:
-                if event.type is not EventType.SCAN_STATS:
+                if is_change(event):
                     live.append(event)
 
         with ViewerSession(app, boss if who == "admin" else worker) as viewer:
@@ -311,7 +316,7 @@ async def test_an_admin_session_receives_stats_of_its_scans(
     with ViewerSession(app, admin) as viewer:
         await viewer.join(scan.id)
         await app.submit_task(alice, scan.id, "x")
-        events = [await viewer.next_event(), await viewer.next_event()]
+        events = [await viewer.next_event() for _ in range(3)]  # and scan:presence
         stats = [e.stats for e in events if e.type is EventType.SCAN_STATS]
         assert len(stats) == 1
         assert stats[0] is not None
@@ -468,7 +473,7 @@ async def test_a_change_published_after_the_seq_read_but_before_its_answer_is_ke
         joined = await viewer.join(scan.id, since)
         await delivered()
         answered = (joined.tasks or []) if since is None else [e.task for e in joined.events or ()]
-        live = [e.task for e in got if e.type is not EventType.SCAN_STATS]
+        live = [e.task for e in got if is_change(e)]
         assert answered + live == raced
         assert joined.seq == raced[0].seq - 1  # as of the read: the change came after it
         viewer.close()
@@ -534,7 +539,7 @@ async def test_a_change_stored_but_never_published_reaches_viewers_from_the_stor
             got: list[ScanEvent] = []
             while len(got) < 2:
                 event = await asyncio.wait_for(viewer.next_event(), 2)
-                if event.type is not EventType.SCAN_STATS:  # figures, not changes
+                if is_change(event):  # not figures, not presence
                     got.append(event)
             assert [(e.seq, e.task.id if e.task else None) for e in got] == [
                 (orphan.seq, "orphan"),

@@ -186,7 +186,11 @@ class HttpApi:
         principal = await self._principal(request)
         body = wire.decode_json_object(request.body)
         task = await self.core.decide_task(
-            principal, task_id, body.get("decision"), body.get("reason")
+            principal,
+            task_id,
+            body.get("decision"),
+            body.get("reason"),
+            override=body.get("override", False),
         )
         self.metrics.decisions.labels(transport="http", decision=task.status.value).inc()
         return _reply({"task": task.to_dict()})

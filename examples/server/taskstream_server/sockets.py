@@ -424,7 +424,11 @@ class SocketGateway:
 
     async def _decide(self, viewer: _Viewer, body: Mapping[str, Any]) -> dict[str, Any]:
         task = await self.core.decide_task(
-            viewer.principal, body.get("task_id"), body.get("decision"), body.get("reason")
+            viewer.principal,
+            body.get("task_id"),
+            body.get("decision"),
+            body.get("reason"),
+            override=body.get("override", False),
         )
         self.metrics.decisions.labels(transport="socketio", decision=task.status.value).inc()
         return {"task": task.to_dict()}

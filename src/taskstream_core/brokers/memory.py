@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 
 from .._broker import Resync
-from ..models import ScanEvent
+from .._claims import ClaimOutcome
+from ..models import Claim, ScanEvent
 
-__all__ = ["MemoryBroker"]
+__all__ = ["MemoryBroker", "MemoryClaimRegistry"]
 
 
 class MemoryBroker:
@@ -60,3 +63,138 @@ class MemoryBroker:
         """
         while (event := await self._queue.get()) is not None:
             yield event
+
+
+class MemoryClaimRegistry:
+    """The claims of one process, in its memory: exact as long as one process serves.
+
+    Each method runs without awaiting anything, so it is one atomic step on
+    the event loop. What ``TaskStream`` uses unless its broker brings a shared
+    registry (``RedisBroker.claim_registry()``).
+    """
+
+    def __init__(self) -> None:
+        self._by_task: dict[str, Claim] = {}
+        self._held: dict[tuple[str, str], str] = {}  # (scan, admin) -> task
+
+    async def claim(self, claim: Claim, now: datetime) -> ClaimOutcome:
+        """Take or renew a claim, unless another admin holds the task at ``now``.
+
+        Args:
+            claim: The claim wanted.
+            now: The time the claims in the way are judged at.
+
+        Returns:
+            The outcome.
+        """
+        return self._take(claim, now)
+
+    async def claim_first(
+        self, task_ids: Sequence[str], claim: Claim, now: datetime
+    ) -> ClaimOutcome | None:
+        """Claim the first of ``task_ids`` no other admin holds at ``now``.
+
+        Args:
+            task_ids: Candidate tasks, in the order to try them.
+            claim: The claim wanted; its ``task_id`` is ignored.
+            now: The time the claims in the way are judged at.
+
+        Returns:
+            The outcome, or None when every candidate is held.
+        """
+        for task_id in task_ids:
+            current = self._by_task.get(task_id)
+            if current is None or current.admin_id == claim.admin_id or not current.is_live(now):
+                return self._take(dataclasses.replace(claim, task_id=task_id), now)
+        return None
+
+    async def release(self, task_id: str, admin_id: str) -> Claim | None:
+        """End a claim if ``admin_id`` holds it.
+
+        Args:
+            task_id: The task.
+            admin_id: The admin releasing it.
+
+        Returns:
+            The claim ended, or None.
+        """
+        current = self._by_task.get(task_id)
+        if current is None or current.admin_id != admin_id:
+            return None
+        self._drop(current)
+        return current
+
+    async def end(self, task_id: str) -> Claim | None:
+        """End whatever claim is on a task.
+
+        Args:
+            task_id: The task.
+
+        Returns:
+            The claim ended, or None.
+        """
+        current = self._by_task.get(task_id)
+        if current is not None:
+            self._drop(current)
+        return current
+
+    async def get(self, task_id: str, now: datetime) -> Claim | None:
+        """Read the live claim on a task.
+
+        Args:
+            task_id: The task.
+            now: The time liveness is judged at.
+
+        Returns:
+            The claim, or None.
+        """
+        current = self._by_task.get(task_id)
+        return current if current is not None and current.is_live(now) else None
+
+    async def in_scan(self, scan_id: str, now: datetime) -> list[Claim]:
+        """Read every live claim of a scan.
+
+        Args:
+            scan_id: The scan.
+            now: The time liveness is judged at.
+
+        Returns:
+            The claims.
+        """
+        return [c for c in self._by_task.values() if c.scan_id == scan_id and c.is_live(now)]
+
+    async def expire(self, now: datetime) -> list[Claim]:
+        """Remove the claims expired at ``now``.
+
+        Args:
+            now: The time expiry is judged at.
+
+        Returns:
+            The claims removed.
+        """
+        expired = [c for c in self._by_task.values() if not c.is_live(now)]
+        for claim in expired:
+            self._drop(claim)
+        return expired
+
+    def _take(self, claim: Claim, now: datetime) -> ClaimOutcome:
+        current = self._by_task.get(claim.task_id)
+        if current is not None and current.admin_id != claim.admin_id:
+            if current.is_live(now):
+                return ClaimOutcome(held=current)
+            self._drop(current)
+        released = None
+        previous = self._held.get((claim.scan_id, claim.admin_id))
+        if previous is not None and previous != claim.task_id:
+            released = self._by_task.get(previous)
+            if released is not None:
+                self._drop(released)
+        self._by_task[claim.task_id] = claim
+        self._held[(claim.scan_id, claim.admin_id)] = claim.task_id
+        return ClaimOutcome(claim=claim, released=released)
+
+    def _drop(self, claim: Claim) -> None:
+        self._by_task.pop(claim.task_id, None)
+        key = (claim.scan_id, claim.admin_id)
+        if self._held.get(key) == claim.task_id:
+            del self._held[key]

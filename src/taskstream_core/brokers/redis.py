@@ -46,6 +46,8 @@ from .._broker import Resync
 from .._url import mask_url
 from ..errors import Unavailable
 from ..models import ScanEvent
+from ._redis_claims import RedisClaimRegistry
+from ._redis_presence import RedisPresenceRegistry
 from ._redis_wire import (
     DEFAULT_PREFIX,
     DEFAULT_REORDER_WINDOW,
@@ -56,7 +58,14 @@ from ._redis_wire import (
     parse_redis_url,
 )
 
-__all__ = ["RedisBroker", "RedisBrokerCounters", "RedisOptions", "parse_redis_url"]
+__all__ = [
+    "RedisBroker",
+    "RedisBrokerCounters",
+    "RedisClaimRegistry",
+    "RedisOptions",
+    "RedisPresenceRegistry",
+    "parse_redis_url",
+]
 
 log = logging.getLogger("taskstream.broker.redis")
 
@@ -89,6 +98,8 @@ class RedisBroker:
         connect_timeout: Seconds to connect, and to wait for Redis's answers.
         health_interval: Seconds of silence on the subscription before it is checked with PING.
         retry_delays: The first and the longest wait between reconnection attempts.
+        presence_ttl: Seconds a process's presence entries last unless refreshed
+            (every quarter of it): the users of a process that died are gone by then.
     """
 
     def __init__(
@@ -101,8 +112,13 @@ class RedisBroker:
         connect_timeout: float = 5.0,
         health_interval: float = 5.0,
         retry_delays: tuple[float, float] = (0.2, 10.0),
+        presence_ttl: float = 20.0,
     ) -> None:
         self.url = url
+        #: Starts the name of every channel and key of this deployment.
+        self.prefix = prefix
+        #: Seconds a process's presence entries last unless refreshed.
+        self.presence_ttl = presence_ttl
         #: Seconds an event waits for a missing earlier one (read by ``TaskStream``).
         self.reorder_window = reorder_window
         self.channel = f"{prefix}:events"
@@ -144,6 +160,33 @@ class RedisBroker:
         """
         options = parse_redis_url(url)
         return cls(options.url, prefix=options.prefix, reorder_window=options.reorder_window)
+
+    @property
+    def redis(self) -> Redis:
+        """The client for commands (claims, presence), while the broker is started.
+
+        Raises:
+            Unavailable: The broker is not started.
+        """
+        if self._pub is None:
+            raise Unavailable("The Redis broker is not started.")
+        return self._pub
+
+    def claim_registry(self) -> RedisClaimRegistry:
+        """The claims of the deployment, in this Redis: exact across processes.
+
+        Returns:
+            A registry that uses this broker's connection while it is started.
+        """
+        return RedisClaimRegistry(lambda: self.redis, self.prefix)
+
+    def presence_registry(self) -> RedisPresenceRegistry:
+        """Presence shared by the deployment's processes, in this Redis, with ``presence_ttl``.
+
+        Returns:
+            A registry that uses this broker's connection while it is started.
+        """
+        return RedisPresenceRegistry(lambda: self.redis, self.prefix, self.presence_ttl)
 
     def _client(self, retries: int) -> Redis:
         return Redis.from_url(

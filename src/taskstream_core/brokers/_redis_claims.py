@@ -1,0 +1,314 @@
+"""Claims in Redis: every change is one Lua script, so "exactly one" holds across processes.
+
+Three keys per deployment (``<prefix>`` as the broker's channel):
+
+- ``<prefix>:claims`` — hash, task id → the claim's record (JSON, with ``ms``,
+  its ``expires_at`` in epoch milliseconds);
+- ``<prefix>:claims:held`` — hash, ``["scan", "admin"]`` → the task that admin
+  holds in that scan (an admin holds at most one per scan);
+- ``<prefix>:claims:expiry`` — sorted set, task id scored by ``ms``: what
+  :meth:`RedisClaimRegistry.expire` sweeps.
+
+A script runs alone on the server: of concurrent claims of a task, one sees it
+free and takes it, the others see it held. An expired claim counts as absent
+everywhere; the sweep removes it and hands it to exactly one process, which
+announces it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from .._claims import ClaimOutcome
+from ..errors import Unavailable
+from ..models import Claim
+
+__all__ = ["RedisClaimRegistry"]
+
+_T = TypeVar("_T")
+
+_DROP = """
+local function drop(claims, held, expiry, task, rec)
+  local c = cjson.decode(rec)
+  redis.call('HDEL', claims, task)
+  redis.call('ZREM', expiry, task)
+  local f = cjson.encode({c.scan_id, c.admin_id})
+  if redis.call('HGET', held, f) == task then redis.call('HDEL', held, f) end
+end
+"""
+
+_TAKE = (
+    _DROP
+    + """
+local function take(claims, held, expiry, task, scan, admin, rec, now, exp)
+  local cur = redis.call('HGET', claims, task)
+  if cur then
+    local c = cjson.decode(cur)
+    if c.admin_id ~= admin then
+      if c.ms > now then return {'held', cur} end
+      drop(claims, held, expiry, task, cur)
+    end
+  end
+  local mine = cjson.encode({scan, admin})
+  local released = ''
+  local prev = redis.call('HGET', held, mine)
+  if prev and prev ~= task then
+    local p = redis.call('HGET', claims, prev)
+    if p and cjson.decode(p).admin_id == admin then
+      drop(claims, held, expiry, prev, p)
+      released = p
+    end
+  end
+  redis.call('HSET', claims, task, rec)
+  redis.call('HSET', held, mine, task)
+  redis.call('ZADD', expiry, exp, task)
+  return {'ok', rec, released}
+end
+"""
+)
+
+# KEYS: claims, held, expiry. ARGV: task, scan, admin, record, now_ms, expires_ms.
+_CLAIM = (
+    _TAKE
+    + """
+return take(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4],
+            tonumber(ARGV[5]), tonumber(ARGV[6]))
+"""
+)
+
+# ARGV: scan, admin, record template (task_id ""), now_ms, expires_ms, task ids...
+_CLAIM_FIRST = (
+    _TAKE
+    + """
+local now, exp = tonumber(ARGV[4]), tonumber(ARGV[5])
+local template = cjson.decode(ARGV[3])
+for i = 6, #ARGV do
+  local task = ARGV[i]
+  local cur = redis.call('HGET', KEYS[1], task)
+  local free = true
+  if cur then
+    local c = cjson.decode(cur)
+    free = c.admin_id == ARGV[2] or c.ms <= now
+  end
+  if free then
+    template.task_id = task
+    return take(KEYS[1], KEYS[2], KEYS[3], task, ARGV[1], ARGV[2], cjson.encode(template), now, exp)
+  end
+end
+return false
+"""
+)
+
+# ARGV: task, admin ('' for any).
+_RELEASE = (
+    _DROP
+    + """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then return false end
+if ARGV[2] ~= '' and cjson.decode(cur).admin_id ~= ARGV[2] then return false end
+drop(KEYS[1], KEYS[2], KEYS[3], ARGV[1], cur)
+return cur
+"""
+)
+
+# ARGV: now_ms, limit.
+_EXPIRE = (
+    _DROP
+    + """
+local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+for _, task in ipairs(due) do
+  local cur = redis.call('HGET', KEYS[1], task)
+  if not cur then
+    redis.call('ZREM', KEYS[3], task)
+  elseif cjson.decode(cur).ms <= tonumber(ARGV[1]) then
+    drop(KEYS[1], KEYS[2], KEYS[3], task, cur)
+    table.insert(out, cur)
+  end
+end
+return out
+"""
+)
+
+_SWEEP_BATCH = 500
+
+
+def _ms(value: datetime) -> int:
+    return round(value.timestamp() * 1000)
+
+
+def _record(claim: Claim) -> str:
+    return json.dumps({**claim.to_record(), "ms": _ms(claim.expires_at)}, separators=(",", ":"))
+
+
+def _claim(raw: bytes | str) -> Claim:
+    return Claim.from_dict(json.loads(raw))
+
+
+class RedisClaimRegistry:
+    """The claims of a deployment in Redis, shared by every process (a ``ClaimRegistry``).
+
+    Made by ``RedisBroker.claim_registry()``; it uses the broker's connection
+    pool, so it works while the broker is started. Clocks of the processes must
+    agree (NTP): expiry compares ``expires_at`` with the caller's time.
+
+    Args:
+        client: Returns the started broker's Redis client.
+        prefix: Starts every key name (the broker's prefix).
+    """
+
+    def __init__(self, client: Callable[[], Redis], prefix: str) -> None:
+        self._client = client
+        self._keys = [f"{prefix}:claims", f"{prefix}:claims:held", f"{prefix}:claims:expiry"]
+        self._scripts: dict[str, Any] = {}
+
+    async def _run(self, name: str, source: str, args: Sequence[str | int]) -> Any:
+        client = self._client()
+        script = self._scripts.get(name)
+        if script is None or script.registered_client is not client:
+            script = self._scripts[name] = client.register_script(source)
+        return await self._guard(script(keys=self._keys, args=list(args)))
+
+    async def _guard(self, call: Awaitable[_T]) -> _T:
+        try:
+            return await call
+        except RedisError as exc:
+            raise Unavailable(f"Claims cannot be read or changed in Redis: {exc}") from exc
+
+    def _outcome(self, answer: list[bytes]) -> ClaimOutcome:
+        if answer[0] == b"held":
+            return ClaimOutcome(held=_claim(answer[1]))
+        released = _claim(answer[2]) if answer[2] else None
+        return ClaimOutcome(claim=_claim(answer[1]), released=released)
+
+    async def claim(self, claim: Claim, now: datetime) -> ClaimOutcome:
+        """Take or renew a claim, unless another admin holds the task at ``now``.
+
+        Args:
+            claim: The claim wanted.
+            now: The time the claims in the way are judged at.
+
+        Returns:
+            The outcome.
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        args: list[str | int] = [claim.task_id, claim.scan_id, claim.admin_id, _record(claim)]
+        answer = await self._run("claim", _CLAIM, [*args, _ms(now), _ms(claim.expires_at)])
+        return self._outcome(answer)
+
+    async def claim_first(
+        self, task_ids: Sequence[str], claim: Claim, now: datetime
+    ) -> ClaimOutcome | None:
+        """Claim the first of ``task_ids`` no other admin holds at ``now``.
+
+        Args:
+            task_ids: Candidate tasks, in the order to try them.
+            claim: The claim wanted; its ``task_id`` is ignored.
+            now: The time the claims in the way are judged at.
+
+        Returns:
+            The outcome, or None when every candidate is held.
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        if not task_ids:
+            return None
+        template = _record(claim)
+        args: list[str | int] = [
+            claim.scan_id,
+            claim.admin_id,
+            template,
+            _ms(now),
+            _ms(claim.expires_at),
+        ]
+        answer = await self._run("claim_first", _CLAIM_FIRST, [*args, *task_ids])
+        return self._outcome(answer) if answer else None
+
+    async def release(self, task_id: str, admin_id: str) -> Claim | None:
+        """End a claim if ``admin_id`` holds it.
+
+        Args:
+            task_id: The task.
+            admin_id: The admin releasing it.
+
+        Returns:
+            The claim ended, or None.
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        answer = await self._run("release", _RELEASE, [task_id, admin_id])
+        return _claim(answer) if answer else None
+
+    async def end(self, task_id: str) -> Claim | None:
+        """End whatever claim is on a task.
+
+        Args:
+            task_id: The task.
+
+        Returns:
+            The claim ended, or None.
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        answer = await self._run("release", _RELEASE, [task_id, ""])
+        return _claim(answer) if answer else None
+
+    async def get(self, task_id: str, now: datetime) -> Claim | None:
+        """Read the live claim on a task.
+
+        Args:
+            task_id: The task.
+            now: The time liveness is judged at.
+
+        Returns:
+            The claim, or None.
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        raw = await self._guard(self._client().hget(self._keys[0], task_id))
+        claim = _claim(raw) if raw else None
+        return claim if claim is not None and claim.is_live(now) else None
+
+    async def in_scan(self, scan_id: str, now: datetime) -> list[Claim]:
+        """Read every live claim of a scan.
+
+        Args:
+            scan_id: The scan.
+            now: The time liveness is judged at.
+
+        Returns:
+            The claims.
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        raws = await self._guard(self._client().hvals(self._keys[0]))
+        claims = (_claim(raw) for raw in raws)
+        return [c for c in claims if c.scan_id == scan_id and c.is_live(now)]
+
+    async def expire(self, now: datetime) -> list[Claim]:
+        """Remove the claims expired at ``now``; each is returned to exactly one process.
+
+        Args:
+            now: The time expiry is judged at.
+
+        Returns:
+            The claims removed.
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        answer = await self._run("expire", _EXPIRE, [_ms(now), _SWEEP_BATCH])
+        return [_claim(raw) for raw in answer]
