@@ -40,6 +40,12 @@ async def one(key: str, value: Awaitable[Any]) -> dict[str, Any]:
     return {key: [item.to_dict() for item in got] if isinstance(got, list) else got.to_dict()}
 
 
+async def next_claim(value: Awaitable[tuple[Any, Any]]) -> dict[str, Any]:
+    """``claim_next``'s answer: ``{task, claim}``, both null when nothing is left."""
+    task, claim = await value
+    return {k: v and v.to_dict() for k, v in (("task", task), ("claim", claim))}
+
+
 # (method, path, status, call) for a signed-in caller: the call gets the core, the caller
 # (p), the path and query values (q) and the JSON body (b), and answers what to send.
 # fmt: off
@@ -62,9 +68,16 @@ ROUTES: list[tuple[str, str, int, Call]] = [
     ("POST", "/api/tasks/{tid}/undo", 200,
         lambda c, p, q, b: one("task", c.undo_task(p, q["tid"]))),
     ("GET", "/api/tasks/{tid}/history", 200, lambda c, p, q, b: c.task_history(p, q["tid"])),
+    ("POST", "/api/tasks/{tid}/claim", 200,
+        lambda c, p, q, b: one("claim", c.claim_task(p, q["tid"]))),
+    ("DELETE", "/api/tasks/{tid}/claim", 204, lambda c, p, q, b: c.release_task(p, q["tid"])),
+    ("POST", "/api/scans/{sid}/claims/next", 200, lambda c, p, q, b: next_claim(
+        c.claim_next(p, q["sid"], b.get("after_task_id")))),
+    ("GET", "/api/scans/{sid}/presence", 200, lambda c, p, q, b: c.presence(p, q["sid"])),
 ]
 # fmt: on
 BODIES = {("POST", "/api/scans"), ("POST", "/api/tasks/{tid}/decision")}  # the routes with one
+OPTIONAL_BODY = ("POST", "/api/scans/{sid}/claims/next")  # {after_task_id?}, or no body
 
 
 def send(reply: wire.Reply) -> web.Response:
@@ -104,9 +117,10 @@ async def caller(rq: web.Request) -> Principal:
     return await rq.app[CORE].accounts.authenticate(token)
 
 
-def signed_in(status: int, call: Call, with_body: bool) -> Handler:
+def signed_in(status: int, call: Call, with_body: bool, optional: bool = False) -> Handler:
     async def handle(rq: web.Request) -> web.StreamResponse:
-        who, b = await caller(rq), await body(rq) if with_body else {}
+        read = with_body or (optional and rq.body_exists)
+        who, b = await caller(rq), await body(rq) if read else {}
         got = await call(rq.app[CORE], who, {**rq.query, **rq.match_info}, b)
         if got is None:
             return web.Response(status=status)
@@ -187,7 +201,9 @@ def build_app(store_url: str, jwt_secret: str, invite_code: str) -> web.Applicat
     app.router.add_get("/api/scans/{sid}/export", export)
     app.router.add_get("/api/scans/{sid}/live", live)
     for method, path, status, call in ROUTES:
-        app.router.add_route(method, path, signed_in(status, call, (method, path) in BODIES))
+        route = (method, path)
+        handler = signed_in(status, call, route in BODIES, route == OPTIONAL_BODY)
+        app.router.add_route(method, path, handler)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         async with core:  # opens the store and the broker; on shutdown, closes them

@@ -136,6 +136,28 @@ _SCHEMAS: Final[dict[str, Schema]] = {
         oldest_pending_at=_nullable("string", format="date-time"),
         reviewers={"type": "array", "items": _ref("ReviewerStats")},
     ),
+    "Claim": _obj(
+        ["task_id", "admin_id", "admin_username", "expires_at"],
+        task_id={"type": "string"},
+        admin_id={"type": "string"},
+        admin_username={"type": "string"},
+        expires_at=_TIME,
+    ),
+    "Presence": _obj(
+        ["reviewers", "submitters", "present"],
+        reviewers={"type": "integer", "description": "Present admins."},
+        submitters={"type": "integer", "description": "Present workers."},
+        present={
+            "type": "array",
+            "items": _obj(
+                ["user_id", "username", "role", "since"],
+                user_id={"type": "string"},
+                username={"type": "string"},
+                role={"type": "string", "enum": ["admin", "worker"]},
+                since=_TIME,
+            ),
+        },
+    ),
     "History": _obj(
         ["task_id", "entries"],
         task_id={"type": "string"},
@@ -201,9 +223,10 @@ def _op(
     errors: tuple[str, ...] = (),
     body: Schema | None = None,
     params: tuple[Schema, ...] = (),
+    optional_body: Schema | None = None,
 ) -> Schema:
     responses: Schema = dict([ok] if also_ok is None else [ok, also_ok])
-    if body is not None:  # "Request bodies over 64 KiB answer 413"
+    if body is not None or optional_body is not None:  # "Request bodies over 64 KiB answer 413"
         errors = (*errors, "413")
     for status in errors:
         responses[status] = _json(_ref("Error"), _ERRORS[status])
@@ -214,10 +237,10 @@ def _op(
     }
     if who != "anyone":
         operation["security"] = [{"bearer": []}]
-    if body is not None:
+    if body is not None or optional_body is not None:
         operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": body}},
+            "required": body is not None,
+            "content": {"application/json": {"schema": body or optional_body}},
         }
     if params:
         operation["parameters"] = list(params)
@@ -483,6 +506,51 @@ def _paths() -> Schema:
                 params=_TASK,
             )
         },
+        "/api/tasks/{task_id}/claim": {
+            "post": _op(
+                "Claim a pending task for 30 s, or renew one's claim (one claim per scan)",
+                who="admin",
+                ok=("200", _json(_obj(["claim"], claim=_ref("Claim")), "The claim.")),
+                errors=(*_ADMIN, "409"),
+                params=_TASK,
+            ),
+            "delete": _op(
+                "Release one's claim on a task (nothing happens unless the caller holds it)",
+                who="admin",
+                ok=("204", {"description": "Released, or not held by the caller."}),
+                errors=_ADMIN,
+                params=_TASK,
+            ),
+        },
+        "/api/scans/{scan_id}/claims/next": {
+            "post": _op(
+                "Claim the oldest pending task no other admin holds, after after_task_id",
+                who="admin",
+                ok=(
+                    "200",
+                    _json(
+                        _obj(
+                            ["task", "claim"],
+                            task={"oneOf": [_ref("Task"), {"type": "null"}]},
+                            claim={"oneOf": [_ref("Claim"), {"type": "null"}]},
+                        ),
+                        "The task now claimed by the caller, or both null when there is none.",
+                    ),
+                ),
+                errors=_ADMIN,
+                optional_body=_obj([], after_task_id={"type": "string"}),
+                params=_SCAN,
+            )
+        },
+        "/api/scans/{scan_id}/presence": {
+            "get": _op(
+                "Who has a socket joined to the scan, on any server process",
+                who="admin",
+                ok=("200", _json(_ref("Presence"), "The scan's presence.")),
+                errors=_ADMIN,
+                params=_SCAN,
+            )
+        },
         "/api/tasks/{task_id}/history": {
             "get": _op(
                 "Who did what to the task, in seq order: admins any task, workers their own",
@@ -515,10 +583,9 @@ def _document() -> Schema:
             "title": "TaskStream",
             "version": taskstream_core.__version__,
             "description": (
-                "The HTTP part of the TaskStream wire contract: v1, and of v2 undo, history "
-                "and the stats additions (claims and presence are not served yet). Live "
-                "events are the contract's section 3 (the reference server carries them "
-                "over Socket.IO at "
+                "The HTTP part of the TaskStream wire contract v2. Live events are the "
+                "contract's sections 3 and 4 (the reference server carries them over "
+                "Socket.IO at "
                 '/socket.io). Every error answers {"error": {"code", "message"}}.'
             ),
         },

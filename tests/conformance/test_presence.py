@@ -176,7 +176,7 @@ async def test_presence_is_coalesced_while_a_thousand_viewers_join(
             and e.presence is not None
             and e.presence.submitters == 1000
         ),
-        within=5,
+        within=30,  # a bound for a loaded CI machine, not a speed goal
     )
     await asyncio.sleep(1.0)
     times = [t for t, e in watching.got if e.type is EventType.SCAN_PRESENCE]

@@ -188,6 +188,9 @@ async def test_each_event_answers_each_caller_as_policy_says(
         "task:submit": {"scan_id": scan, "content": "matrix"},
         "task:decide": {"task_id": task.body["task"]["id"], "decision": "refused"},
         "task:undo": {"task_id": task.body["task"]["id"]},
+        "task:claim": {"task_id": task.body["task"]["id"]},
+        "task:release": {"task_id": task.body["task"]["id"]},
+        "task:claim_next": {"scan_id": scan},
     }
     if event == "task:undo":
         await _decided_by_admin(api, users, task.body["task"]["id"])

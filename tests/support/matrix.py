@@ -89,6 +89,10 @@ ROUTE_NEEDS: Final[dict[tuple[str, str], Need]] = {
     # Contract v2, §4.3 and §4.4.
     ("POST", "/api/tasks/{task_id}/undo"): Permission.TASK_UNDO,
     ("GET", "/api/tasks/{task_id}/history"): Permission.TASK_HISTORY,
+    ("POST", "/api/tasks/{task_id}/claim"): Permission.TASK_CLAIM,
+    ("DELETE", "/api/tasks/{task_id}/claim"): Permission.TASK_CLAIM,
+    ("POST", "/api/scans/{scan_id}/claims/next"): Permission.TASK_CLAIM,
+    ("GET", "/api/scans/{scan_id}/presence"): Permission.SCAN_PRESENCE,
     # Not in the contract: the operator's scrape endpoint and the dashboard's pages.
     ("GET", "/metrics"): Open.ANYONE,
     ("GET", "/"): Open.ANYONE,
@@ -105,6 +109,9 @@ EVENT_NEEDS: Final[dict[str, Need]] = {
     "task:submit": Permission.TASK_SUBMIT,
     "task:decide": Permission.TASK_DECIDE,
     "task:undo": Permission.TASK_UNDO,
+    "task:claim": Permission.TASK_CLAIM,
+    "task:release": Permission.TASK_CLAIM,
+    "task:claim_next": Permission.TASK_CLAIM,
 }
 
 
@@ -205,6 +212,10 @@ def contract_routes() -> dict[tuple[str, str], set[str]]:
 V2_STATUSES: Final = {
     ("POST", "/api/tasks/{param}/undo"): 200,
     ("GET", "/api/tasks/{param}/history"): 200,
+    ("POST", "/api/tasks/{param}/claim"): 200,
+    ("DELETE", "/api/tasks/{param}/claim"): 204,
+    ("POST", "/api/scans/{param}/claims/next"): 200,
+    ("GET", "/api/scans/{param}/presence"): 200,
 }
 
 

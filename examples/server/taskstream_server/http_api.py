@@ -73,6 +73,10 @@ class HttpApi:
             ("GET", "/api/tasks/<task_id>", self.get_task),
             ("POST", "/api/tasks/<task_id>/decision", self.decide_task),
             ("POST", "/api/tasks/<task_id>/undo", self.undo_task),
+            ("POST", "/api/tasks/<task_id>/claim", self.claim_task),
+            ("DELETE", "/api/tasks/<task_id>/claim", self.release_task),
+            ("POST", "/api/scans/<scan_id>/claims/next", self.claim_next),
+            ("GET", "/api/scans/<scan_id>/presence", self.presence),
             ("GET", "/api/tasks/<task_id>/history", self.task_history),
             ("GET", "/metrics", self.metrics_text),
         ]
@@ -202,3 +206,26 @@ class HttpApi:
     async def task_history(self, request: Request, task_id: str) -> HTTPResponse:
         history = await self.core.task_history(await self._principal(request), task_id)
         return _reply(history.to_dict())
+
+    async def claim_task(self, request: Request, task_id: str) -> HTTPResponse:
+        claim = await self.core.claim_task(await self._principal(request), task_id)
+        return _reply({"claim": claim.to_dict()})
+
+    async def release_task(self, request: Request, task_id: str) -> HTTPResponse:
+        await self.core.release_task(await self._principal(request), task_id)
+        return HTTPResponse(status=204)
+
+    async def claim_next(self, request: Request, scan_id: str) -> HTTPResponse:
+        principal = await self._principal(request)
+        body = wire.decode_json_object(request.body) if request.body else {}
+        task, claim = await self.core.claim_next(principal, scan_id, body.get("after_task_id"))
+        return _reply(
+            {
+                "task": None if task is None else task.to_dict(),
+                "claim": None if claim is None else claim.to_dict(),
+            }
+        )
+
+    async def presence(self, request: Request, scan_id: str) -> HTTPResponse:
+        presence = await self.core.presence(await self._principal(request), scan_id)
+        return _reply(presence.to_dict())

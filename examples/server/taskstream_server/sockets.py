@@ -172,6 +172,9 @@ class SocketGateway:
             ("task:submit", self._submit),
             ("task:decide", self._decide),
             ("task:undo", self._undo),
+            ("task:claim", self._claim),
+            ("task:release", self._release),
+            ("task:claim_next", self._claim_next),
         ):
             self.sio.on(event, functools.partial(self._answer, action))
         self.sio.on(MALFORMED_EVENT, self._on_malformed)
@@ -436,6 +439,23 @@ class SocketGateway:
     async def _undo(self, viewer: _Viewer, body: Mapping[str, Any]) -> dict[str, Any]:
         task = await self.core.undo_task(viewer.principal, body.get("task_id"))
         return {"task": task.to_dict()}
+
+    async def _claim(self, viewer: _Viewer, body: Mapping[str, Any]) -> dict[str, Any]:
+        claim = await self.core.claim_task(viewer.principal, body.get("task_id"))
+        return {"claim": claim.to_dict()}
+
+    async def _release(self, viewer: _Viewer, body: Mapping[str, Any]) -> dict[str, Any]:
+        await self.core.release_task(viewer.principal, body.get("task_id"))
+        return {}
+
+    async def _claim_next(self, viewer: _Viewer, body: Mapping[str, Any]) -> dict[str, Any]:
+        task, claim = await self.core.claim_next(
+            viewer.principal, body.get("scan_id"), body.get("after_task_id")
+        )
+        return {
+            "task": None if task is None else task.to_dict(),
+            "claim": None if claim is None else claim.to_dict(),
+        }
 
     async def _on_malformed(self, sid: str, *_: object) -> Answer:
         return await self._refuse(sid, "The event is not valid JSON of the form [name, payload].")
