@@ -625,11 +625,7 @@ class TaskStream:
             InvalidRequest: ``task_id`` is malformed.
             NotFound: No such task.
         """
-        authorize(principal, Permission.TASK_HISTORY)
-        task = await self.store.get_task(check_id(task_id, "task_id"))
-        if task is None:
-            raise NotFound("No such task.")
-        authorize(principal, Permission.TASK_HISTORY, owner_id=task.worker_id)
+        task = await self._readable(principal, task_id, Permission.TASK_HISTORY)
         return TaskHistory(task.id, tuple(await self.store.task_history(task.id)))
 
     async def get_task(self, principal: Principal, task_id: object) -> Task:
@@ -647,11 +643,13 @@ class TaskStream:
             InvalidRequest: ``task_id`` is malformed.
             NotFound: No such task.
         """
-        authorize(principal, Permission.TASK_READ)
-        task = await self.store.get_task(check_id(task_id, "task_id"))
-        if task is None:
-            raise NotFound("No such task.")
-        authorize(principal, Permission.TASK_READ, owner_id=task.worker_id)
+        return await self._readable(principal, task_id, Permission.TASK_READ)
+
+    async def _readable(self, principal: Principal, task_id: object, need: Permission) -> Task:
+        """The task, if ``principal`` holds ``need`` on it (a worker: on their own tasks)."""
+        authorize(principal, need)
+        task = await self._task(task_id)
+        authorize(principal, need, owner_id=task.worker_id)
         return task
 
     async def list_tasks(
