@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import logging
 import random
@@ -56,8 +57,10 @@ from .errors import (
     Unavailable,
 )
 from .models import (
+    Claim,
     EventType,
     HistoryAction,
+    Presence,
     Scan,
     ScanEvent,
     ScanStats,
@@ -67,7 +70,14 @@ from .models import (
     User,
 )
 
-__all__ = ["DEFAULT_MAX_QUEUED", "ClientItem", "Snapshot", "TaskStreamClient", "TokenRefresh"]
+__all__ = [
+    "DEFAULT_MAX_QUEUED",
+    "ClaimedTask",
+    "ClientItem",
+    "Snapshot",
+    "TaskStreamClient",
+    "TokenRefresh",
+]
 
 log = logging.getLogger("taskstream.client")
 
@@ -101,16 +111,44 @@ class Snapshot:
         seq: The scan's seq the snapshot is cut at.
         tasks: The tasks the program may see, oldest first.
         reset: True when it replaces a resume (the program must drop what it holds).
+        presence: Who is present in the scan as of the join, in the shape the
+            user may see (an admin: who; a worker: counts only); None from a
+            server that does not send it (contract v1).
+        claims: For an admin, every live claim of the scan; empty for a worker.
     """
 
     scan: Scan
     seq: int
     tasks: list[Task]
     reset: bool
+    presence: Presence | None = None
+    claims: tuple[Claim, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedTask:
+    """What :meth:`TaskStreamClient.claim_next` hands out: a pending task, now held by the caller.
+
+    Attributes:
+        task: The task, pending.
+        claim: The caller's claim on it.
+    """
+
+    task: Task
+    claim: Claim
 
 
 ClientItem = ScanEvent | Snapshot
-"""What :meth:`TaskStreamClient.events` yields: a live event, or a snapshot after a reset."""
+"""What :meth:`TaskStreamClient.events` yields: a live event, or a snapshot after a reset.
+
+Live events include the notices of contract §4 (``task:claimed``,
+``scan:presence``; ``ScanEvent.type.is_notice``): they carry ``seq`` 0, are
+not part of the scan's order, and, like ``scan:stats``, are skipped while the
+queue is full, since the next one tells what is true then.
+"""
+
+#: How many task → scan pairs the client remembers to name a claim's scan.
+_TASK_SCANS_KEPT: Final = 50_000
 
 
 def _error(body: object, status: int) -> TaskStreamError:
@@ -125,6 +163,10 @@ def _error(body: object, status: int) -> TaskStreamError:
         return AlreadyDecided(
             message, task=Task.from_dict(task) if isinstance(task, Mapping) else None
         )
+    claim = info.get("claim")
+    if cls is Conflict and isinstance(claim, Mapping):
+        with contextlib.suppress(ValueError):  # the claim's scan is filled in by the caller
+            return Conflict(message, claim=Claim.from_dict(claim, scan_id=""))
     return cls(message)
 
 
@@ -295,6 +337,8 @@ class TaskStreamClient:
         self._max_reconnect_delay = max_reconnect_delay
         self._overflows = 0
         self._discarded = 0
+        #: The scan of each task seen lately, oldest first (a claim's answer names no scan).
+        self._task_scans: dict[str, str] = {}
         self._register_handlers()
 
     # -- construction ----------------------------------------------------------------
@@ -1003,21 +1047,11 @@ class TaskStreamClient:
             ):
                 return None  # dropped meanwhile (or left): the next resume starts over
             if "events" in ack:
-                complete = True
-                for envelope in ack["events"]:
-                    if not self._accept(envelope, replay=True):
-                        complete = False
-                        break
-                if complete:
-                    self._last_seq[scan_id] = max(self._last_seq[scan_id], int(ack["seq"]))
-                    self._behind.discard(scan_id)
+                self._replay(scan_id, ack)
             else:
-                snapshot = Snapshot(
-                    scan=Scan.from_dict(ack["scan"]),
-                    seq=int(ack["seq"]),
-                    tasks=[Task.from_dict(t) for t in ack["tasks"]],
-                    reset=bool(ack.get("reset")),
-                )
+                snapshot = _snapshot(ack, scan_id)
+                for task in snapshot.tasks:
+                    self._remember(task)
                 self._last_seq[scan_id] = snapshot.seq
                 self._behind.discard(scan_id)
                 if snapshot.reset:
@@ -1030,6 +1064,17 @@ class TaskStreamClient:
                 for envelope in buffered:
                     self._accept(envelope, replay=False)
         return snapshot
+
+    def _replay(self, scan_id: str, ack: Mapping[str, Any]) -> None:
+        """Queue what a resume answered: the presence now, then the missed events that fit."""
+        presence = _presence(ack, scan_id)
+        if presence is not None and not self._queue.full:
+            self._queue.put(ScanEvent(EventType.SCAN_PRESENCE, scan_id, 0, presence=presence))
+        for envelope in ack["events"]:
+            if not self._accept(envelope, replay=True):
+                return  # the queue is full: the scan stays behind
+        self._last_seq[scan_id] = max(self._last_seq[scan_id], int(ack["seq"]))
+        self._behind.discard(scan_id)
 
     def _ensure_resync(self) -> None:
         if self._resync_task is None or self._resync_task.done():
@@ -1069,7 +1114,7 @@ class TaskStreamClient:
             False when a replayed event found the queue full (the caller stops there).
         """
         event = _event(envelope)
-        if event.type is EventType.SCAN_STATS:
+        if event.type is EventType.SCAN_STATS or event.type.is_notice:
             if not self._queue.full and event.scan_id in self._last_seq:
                 self._queue.put(event)  # else dropped: the next one supersedes it
             return True
@@ -1085,6 +1130,8 @@ class TaskStreamClient:
             self._overflow()
             return True
         self._last_seq[event.scan_id] = event.seq
+        if event.task is not None:
+            self._remember(event.task)
         self._queue.put(event)
         return True
 
@@ -1142,23 +1189,29 @@ class TaskStreamClient:
         """
         key = idempotency_key or uuid.uuid4().hex
         payload = {"scan_id": scan_id, "content": content, "idempotency_key": key}
-        return Task.from_dict((await self._emit("task:submit", payload))["task"])
+        return self._remember(Task.from_dict((await self._emit("task:submit", payload))["task"]))
 
-    async def decide(self, task_id: str, decision: str, reason: str | None = None) -> Task:
+    async def decide(
+        self, task_id: str, decision: str, reason: str | None = None, *, override: bool = False
+    ) -> Task:
         """Validate or refuse a pending task (admins only).
 
         A retry that finds this user's same decision stored counts as a success.
+        Deciding ends the caller's claim on the task.
 
         Args:
             task_id: The task's id.
             decision: ``"validated"`` or ``"refused"``.
             reason: Up to 1,000 characters, or None.
+            override: Decide even when another admin holds the task.
 
         Returns:
             The decided task.
 
         Raises:
             AlreadyDecided: Another decision won; the error carries the task.
+            Conflict: Another admin holds the task and ``override`` is False;
+                the error's ``claim`` says who.
             NotFound: No such task.
             Forbidden: The user is not an admin.
             InvalidRequest: A field breaks the contract's rules.
@@ -1167,6 +1220,8 @@ class TaskStreamClient:
         payload: dict[str, Any] = {"task_id": task_id, "decision": decision}
         if reason is not None:
             payload["reason"] = reason
+        if override:
+            payload["override"] = True
         try:
             ack = await self._emit("task:decide", payload)
         except AlreadyDecided as exc:
@@ -1178,7 +1233,9 @@ class TaskStreamClient:
             if mine and exc.task is not None and exc.task.status.value == decision:
                 return exc.task
             raise
-        return Task.from_dict(ack["task"])
+        except Conflict as exc:
+            raise await self._claimed_by_other(exc, task_id) from None
+        return self._remember(Task.from_dict(ack["task"]))
 
     async def undo(self, task_id: str) -> Task:
         """Take back this admin's decision within the server's undo window.
@@ -1210,7 +1267,114 @@ class TaskStreamClient:
                 if task.status is TaskStatus.PENDING:
                     return task
             raise
-        return Task.from_dict(ack["task"])
+        return self._remember(Task.from_dict(ack["task"]))
+
+    # -- Socket.IO: claims (contract §4.2) ------------------------------------------------
+    async def claim(self, task_id: str) -> Claim:
+        """Hold a pending task for 30 s, or renew this admin's hold on it.
+
+        An admin holds at most one task per scan: claiming another one of the
+        same scan releases the previous claim.
+
+        Args:
+            task_id: The task's id.
+
+        Returns:
+            The caller's claim.
+
+        Raises:
+            Conflict: Another admin holds the task; the error's ``claim`` says who.
+            AlreadyDecided: The task is not pending.
+            NotFound: No such task.
+            Forbidden: The user is not an admin.
+            Unavailable: No answer within ``3 × call_timeout``.
+        """
+        try:
+            ack = await self._emit("task:claim", {"task_id": task_id})
+        except Conflict as exc:
+            raise await self._claimed_by_other(exc, task_id) from None
+        return Claim.from_dict(ack["claim"], scan_id=await self._scan_of(task_id))
+
+    async def release(self, task_id: str) -> None:
+        """Let go of this admin's claim on a task (a no-op unless the caller holds it).
+
+        Args:
+            task_id: The task's id.
+
+        Raises:
+            NotFound: No such task.
+            Forbidden: The user is not an admin.
+            Unavailable: No answer within ``3 × call_timeout``.
+        """
+        await self._emit("task:release", {"task_id": task_id})
+
+    async def claim_next(
+        self, scan_id: str, *, after_task_id: str | None = None
+    ) -> ClaimedTask | None:
+        """Claim the oldest pending task of a scan that no other admin holds.
+
+        Concurrent calls, by any admins on any server process, hand out different tasks.
+
+        Args:
+            scan_id: The scan's id.
+            after_task_id: Only tasks after this one, oldest first (no wrap-around).
+
+        Returns:
+            The task and the caller's claim on it, or None when no task qualifies.
+
+        Raises:
+            NotFound: No such scan, or no such ``after_task_id``.
+            Forbidden: The user is not an admin.
+            InvalidRequest: A field breaks the contract's rules.
+            Unavailable: No answer within ``3 × call_timeout``.
+        """
+        payload: dict[str, Any] = {"scan_id": scan_id}
+        if after_task_id is not None:
+            payload["after_task_id"] = after_task_id
+        ack = await self._emit("task:claim_next", payload)
+        if ack.get("task") is None or ack.get("claim") is None:
+            return None
+        task = self._remember(Task.from_dict(ack["task"]))
+        return ClaimedTask(task, Claim.from_dict(ack["claim"], scan_id=task.scan_id))
+
+    async def presence(self, scan_id: str) -> Presence:
+        """Read who is present in a scan now (admins only).
+
+        Args:
+            scan_id: The scan's id.
+
+        Returns:
+            The detailed presence: every present user once, and the counts per role.
+
+        Raises:
+            Forbidden: The user is not an admin.
+            NotFound: No such scan.
+        """
+        body = await self.request("GET", f"/api/scans/{scan_id}/presence")
+        return Presence.from_dict(body, scan_id=scan_id)
+
+    def _remember(self, task: Task) -> Task:
+        """Note which scan ``task`` belongs to (bounded: the oldest pairs go first)."""
+        scans = self._task_scans
+        scans.pop(task.id, None)
+        scans[task.id] = task.scan_id
+        if len(scans) > _TASK_SCANS_KEPT:
+            del scans[next(iter(scans))]
+        return task
+
+    async def _claimed_by_other(self, exc: Conflict, task_id: str) -> Conflict:
+        """``exc``, with its claim naming the task's scan (the wire's claim names none)."""
+        if exc.claim is None or exc.claim.scan_id:
+            return exc
+        claim = dataclasses.replace(exc.claim, scan_id=await self._scan_of(task_id))
+        return Conflict(str(exc), claim=claim)
+
+    async def _scan_of(self, task_id: str) -> str:
+        """The scan of a task: remembered, or read from the server."""
+        scan_id = self._task_scans.get(task_id)
+        if scan_id is None:
+            scan_id = self._remember(await self.get_task(task_id)).scan_id
+        return scan_id
 
     async def events(self) -> AsyncIterator[ClientItem]:
         """Iterate over the live events of the joined scans, each once, in seq order per scan.
@@ -1238,7 +1402,7 @@ class TaskStreamClient:
         item = await self._queue.get()
         if isinstance(item, Snapshot):
             self._delivered[item.scan.id] = item.seq
-        elif item.type is not EventType.SCAN_STATS:
+        elif item.type is not EventType.SCAN_STATS and not item.type.is_notice:
             self._delivered[item.scan_id] = item.seq
         return item
 
@@ -1258,6 +1422,24 @@ def _event(envelope: Mapping[str, Any]) -> ScanEvent:
         with contextlib.suppress(KeyError, TypeError, ValueError):
             return ScanEvent(event.type, event.scan_id, event.seq, stats=ScanStats.from_dict(stats))
     return event
+
+
+def _snapshot(ack: Mapping[str, Any], scan_id: str) -> Snapshot:
+    """The snapshot a join answered."""
+    return Snapshot(
+        scan=Scan.from_dict(ack["scan"]),
+        seq=int(ack["seq"]),
+        tasks=[Task.from_dict(t) for t in ack["tasks"]],
+        reset=bool(ack.get("reset")),
+        presence=_presence(ack, scan_id),
+        claims=tuple(Claim.from_dict(c, scan_id=scan_id) for c in ack.get("claims") or ()),
+    )
+
+
+def _presence(ack: Mapping[str, Any], scan_id: str) -> Presence | None:
+    """The ``presence`` a join answer carries, or None (a v1 server sends none)."""
+    body = ack.get("presence")
+    return Presence.from_dict(body, scan_id=scan_id) if isinstance(body, Mapping) else None
 
 
 def _connect_error(data: object) -> TaskStreamError:
