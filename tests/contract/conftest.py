@@ -3,9 +3,9 @@
 Every test that talks to the shared ``server`` runs against each integration of the core
 that serves the contract, started as a real process:
 
-- ``sanic``: the reference server (``python -m taskstream_server``), on a SQLite store and
+- ``sanic``: the reference server (``python -m taskstream_server``), on a SQLite store,
   on a MongoDB one (``--store mongodb://...`` on the session's secantus server, or the
-  real server ``TASKSTREAM_TEST_MONGODB_URI`` names);
+  real server ``TASKSTREAM_TEST_MONGODB_URI`` names) and on the in-memory one;
 - ``aiohttp``: the aiohttp example (``examples/aiohttp_app/app.py``), on SQLite.
 
 A test about something only some integrations have (Socket.IO, which the aiohttp example
@@ -58,7 +58,12 @@ class Served:
 
 
 #: Every server the contract tests run against, in the order they run.
-SERVED: Final = (Served("sanic", "sqlite"), Served("sanic", "mongodb"), Served("aiohttp", "sqlite"))
+SERVED: Final = (
+    Served("sanic", "sqlite"),
+    Served("sanic", "mongodb"),
+    Served("sanic", "memory"),
+    Served("aiohttp", "sqlite"),
+)
 #: The process that serves each integration, by the name an ``integrations`` marker gives.
 PROCESSES: Final[Mapping[str, type[ServerProcess]]] = {
     "sanic": ServerProcess,
@@ -102,6 +107,8 @@ def server(
     if served.store == "mongodb":
         request.getfixturevalue("mongo_server")
         store_url = mongo_url(data)
+    elif served.store == "memory":
+        store_url = "memory://"
     else:
         store_url = f"sqlite:///{data}/contract.db"
     with PROCESSES[served.integration](store_url=store_url) as process:

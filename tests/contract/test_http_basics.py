@@ -39,7 +39,7 @@ async def test_health_answers_ok_version_and_store(api: Api, server: ServerProce
     assert reply.status == 200
     assert reply.headers["Content-Type"].startswith("application/json")
     scheme = (server.store_url or "").partition("://")[0]
-    assert scheme in {"sqlite", "mongodb"}
+    assert scheme in {"sqlite", "mongodb", "memory"}
     assert reply.body == {"status": "ok", "version": reply.body["version"], "store": scheme}
     assert isinstance(reply.body["version"], str)
     assert reply.body["version"]
