@@ -22,6 +22,7 @@ PYTHON = os.environ.get("TASKSTREAM_NOX_PYTHON") or None
 
 ROOT = Path(__file__).resolve().parent
 SERVER = ROOT / "examples" / "server"
+NODE_PEER = ROOT / "benchmarks" / "peers" / "node"
 LOCK = ROOT / "constraints.txt"
 # Both projects, editable: the library with the development extras, and the reference server
 # (its `redis` extra for --redis-url) from examples/server, which needs the library beside it.
@@ -56,11 +57,25 @@ def build_web(session: nox.Session) -> None:
     session.run("python", str(SERVER / "build_backend.py"))
 
 
+def node_peer(session: nox.Session) -> None:
+    """``npm ci`` for the benchmarks' Node peer (``benchmarks/peers``) when its packages are
+    missing or older than its lock."""
+    installed = NODE_PEER / "node_modules" / ".package-lock.json"
+    lock = NODE_PEER / "package-lock.json"
+    if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        session.error("the benchmarks' Node peer needs Node 20 and npm on PATH")
+    session.run(npm, "ci", "--no-audit", "--no-fund", external=True, cwd=str(NODE_PEER))
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The whole suite: unit, conformance, property, contract and browser tests; then the
     contract suite once more with the server's fast path off (``--no-fast-path``)."""
     build_web(session)
+    node_peer(session)
     install(session, *PROJECTS)
     session.run("pytest", *(session.posargs or ["-q"]))
     if not session.posargs:
@@ -128,7 +143,9 @@ def serve(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """The benchmark scenarios (not tests: they print and save figures, never assert a speed),
-    JSON results and PNG plots in docs/benchmarks/: ``nox -s bench -- --help``."""
+    JSON results and PNG plots in docs/benchmarks/: ``nox -s bench -- --help``. The
+    ``peers`` scenario runs Node's socket.io 4 beside TaskStream (``npm ci`` here)."""
+    node_peer(session)
     install(session, *PROJECTS)
     session.run("python", "-m", "benchmarks", *session.posargs)
 

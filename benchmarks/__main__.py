@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import clientcost, fanout, latency, processes, scale, throughput
+from . import clientcost, fanout, latency, peers, processes, scale, throughput
 from .figures import write_json
 from .harness import machine_info
 from .report import update_page
@@ -32,6 +32,7 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "scale": scale.run,
     "multiprocess": processes.run,
     "clientcost": clientcost.run,
+    "peers": peers.run,
 }
 
 
@@ -68,6 +69,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--idle", type=int, default=1_000, help="scale: idle sockets for memory")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="multiprocess")
     p.add_argument(
+        "--peer-rounds",
+        type=int,
+        default=2,
+        help="peers: alternating runs of each scenario on TaskStream and on Node (default 2)",
+    )
+    p.add_argument(
         "--synchronous",
         choices=["full", "normal"],
         default="full",
@@ -97,6 +104,11 @@ def headline(result: dict[str, Any]) -> str:
             f"deliveries/s, delivery p50 {d.get('p50')} p99 {d.get('p99')} ms, "
             f"missing {c['missing']} dup {c['duplicates']} disorder {c['out_of_order']}, "
             f"CPU {result['cpu_seconds']}"
+        )
+    if name == "peers":
+        return "; ".join(
+            f"{f['measure']}: TaskStream {f['taskstream']} vs Node {f['node']} = {f['ratio']}x"
+            for f in result["figures"].values()
         )
     if name == "multiprocess":
         return "; ".join(

@@ -30,7 +30,7 @@ def _met(ok: bool | None) -> str:
 
 def _load(out: Path) -> dict[str, dict[str, Any]]:
     found = {}
-    for name in ("latency", "throughput", "fanout", "scale", "multiprocess", "clientcost"):
+    for name in ("latency", "throughput", "fanout", "scale", "multiprocess", "clientcost", "peers"):
         path = out / f"{name}.json"
         if path.is_file():
             found[name] = json.loads(path.read_text())
@@ -46,15 +46,37 @@ def _comparison(r: dict[str, dict[str, Any]]) -> list[str]:
     p50 = lat.get("submit_to_admin", {}).get("p50")
     rate = r.get("throughput", {}).get("acked_submits_per_s")
     fan = r.get("fanout", {}).get("deliveries_per_s")
-    return [
+    lines = [
         "| system | submit→admin p50 | acked submits/s (20 workers, 10 admins) "
         "| fan-out deliveries/s (200 admins) |",
         "|---|---|---|---|",
         "| Flask-SocketIO (gevent) + pymongo on a MongoDB-wire server (quoted) "
         "| 3.6 ms | 290 | 3,200 |",
-        "| Node.js socket.io 4, in memory, no durability (quoted) | 0.21 ms | 7,600 | 42,000 |",
         f"| **TaskStream, durable SQLite (this run)** | {_ms(p50)} | {_n(rate)} | {_n(fan)} |",
     ]
+    peers = r.get("peers")
+    if peers is None:
+        return lines
+    f = peers["figures"]
+    rounds = peers["setup"]["rounds"]
+    lines += [
+        "",
+        f"**Side by side with Node** (`peers`: {peers['setup']['peer']}; {rounds} alternating "
+        "rounds of each scenario, medians; TaskStream durable on SQLite, Node in memory)",
+        "",
+        "| measure | TaskStream | Node.js socket.io 4, in memory, no durability (this run) "
+        "| TaskStream ÷ Node | target |",
+        "|---|---|---|---|---|",
+    ]
+    for name, target in (("throughput", "≥ 0.5×"), ("fanout", "≥ 0.75×"), ("latency", "≤ 3×")):
+        row = f[name]
+        show = _ms if name == "latency" else _n
+        ratio = "–" if row["ratio"] is None else f"{row['ratio']:.2f}×"
+        lines.append(
+            f"| {row['measure']} | {show(row['taskstream'])} | {show(row['node'])} "
+            f"| {ratio} | {target} |"
+        )
+    return lines
 
 
 def _targets(r: dict[str, dict[str, Any]]) -> list[str]:

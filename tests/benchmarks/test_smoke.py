@@ -19,7 +19,7 @@ import pytest
 from tests.support.redis_server import redis_skip_reason, shared_redis_url
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ("latency", "throughput", "fanout", "scale", "multiprocess")
+SCENARIOS = ("latency", "throughput", "fanout", "scale", "multiprocess", "peers")
 
 pytestmark = pytest.mark.skipif(redis_skip_reason() is not None, reason=str(redis_skip_reason()))
 
@@ -31,6 +31,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     command += ["--duration", "2", "--procs", "2", "--rate", "40", "--workers", "4"]
     command += ["--admins", "3", "--fanout-admins", "20", "--tasks", "2000", "--pending", "100"]
     command += ["--calls", "5", "--idle", "50", "--redis-url", shared_redis_url()]
+    command += ["--peer-rounds", "1"]
     # A bound against a hang, not a speed: the run takes about a minute.
     run = subprocess.run(
         command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
@@ -94,7 +95,19 @@ def test_scale_reads_the_seeded_scan(results: tuple[Path, str]) -> None:
     assert body["memory"]["connect_failures"] == []
 
 
+def test_peers_measures_taskstream_and_node_side_by_side(results: tuple[Path, str]) -> None:
+    """The Node peer served the same load as TaskStream, every change delivered, both measured."""
+    body = _load(results[0], "peers")
+    assert body["problems"] == []
+    assert "socket.io 4." in body["setup"]["peer"]
+    for name in ("throughput", "fanout", "latency"):
+        figure = body["figures"][name]
+        assert len(figure["samples"]["taskstream"]) == len(figure["samples"]["node"]) == 1
+        assert figure["ratio"] > 0
+
+
 def test_the_figures_page_is_written_beside_the_results(results: tuple[Path, str]) -> None:
     page = (results[0] / "results.md").read_text()
     assert "TaskStream, durable SQLite (this run)" in page
+    assert "Node.js socket.io 4, in memory, no durability (this run)" in page
     assert "FAILED" not in results[1]

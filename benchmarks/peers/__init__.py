@@ -1,0 +1,165 @@
+"""``peers``: TaskStream and Node's socket.io 4 under the same load, in one run.
+
+The peer (``benchmarks/peers/node/server.js``) serves the contract subset the
+scenarios use — connect with a token, ``scan:join``, ``task:submit``,
+``task:decide``, ``task:created`` and ``task:updated`` to the scan's admins and
+the task's worker — in memory, with no durability. The same load generator
+(``--client``, the lean one by default) runs ``throughput``, ``fanout`` and
+``latency`` against TaskStream (a durable SQLite store, ``synchronous=FULL``)
+and against the peer, alternating, ``--peer-rounds`` times each, so both see
+the same machine at the same time. Figures: each side's medians over the
+rounds, and TaskStream's ratio to Node for acked submits/s, fan-out
+deliveries/s and the low-load submit→admin p50.
+
+Needs Node 20 and the peer's packages: ``npm ci`` in ``benchmarks/peers/node``
+(the ``bench`` nox session runs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..harness import SECRET, free_port
+
+NAME = "peers"
+NODE_DIR = Path(__file__).resolve().parent / "node"
+
+#: What each compared scenario measures, and where its result keeps it.
+FIGURES: dict[str, tuple[str, Callable[[dict[str, Any]], float | None]]] = {
+    "throughput": ("acked submits/s", lambda r: r.get("acked_submits_per_s")),
+    "fanout": ("fan-out deliveries/s", lambda r: r.get("deliveries_per_s")),
+    "latency": (
+        "submit→admin p50 (low load)",
+        lambda r: r["submit_phase"]["delivery_ms"].get("submit_to_admin", {}).get("p50"),
+    ),
+}
+
+
+@dataclass
+class NodePeer:
+    """``node server.js`` on 127.0.0.1, checking tokens with the benchmark's secret."""
+
+    place: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        node = shutil.which("node")
+        if node is None:
+            raise RuntimeError("the peers scenario needs Node 20 (`node` is not on PATH)")
+        if not (NODE_DIR / "node_modules" / "socket.io").is_dir():
+            raise RuntimeError(f"the Node peer's packages are missing: run `npm ci` in {NODE_DIR}")
+        args = [node, str(NODE_DIR / "server.js"), "--port", str(self.port), "--secret", SECRET]
+        self.process = subprocess.Popen(
+            args, cwd=self.place, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the Node peer exited with {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(self.url + "/api/health", timeout=1):  # noqa: S310
+                    return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise TimeoutError("the Node peer did not start within 30 s")
+
+    def pids(self) -> list[int]:
+        assert self.process is not None
+        return [self.process.pid]
+
+    def stop(self) -> int:
+        """SIGTERM, then the exit code (-9 if it had to be killed)."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else -1
+        os.kill(self.process.pid, signal.SIGTERM)
+        try:
+            return self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+            return -9
+
+
+def node_version() -> str:
+    """``node --version``, and the socket.io version the peer runs."""
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False)
+    package = NODE_DIR / "node_modules" / "socket.io" / "package.json"
+    socketio = json.loads(package.read_text())["version"] if package.is_file() else "?"
+    return f"node {node.stdout.strip()}, socket.io {socketio}"
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from .. import fanout, latency, throughput  # noqa: PLC0415 - they import context
+
+    scenarios = {"throughput": throughput.run, "fanout": fanout.run, "latency": latency.run}
+    scratch = Path(tempfile.mkdtemp(prefix="ts-peers-"))
+    samples: dict[str, dict[str, list[float]]] = {
+        name: {"taskstream": [], "node": []} for name in FIGURES
+    }
+    problems: list[str] = []
+    try:
+        for round_no in range(args.peer_rounds):
+            for name, scenario in scenarios.items():
+                for side in ("taskstream", "node") if round_no % 2 == 0 else ("node", "taskstream"):
+                    sub = copy.copy(args)
+                    sub.out = scratch
+                    sub.peer = "node" if side == "node" else None
+                    result = scenario(sub)
+                    value = FIGURES[name][1](result)
+                    status = result.get("status", "?")
+                    print(f"  {name} round {round_no + 1}, {side}: {value} ({status})", flush=True)
+                    if status != "ok":
+                        problems.append(f"{name} {side}: {status}")
+                    if value is not None:
+                        samples[name][side].append(float(value))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    figures: dict[str, Any] = {}
+    for name, (label, _) in FIGURES.items():
+        ours, theirs = samples[name]["taskstream"], samples[name]["node"]
+        median_ours = statistics.median(ours) if ours else None
+        median_theirs = statistics.median(theirs) if theirs else None
+        ratio = (
+            round(median_ours / median_theirs, 2)
+            if median_ours is not None and median_theirs
+            else None
+        )
+        figures[name] = {
+            "measure": label,
+            "taskstream": median_ours,
+            "node": median_theirs,
+            "ratio": ratio,
+            "samples": samples[name],
+        }
+    return {
+        "scenario": NAME,
+        "setup": {
+            "rounds": args.peer_rounds,
+            "peer": node_version(),
+            "taskstream": "one process, SQLite synchronous=FULL",
+            "client": args.client,
+        },
+        "figures": figures,
+        "problems": problems,
+        "status": "FAILED" if problems else "ok",
+    }
