@@ -113,11 +113,13 @@ def open_page(browser: Browser, server: ServerProcess) -> Iterator[OpenPage]:
         width: int = 1280,
         height: int = 800,
         reduced_motion: bool = True,
+        touch: bool = False,
         before: Callable[[Page], object] | None = None,
     ) -> Watched:
         context = browser.new_context(
             viewport={"width": width, "height": height},
             reduced_motion="reduce" if reduced_motion else "no-preference",
+            has_touch=touch,
             base_url=server.base_url,
         )
         contexts.append(context)

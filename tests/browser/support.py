@@ -24,9 +24,11 @@ __all__ = [
     "WEB_DIR",
     "browser_marks",
     "build_is_stale",
+    "document_fits",
     "ensure_web_build",
     "new_scan",
     "settle",
+    "shown_cards",
     "signed_in",
     "submit_many",
 ]
@@ -135,6 +137,27 @@ def settle(page: Page) -> None:
     page.evaluate(
         "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(null))))"
     )
+
+
+def document_fits(page: Page) -> bool:
+    """True when the page does not scroll: the document is no taller or wider than the window."""
+    fits: bool = page.evaluate(
+        "() => document.documentElement.scrollHeight <= innerHeight"
+        " && document.documentElement.scrollWidth <= innerWidth"
+    )
+    return fits
+
+
+def shown_cards(page: Page) -> list[str]:
+    """The task ids of the cards on the grid now (leaving cards excluded), in queue order."""
+    settle(page)
+    ids: list[str] = page.evaluate(
+        """() => [...document.querySelectorAll('.grid .card:not(.leaving)')]
+          .map(c => [c.getBoundingClientRect(), c.dataset.taskId])
+          .sort(([a], [b]) => (a.top - b.top) || (a.left - b.left))
+          .map(([, id]) => id)"""
+    )
+    return ids
 
 
 #: Geometry of the grid page: scrolling, overlapping cards and clipped text.

@@ -3,10 +3,13 @@ import { connectionIndicator, topbar, type AppContext } from "../app";
 import { AnalyticsPanel, MINUTES } from "../analytics";
 import { ApiError, download } from "../api";
 import { mark } from "../diag";
-import { h, icon, splitKind } from "../dom";
+import { h, icon, setText, splitKind } from "../dom";
 import { TaskGrid, type CardState, type GridItem } from "../grid";
 import { confirmDialog } from "../confirm";
 import { explain } from "../messages";
+import { PreviewPane } from "../preview";
+import { QueueView } from "../queueView";
+import { queueSentence, showScanNotFound, tabTitle, watchGrid } from "../toolbar";
 import type { Ack, Decision, Scan, Stats, Task, WireError } from "../types";
 import { copyButton, workerLink } from "./adminHome";
 
@@ -39,9 +42,19 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
     },
     "New submissions appear here the moment workers send them.",
   );
+  // [read] filter/search/paging over the queue, and the preview pane (queueView.ts, preview.ts).
+  const queueView = new QueueView(() => changed());
+  const preview = new PreviewPane({
+    task: (id) => tasks.get(id),
+    busy: (id) => local.has(id),
+    api: (method, path) => ctx.api(method, path),
+    validate: (id) => void decide(id, "validated", null),
+    refuse: (id) => openRefuse(id),
+    closed: () => grid.focusGrid(),
+  });
 
   // -- header and toolbar ----------------------------------------------------------------------
-  const title = h("h1", { class: "scan-title", text: "Loading scan…" });
+  const title = h("h1", { class: "scan-title", text: "Loading scan…", attrs: { dir: "auto" } });
   const status = h("span", { class: "scan-status" });
   const queue = h("span", { class: "queue-info", attrs: { "aria-live": "polite" } });
   const linkInput = h("input", { class: "input link-input", attrs: { readonly: "", "aria-label": "Worker link" } });
@@ -52,7 +65,8 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
   const keys = h("p", { class: "keys muted", attrs: { "aria-label": "Keyboard shortcuts" } },
     icon("keyboard"),
     h("kbd", { text: "←↑↓→" }), " or ", h("kbd", { text: "J" }), h("kbd", { text: "K" }), " move · ",
-    h("kbd", { text: "V" }), " validate · ", h("kbd", { text: "R" }), " refuse");
+    h("kbd", { text: "V" }), " validate · ", h("kbd", { text: "R" }), " refuse · ",
+    h("kbd", { text: "Space" }), " read · ", h("kbd", { text: "PgDn" }), h("kbd", { text: "PgUp" }), " page");
   const banner = h("p", { class: "banner", attrs: { role: "status" } });
   banner.hidden = true;
 
@@ -65,7 +79,7 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
 
   // -- refusal dialog ------------------------------------------------------------------------
   const reason = h("textarea", { class: "input reason-input", attrs: { id: "refuse-reason", maxlength: "1000", rows: "3", placeholder: "Why? (optional — the worker sees it)" } });
-  const quote = h("blockquote", { class: "refuse-quote" });
+  const quote = h("blockquote", { class: "refuse-quote", attrs: { dir: "auto", tabindex: "0", "aria-label": "Task text" } });
   const picks = h("div", { class: "picks", attrs: { role: "group", "aria-label": "Quick reasons" } },
     ...QUICK_REASONS.map((text) => h("button", {
       class: "pick",
@@ -122,12 +136,23 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
     topbar(ctx, [{ label: "Scans", href: "/admin" }, { label: "Scan" }], indicator.el),
     toolbar,
     h("main", { class: "scan-view" },
-      h("section", { class: "grid-panel pane" }, banner, grid.el,
+      h("section", { class: "grid-panel pane" }, banner, queueView.el, grid.el,
         h("div", { class: "grid-foot" }, keys,
           h("span", { class: "muted order-hint", text: "Oldest first · click a card or use the keyboard" }))),
       analytics.el),
     dialog);
   root.append(page);
+  // [read] the preview pane shares the analytics column; it and the pager follow every grid render.
+  page.querySelector(".scan-view")?.append(preview.el);
+  preview.bindGrid(grid.el);
+  queueView.bindMoreTile(grid.el);
+  let onScreen = 0; // tiles the grid placed in its last render
+  const unwatchGrid = watchGrid(grid.el, (shown) => {
+    onScreen = shown.shown;
+    queueView.rendered(shown);
+    refreshQueue();
+    preview.follow(shown.focused);
+  });
 
   // -- model ----------------------------------------------------------------------------------
   /** Submissions per minute over the last MINUTES minutes, from the tasks this page holds. */
@@ -153,14 +178,13 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
       if (task && task.status !== "pending") out.push({ task, state: extra.state, note: extra.note });
     }
     out.sort((a, b) => (createdSeq.get(a.task.id) ?? a.task.seq) - (createdSeq.get(b.task.id) ?? b.task.seq));
-    return out;
+    return queueView.apply(out); // [read] filter and page
   }
 
+  /** [read] The toolbar count and the tab title, from what the grid placed in its last render. */
   function refreshQueue(): void {
-    const n = pending.size;
-    const layout = grid.layout;
-    const hidden = layout && layout.hidden > 0 ? ` · showing the oldest ${layout.shown}` : "";
-    queue.textContent = n === 0 ? "Queue clear" : `${n.toLocaleString("en-US")} pending${hidden}`;
+    setText(queue, queueSentence({ pending: pending.size, matching: queueView.matching, offset: queueView.offset, shown: onScreen }));
+    if (scan) document.title = tabTitle(scan.name, pending.size);
   }
 
   let due = false;
@@ -171,6 +195,8 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
     requestAnimationFrame(() => {
       due = false;
       refreshQueue();
+      queueView.setTasks(pending.values()); // [read]
+      preview.refresh(); // [read]
       analytics.redraw();
     });
   }
@@ -198,7 +224,7 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
     banner.textContent = value.status === "open" ? "" : "This scan is closed: no new submissions. Pending tasks can still be decided.";
     const crumb = page.querySelector(".crumb-current");
     if (crumb) { crumb.textContent = value.name; (crumb as HTMLElement).title = value.name; }
-    document.title = `${value.name} · TaskStream`;
+    document.title = tabTitle(value.name, pending.size);
   }
 
   function who(task: Task): string {
@@ -281,6 +307,11 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
     },
     stats: (stats) => analytics.update(stats),
     failed: (error) => {
+      if (error.code === "not_found") { // [read] an unknown scan link
+        window.clearInterval(statsTimer);
+        showScanNotFound(page, explain(error, "join"));
+        return;
+      }
       title.textContent = "Scan unavailable";
       banner.hidden = false;
       banner.textContent = explain(error, "join");
@@ -316,8 +347,8 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
     if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
     if (document.querySelector("dialog[open]")) return;
     const target = event.target as HTMLElement | null;
-    if (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.isContentEditable)) return;
-    if (grid.handleKey(event)) event.preventDefault();
+    if (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.tagName === "SELECT" || target.isContentEditable)) return;
+    if (grid.handleKey(event) || queueView.handleKey(event) || preview.handleKey(event, grid.focused())) event.preventDefault(); // [read] page and preview keys
   };
   document.addEventListener("keydown", onKey);
 
@@ -325,6 +356,7 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
     disposed = true;
     unsubscribe();
     grid.destroy();
+    unwatchGrid(); // [read]
     indicator.dispose();
     document.removeEventListener("keydown", onKey);
     window.clearInterval(statsTimer);
