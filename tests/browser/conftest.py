@@ -7,6 +7,7 @@ when Chromium is not installed; CI installs it (``.ci/run``).
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +25,16 @@ from playwright.sync_api import (
 
 from tests.support import TEST_INVITE_CODE, Account, ServerProcess, register_sync
 
-from .support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ensure_web_build, signed_in
+from .support import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ensure_web_build,
+    new_scan,
+    signed_in,
+    submission,
+    submit_many,
+)
 
 PASSWORD = "correct horse battery"
 CSP_PROBLEM = re.compile(r"Content Security Policy|Refused to (execute|load|apply)", re.IGNORECASE)
@@ -72,6 +82,24 @@ def accounts(server: ServerProcess) -> Accounts:
     )
 
 
+#: The pending counts of ``pending_scans``.
+PENDING_COUNTS = (1, 12, 40, 200, 1000)
+
+
+@pytest.fixture(scope="package")
+def pending_scans(server: ServerProcess, accounts: Accounts) -> dict[int, str]:
+    """One scan per count of ``PENDING_COUNTS``, that many tasks pending, submitted by the
+    three workers; read-only (a test that decides or submits makes its own scan)."""
+    rng = random.Random(21)
+    made: dict[int, str] = {}
+    for count in PENDING_COUNTS:
+        scan = new_scan(server.base_url, accounts.admin, f"{count:,} pending")
+        contents = [submission(rng, i) for i in range(count)]
+        submit_many(server.base_url, scan, accounts.workers, contents)
+        made[count] = scan
+    return made
+
+
 @pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
@@ -115,12 +143,14 @@ def open_page(browser: Browser, server: ServerProcess) -> Iterator[OpenPage]:
         reduced_motion: bool = True,
         touch: bool = False,
         before: Callable[[Page], object] | None = None,
+        bypass_csp: bool = False,
     ) -> Watched:
         context = browser.new_context(
             viewport={"width": width, "height": height},
             reduced_motion="reduce" if reduced_motion else "no-preference",
             has_touch=touch,
             base_url=server.base_url,
+            bypass_csp=bypass_csp,  # for injecting axe-core (test_a11y.py)
         )
         contexts.append(context)
         if account is not None:

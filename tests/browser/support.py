@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -12,24 +13,31 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.support import Account, call_sync
 
 __all__ = [
+    "ANALYTICS_GEOMETRY_JS",
     "ARTIFACTS",
+    "AXE_SOURCE",
     "CHROMIUM",
     "CHROMIUM_ARGS",
     "GEOMETRY_JS",
     "WEB_DIR",
+    "axe_serious",
     "browser_marks",
     "build_is_stale",
+    "check_analytics_geometry",
+    "check_geometry",
     "document_fits",
     "ensure_web_build",
     "new_scan",
+    "pending_count",
     "settle",
     "shown_cards",
     "signed_in",
+    "submission",
     "submit_many",
 ]
 
@@ -200,6 +208,8 @@ GEOMETRY_JS: Final = """
   return {
     scrollHeight: de.scrollHeight, innerHeight: window.innerHeight,
     scrollWidth: de.scrollWidth, innerWidth: window.innerWidth,
+    innerScroll: [grid, grid.closest('.grid-panel')].filter(el => el
+      && (el.scrollHeight > el.clientHeight + 1 || el.scrollWidth > el.clientWidth + 1)).length,
     tiles: tiles.length, cards: grid.querySelectorAll('.card:not(.leaving)').length,
     overlaps: overlaps.length, outside, clipped,
     minFont: fonts.length ? Math.min(...fonts) : null,
@@ -220,3 +230,210 @@ def browser_marks() -> list[pytest.MarkDecorator]:
             reason=f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)",
         ),
     ]
+
+
+def pending_count(base_url: str, admin: Account, scan_id: str) -> int:
+    """How many tasks of the scan are pending, as the server counts them."""
+    status, body = call_sync(base_url, "GET", f"/api/scans/{scan_id}", token=admin.token)
+    assert status == 200, body
+    return int(body["scan"]["counts"]["pending"])
+
+
+_PLACES: Final = (
+    "dock 3",
+    "aisle 7",
+    "the cold room",
+    "packing station B",
+    "gate 12",
+    "the mezzanine",
+)
+_THINGS: Final = (
+    "pallet jack left charging in the fire lane",
+    "emergency exit sign flickering",
+    "label printer jams every few labels",
+    "spill near the conveyor, no cone placed",
+    "forklift horn does not work",
+    "stacked boxes lean over the walkway and block the view of oncoming traffic",
+)
+_MORE: Final = (
+    "",
+    " Seen twice this week.",
+    " It slows the whole shift down and people have started working around it, which is"
+    " worse: the workaround sends pickers through the loading lane while trucks back in.",
+)
+
+
+def submission(rng: random.Random, index: int) -> str:
+    """A plausible submission numbered ``index``, of varied length (some need the ellipsis).
+
+    Args:
+        rng: The generator that picks kind, subject, place and length.
+        index: The number the text carries, so every submission is distinct.
+
+    Returns:
+        "Observation: …" or "Suggestion: …", 60 to 300 characters.
+    """
+    kind = rng.choice(["Observation", "Suggestion"])
+    thing, place = rng.choice(_THINGS).capitalize(), rng.choice(_PLACES)
+    return f"{kind}: #{index} {thing} at {place}.{rng.choice(_MORE)}"
+
+
+def check_geometry(page: Page, expected: int, label: str) -> dict[str, Any]:
+    """Assert that the admin grid holds ``expected`` pending tasks and fits the window: no
+    page or grid scroll either way, no overlapping or protruding cards, no clipped text without its
+    full text in a title, no card text under 11 px, and a "more" tile counting the rest.
+
+    Args:
+        page: An admin scan page.
+        expected: The scan's pending count (waited for on the grid first).
+        label: What the failure messages name (count and window size).
+
+    Returns:
+        The measured geometry (``GEOMETRY_JS``).
+    """
+    expect(page.locator(".grid")).to_have_attribute("data-pending", str(expected))
+    settle(page)
+    g: dict[str, Any] = page.evaluate(GEOMETRY_JS)
+    where = f"{label}: {json.dumps(g)}"
+    assert g["scrollHeight"] <= g["innerHeight"], f"the page scrolls vertically at {where}"
+    assert g["scrollWidth"] <= g["innerWidth"], f"the page scrolls horizontally at {where}"
+    assert g["innerScroll"] == 0, f"the grid scrolls inside at {where}"
+    assert g["overlaps"] == 0, f"cards overlap at {where}"
+    assert g["outside"] == 0, f"cards stick out of the grid at {where}"
+    assert g["clipped"] == [], f"text is clipped without its full text in a title at {where}"
+    assert g["minFont"] is None or g["minFont"] >= 11, f"text below the legible minimum at {where}"
+    assert g["shown"] + g["hidden"] == expected
+    if g["hidden"]:
+        assert g["cards"] == g["shown"], where
+        assert g["tiles"] == g["shown"] + 1, where
+        more = page.locator(".more-tile .more-count")
+        assert more.text_content() == f"+{g['hidden']:,}", where
+    else:
+        assert g["cards"] == expected, where
+    return g
+
+
+#: Geometry of the analytics pane: its blocks and its text, measured against each other,
+#: the pane and the window.
+ANALYTICS_GEOMETRY_JS: Final = """
+() => {
+  const pane = document.querySelector('.analytics');
+  const paneBox = pane.getBoundingClientRect();
+  const visible = el => {
+    const r = el.getBoundingClientRect();
+    const s = getComputedStyle(el);
+    return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none';
+  };
+  const name = el => el.className.baseVal !== undefined ? el.className.baseVal
+    : (el.className || el.tagName.toLowerCase()) + ' "' + el.textContent.trim().slice(0, 30) + '"';
+  const ownText = el => [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+  const texts = [...pane.querySelectorAll('*')].filter(el => ownText(el) && visible(el));
+  const blocks = [...pane.querySelectorAll('.stat, .metric, .lat, .an-tile, .an-table-wrap')]
+    .filter(visible);
+  const overlapping = (list) => {
+    const out = [];
+    for (let i = 0; i < list.length; i++) {
+      for (let j = i + 1; j < list.length; j++) {
+        const a = list[i], b = list[j];
+        if (a.contains(b) || b.contains(a)) continue;
+        const p = a.getBoundingClientRect(), q = b.getBoundingClientRect();
+        const w = Math.min(p.right, q.right) - Math.max(p.left, q.left);
+        const h = Math.min(p.bottom, q.bottom) - Math.max(p.top, q.top);
+        if (w > 0.5 && h > 0.5) out.push(name(a) + ' / ' + name(b));
+      }
+    }
+    return out;
+  };
+  const offEdge = [...texts, ...blocks].filter(el => {
+    const r = el.getBoundingClientRect();
+    return r.left < paneBox.left - 0.5 || r.right > paneBox.right + 0.5
+      || r.left < -0.5 || r.right > window.innerWidth + 0.5;
+  }).map(name);
+  const boxed = el => {
+    const d = getComputedStyle(el).display;
+    return !d.startsWith('inline') || d === 'inline-block';
+  };
+  const over = el => boxed(el) && el.scrollWidth > el.clientWidth + 1;
+  const titled = el => (el.title || (el.closest('[title]') || {}).title || '').length > 0;
+  const spills = el => getComputedStyle(el).overflowX === 'visible';
+  const clipped = texts.filter(el => over(el) && !spills(el) && !titled(el)).map(name);
+  const spilled = texts.filter(el => over(el) && spills(el)).map(name);
+  const small = texts.filter(el => parseFloat(getComputedStyle(el).fontSize) < 11).map(name);
+  const sideways = [pane, ...pane.querySelectorAll('*')]
+    .filter(el => el.scrollWidth > el.clientWidth + 1
+      && ['auto', 'scroll'].includes(getComputedStyle(el).overflowX)).map(name);
+  const de = document.documentElement;
+  return {
+    texts: texts.length, blocks: blocks.length,
+    overlapsText: overlapping(texts), overlapsBlocks: overlapping(blocks),
+    offEdge, clipped, spilled, small, sideways,
+    pageScrollX: de.scrollWidth > window.innerWidth,
+    pageScrollY: de.scrollHeight > window.innerHeight,
+  };
+}
+"""
+
+
+def check_analytics_geometry(page: Page, label: str) -> dict[str, Any]:
+    """Assert that the analytics pane is laid out cleanly: no block or text overlaps
+    another, nothing sticks out of the pane or the window, nothing scrolls sideways, no
+    text is cut without a title or set under 11 px.
+
+    Args:
+        page: An admin scan page whose analytics have their figures.
+        label: What the failure messages name (count and window size).
+
+    Returns:
+        The measured geometry (``ANALYTICS_GEOMETRY_JS``).
+    """
+    settle(page)
+    g: dict[str, Any] = page.evaluate(ANALYTICS_GEOMETRY_JS)
+    where = f"{label}: {json.dumps(g)}"
+    assert g["texts"] > 10, f"the analytics pane is not shown at {where}"
+    assert g["blocks"] > 4, f"the analytics pane is not shown at {where}"
+    assert g["overlapsBlocks"] == [], f"analytics tiles overlap at {where}"
+    assert g["overlapsText"] == [], f"analytics labels overlap at {where}"
+    assert g["offEdge"] == [], f"analytics content sticks out of the pane at {where}"
+    assert g["sideways"] == [], f"part of the analytics pane scrolls sideways at {where}"
+    assert g["clipped"] == [], f"analytics text is cut without a title at {where}"
+    assert g["spilled"] == [], f"analytics text spills out of its box at {where}"
+    assert g["small"] == [], f"analytics text under 11 px at {where}"
+    assert not g["pageScrollX"], f"the page scrolls horizontally at {where}"
+    assert not g["pageScrollY"], f"the page scrolls vertically at {where}"
+    return g
+
+
+#: axe-core's build, from the dashboard's devDependencies (``npm ci`` in examples/web).
+AXE_SOURCE: Final = WEB_DIR / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_serious(page: Page) -> list[dict[str, Any]]:
+    """Run axe-core on the page as it is now; its serious and critical violations.
+
+    The page's context must bypass the server's CSP (``bypass_csp=True``): axe is
+    injected as a script the policy does not list.
+
+    Args:
+        page: A loaded page.
+
+    Returns:
+        One ``{"rule", "impact", "help", "targets"}`` per violated rule, ``targets`` the
+        CSS selectors of the offending nodes (at most 10).
+
+    Raises:
+        FileNotFoundError: axe-core is not installed (run ``npm ci`` in examples/web).
+    """
+    if not AXE_SOURCE.is_file():
+        raise FileNotFoundError(f"{AXE_SOURCE} is missing: run `npm ci` in {WEB_DIR}")
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.add_script_tag(path=str(AXE_SOURCE))
+    found: list[dict[str, Any]] = page.evaluate(
+        """async () => {
+          const result = await window.axe.run(document, { resultTypes: ['violations'] });
+          return result.violations
+            .filter(v => v.impact === 'serious' || v.impact === 'critical')
+            .map(v => ({ rule: v.id, impact: v.impact, help: v.help,
+                         targets: v.nodes.slice(0, 10).map(n => n.target.join(' ')) }));
+        }"""
+    )
+    return found

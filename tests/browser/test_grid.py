@@ -11,40 +11,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
-from tests.support import ServerProcess, call_sync
+from tests.support import ServerProcess
 
 from .conftest import Accounts, OpenPage
-from .support import GEOMETRY_JS, browser_marks, new_scan, settle, submit_many
+from .support import (
+    browser_marks,
+    check_geometry,
+    new_scan,
+    pending_count,
+    settle,
+    submission,
+    submit_many,
+)
 
 pytestmark = browser_marks()
 
 COUNTS = (1, 12, 60, 200, 1000)
 SIZES = ((1280, 800), (1920, 1080), (1024, 768), (820, 1180))
-
-PLACES = ["dock 3", "aisle 7", "the cold room", "packing station B", "gate 12", "the mezzanine"]
-THINGS = [
-    "pallet jack left charging in the fire lane",
-    "emergency exit sign flickering",
-    "label printer jams every few labels",
-    "spill near the conveyor, no cone placed",
-    "forklift horn does not work",
-    "stacked boxes lean over the walkway and block the view of oncoming traffic",
-]
-MORE = [
-    "",
-    " Seen twice this week.",
-    " It slows the whole shift down and people have started working around it, which is"
-    " worse: the workaround sends pickers through the loading lane while trucks back in.",
-]
-
-
-def content(rng: random.Random, index: int) -> str:
-    """A plausible submission of varied length (some long enough to need the ellipsis)."""
-    kind = rng.choice(["Observation", "Suggestion"])
-    thing, place = rng.choice(THINGS).capitalize(), rng.choice(PLACES)
-    return f"{kind}: #{index} {thing} at {place}.{rng.choice(MORE)}"
 
 
 @pytest.fixture(scope="module")
@@ -56,41 +41,11 @@ def scans(server: ServerProcess, accounts: Accounts) -> dict[int, str]:
     for count in COUNTS:
         scan = new_scan(server.base_url, accounts.admin, f"Grid with {count} pending")
         submit_many(
-            server.base_url, scan, accounts.workers, [content(rng, i) for i in range(count)]
+            server.base_url, scan, accounts.workers, [submission(rng, i) for i in range(count)]
         )
         made[count] = scan
     print(f"\nseeded {sum(COUNTS)} tasks in {time.monotonic() - started:.1f} s")
     return made
-
-
-def pending_count(server: ServerProcess, accounts: Accounts, scan: str) -> int:
-    status, body = call_sync(
-        server.base_url, "GET", f"/api/scans/{scan}", token=accounts.admin.token
-    )
-    assert status == 200
-    return int(body["scan"]["counts"]["pending"])
-
-
-def check_geometry(page: Page, expected: int, label: str) -> dict[str, Any]:
-    expect(page.locator(".grid")).to_have_attribute("data-pending", str(expected))
-    settle(page)
-    g: dict[str, Any] = page.evaluate(GEOMETRY_JS)
-    where = f"{label}: {json.dumps(g)}"
-    assert g["scrollHeight"] <= g["innerHeight"], f"the page scrolls vertically at {where}"
-    assert g["scrollWidth"] <= g["innerWidth"], f"the page scrolls horizontally at {where}"
-    assert g["overlaps"] == 0, f"cards overlap at {where}"
-    assert g["outside"] == 0, f"cards stick out of the grid at {where}"
-    assert g["clipped"] == [], f"text is clipped without its full text in a title at {where}"
-    assert g["minFont"] is None or g["minFont"] >= 11, f"text below the legible minimum at {where}"
-    assert g["shown"] + g["hidden"] == expected
-    if g["hidden"]:
-        assert g["cards"] == g["shown"], where
-        assert g["tiles"] == g["shown"] + 1, where
-        more = page.locator(".more-tile .more-count")
-        assert more.text_content() == f"+{g['hidden']:,}", where
-    else:
-        assert g["cards"] == expected, where
-    return g
 
 
 @pytest.mark.parametrize("count", COUNTS)
@@ -106,7 +61,7 @@ def test_grid_fits_the_viewport(
     """Every pending task fits without scrolling, overlapping or clipping (or, past the
     legible minimum, the oldest fit and a tile counts the rest), before and after resizes."""
     scan = scans[count]
-    expected = pending_count(server, accounts, scan)
+    expected = pending_count(server.base_url, accounts.admin, scan)
     width, height = SIZES[0]
     page = open_page(f"/admin/scans/{scan}", accounts.admin, width=width, height=height).page
     summary = []
@@ -178,7 +133,7 @@ def test_layout_and_burst_timings_in_the_browser(
     of 100 arrivals, with the grid's own render cost and the worst frame gap; the grid must
     end up complete, without duplicates."""
     scan = scans[1000]
-    expected = pending_count(server, accounts, scan)
+    expected = pending_count(server.base_url, accounts.admin, scan)
     figures: dict[str, Any] = {}
     for width, height in ((1920, 1080), (1280, 800)):
         page = open_page(
@@ -223,7 +178,7 @@ def test_layout_and_burst_timings_in_the_browser(
         server.base_url,
         scan,
         accounts.workers,
-        [content(rng, 10_000 + i) for i in range(100)],
+        [submission(rng, 10_000 + i) for i in range(100)],
     )
     submitted = time.monotonic() - started
     expect(page.locator(".grid")).to_have_attribute("data-pending", str(expected + 100))

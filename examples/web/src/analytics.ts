@@ -1,11 +1,46 @@
-// The analytics panel, live from `scan:stats`: counts, acceptance rate,
-// submissions in the last minute (with a bar chart of the last 15 minutes, counted
-// from the tasks this page holds), decision latency p50/p95 and the per-worker table.
+// The analytics panel, live from `scan:stats`: counts, acceptance rate, submissions and
+// decisions in the last minute, oldest pending age, time to empty, decision latency, a bar
+// chart of submissions over the last 15 minutes, and the per-worker and per-reviewer tables.
+// A worker's row is a toggle: it asks the page to show only that worker's tasks.
+import "./analytics.css";
 import { clear, h, icon, setText } from "./dom";
-import type { Stats } from "./types";
+import type { ReviewerStats, Stats, WorkerStats } from "./types";
 
 const SVG = "http://www.w3.org/2000/svg";
 export const MINUTES = 15;
+const MINUTE_MS = 60_000;
+
+type CountKey = "pending" | "validated" | "refused" | "total";
+type FigureKey = "rate" | "spm" | "dpm" | "oldest" | "empty" | "p50" | "p95";
+
+export interface AnalyticsOptions {
+  /**
+   * Called when the admin picks a worker in the Workers table (click, Enter or Space on
+   * the row's name button): that worker's id, or null when the admin clears the pick by
+   * choosing the same worker again. The panel shows the pick itself (`aria-pressed`).
+   */
+  onWorkerSelect?: (workerId: string | null) => void;
+}
+
+/**
+ * Submissions per minute over the last `MINUTES` minutes, oldest first: bucket `i` counts
+ * the times in the 60 s window that ends `MINUTES - 1 - i` minutes before `now`, so the last
+ * bucket is "the last 60 s", the window the server's `submissions_last_minute` counts.
+ *
+ * @param times ISO 8601 creation times.
+ * @param now The end of the last window, ms since the epoch.
+ * @returns `MINUTES` counts.
+ */
+export function submissionsPerMinute(times: Iterable<string>, now = Date.now()): number[] {
+  const counts = new Array<number>(MINUTES).fill(0);
+  for (const time of times) {
+    const age = now - Date.parse(time);
+    if (!(age >= 0)) continue; // NaN, or a clock a little ahead of this one
+    const ago = Math.floor(age / MINUTE_MS);
+    if (ago < MINUTES) counts[MINUTES - 1 - ago]! += 1;
+  }
+  return counts;
+}
 
 function pct(value: number | null): string {
   return value === null ? "—" : `${Math.round(value * 1000) / 10}%`;
@@ -19,131 +54,268 @@ function seconds(value: number | null): string {
   return `${(value / 3600).toFixed(1)} h`;
 }
 
+/**
+ * A duration as people say it: "42 s", "4 min 05 s", "3 h 12 min", "2 d 4 h"; with
+ * `minutes`, a minute or more is rounded to whole minutes ("4 min").
+ */
+export function duration(totalSeconds: number, minutes = false): string {
+  let s = Math.max(0, Math.floor(totalSeconds));
+  if (s < 60) return `${s} s`;
+  if (minutes) s = Math.round(s / 60) * 60;
+  if (s < 3600) return minutes ? `${s / 60} min` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
+  return `${Math.floor(s / 86_400)} d ${Math.floor((s % 86_400) / 3600)} h`;
+}
+
+/** Time to empty the queue at the recent decision rate; "—" without a rate. */
+export function timeToEmpty(pending: number, decisionsPerMinute: number): string {
+  if (pending === 0) return "empty";
+  if (decisionsPerMinute <= 0) return "—";
+  return `≈ ${duration((pending / decisionsPerMinute) * 60, true)}`;
+}
+
 function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string>): SVGElementTagNameMap[K] {
   const el = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
   return el;
 }
 
+function num(value: number): string {
+  return value.toLocaleString("en-US");
+}
+
+/** A table with a caption and short column heads (each with its full name as a title). */
+function table(cls: string, caption: string, heads: [string, string][]): { table: HTMLTableElement; body: HTMLTableSectionElement } {
+  const body = h("tbody");
+  const el = h("table", { class: `an-table ${cls}` },
+    h("caption", { text: caption }),
+    h("thead", null, h("tr", null, ...heads.map(([text, title]) =>
+      h("th", { text, title, attrs: { scope: "col" } })))),
+    body);
+  return { table: el, body };
+}
+
+interface WorkerRow {
+  row: HTMLTableRowElement;
+  button: HTMLButtonElement;
+  cells: HTMLTableCellElement[];
+}
+
 export class AnalyticsPanel {
   readonly el: HTMLElement;
-  private readonly counts: Record<"pending" | "validated" | "refused" | "total", HTMLElement>;
-  private readonly rate: HTMLElement;
+  private readonly counts = {} as Record<CountKey, HTMLElement>;
+  private readonly figures = {} as Record<FigureKey, HTMLElement>;
   private readonly rateBar: HTMLElement;
-  private readonly perMinute: HTMLElement;
   private readonly peak: HTMLElement;
   private readonly bars: SVGRectElement[] = [];
-  private readonly p50: HTMLElement;
-  private readonly p95: HTMLElement;
-  private readonly body: HTMLTableSectionElement;
+  private readonly chart: SVGSVGElement;
+  private readonly workerBody: HTMLTableSectionElement;
+  private readonly reviewerBody: HTMLTableSectionElement;
+  private readonly workerRows = new Map<string, WorkerRow>();
+  private readonly onWorkerSelect: ((workerId: string | null) => void) | undefined;
+  private readonly ticker: number;
+  private selected: string | null = null;
   private latest: Stats | null = null;
+  private attached = false;
 
-  /** `history()` answers submissions per minute, oldest first, the last one the current minute. */
-  constructor(private readonly history: () => number[]) {
-    const count = (key: "pending" | "validated" | "refused" | "total", label: string, shape: Parameters<typeof icon>[0]) => {
-      const value = h("strong", { class: "stat-value", text: "—" });
+  /**
+   * @param history Submissions per minute, oldest first, the last one the last 60 s
+   *   (`submissionsPerMinute` over the tasks the page holds).
+   * @param options What the panel asks of the page (see `AnalyticsOptions`).
+   */
+  constructor(private readonly history: () => number[], options: AnalyticsOptions = {}) {
+    this.onWorkerSelect = options.onWorkerSelect;
+    const count = (key: CountKey, label: string, shape: Parameters<typeof icon>[0]) => {
+      const value = h("strong", { class: "an-value stat-value", text: "—" });
       this.counts[key] = value;
-      return h("div", { class: `stat stat-${key}` }, h("span", { class: "stat-label" }, icon(shape), label), value);
+      return h("div", { class: `an-tile stat stat-${key}` }, h("span", { class: "an-label stat-label" }, icon(shape), label), value);
     };
-    this.counts = {} as typeof this.counts;
-    this.rate = h("strong", { class: "rate-value", text: "—" });
+    const figure = (key: FigureKey, label: string, title: string, wide = false) => {
+      const value = h("strong", { class: "an-value an-figure", text: "—" });
+      this.figures[key] = value;
+      return h("div", { class: `an-tile an-${key}${wide ? " an-wide" : ""}`, title },
+        h("span", { class: "an-label", text: label }), value);
+    };
     this.rateBar = h("span", { class: "rate-fill" });
-    this.perMinute = h("strong", { class: "spm-value", text: "0" });
-    this.peak = h("span", { class: "spm-peak", text: "" });
-    const chart = svg("svg", { viewBox: `0 0 ${MINUTES * 10} 40`, preserveAspectRatio: "none", class: "spark", role: "img", "aria-label": `Submissions per minute over the last ${MINUTES} minutes` });
+    const rate = figure("rate", "Acceptance rate", "Validated ÷ decided", true);
+    rate.append(h("span", { class: "rate-track", attrs: { "aria-hidden": "true" } }, this.rateBar));
+    this.peak = h("span", { class: "an-peak", text: "peak 0/min" });
+    this.chart = svg("svg", { viewBox: `0 0 ${MINUTES * 10} 40`, preserveAspectRatio: "none", class: "spark", role: "img" });
     for (let i = 0; i < MINUTES; i++) {
       const bar = svg("rect", { class: i === MINUTES - 1 ? "spark-bar spark-bar-now" : "spark-bar", x: String(i * 10 + 1.5), width: "7", y: "39", height: "1", rx: "1.5" });
       this.bars.push(bar);
-      chart.append(bar);
+      this.chart.append(bar);
     }
-    this.p50 = h("strong", { class: "lat-value", text: "—" });
-    this.p95 = h("strong", { class: "lat-value", text: "—" });
-    this.body = h("tbody");
+    const workers = table("worker-table", "Workers", [
+      ["Worker", "Worker (choose one to show only their tasks)"], ["Sent", "Submitted"],
+      ["OK", "Validated"], ["No", "Refused"], ["Rate", "Acceptance rate"]]);
+    this.workerBody = workers.body;
+    const reviewers = table("reviewer-table", "Reviewers", [
+      ["Reviewer", "Reviewer"], ["Done", "Decisions that stand"], ["OK", "Validated"],
+      ["No", "Refused"], ["Undo", "Decisions undone"], ["p50", "Median decision time"]]);
+    this.reviewerBody = reviewers.body;
     this.el = h(
       "aside",
-      { class: "panel pane analytics", attrs: { "aria-label": "Analytics" } },
+      // Focusable: when the pane scrolls, the keyboard scrolls it (axe scrollable-region-focusable).
+      { class: "panel pane analytics", attrs: { "aria-label": "Analytics", tabindex: "0" } },
       h("h2", { class: "panel-title", text: "Analytics" }),
-      h("div", { class: "stats-grid" },
+      h("div", { class: "an-tiles" },
         count("pending", "Pending", "pendingRing"),
         count("validated", "Validated", "checkCircle"),
         count("refused", "Refused", "crossSquare"),
         count("total", "Total", "bolt"),
-      ),
-      h("div", { class: "metric" },
-        h("div", { class: "metric-head" }, h("span", { class: "metric-label", text: "Acceptance rate" }), this.rate),
-        h("div", { class: "rate-track", attrs: { "aria-hidden": "true" } }, this.rateBar),
-      ),
-      h("div", { class: "metric" },
-        h("div", { class: "metric-head" },
-          h("span", { class: "metric-label", text: "Submissions / min" }),
-          this.perMinute),
-        chart,
-        h("div", { class: "spark-axis" },
-          h("span", { text: `−${MINUTES} min`, attrs: { "aria-hidden": "true" } }), this.peak, h("span", { text: "now", attrs: { "aria-hidden": "true" } })),
-      ),
-      h("div", { class: "metric latency" },
-        h("span", { class: "metric-label", text: "Decision latency" }),
-        h("div", { class: "lat-row" },
-          h("span", { class: "lat" }, h("span", { class: "lat-label", text: "p50" }), this.p50),
-          h("span", { class: "lat" }, h("span", { class: "lat-label", text: "p95" }), this.p95)),
-      ),
-      h("div", { class: "workers" },
-        h("table", { class: "worker-table" },
-          h("caption", { text: "Workers" }),
-          h("thead", null, h("tr", null,
-            h("th", { text: "Worker", attrs: { scope: "col" } }),
-            h("th", { text: "Sent", title: "Submitted", attrs: { scope: "col" } }),
-            h("th", { text: "OK", title: "Validated", attrs: { scope: "col" } }),
-            h("th", { text: "No", title: "Refused", attrs: { scope: "col" } }),
-            h("th", { text: "Rate", title: "Acceptance rate", attrs: { scope: "col" } }))),
-          this.body)),
+        rate,
+        figure("spm", "Submissions / min", "Submissions in the last 60 s"),
+        figure("dpm", "Decisions / min", "Decisions in the last 60 s that still stand"),
+        figure("oldest", "Oldest pending", "How long the oldest pending task has waited"),
+        figure("empty", "Time to empty", "Pending ÷ decisions in the last minute"),
+        figure("p50", "Decision p50", "Median time from submission to decision"),
+        figure("p95", "Decision p95", "95th percentile of the time from submission to decision")),
+      h("figure", { class: "an-chart" },
+        h("figcaption", { class: "an-chart-head" }, h("span", { class: "an-label", text: "Submissions, 15 min" }), this.peak),
+        this.chart,
+        h("div", { class: "spark-axis", attrs: { "aria-hidden": "true" } }, h("span", { text: `−${MINUTES} min` }), h("span", { text: "now" }))),
+      h("div", { class: "an-table-wrap" }, workers.table),
+      h("div", { class: "an-table-wrap" }, reviewers.table),
     );
+    this.workerBody.addEventListener("click", (event) => {
+      const row = (event.target as Element).closest<HTMLTableRowElement>("tr[data-worker-id]");
+      if (!row || (event.target as Element).closest("button")) return; // the button handles itself
+      row.querySelector("button")?.click();
+    });
+    this.renderWorkers([]);
+    this.renderReviewers([]);
+    this.ticker = window.setInterval(() => this.tick(), 1000);
+  }
+
+  /** The worker the Workers table shows as chosen, or null. */
+  get selectedWorker(): string | null {
+    return this.selected;
+  }
+
+  /**
+   * Show `workerId` as chosen (null: none) without calling `onWorkerSelect`: for the page,
+   * when its grid filter changes some other way.
+   */
+  selectWorker(workerId: string | null): void {
+    this.selected = workerId;
+    for (const [id, { row, button }] of this.workerRows) {
+      const on = id === workerId;
+      button.setAttribute("aria-pressed", String(on));
+      row.classList.toggle("is-selected", on);
+    }
   }
 
   /** New figures from `scan:stats` (or GET /api/scans/{id}/stats). */
   update(stats: Stats): void {
     this.latest = stats;
-    setText(this.counts.pending, stats.pending.toLocaleString("en-US"));
-    setText(this.counts.validated, stats.validated.toLocaleString("en-US"));
-    setText(this.counts.refused, stats.refused.toLocaleString("en-US"));
-    setText(this.counts.total, stats.total.toLocaleString("en-US"));
-    setText(this.rate, pct(stats.acceptance_rate));
+    setText(this.counts.pending, num(stats.pending));
+    setText(this.counts.validated, num(stats.validated));
+    setText(this.counts.refused, num(stats.refused));
+    setText(this.counts.total, num(stats.total));
+    setText(this.figures.rate, pct(stats.acceptance_rate));
     this.rateBar.style.width = `${Math.round((stats.acceptance_rate ?? 0) * 100)}%`;
     this.rateBar.parentElement!.dataset.decided = String(stats.acceptance_rate !== null);
-    setText(this.p50, seconds(stats.decision_seconds_p50));
-    setText(this.p95, seconds(stats.decision_seconds_p95));
-    setText(this.perMinute, stats.submissions_last_minute.toLocaleString("en-US"));
+    setText(this.figures.p50, seconds(stats.decision_seconds_p50));
+    setText(this.figures.p95, seconds(stats.decision_seconds_p95));
+    setText(this.figures.spm, num(stats.submissions_last_minute));
+    setText(this.figures.dpm, num(stats.decisions_last_minute ?? 0));
+    setText(this.figures.empty, timeToEmpty(stats.pending, stats.decisions_last_minute ?? 0));
+    this.tick();
     this.redraw();
-    clear(this.body);
-    const workers = [...stats.workers].sort((a, b) => b.submitted - a.submitted || a.username.localeCompare(b.username));
-    for (const w of workers) {
-      const decided = w.validated + w.refused;
-      this.body.append(
-        h("tr", null,
-          h("th", { class: "w-name", text: w.username, title: w.username, attrs: { scope: "row" } }),
-          h("td", { text: String(w.submitted) }),
-          h("td", { text: String(w.validated) }),
-          h("td", { text: String(w.refused) }),
-          h("td", { text: decided ? pct(w.validated / decided) : "—" })),
-      );
-    }
-    if (!workers.length) {
-      this.body.append(h("tr", null, h("td", { class: "w-empty", text: "No submissions yet", attrs: { colspan: "5" } })));
-    }
+    this.renderWorkers(stats.workers);
+    this.renderReviewers(stats.reviewers ?? []);
   }
 
-  /** Redraw the per-minute bars (also on a timer: minutes pass without events). */
+  /**
+   * Redraw the per-minute bars (also on a timer: minutes pass without events). The last bar
+   * is the server's `submissions_last_minute` once known, the figure the panel shows, so the
+   * peak is never below it.
+   */
   redraw(): void {
-    const counts = this.history();
-    const peak = Math.max(1, ...counts);
-    setText(this.peak, `peak ${Math.max(0, ...counts).toLocaleString("en-US")}/min`);
-    counts.slice(-MINUTES).forEach((value, i) => {
-      const height = value ? Math.max(2, (value / peak) * 38) : 1;
+    const counts = this.history().slice(-MINUTES);
+    if (this.latest) counts[counts.length - 1] = this.latest.submissions_last_minute;
+    const peak = Math.max(0, ...counts);
+    setText(this.peak, `peak ${num(peak)}/min`);
+    this.chart.setAttribute("aria-label", `Submissions per minute over the last ${MINUTES} minutes: peak ${peak}, last minute ${counts[counts.length - 1] ?? 0}`);
+    counts.forEach((value, i) => {
+      const height = value ? Math.max(2, (value / Math.max(1, peak)) * 38) : 1;
       const bar = this.bars[i];
       if (!bar) return;
       bar.setAttribute("y", (40 - height).toFixed(1));
       bar.setAttribute("height", height.toFixed(1));
     });
-    if (!this.latest) setText(this.perMinute, String(counts[counts.length - 1] ?? 0));
+    if (!this.latest) setText(this.figures.spm, num(counts[counts.length - 1] ?? 0));
+  }
+
+  /** Every second: the oldest pending task's age; stops once the panel has left the page. */
+  private tick(): void {
+    if (this.el.isConnected) this.attached = true;
+    else if (this.attached) {
+      window.clearInterval(this.ticker);
+      return;
+    }
+    const since = this.latest?.oldest_pending_at ?? null;
+    setText(this.figures.oldest, since === null ? "—" : duration((Date.now() - Date.parse(since)) / 1000));
+  }
+
+  private renderWorkers(workers: WorkerStats[]): void {
+    const sorted = [...workers].sort((a, b) => b.submitted - a.submitted || a.username.localeCompare(b.username));
+    const focused = document.activeElement;
+    const keep = new Set(sorted.map((w) => w.worker_id));
+    for (const [id, entry] of this.workerRows) {
+      if (!keep.has(id)) { entry.row.remove(); this.workerRows.delete(id); }
+    }
+    if (!sorted.length) {
+      clear(this.workerBody);
+      this.workerBody.append(h("tr", null, h("td", { class: "an-empty", text: "No submissions yet", attrs: { colspan: "5" } })));
+      return;
+    }
+    this.workerBody.querySelector(".an-empty")?.closest("tr")?.remove();
+    sorted.forEach((w, index) => {
+      let entry = this.workerRows.get(w.worker_id);
+      if (!entry) entry = this.workerRow(w.worker_id);
+      const decided = w.validated + w.refused;
+      setText(entry.button, w.username);
+      entry.button.title = `${w.username}: show only their tasks`;
+      entry.cells.forEach((cell, i) => setText(cell, [num(w.submitted), num(w.validated), num(w.refused), decided ? pct(w.validated / decided) : "—"][i]!));
+      if (this.workerBody.children[index] !== entry.row) this.workerBody.insertBefore(entry.row, this.workerBody.children[index] ?? null);
+    });
+    // Moving a row blurs a focused button inside it: give the focus back.
+    if (focused instanceof HTMLElement && document.activeElement !== focused && this.workerBody.contains(focused)) {
+      focused.focus({ preventScroll: true });
+    }
+  }
+
+  private workerRow(workerId: string): WorkerRow {
+    const button = h("button", { class: "an-worker", attrs: { type: "button", "aria-pressed": String(this.selected === workerId) } });
+    button.addEventListener("click", () => {
+      const next = this.selected === workerId ? null : workerId;
+      this.selectWorker(next);
+      this.onWorkerSelect?.(next);
+    });
+    const cells = [h("td"), h("td"), h("td"), h("td")];
+    const row = h("tr", { data: { workerId } }, h("th", { class: "an-name", attrs: { scope: "row" } }, button), ...cells);
+    row.classList.toggle("is-selected", this.selected === workerId);
+    const entry = { row, button, cells };
+    this.workerRows.set(workerId, entry);
+    return entry;
+  }
+
+  private renderReviewers(reviewers: ReviewerStats[]): void {
+    clear(this.reviewerBody);
+    const sorted = [...reviewers].sort((a, b) => b.decided - a.decided || a.username.localeCompare(b.username));
+    for (const r of sorted) {
+      this.reviewerBody.append(h("tr", null,
+        h("th", { class: "an-name", attrs: { scope: "row" } }, h("span", { class: "an-name-text", text: r.username, title: r.username })),
+        h("td", { text: num(r.decided) }),
+        h("td", { text: num(r.validated) }),
+        h("td", { text: num(r.refused) }),
+        h("td", { text: num(r.undone) }),
+        h("td", { text: seconds(r.decision_seconds_p50) })));
+    }
+    if (!sorted.length) {
+      this.reviewerBody.append(h("tr", null, h("td", { class: "an-empty", text: "No decisions yet", attrs: { colspan: "6" } })));
+    }
   }
 }

@@ -47,7 +47,16 @@ export class QueueView {
    * Args:
    *   changed: called when the filter or the page changes (the page re-renders the grid).
    */
-  constructor(private readonly changed: () => void) {
+  /**
+   * Args:
+   *   changed: called when the filter or the page changes (the page renders again).
+   *   workerChosen: called when the worker filter changes here (a pick in the select, or
+   *     Clear filters), with the worker's id or null for everyone.
+   */
+  constructor(
+    private readonly changed: () => void,
+    private readonly workerChosen: (workerId: string | null) => void = () => undefined,
+  ) {
     this.search = h("input", {
       class: "input qv-search",
       attrs: { type: "search", "aria-label": "Search tasks", placeholder: "Search tasks  /", autocomplete: "off", spellcheck: "false" },
@@ -89,7 +98,10 @@ export class QueueView {
         this.filterChanged();
       }
     });
-    this.worker.addEventListener("change", () => this.filterChanged());
+    this.worker.addEventListener("change", () => {
+      this.workerChosen(this.worker.value || null);
+      this.filterChanged();
+    });
     this.kind.addEventListener("change", () => this.filterChanged());
     this.clearBtn.addEventListener("click", () => this.clear());
     this.prevBtn.addEventListener("click", () => this.previousPage());
@@ -221,8 +233,29 @@ export class QueueView {
   /** Drop every filter and go back to the first page. */
   clear(): void {
     this.search.value = "";
+    const hadWorker = this.worker.value !== "";
     this.worker.value = "";
     this.kind.value = "";
+    if (hadWorker) this.workerChosen(null);
+    this.filterChanged();
+  }
+
+  /**
+   * Show only one worker's tasks (or everyone's), as a pick elsewhere asked (the Workers
+   * table); the select follows.
+   *
+   * Args:
+   *   workerId: the worker's id, or null for every worker.
+   *   username: the worker's name, for the select's option when the worker has none yet.
+   */
+  setWorker(workerId: string | null, username = ""): void {
+    const id = workerId ?? "";
+    if (id && ![...this.worker.options].some((option) => option.value === id)) {
+      this.worker.append(h("option", { text: username || id, attrs: { value: id } }));
+      this.workerIds = "";
+    }
+    if (this.worker.value === id) return;
+    this.worker.value = id;
     this.filterChanged();
   }
 

@@ -51,6 +51,17 @@ export interface WorkerStats {
   refused: number;
 }
 
+/** One admin's decisions in a scan (CONTRACT.md §4.5); counts are of decisions that stand. */
+export interface ReviewerStats {
+  admin_id: string;
+  username: string;
+  decided: number;
+  validated: number;
+  refused: number;
+  undone: number;
+  decision_seconds_p50: number | null;
+}
+
 export interface Stats {
   scan_id: string;
   total: number;
@@ -62,6 +73,10 @@ export interface Stats {
   decision_seconds_p50: number | null;
   decision_seconds_p95: number | null;
   workers: WorkerStats[];
+  /** Contract v2 (§4.5). */
+  decisions_last_minute: number;
+  oldest_pending_at: string | null;
+  reviewers: ReviewerStats[];
 }
 
 export interface WireError {

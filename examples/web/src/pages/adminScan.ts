@@ -1,6 +1,6 @@
 // The admin's scan view: the live grid, the validation workflow and the analytics.
 import { connectionIndicator, topbar, type AppContext } from "../app";
-import { AnalyticsPanel, MINUTES } from "../analytics";
+import { AnalyticsPanel, submissionsPerMinute } from "../analytics";
 import { ApiError, download } from "../api";
 import { mark } from "../diag";
 import { h, icon, setText, splitKind } from "../dom";
@@ -33,7 +33,10 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
   let disposed = false;
 
   const indicator = connectionIndicator(ctx.live);
-  const analytics = new AnalyticsPanel(() => perMinute());
+  const analytics = new AnalyticsPanel(
+    () => submissionsPerMinute(Array.from(tasks.values(), (task) => task.created_at)),
+    { onWorkerSelect: (workerId) => showWorker(workerId) },
+  );
   const grid = new TaskGrid(
     {
       items: () => items(),
@@ -43,7 +46,7 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
     "New submissions appear here the moment workers send them.",
   );
   // [read] filter/search/paging over the queue, and the preview pane (queueView.ts, preview.ts).
-  const queueView = new QueueView(() => changed());
+  const queueView = new QueueView(() => changed(), (workerId) => analytics.selectWorker(workerId));
   const preview = new PreviewPane({
     task: (id) => tasks.get(id),
     busy: (id) => local.has(id),
@@ -155,16 +158,10 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
   });
 
   // -- model ----------------------------------------------------------------------------------
-  /** Submissions per minute over the last MINUTES minutes, from the tasks this page holds. */
-  function perMinute(): number[] {
-    const counts = new Array<number>(MINUTES).fill(0);
-    const now = Date.now();
-    const currentMinute = Math.floor(now / 60_000);
-    for (const task of tasks.values()) {
-      const ago = currentMinute - Math.floor(Date.parse(task.created_at) / 60_000);
-      if (ago >= 0 && ago < MINUTES) counts[MINUTES - 1 - ago]! += 1;
-    }
-    return counts;
+  /** The Workers table's pick (a worker's id, or null for everyone) filters the queue. */
+  function showWorker(workerId: string | null): void {
+    const named = workerId ? [...tasks.values()].find((task) => task.worker_id === workerId) : undefined;
+    queueView.setWorker(workerId, named?.worker_username ?? "");
   }
 
   function items(): GridItem[] {

@@ -101,7 +101,7 @@ export function renderWorkerScan(root: HTMLElement, ctx: AppContext, scanId: str
             h("span", { class: "count count-pending", title: "Pending" }, icon("pendingRing"), tallies.pending, h("span", { class: "sr-only", text: " pending" })),
             h("span", { class: "count count-validated", title: "Validated" }, icon("checkCircle"), tallies.validated, h("span", { class: "sr-only", text: " validated" })),
             h("span", { class: "count count-refused", title: "Refused" }, icon("crossSquare"), tallies.refused, h("span", { class: "sr-only", text: " refused" })))),
-        h("div", { class: "scroll" }, list, emptyList))));
+        h("div", { class: "scroll", attrs: { tabindex: "0", "aria-label": "My submissions" } }, list, emptyList))));
   root.append(page);
 
   function syncKind(): void {

@@ -1,0 +1,211 @@
+"""The admin's analytics pane: per-minute figures that agree with each other, the v2 figures
+(decisions per minute, reviewers, oldest pending age, time to empty), and the Workers table
+as a keyboard-reachable control that picks a worker for the grid."""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from datetime import UTC, datetime
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.support import Account, ServerProcess, call_sync, register_sync
+
+from .conftest import PASSWORD, Accounts, OpenPage
+from .support import (
+    browser_marks,
+    check_analytics_geometry,
+    new_scan,
+    settle,
+    submission,
+    submit_many,
+)
+
+pytestmark = browser_marks()
+
+#: A username of the longest length the contract allows.
+LONG_NAME = "a-worker-with-a-very-long-name32"
+
+BARS_JS = "() => [...document.querySelectorAll('.spark-bar')].map(b => b.getBBox().height)"
+
+
+def decide(server: ServerProcess, admin: Account, task_id: str, decision: str) -> None:
+    """Decide a task over HTTP as ``admin``; fails the test on any error."""
+    status, body = call_sync(
+        server.base_url,
+        "POST",
+        f"/api/tasks/{task_id}/decision",
+        {"decision": decision},
+        admin.token,
+    )
+    assert status == 200, body
+
+
+def figure(page: Page, key: str) -> str:
+    """The text of the analytics tile ``key`` (``rate``, ``spm``, ``dpm``, ``oldest``, …)."""
+    return page.locator(f".analytics .an-{key} .an-value").inner_text()
+
+
+def parse_time(value: str) -> float:
+    """A contract timestamp (ISO 8601, UTC) as Unix time in seconds."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def test_submissions_per_minute_agree_with_the_chart(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """The "Submissions / min" figure (the server's last 60 s) is the chart's last bar and the
+    peak, also when the browser's clock has passed into the next calendar minute since
+    the submissions: the bars are 60 s windows ending now, not calendar minutes."""
+    scan = new_scan(server.base_url, accounts.admin, "Per-minute agreement")
+    if not 1.5 <= time.time() % 60 <= 58:  # submit clear of a minute boundary
+        time.sleep(3)
+    rng = random.Random(3)
+    contents = [submission(rng, i) for i in range(6)]
+    tasks = submit_many(server.base_url, scan, accounts.workers, contents)
+    created = sorted(parse_time(task["created_at"]) for task in tasks)
+    # The browser's "now": in the calendar minute after the first submission's (or just
+    # after the last submission), still within the 60 s the server counts.
+    now = max(created[-1] + 0.25, (created[0] // 60 + 1) * 60 + 0.25)
+    assert now - created[0] < 59.5
+    assert now // 60 != created[0] // 60
+    page = open_page(
+        f"/admin/scans/{scan}",
+        accounts.admin,
+        width=1366,
+        height=768,
+        before=lambda page: page.clock.set_fixed_time(datetime.fromtimestamp(now, UTC)),
+    ).page
+    expect(page.locator(".grid")).to_have_attribute("data-pending", "6")
+    expect(page.locator(".analytics .an-spm .an-value")).to_have_text("6")
+    expect(page.locator(".analytics .an-peak")).to_have_text("peak 6/min")
+    settle(page)
+    bars: list[float] = page.evaluate(BARS_JS)
+    assert bars[-1] == max(bars) > 1, f"the last minute's bar is not the peak: {bars}"
+    assert all(height <= 1 for height in bars[:-1]), f"earlier minutes show submissions: {bars}"
+
+
+def test_decisions_reviewers_oldest_and_time_to_empty(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """Before any decision: no decision rate, so no time to empty, and no reviewers; after
+    decisions by two admins (one undone) the pane shows the decisions of the last minute,
+    each reviewer's figures and the time to empty at that rate; the oldest pending age ticks."""
+    scan = new_scan(server.base_url, accounts.admin, "Reviewer figures")
+    rng = random.Random(5)
+    tasks = submit_many(
+        server.base_url, scan, accounts.workers, [submission(rng, i) for i in range(8)], threads=1
+    )
+    page = open_page(f"/admin/scans/{scan}", accounts.admin, width=1920, height=1080).page
+    expect(page.locator(".analytics .stat-pending .stat-value")).to_have_text("8")
+    assert figure(page, "dpm") == "0"
+    assert figure(page, "empty") == "—"
+    expect(page.locator(".reviewer-table tbody")).to_have_text("No decisions yet")
+    oldest = page.locator(".analytics .an-oldest .an-value")
+    expect(oldest).to_have_text(re.compile(r"^\d+ s$"))
+    before = oldest.inner_text()
+    expect(oldest).not_to_have_text(before, timeout=5_000)  # it ticks without any event
+
+    admin, other = accounts.admin, accounts.admin2
+    decide(server, admin, tasks[0]["id"], "validated")
+    decide(server, admin, tasks[1]["id"], "validated")
+    decide(server, admin, tasks[2]["id"], "refused")
+    decide(server, admin, tasks[3]["id"], "validated")
+    status, body = call_sync(
+        server.base_url, "POST", f"/api/tasks/{tasks[3]['id']}/undo", None, admin.token
+    )
+    assert status == 200, body
+    decide(server, other, tasks[4]["id"], "refused")
+
+    # 4 decisions stand, 4 tasks pending: 4 / (4 per minute) = one minute to empty.
+    expect(page.locator(".analytics .stat-pending .stat-value")).to_have_text("4")
+    expect(page.locator(".analytics .an-dpm .an-value")).to_have_text("4")
+    expect(page.locator(".analytics .an-empty .an-value")).to_have_text("≈ 1 min")
+    rows = page.locator(".reviewer-table tbody tr")
+    expect(rows).to_have_count(2)
+    cells = [row.locator("th, td").all_inner_texts()[:5] for row in rows.all()]
+    assert cells == [
+        [admin.username, "3", "2", "1", "1"],
+        [other.username, "1", "0", "1", "0"],
+    ]
+    expect(page.locator(".analytics .an-rate .an-value")).to_have_text("50%")
+    for width, height in ((1920, 1080), (1366, 768), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        check_analytics_geometry(page, f"two reviewers, {width}x{height}")
+
+
+@pytest.fixture(scope="module")
+def crowd(server: ServerProcess, accounts: Accounts) -> tuple[str, list[Account]]:
+    """A scan with seven workers, one with a 32-character name, each with a different
+    number of submissions (the first the most)."""
+    names = [LONG_NAME, "ivo", "juno", "lark", "moss", "nell", "otto"]
+    workers = [register_sync(server.base_url, name, PASSWORD) for name in names]
+    scan = new_scan(server.base_url, accounts.admin, "Many workers")
+    rng = random.Random(9)
+    for rank, worker in enumerate(workers):
+        count = len(workers) - rank
+        submit_many(server.base_url, scan, [worker], [submission(rng, i) for i in range(count)])
+    return scan, workers
+
+
+def _filtered_to(page: Page, worker: Account | None) -> None:
+    """The queue's worker filter shows ``worker``'s tasks only (None: everyone's)."""
+    select = page.get_by_label("Filter by worker")
+    expect(select).to_have_value(worker.id if worker is not None else "")
+    cards = page.locator(".grid .card .who")
+    if worker is None:
+        expect(page.locator(".grid")).to_have_attribute("data-pending", "28")
+        return
+    expect(cards.first).to_have_text(worker.username)
+    names = set(cards.all_text_contents())
+    assert names == {worker.username}, names
+
+
+def test_workers_table_fits_and_picks_a_worker_by_keyboard_and_click(
+    crowd: tuple[str, list[Account]], open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """At 1366x768 the Workers table neither scrolls sideways nor hides a long name without
+    a title; Tab reaches its workers; Enter, Space and a click on the row pick a worker
+    (``aria-pressed``, and the queue shows only that worker's tasks) or clear the pick; a focused
+    worker keeps the focus when new figures reorder the table."""
+    scan, workers = crowd
+    page = open_page(f"/admin/scans/{scan}", accounts.admin, width=1366, height=768).page
+    expect(page.locator(".grid")).to_have_attribute("data-pending", "28")
+    buttons = page.locator(".worker-table .an-worker")
+    expect(buttons).to_have_count(7)
+    check_analytics_geometry(page, "7 workers, 1366x768")
+    expect(buttons.first).to_have_attribute("title", f"{LONG_NAME}: show only their tasks")
+
+    page.locator(".analytics").focus()
+    page.keyboard.press("Tab")
+    expect(buttons.first).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(buttons.first).to_have_attribute("aria-pressed", "true")
+    _filtered_to(page, workers[0])
+    page.keyboard.press("Tab")
+    expect(buttons.nth(1)).to_be_focused()
+    page.keyboard.press(" ")
+    expect(buttons.nth(1)).to_have_attribute("aria-pressed", "true")
+    expect(buttons.first).to_have_attribute("aria-pressed", "false")
+    _filtered_to(page, workers[1])
+    page.keyboard.press(" ")
+    expect(buttons.nth(1)).to_have_attribute("aria-pressed", "false")
+    _filtered_to(page, None)
+
+    third = page.locator(".worker-table tbody tr").nth(2)
+    third.locator("td").first.click()
+    expect(third.locator(".an-worker")).to_have_attribute("aria-pressed", "true")
+    _filtered_to(page, workers[2])
+
+    # The last worker, focused, climbs to the top as their submissions arrive.
+    last = buttons.filter(has_text=workers[-1].username)
+    last.focus()
+    rng = random.Random(10)
+    submit_many(server.base_url, scan, [workers[-1]], [submission(rng, 100 + i) for i in range(8)])
+    expect(buttons.first).to_have_text(workers[-1].username)
+    expect(last).to_be_focused()
+    picked = buttons.filter(has_text=workers[2].username)
+    expect(picked).to_have_attribute("aria-pressed", "true")
