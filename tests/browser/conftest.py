@@ -71,6 +71,13 @@ def server(web_build: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield process
 
 
+@pytest.fixture
+def own_server(web_build: None, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server of one test's own, which it may stop and restart (same port, file SQLite store)."""
+    with ServerProcess(store_url=f"sqlite:///{tmp_path}/restart.db") as process:
+        yield process
+
+
 @pytest.fixture(scope="package")
 def accounts(server: ServerProcess) -> Accounts:
     """Two admins and three workers."""

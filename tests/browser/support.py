@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -24,21 +26,28 @@ __all__ = [
     "CHROMIUM",
     "CHROMIUM_ARGS",
     "GEOMETRY_JS",
+    "SMALL_TARGETS_JS",
     "WEB_DIR",
     "axe_serious",
     "browser_marks",
     "build_is_stale",
     "check_analytics_geometry",
     "check_geometry",
+    "close_scan",
+    "contrast",
+    "css_colour",
+    "decide",
     "document_fits",
     "ensure_web_build",
     "new_scan",
+    "panel_extremes",
     "pending_count",
     "settle",
     "shown_cards",
     "signed_in",
     "submission",
     "submit_many",
+    "task_contents",
 ]
 
 ROOT: Final = Path(__file__).resolve().parents[2]
@@ -128,6 +137,36 @@ def submit_many(
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         return list(pool.map(one, range(len(contents))))
+
+
+def decide(
+    base_url: str, admin: Account, task_id: str, decision: str, reason: str | None = None
+) -> dict[str, Any]:
+    """Validate or refuse a task over HTTP; the task as the server answered it."""
+    body: dict[str, Any] = {"decision": decision}
+    if reason is not None:
+        body["reason"] = reason
+    status, answer = call_sync(
+        base_url, "POST", f"/api/tasks/{task_id}/decision", body, admin.token
+    )
+    assert status == 200, answer
+    task: dict[str, Any] = answer["task"]
+    return task
+
+
+def close_scan(base_url: str, admin: Account, scan_id: str) -> None:
+    """Close a scan over HTTP."""
+    status, answer = call_sync(base_url, "POST", f"/api/scans/{scan_id}/close", None, admin.token)
+    assert status == 200, answer
+
+
+def task_contents(base_url: str, scan_id: str, account: Account) -> list[str]:
+    """The content of every task of the scan ``account`` may list (a worker: its own)."""
+    status, answer = call_sync(
+        base_url, "GET", f"/api/scans/{scan_id}/tasks?limit=500", token=account.token
+    )
+    assert status == 200, answer
+    return [str(task["content"]) for task in answer["tasks"]]
 
 
 def signed_in(context: BrowserContext, account: Account) -> BrowserContext:
@@ -437,3 +476,101 @@ def axe_serious(page: Page) -> list[dict[str, Any]]:
         }"""
     )
     return found
+
+
+#: Visible buttons, links and tabs smaller than 32 × 32 CSS pixels: ``[{what, w, h}]``.
+SMALL_TARGETS_JS: Final = """
+() => [...document.querySelectorAll('button, a[href], [role=tab]')]
+  .filter(el => {
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== 'hidden';
+  })
+  .map(el => {
+    const r = el.getBoundingClientRect();
+    return {what: el.outerHTML.slice(0, 90), w: r.width, h: r.height};
+  })
+  .filter(t => t.w < 32 || t.h < 32)
+"""
+
+#: The darkest and lightest pixel of a PNG region (base64), as [[r, g, b], [r, g, b]] by
+#: relative luminance; decoded in the page with createImageBitmap, which no CSP restricts.
+_EXTREMES_JS: Final = """
+async (png) => {
+  const bytes = Uint8Array.from(atob(png), c => c.charCodeAt(0));
+  const bitmap = await createImageBitmap(new Blob([bytes], {type: 'image/png'}));
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const g = canvas.getContext('2d');
+  g.drawImage(bitmap, 0, 0);
+  const data = g.getImageData(0, 0, bitmap.width, bitmap.height).data;
+  const lin = v => { v /= 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  let lo = null, hi = null, loL = 2, hiL = -1;
+  for (let i = 0; i < data.length; i += 4) {
+    const L = 0.2126 * lin(data[i]) + 0.7152 * lin(data[i + 1]) + 0.0722 * lin(data[i + 2]);
+    if (L < loL) { loL = L; lo = [data[i], data[i + 1], data[i + 2]]; }
+    if (L > hiL) { hiL = L; hi = [data[i], data[i + 1], data[i + 2]]; }
+  }
+  return [lo, hi];
+}
+"""
+
+#: Hide (or show again) everything inside a panel, leaving its own background.
+_HIDE_INSIDE_JS: Final = """
+([selector, hide]) => {
+  document.activeElement?.blur();
+  for (const el of document.querySelectorAll(selector + ' *')) {
+    el.style.visibility = hide ? 'hidden' : '';
+  }
+}
+"""
+
+RGB = tuple[int, int, int]
+
+
+def _luminance(rgb: Sequence[int]) -> float:
+    def channel(value: int) -> float:
+        v = value / 255
+        return v / 12.92 if v <= 0.04045 else float(((v + 0.055) / 1.055) ** 2.4)
+
+    r, g, b = (channel(v) for v in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: Sequence[int], b: Sequence[int]) -> float:
+    """The WCAG 2 contrast ratio of two opaque sRGB colours (1 to 21)."""
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def css_colour(page: Page, variable: str) -> RGB:
+    """An opaque ``#rrggbb`` custom property of the document's root, as (r, g, b)."""
+    value = str(
+        page.evaluate(
+            "v => getComputedStyle(document.documentElement).getPropertyValue(v).trim()", variable
+        )
+    )
+    assert re.fullmatch(r"#[0-9a-fA-F]{6}", value), f"{variable} is {value!r}, not #rrggbb"
+    return (int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16))
+
+
+def panel_extremes(page: Page, selector: str, inset: int = 16) -> tuple[RGB, RGB]:
+    """The darkest and lightest pixel of the first ``selector``'s own background (everything
+    inside it hidden; ``inset`` px in from its edges, past the border and rounded corners)."""
+    panel = page.locator(selector).first
+    box = panel.bounding_box()
+    assert box is not None, f"{selector} is not shown"
+    page.evaluate(_HIDE_INSIDE_JS, [selector, True])
+    settle(page)
+    try:
+        png = page.screenshot(
+            clip={
+                "x": box["x"] + inset,
+                "y": box["y"] + inset,
+                "width": box["width"] - 2 * inset,
+                "height": box["height"] - 2 * inset,
+            },
+            animations="disabled",
+        )
+    finally:
+        page.evaluate(_HIDE_INSIDE_JS, [selector, False])
+    lo, hi = page.evaluate(_EXTREMES_JS, base64.b64encode(png).decode("ascii"))
+    return (lo[0], lo[1], lo[2]), (hi[0], hi[1], hi[2])

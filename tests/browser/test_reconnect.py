@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from taskstream_core import TaskStream, TokenIssuer, open_store
@@ -24,13 +21,6 @@ from .conftest import PASSWORD, OpenPage
 from .support import browser_marks, new_scan, submit_many
 
 pytestmark = browser_marks()
-
-
-@pytest.fixture
-def own_server(web_build: None, tmp_path: Path) -> Iterator[ServerProcess]:
-    """A server this test may stop and restart without disturbing the others."""
-    with ServerProcess(store_url=f"sqlite:///{tmp_path}/restart.db") as process:
-        yield process
 
 
 def while_down(

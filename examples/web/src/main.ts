@@ -7,8 +7,10 @@ import { LiveClient } from "./live";
 import { renderAdminHome } from "./pages/adminHome";
 import { renderAdminScan } from "./pages/adminScan";
 import { renderSignIn } from "./pages/signin";
-import { renderWorkerHome, renderWorkerScan } from "./pages/worker";
+import { renderWorkerScan } from "./pages/worker";
+import { renderWorkerHome } from "./pages/workerHome";
 import { clearSession, loadSession, saveSession, type Session } from "./session";
+import { clearUnseen, setTitle } from "./title";
 
 const root = document.getElementById("app")!;
 const toasts = h("div", { class: "toasts", attrs: { role: "status", "aria-live": "polite" } });
@@ -20,7 +22,7 @@ let liveToken: string | null = null;
 let notice: string | null = null;
 
 function toast(message: string, tone: "info" | "error" | "success" = "info"): void {
-  const el = h("div", { class: `toast toast-${tone}`, text: message });
+  const el = h("div", { class: `toast toast-${tone}`, text: message, attrs: { dir: "auto" } });
   toasts.append(el);
   while (toasts.children.length > 4) toasts.firstElementChild?.remove();
   window.setTimeout(() => {
@@ -95,6 +97,7 @@ function message(ctx: AppContext, title: string, text: string, link: { href: str
         h("p", { class: "muted", text }),
         h("a", { class: "btn btn-primary", text: link.label, attrs: { href: link.href, "data-nav": "" } }))));
   root.append(page);
+  setTitle(title);
   return () => {
     indicator.dispose();
     page.remove();
@@ -104,12 +107,14 @@ function message(ctx: AppContext, title: string, text: string, link: { href: str
 function route(): void {
   cleanup?.();
   cleanup = null;
-  document.title = "TaskStream";
+  clearUnseen();
+  setTitle();
   const session = loadSession();
   const path = location.pathname.replace(/\/+$/, "") || "/";
   if (!session) {
     const shown = notice;
     notice = null;
+    setTitle("Sign in");
     cleanup = renderSignIn(root, (signed) => {
       saveSession(signed);
       route();

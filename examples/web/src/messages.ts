@@ -19,7 +19,9 @@ export function explain(error: unknown, context: Context = "general"): string {
         : { code: "internal", message: String(error) };
   switch (e.code) {
     case NETWORK:
-      return "Can't reach the TaskStream server. Check your connection; it will be retried.";
+      // Only the worker's outbox retries by itself (and says so on the item): promise nothing here.
+      if (context === "submit") return "Not sent — will be sent when the connection is back.";
+      return "Can't reach the TaskStream server. Check your connection and try again.";
     case "timeout":
       return "The server did not answer in time. Check the connection indicator and try again.";
     case "invalid_request":

@@ -1,0 +1,276 @@
+// A keyed queue of operations that must reach the server, kept until they have.
+//
+// Each operation carries a key that makes sending it twice safe (the contract's
+// `idempotency_key`), so the queue may resend whenever it is unsure: after a
+// timeout, after a reconnect, after a reload. Items live in localStorage (memory
+// when storage is disabled), so closing or reloading the tab loses nothing; tabs
+// of one origin share a queue through the `storage` event.
+//
+// The queue itself knows nothing of the wire: a page starts it with a sender
+// (`start`) and asks it to flush when the connection comes back (`flush`). Items
+// are sent one at a time, oldest first; a failure worth retrying stops the round
+// and schedules the next one with back-off, a final failure parks the item as
+// `failed` until someone retries or discards it.
+
+/** Where an item stands. `waiting`: not sent yet, will be; `failed`: the server refused it. */
+export type PendingState = "waiting" | "sending" | "failed";
+
+export interface Pending<P> {
+  /** The operation's idempotency key, also its identity in the queue. */
+  key: string;
+  /** What the item belongs to (a scan id), for the pages that show it. */
+  scope: string;
+  payload: P;
+  /** When it was queued (ISO 8601). */
+  queued_at: string;
+  state: PendingState;
+  /** Send attempts so far. */
+  attempts: number;
+  /** True once an attempt failed in a way worth retrying (the user was told "not sent"). */
+  delayed: boolean;
+  /** Why the server refused it, when `failed`. */
+  error: string | null;
+}
+
+/** What one attempt came to: stored (with the server's answer), retry later, or refused for good. */
+export type Outcome<R> = { ok: true; result: R } | { ok: false; retry: boolean; error: string };
+
+export type Sender<P, R> = (item: Pending<P>) => Promise<Outcome<R>>;
+
+const FIRST_RETRY_MS = 2_000;
+const MAX_RETRY_MS = 30_000;
+
+function browserStorage(): Storage | null {
+  try {
+    return window.localStorage;
+  } catch {
+    return null;
+  }
+}
+
+export class Outbox<P, R> {
+  private readonly items = new Map<string, Pending<P>>();
+  /** Keys this tab sent or discarded: never written back, never loaded again. */
+  private readonly gone = new Set<string>();
+  private readonly changeListeners = new Set<() => void>();
+  private readonly sentListeners = new Set<(item: Pending<P>, result: R) => void>();
+  private sender: Sender<P, R> | null = null;
+  private flushing = false;
+  private again = false;
+  private retryTimer = 0;
+  private retryDelay = FIRST_RETRY_MS;
+  private readonly storage = browserStorage();
+  private readonly onStorage = (event: StorageEvent): void => {
+    if (event.key !== this.storageKey) return;
+    this.load();
+    this.emitChange();
+    if (this.waiting().length) void this.flush();
+  };
+
+  /**
+   * Args:
+   *   storageKey: The localStorage key the queue is kept under (one queue per key).
+   */
+  constructor(private readonly storageKey: string) {
+    this.load();
+    window.addEventListener("storage", this.onStorage);
+  }
+
+  /** Stop listening to other tabs (the queue keeps its items in storage). */
+  dispose(): void {
+    window.removeEventListener("storage", this.onStorage);
+    this.sender = null;
+    window.clearTimeout(this.retryTimer);
+  }
+
+  /** The items of `scope` (every item without it), oldest first. */
+  list(scope?: string): Pending<P>[] {
+    const all = [...this.items.values()].sort((a, b) => a.queued_at.localeCompare(b.queued_at));
+    return scope === undefined ? all : all.filter((item) => item.scope === scope);
+  }
+
+  /** Queue an operation and try to send it now. Returns the queued item. */
+  add(scope: string, key: string, payload: P): Pending<P> {
+    const item: Pending<P> = {
+      key, scope, payload, queued_at: new Date().toISOString(), state: "waiting", attempts: 0, delayed: false, error: null,
+    };
+    this.items.set(key, item);
+    this.save();
+    this.emitChange();
+    void this.flush();
+    return item;
+  }
+
+  /** Send a `failed` item again (and everything else waiting). */
+  retry(key: string): void {
+    const item = this.items.get(key);
+    if (!item || item.state !== "failed") return;
+    item.state = "waiting";
+    item.error = null;
+    this.save();
+    this.emitChange();
+    void this.flush();
+  }
+
+  /** Drop an item that is not being sent right now. */
+  discard(key: string): void {
+    const item = this.items.get(key);
+    if (!item || item.state === "sending") return;
+    this.items.delete(key);
+    this.gone.add(key);
+    this.save();
+    this.emitChange();
+  }
+
+  /** Call `listener` after every change of the items. Returns the unsubscribe function. */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  /** Call `listener` with each item the server stored, and its answer. Returns the unsubscribe function. */
+  onSent(listener: (item: Pending<P>, result: R) => void): () => void {
+    this.sentListeners.add(listener);
+    return () => this.sentListeners.delete(listener);
+  }
+
+  /**
+   * Send through `sender` from now on: flush at once, then on every `flush()` and retry.
+   *
+   * Returns:
+   *   The function that stops sending (nothing is sent without a sender).
+   */
+  start(sender: Sender<P, R>): () => void {
+    this.sender = sender;
+    this.retryDelay = FIRST_RETRY_MS;
+    void this.flush();
+    return () => {
+      if (this.sender !== sender) return;
+      this.sender = null;
+      window.clearTimeout(this.retryTimer);
+      this.retryTimer = 0;
+    };
+  }
+
+  /** Send every waiting item, oldest first (a no-op without a sender; coalesced while one runs). */
+  async flush(): Promise<void> {
+    if (!this.sender) return;
+    if (this.flushing) {
+      this.again = true;
+      return;
+    }
+    window.clearTimeout(this.retryTimer);
+    this.retryTimer = 0;
+    this.flushing = true;
+    try {
+      do {
+        this.again = false;
+        const finished = await this.round();
+        // A flush asked for during a failed round (the link came back meanwhile) goes now.
+        if (!finished && this.again) {
+          window.clearTimeout(this.retryTimer);
+          this.retryTimer = 0;
+        }
+      } while (this.again);
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  /** One pass over the waiting items; false when it stopped on a failure worth retrying. */
+  private async round(): Promise<boolean> {
+    for (const item of this.waiting()) {
+      const sender = this.sender;
+      if (!sender) return false;
+      item.state = "sending";
+      item.attempts += 1;
+      this.save();
+      this.emitChange();
+      let outcome: Outcome<R>;
+      try {
+        outcome = await sender(item);
+      } catch (error) {
+        outcome = { ok: false, retry: true, error: String(error) };
+      }
+      if (this.items.get(item.key) !== item) continue; // discarded meanwhile
+      if (outcome.ok) {
+        this.items.delete(item.key);
+        this.gone.add(item.key);
+        this.retryDelay = FIRST_RETRY_MS;
+        this.save();
+        for (const listener of this.sentListeners) listener(item, outcome.result);
+        this.emitChange();
+      } else if (outcome.retry) {
+        item.state = "waiting";
+        item.delayed = true;
+        this.save();
+        this.emitChange();
+        this.scheduleRetry();
+        return false;
+      } else {
+        item.state = "failed";
+        item.error = outcome.error;
+        this.save();
+        this.emitChange();
+      }
+    }
+    return true;
+  }
+
+  private scheduleRetry(): void {
+    window.clearTimeout(this.retryTimer);
+    this.retryTimer = window.setTimeout(() => void this.flush(), this.retryDelay);
+    this.retryDelay = Math.min(this.retryDelay * 2, MAX_RETRY_MS);
+  }
+
+  private waiting(): Pending<P>[] {
+    return this.list().filter((item) => item.state === "waiting");
+  }
+
+  /** What storage holds now (an empty map when nothing, or nothing readable). */
+  private stored(): Map<string, Pending<P>> {
+    const found = new Map<string, Pending<P>>();
+    const raw = this.storage?.getItem(this.storageKey);
+    if (!raw) return found;
+    try {
+      const parsed = JSON.parse(raw) as { items?: Pending<P>[] };
+      for (const item of parsed.items ?? []) {
+        if (typeof item.key === "string" && typeof item.scope === "string") found.set(item.key, item);
+      }
+    } catch {
+      /* a damaged entry is as good as none */
+    }
+    return found;
+  }
+
+  private load(): void {
+    const sending = [...this.items.values()].filter((item) => item.state === "sending");
+    this.items.clear();
+    for (const [key, item] of this.stored()) {
+      if (this.gone.has(key)) continue;
+      // One left "sending" by a closed tab (or sending in another tab) waits here.
+      this.items.set(key, { ...item, state: item.state === "failed" ? "failed" : "waiting" });
+    }
+    // A send in flight here stays so, even when another tab has sent the item meanwhile.
+    for (const item of sending) this.items.set(item.key, item);
+  }
+
+  /** Write this tab's items over what storage holds: items other tabs added are kept, items
+   * this tab sent or discarded are removed. */
+  private save(): void {
+    if (!this.storage) return;
+    try {
+      const merged = this.stored();
+      for (const key of this.gone) merged.delete(key);
+      for (const [key, item] of this.items) merged.set(key, item);
+      if (merged.size) this.storage.setItem(this.storageKey, JSON.stringify({ items: [...merged.values()] }));
+      else this.storage.removeItem(this.storageKey);
+    } catch {
+      /* quota or disabled storage: the queue still works in memory for this tab */
+    }
+  }
+
+  private emitChange(): void {
+    for (const listener of this.changeListeners) listener();
+  }
+}

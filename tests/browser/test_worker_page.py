@@ -1,0 +1,288 @@
+"""The worker's pages: the outbox across a server restart, decision notices, presence, the
+open-scans list, closed and unknown scans, right-to-left text, touch targets and the glass."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from tests.support import TEST_INVITE_CODE, ServerProcess, call_sync, register_sync
+
+from .conftest import PASSWORD, Accounts, OpenPage
+from .support import (
+    SMALL_TARGETS_JS,
+    browser_marks,
+    close_scan,
+    contrast,
+    css_colour,
+    decide,
+    new_scan,
+    panel_extremes,
+    submit_many,
+    task_contents,
+)
+
+pytestmark = browser_marks()
+
+WAITING = "Not sent — will be sent when the connection is back."
+SENT = "Sent after the connection came back."
+OUTBOX_KEYS_JS = "() => Object.keys(localStorage).filter(k => k.startsWith('taskstream.outbox.'))"
+
+#: The tab goes to the background (headless Chromium keeps every tab visible and focused).
+TO_BACKGROUND_JS = """
+() => {
+  Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'hidden'});
+  Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});
+  document.hasFocus = () => false;
+  document.dispatchEvent(new Event('visibilitychange'));
+  window.dispatchEvent(new Event('blur'));
+}
+"""
+#: ... and comes back to the front.
+TO_FOREGROUND_JS = """
+() => {
+  delete document.visibilityState;
+  delete document.hidden;
+  delete document.hasFocus;
+  document.dispatchEvent(new Event('visibilitychange'));
+  window.dispatchEvent(new Event('focus'));
+}
+"""
+
+
+def submit_in_page(page: Page, text: str) -> None:
+    page.locator("#task-content").fill(text)
+    page.get_by_role("button", name="Submit").click()
+
+
+def test_unsent_submissions_wait_in_the_outbox_and_go_out_after_restarts(
+    own_server: ServerProcess, open_page: OpenPage
+) -> None:
+    """A submission made while the server is down says it will be sent, survives closing the
+    tab, and reaches the server exactly once when the server is back (and so does one made on
+    a page that stays open)."""
+    server = own_server
+    url = server.base_url
+    admin = register_sync(url, "olga-admin", PASSWORD, role="admin", invite_code=TEST_INVITE_CODE)
+    worker = register_sync(url, "pia", PASSWORD)
+    scan = new_scan(url, admin, "Outbox")
+    page = open_page(f"{url}/worker/scan/{scan}", worker).page
+    expect(page.locator(".conn")).to_have_attribute("data-state", "online")
+
+    server.stop()
+    expect(page.locator(".conn")).to_have_attribute("data-state", "reconnecting")
+    submit_in_page(page, "Written while the server was down")
+    item = page.locator(".mine-item", has_text="Written while the server was down")
+    expect(item.locator(".mine-note")).to_have_text(WAITING)
+    expect(item.locator(".badge")).to_have_text("Not sent")
+    expect(page).to_have_title(re.compile(r"^Outbox · 1 not sent · Reconnecting · TaskStream$"))
+    assert len(page.evaluate(OUTBOX_KEYS_JS)) == 1
+
+    # The tab is closed while the server is down: the submission stays in the browser.
+    context = page.context
+    page.close()
+    server.start()
+    page = context.new_page()
+    page.goto(f"{url}/worker/scan/{scan}")
+    item = page.locator(".mine-item", has_text="Written while the server was down")
+    expect(item.locator(".badge")).to_have_text("Pending", timeout=15_000)
+    expect(item.locator(".mine-note")).to_have_text(SENT)
+    expect(page.locator(".mine-item")).to_have_count(1)
+    assert task_contents(url, scan, worker) == ["Observation: Written while the server was down"]
+    assert page.evaluate(OUTBOX_KEYS_JS) == []
+
+    # A page that stays open: the link drops, the submission waits, the link comes back.
+    # A second tab of the same browser shares the outbox: both send it, the key keeps it one.
+    other = context.new_page()
+    other.goto(f"{url}/worker/scan/{scan}")
+    expect(other.locator(".mine-item")).to_have_count(1)
+    server.stop()
+    expect(page.locator(".conn")).to_have_attribute("data-state", "reconnecting")
+    submit_in_page(page, "Second, while the link is down")
+    item = page.locator(".mine-item", has_text="Second, while the link is down")
+    expect(item.locator(".mine-note")).to_have_text(WAITING)
+    other_item = other.locator(".mine-item", has_text="Second, while the link is down")
+    expect(other_item.locator(".mine-note")).to_have_text(WAITING)
+    page.wait_for_timeout(2_500)  # a retry or two against the stopped server change nothing
+    expect(item.locator(".mine-note")).to_have_text(WAITING)
+    server.start()
+    expect(page.locator(".conn")).to_have_attribute("data-state", "online", timeout=20_000)
+    expect(item.locator(".badge")).to_have_text("Pending", timeout=15_000)
+    expect(item.locator(".mine-note")).to_have_text(SENT)
+    expect(page).to_have_title("Outbox · TaskStream")
+    expect(page.locator(".mine-item")).to_have_count(2)
+    expect(other_item.locator(".badge")).to_have_text("Pending")
+    expect(other_item.locator(".mine-note")).to_have_text(SENT)
+    expect(other.locator(".mine-item")).to_have_count(2)
+    assert sorted(task_contents(url, scan, worker)) == [
+        "Observation: Second, while the link is down",
+        "Observation: Written while the server was down",
+    ]
+    assert page.evaluate(OUTBOX_KEYS_JS) == []
+
+
+def test_decisions_and_undo_reach_the_worker_as_notices(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """Validating, refusing and undoing a worker's task shows a toast on the worker's page;
+    while the tab is in the background the title counts them, and looking clears the count."""
+    url = server.base_url
+    worker = accounts.workers[0]
+    scan = new_scan(url, accounts.admin, "Notices")
+    page = open_page(f"/worker/scan/{scan}", worker).page
+    expect(page).to_have_title("Notices · TaskStream")
+    tasks = submit_many(
+        url,
+        scan,
+        [worker],
+        [
+            "Observation: The loading dock door sticks when it is cold outside",
+            "Suggestion: Label the spare fuse box",
+        ],
+        threads=1,
+    )
+    expect(page.locator(".mine-item")).to_have_count(2)
+
+    page.evaluate(TO_BACKGROUND_JS)
+    decide(url, accounts.admin, tasks[0]["id"], "validated")
+    decide(url, accounts.admin, tasks[1]["id"], "refused", "Already reported")
+    toasts = page.locator(".toast")
+    validated = "Validated: The loading dock door sticks when it…"
+    expect(toasts.filter(has_text=validated)).to_have_count(1)
+    refused = "Refused: Label the spare fuse box — Already reported"
+    expect(toasts.filter(has_text=refused)).to_have_count(1)
+    expect(page).to_have_title("(2) Notices · TaskStream")
+    page.evaluate(TO_FOREGROUND_JS)
+    expect(page).to_have_title("Notices · TaskStream")
+
+    # In the foreground a notice is a toast only; an undo puts the task back to pending.
+    status, body = call_sync(
+        url, "POST", f"/api/tasks/{tasks[1]['id']}/undo", None, accounts.admin.token
+    )
+    assert status == 200, body
+    expect(
+        toasts.filter(has_text="Decision undone: Label the spare fuse box is pending again")
+    ).to_have_count(1)
+    fuse = page.locator(".mine-item", has_text="Label the spare fuse box")
+    expect(fuse.locator(".badge")).to_have_text("Pending")
+    expect(page).to_have_title("Notices · TaskStream")
+
+
+def test_open_scans_list_refreshes_when_the_tab_is_looked_at(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """A scan created, then closed, after the worker's list loaded shows up, then leaves, when
+    the tab gets the focus or becomes visible again, without a reload."""
+    url = server.base_url
+    page = open_page("/", accounts.workers[1]).page
+    expect(page).to_have_title(re.compile(r"^\d+ open scans? · TaskStream$"))
+    scan = new_scan(url, accounts.admin, "Fresh on the worker home")
+    row = page.locator(".scan-row", has_text="Fresh on the worker home")
+    expect(row).to_have_count(0)
+    page.evaluate("() => window.dispatchEvent(new Event('focus'))")
+    expect(row).to_have_count(1)
+    close_scan(url, accounts.admin, scan)
+    page.evaluate("() => document.dispatchEvent(new Event('visibilitychange'))")
+    expect(row).to_have_count(0)
+
+
+def test_worker_sees_how_many_reviewers_are_online(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """The worker's page counts the admins who have the scan open, live, from the join answer
+    and from scan:presence."""
+    scan = new_scan(server.base_url, accounts.admin, "Presence")
+    worker = open_page(f"/worker/scan/{scan}", accounts.workers[2]).page
+    presence = worker.locator(".presence")
+    expect(presence).to_have_text("No reviewer online")
+    open_page(f"/admin/scans/{scan}", accounts.admin)
+    expect(presence).to_have_text("1 reviewer online")
+    second = open_page(f"/admin/scans/{scan}", accounts.admin2).page
+    expect(presence).to_have_text("2 reviewers online")
+    worker.reload()
+    expect(presence).to_have_text("2 reviewers online")
+    second.close()
+    expect(presence).to_have_text("1 reviewer online", timeout=10_000)
+
+
+def test_unknown_and_closed_scans_and_right_to_left_text(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """An unknown scan link says "Scan not found" (no form, no empty pill); a closed scan keeps
+    the typed text read-only with a note; right-to-left text runs right to left."""
+    url = server.base_url
+    worker = accounts.workers[0]
+    page = open_page("/worker/scan/no-such-scan", worker).page
+    expect(page.locator("main h1")).to_have_text("Scan not found")
+    expect(page.locator("#task-content")).to_have_count(0)
+    expect(page.locator(".scan-status")).to_have_count(0)
+    expect(page).to_have_title("Scan not found · TaskStream")
+
+    scan = new_scan(url, accounts.admin, "Right to left")
+    submit_many(url, scan, [worker], ["Observation: הדלת במחסן נתקעת כשקר בחוץ"])
+    page.goto(f"/worker/scan/{scan}")
+    text = page.locator(".mine-content")
+    expect(text).to_have_attribute("dir", "auto")
+    assert text.evaluate("el => getComputedStyle(el).direction") == "rtl"
+    box = page.locator("#task-content")
+    expect(box).to_have_attribute("dir", "auto")
+    box.fill("الباب عالق")
+    assert box.evaluate("el => getComputedStyle(el).direction") == "rtl"
+    box.fill("Half-written when the scan closes")
+    close_scan(url, accounts.admin, scan)
+    expect(page.locator(".scan-status")).to_have_text("Closed")
+    expect(box).to_have_attribute("readonly", "")
+    expect(box).to_have_attribute("aria-disabled", "true")
+    expect(box).to_have_value("Half-written when the scan closes")
+    expect(page.get_by_role("button", name="Submit")).to_be_disabled()
+    expect(page.locator("#scan-banner")).to_contain_text("closed")
+    expect(box).to_have_attribute("aria-describedby", "scan-banner")
+    expect(page).to_have_title("Right to left (closed) · TaskStream")
+
+
+def test_touch_targets_and_glass_contrast(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts, artifacts: Path
+) -> None:
+    """Every button and link of the sign-in and worker pages is at least 32 × 32 px; the
+    frosted panels show the backdrop through (their background varies) while every text
+    colour keeps 4.5:1 against the lightest and darkest point of the panel."""
+    signin = open_page("/").page
+    assert signin.evaluate(SMALL_TARGETS_JS) == []
+    signin.get_by_role("tab", name="Create account").click()
+    signin.locator("[data-role=admin]").click()
+    assert signin.evaluate(SMALL_TARGETS_JS) == []
+
+    url = server.base_url
+    worker = accounts.workers[1]
+    scan = new_scan(url, accounts.admin, "Targets and glass")
+    tasks = submit_many(url, scan, [worker], ["Observation: Targets", "Suggestion: Glass"])
+    decide(url, accounts.admin, tasks[0]["id"], "refused", "Too vague")
+    home = open_page("/", worker).page
+    expect(home.locator(".scan-row").first).to_be_visible()
+    assert home.evaluate(SMALL_TARGETS_JS) == []
+    page = open_page(f"/worker/scan/{scan}", worker).page
+    expect(page.locator(".mine-item")).to_have_count(2)
+    expect(page.locator(".presence")).to_be_visible()
+    assert page.evaluate(SMALL_TARGETS_JS) == []
+    page.screenshot(path=str(artifacts / "worker-page-glass.png"))
+
+    texts = {
+        name: css_colour(page, f"--{name}")
+        for name in ("text", "muted", "faint", "accent", "ok-text", "no-text", "wait-text")
+    }
+    for selector in (".worker-form-panel", ".worker-list-panel", ".topbar"):
+        darkest, lightest = panel_extremes(page, selector)
+        # The backdrop's colour fields show through the glass: its background is not flat
+        # (lightest vs darkest point about 1.4-1.5:1; on the near-black backdrop before: 1.16-1.22).
+        assert contrast(darkest, lightest) >= 1.3, (selector, darkest, lightest)
+        for name, colour in texts.items():
+            worst = min(contrast(colour, lightest), contrast(colour, darkest))
+            print(f"{selector} {name} {colour}: {worst:.2f}:1 (panel {darkest}..{lightest})")
+            assert worst >= 4.5, (selector, name, colour, darkest, lightest, worst)
+    darkest, lightest = panel_extremes(signin, ".auth-card")
+    for name, colour in texts.items():
+        worst = min(contrast(colour, lightest), contrast(colour, darkest))
+        print(f".auth-card {name} {colour}: {worst:.2f}:1 (panel {darkest}..{lightest})")
+        assert worst >= 4.5, (".auth-card", name, colour, darkest, lightest, worst)
