@@ -21,6 +21,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -187,19 +188,16 @@ class Server:
         }
         env |= {"TASKSTREAM_JWT_SECRET": SECRET, "TASKSTREAM_ADMIN_INVITE_CODE": INVITE}
         self.process = subprocess.Popen(args, env=env, cwd=self.place, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.process.returncode}")
-            try:
-                with urllib.request.urlopen(self.url + "/api/health", timeout=1):  # noqa: S310
-                    if self.workers == 1 or len(self.pids()) == self.workers:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise TimeoutError("the server did not start within 60 s")
+        try:
+            wait_healthy(
+                self.process,
+                self.url,
+                "the server",
+                ready=lambda: self.workers == 1 or len(self.pids()) == self.workers,
+            )
+        except BaseException:
+            self.stop()
+            raise
 
     def pids(self) -> list[int]:
         """The processes that serve (with --workers, the workers, not their supervisor)."""
@@ -212,15 +210,48 @@ class Server:
 
     def stop(self) -> int:
         """SIGTERM, then the exit code (-9 if it had to be killed)."""
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else -1
-        os.kill(self.process.pid, signal.SIGTERM)
+        return terminate(self.process, 30)
+
+
+def wait_healthy(
+    process: subprocess.Popen[bytes],
+    url: str,
+    what: str,
+    *,
+    seconds: float = 60,
+    ready: Callable[[], bool] = lambda: True,
+) -> None:
+    """Return once ``url``/api/health answers and ``ready()`` holds.
+
+    Raises:
+        RuntimeError: The process exited first.
+        TimeoutError: Not healthy within ``seconds``.
+    """
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}")
         try:
-            return self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-            return -9
+            with urllib.request.urlopen(url + "/api/health", timeout=1):  # noqa: S310
+                if ready():
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} did not start within {seconds:g} s")
+
+
+def terminate(process: subprocess.Popen[bytes] | None, patience: float) -> int:
+    """SIGTERM a process we started, then its exit code (-9 if it had to be killed)."""
+    if process is None or process.poll() is not None:
+        return process.returncode if process else -1
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        return process.wait(patience)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+        return -9
 
 
 def http_json(url: str, token: str, body: dict[str, Any] | None = None) -> Any:

@@ -20,20 +20,16 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import shutil
-import signal
 import statistics
 import subprocess
 import tempfile
-import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..harness import SECRET, free_port
+from ..harness import SECRET, free_port, terminate, wait_healthy
 
 NAME = "peers"
 NODE_DIR = Path(__file__).resolve().parent / "node"
@@ -71,17 +67,11 @@ class NodePeer:
         self.process = subprocess.Popen(
             args, cwd=self.place, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the Node peer exited with {self.process.returncode}")
-            try:
-                with urllib.request.urlopen(self.url + "/api/health", timeout=1):  # noqa: S310
-                    return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise TimeoutError("the Node peer did not start within 30 s")
+        try:
+            wait_healthy(self.process, self.url, "the Node peer", seconds=30)
+        except BaseException:
+            self.stop()
+            raise
 
     def pids(self) -> list[int]:
         assert self.process is not None
@@ -89,15 +79,7 @@ class NodePeer:
 
     def stop(self) -> int:
         """SIGTERM, then the exit code (-9 if it had to be killed)."""
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else -1
-        os.kill(self.process.pid, signal.SIGTERM)
-        try:
-            return self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-            return -9
+        return terminate(self.process, 10)
 
 
 def node_version() -> str:
