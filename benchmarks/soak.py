@@ -2,6 +2,12 @@
 
     python -m benchmarks.soak [--duration 300 --sockets 1000 --workers 50 --admins 20
                                --rate 100 --procs 4 --json soak.json]
+    python -m benchmarks.soak --scenario presence [--sockets 1000 --admins 50 --leave 100
+                                                   --redis-url redis://127.0.0.1:6379/11]
+
+``--scenario presence`` runs :mod:`benchmarks.presence` instead (a join storm of
+``--sockets`` sockets and ``scan:presence`` per socket); what follows is the
+default scenario, ``submits``.
 
 The script starts ``taskstream-server`` on 127.0.0.1 (a fresh SQLite file in
 a temporary folder, stopped by its PID at the end), registers accounts,
@@ -60,6 +66,7 @@ from typing import Any
 import aiohttp
 import socketio
 
+from . import presence
 from .harness import INVITE, SECRET, cpu_seconds, free_port, machine_busy_seconds, rss_bytes
 
 # Throwaway credentials of a throwaway server on 127.0.0.1.
@@ -682,17 +689,62 @@ def summary(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def main_presence(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """``--scenario presence``: print and save the figures; 1 when the run failed."""
+    if args.admins is None:
+        args.admins = max(1, args.sockets // 20)
+    if args.leave is None:
+        args.leave = args.sockets // 10
+    if not 0 < args.admins < args.sockets or not 0 < args.leave < args.sockets:
+        parser.error("need 1+ admins and 1+ workers, and 0 < --leave < --sockets")
+    print(
+        f"presence: {args.sockets} sockets ({args.admins} admins) join one scan at once, then "
+        f"{args.leave} go; {args.procs} client processes, {os.cpu_count()} CPUs"
+        + (f"; then two server processes sharing {args.redis_url}" if args.redis_url else ""),
+        flush=True,
+    )
+    result = presence.run(args)
+    print(presence.summary(result), flush=True)
+    if args.json is not None:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0 if result["status"] == "ok" else 1
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--scenario",
+        choices=["submits", "presence"],
+        default="submits",
+        help="submits (the default: paced submits, every admin gets each) or presence "
+        "(benchmarks/presence.py: a join storm and scan:presence per socket)",
+    )
     parser.add_argument("--duration", type=float, default=300.0, help="seconds of load")
     parser.add_argument("--sockets", type=int, default=1000, help="connections in all")
     parser.add_argument("--workers", type=int, default=50, help="submitting sockets")
-    parser.add_argument("--admins", type=int, default=20, help="watching admin sockets")
+    parser.add_argument(
+        "--admins",
+        type=int,
+        default=None,
+        help="watching admin sockets (default 20; presence: a twentieth of --sockets)",
+    )
     parser.add_argument("--rate", type=float, default=100.0, help="submits/s in all, paced")
     parser.add_argument("--procs", type=int, default=4, help="client processes")
     parser.add_argument("--accounts", type=int, default=50, help="accounts per role at most")
+    parser.add_argument(
+        "--leave", type=int, default=None, help="presence: sockets that go (default a tenth)"
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=None,
+        help="presence: also run two server processes sharing this Redis",
+    )
     parser.add_argument("--json", type=Path, help="write the figures here as JSON")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.scenario == "presence":
+        return main_presence(args, parser)
+    if args.admins is None:
+        args.admins = 20
     if args.workers < 1 or args.admins < 1 or args.workers + args.admins > args.sockets:
         parser.error("need 1+ workers, 1+ admins, and workers + admins <= sockets")
     if args.rate <= 0 or args.procs < 1 or args.accounts < 1:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import requests
 
-from tests.support import Account, ServerProcess
+from tests.support import TEST_INVITE_CODE, Account, ServerProcess, register_sync
 
 __all__ = ["PASSWORD", "Site"]
 
@@ -46,6 +46,32 @@ class Site:
         )
         assert reply.status_code == 201, reply.text
         return str(reply.json()["task"]["id"])
+
+    def register_admin(self, username: str) -> Account:
+        """Another admin (one PBKDF2 hash: once per test, not per case)."""
+        return register_sync(
+            self.server.base_url, username, PASSWORD, role="admin", invite_code=TEST_INVITE_CODE
+        )
+
+    def decide(self, task_id: str, decision: str = "validated") -> None:
+        """Decide a task as the site's admin."""
+        reply = self.http.post(
+            self.url(f"/api/tasks/{task_id}/decision"),
+            json={"decision": decision},
+            headers=self.auth(self.admin),
+        )
+        assert reply.status_code == 200, reply.text
+
+    def claim(self, task_id: str, admin: Account) -> None:
+        """Claim a task as ``admin``."""
+        reply = self.http.post(self.url(f"/api/tasks/{task_id}/claim"), headers=self.auth(admin))
+        assert reply.status_code == 200, reply.text
+
+    def task_status(self, task_id: str) -> str:
+        """The task's stored status, read as the site's admin."""
+        reply = self.http.get(self.url(f"/api/tasks/{task_id}"), headers=self.auth(self.admin))
+        assert reply.status_code == 200, reply.text
+        return str(reply.json()["task"]["status"])
 
     def scan_total(self, scan_id: str) -> int:
         reply = self.http.get(self.url(f"/api/scans/{scan_id}"), headers=self.auth(self.admin))

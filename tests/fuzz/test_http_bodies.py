@@ -1,4 +1,4 @@
-"""Fuzzing every request body of CONTRACT.md §2 against one real server.
+"""Fuzzing every request body of CONTRACT.md §2 and §4 against one real server.
 
 Each target sends bodies built by :mod:`tests.fuzz.strategies` (odd types,
 numbers out of range, overlong and invalid text, deep nesting, missing and
@@ -9,6 +9,7 @@ code and its status, and a refused request changes nothing.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hypothesis import given
@@ -143,36 +144,132 @@ def test_submit_task(site: Site) -> None:
     case()
 
 
+def _sent(body: bytes) -> Any:
+    """The JSON object a body held as the server read it (a case it accepted was one)."""
+    value = json.loads(body)
+    assert isinstance(value, dict)
+    return value
+
+
 def test_decide_task(site: Site) -> None:
-    """POST /api/tasks/{id}/decision: `{decision, reason?}` → 200; a refused decision leaves
-    the task pending, an accepted one leaves exactly that decision."""
+    """POST /api/tasks/{id}/decision: `{decision, reason?, override?}` → 200; a refused
+    decision leaves the task pending, an accepted one leaves exactly that decision, and a task
+    another admin holds is decided only with `"override": true`."""
     objects = body_object(
         {
             "decision": field(st.sampled_from(["validated", "refused"])),
             "reason": field(TEXT),
+            "override": field(st.booleans()),
         }
     )
     scan = site.new_scan("decisions")
+    rival = site.register_admin("fuzz-rival-http-decide")
 
     @FUZZ
     @given(
-        body=json_body(objects, ("decision", "reason")),
+        body=json_body(objects, ("decision", "reason", "override")),
+        content_type=CONTENT_TYPES,
+        who=st.sampled_from(["admin", "admin", "worker", "nobody"]),
+        held=st.booleans(),
+    )
+    def case(body: bytes, content_type: str | None, who: str, held: bool) -> None:
+        counted("http POST /api/tasks/{id}/decision")
+        task = site.new_task(scan)
+        if held:
+            site.claim(task, rival)
+        account = {"admin": site.admin, "worker": site.worker}.get(who)
+        reply = post(site, f"/api/tasks/{task}/decision", body, content_type, account)
+        code = reply_error(reply, frozenset({200}))
+        status = site.task_status(task)
+        if code is None:
+            assert who == "admin"
+            assert status == reply.json()["task"]["status"] != "pending"
+            assert not held or _sent(body).get("override") is True, "decided through a claim"
+        else:
+            assert status == "pending", code
+            if "claim" in reply.json()["error"]:
+                assert held
+                assert reply.json()["error"]["claim"]["admin_id"] == rival.id
+
+    case()
+
+
+def test_claim_next(site: Site) -> None:
+    """POST /api/scans/{id}/claims/next: `{after_task_id?}` (the body optional) → 200
+    `{task, claim}`: a pending task of that scan, now the caller's, or both null."""
+    scan = site.new_scan("claims/next")
+    other = site.new_task()  # of another scan: refused as after_task_id
+    objects = body_object({"after_task_id": field(st.sampled_from(["fresh", other]) | TEXT)})
+
+    @FUZZ
+    @given(
+        body=json_body(objects, ("after_task_id",)),
         content_type=CONTENT_TYPES,
         who=st.sampled_from(["admin", "admin", "worker", "nobody"]),
     )
     def case(body: bytes, content_type: str | None, who: str) -> None:
-        counted("http POST /api/tasks/{id}/decision")
+        counted("http POST /api/scans/{id}/claims/next")
         task = site.new_task(scan)
+        body = body.replace(b'"fresh"', f'"{task}"'.encode())
         account = {"admin": site.admin, "worker": site.worker}.get(who)
-        reply = post(site, f"/api/tasks/{task}/decision", body, content_type, account)
-        code = reply_error(reply, frozenset({200}))
-        stored = site.http.get(site.url(f"/api/tasks/{task}"), headers=site.auth(site.admin))
-        status = stored.json()["task"]["status"]
-        if code is None:
+        reply = post(site, f"/api/scans/{scan}/claims/next", body, content_type, account)
+        if reply_error(reply, frozenset({200})) is None:
             assert who == "admin"
-            assert status == reply.json()["task"]["status"] != "pending"
-        else:
-            assert status == "pending", code
+            answer = reply.json()
+            assert answer.keys() == {"task", "claim"}
+            if answer["task"] is None:
+                assert answer["claim"] is None
+            else:
+                assert answer["task"]["scan_id"] == scan
+                assert answer["task"]["status"] == "pending"
+                assert answer["claim"]["task_id"] == answer["task"]["id"]
+                assert answer["claim"]["admin_id"] == site.admin.id
+
+    case()
+
+
+#: CONTRACT.md §2: request bodies over 64 KiB answer 413.
+MAX_BODY = 64 * 1024
+#: The §4 routes that read no body: whatever body comes, the answer is the route's own.
+BODYLESS = [
+    ("POST", "/api/tasks/{}/undo", 200),
+    ("POST", "/api/tasks/{}/claim", 200),
+    ("DELETE", "/api/tasks/{}/claim", 204),
+]
+
+
+def test_routes_without_a_body(site: Site) -> None:
+    """POST /api/tasks/{id}/undo, POST and DELETE /api/tasks/{id}/claim, sent any body: a
+    contract answer, the same as without it."""
+    scan = site.new_scan("bodyless")
+    objects = body_object({"task_id": field(TEXT), "override": field(st.booleans())})
+
+    @FUZZ
+    @given(
+        route=st.sampled_from(BODYLESS),
+        body=json_body(objects, ("task_id",)),
+        content_type=CONTENT_TYPES,
+        who=st.sampled_from(["admin", "admin", "worker", "nobody"]),
+    )
+    def case(route: tuple[str, str, int], body: bytes, content_type: str | None, who: str) -> None:
+        method, template, ok = route
+        counted("http §4 routes without a body (3 routes)")
+        task = site.new_task(scan)
+        site.decide(task, "refused")  # the admin may undo it; claiming it is already_decided
+        account = {"admin": site.admin, "worker": site.worker}.get(who)
+        headers = site.auth(account)
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        url = site.url(template.format(task))
+        reply = site.http.request(method, url, data=body, headers=headers, timeout=30)
+        code = reply_error(reply, frozenset({ok}))
+        if code == "payload_too_large":
+            assert len(body) > MAX_BODY
+            return
+        expected = {"admin": None, "worker": "forbidden", "nobody": "unauthorized"}[who]
+        if template.endswith("/claim") and method == "POST" and who == "admin":
+            expected = "already_decided"
+        assert code == expected
 
     case()
 

@@ -1,4 +1,4 @@
-"""Fuzzing every Socket.IO client event of CONTRACT.md §3, and the connect auth payload.
+"""Fuzzing every Socket.IO client event of CONTRACT.md §3 and §4, and the connect auth payload.
 
 Payloads go through the raw wire client, written as python-socketio's client
 writes them (compact JSON, NaN and Infinity as raw JSON text), or as raw
@@ -23,9 +23,18 @@ from tests.support import SocketDriver, WireSocket
 from .budget import FUZZ, counted
 from .served import Site
 from .strategies import body_object, field, json_values, long_text, odd_text, raw_json_text
-from .verdicts import ack_error
+from .verdicts import CLAIM_FIELDS, ack_error
 
-EVENTS = ("scan:join", "scan:leave", "task:submit", "task:decide")
+EVENTS = (
+    "scan:join",
+    "scan:leave",
+    "task:submit",
+    "task:decide",
+    "task:undo",
+    "task:claim",
+    "task:release",
+    "task:claim_next",
+)
 #: Names Socket.IO keeps for itself, as the server's decoder lists them: a client event so
 #: named is acked like an unknown event and never reaches the connection handlers.
 RESERVED = sorted(RESERVED_NAMES)
@@ -138,6 +147,8 @@ def test_decide(site: Site, sockets: SocketDriver) -> None:
     admin, worker = sockets.connect(site.admin.token), sockets.connect(site.worker.token)
     scan = site.new_scan("socket decisions")
 
+    rival = site.register_admin("fuzz-rival-decide")
+
     @FUZZ
     @given(
         payload=_payloads(
@@ -145,25 +156,174 @@ def test_decide(site: Site, sockets: SocketDriver) -> None:
                 "task_id": field(st.just("fresh") | TEXT),
                 "decision": field(st.sampled_from(["validated", "refused"])),
                 "reason": field(TEXT),
+                "override": field(st.booleans()),
             }
         ),
         as_admin=st.sampled_from([True, True, True, False]),
+        held=st.booleans(),
     )
-    def case(payload: Any, as_admin: bool) -> None:
+    def case(payload: Any, as_admin: bool, held: bool) -> None:
         task = site.new_task(scan)
+        if held:
+            site.claim(task, rival)
         if isinstance(payload, dict) and payload.get("task_id") == "fresh":
             payload["task_id"] = task
         socket = admin if as_admin else worker
         _fits("task:decide", payload, "socket task:decide")
         ack = sockets.call(socket, "task:decide", payload)
         code = _checked(sockets, socket, "task:decide", ack)
-        stored = site.http.get(site.url(f"/api/tasks/{task}"), headers=site.auth(site.admin))
-        status = stored.json()["task"]["status"]
+        status = site.task_status(task)
         if code is None:
             assert as_admin
             assert status == ack["task"]["status"] != "pending"
+            assert not held or payload.get("override") is True, "decided through a rival's claim"
         else:
             assert status == "pending", code
+            if code == "conflict" and "claim" in ack["error"]:
+                assert ack["error"]["claim"]["admin_id"] == rival.id
+
+    case()
+
+
+def _fresh(payload: Any, task: str) -> None:
+    """Put ``task`` where the payload asks for the case's own task."""
+    if isinstance(payload, dict) and payload.get("task_id") == "fresh":
+        payload["task_id"] = task
+
+
+def test_undo(site: Site, sockets: SocketDriver) -> None:
+    """`task:undo` `{task_id}` → `{ok, task}`: the deciding admin's task is pending again; a
+    refused undo leaves the decision standing."""
+    admin, worker = sockets.connect(site.admin.token), sockets.connect(site.worker.token)
+    scan = site.new_scan("socket undos")
+
+    @FUZZ
+    @given(
+        payload=_payloads({"task_id": field(st.just("fresh") | TEXT)}),
+        as_admin=st.sampled_from([True, True, True, False]),
+        decided=st.sampled_from([True, True, False]),
+    )
+    def case(payload: Any, as_admin: bool, decided: bool) -> None:
+        task = site.new_task(scan)
+        if decided:
+            site.decide(task, "refused")
+        _fresh(payload, task)
+        socket = admin if as_admin else worker
+        _fits("task:undo", payload, "socket task:undo")
+        ack = sockets.call(socket, "task:undo", payload)
+        code = _checked(sockets, socket, "task:undo", ack)
+        status = site.task_status(task)
+        if code is None:
+            assert as_admin
+            assert decided
+            assert ack["task"]["id"] == task
+            assert status == ack["task"]["status"] == "pending"
+        else:
+            assert status == ("refused" if decided else "pending"), code
+
+    case()
+
+
+def test_claim(site: Site, sockets: SocketDriver) -> None:
+    """`task:claim` `{task_id}` → `{ok, claim}`; held by another admin → `conflict` with
+    `error.claim`; not pending → `already_decided`."""
+    admin, worker = sockets.connect(site.admin.token), sockets.connect(site.worker.token)
+    rival = site.register_admin("fuzz-rival-claim")
+    scan = site.new_scan("socket claims")
+
+    @FUZZ
+    @given(
+        payload=_payloads({"task_id": field(st.just("fresh") | TEXT)}),
+        as_admin=st.sampled_from([True, True, True, False]),
+        state=st.sampled_from(["pending", "pending", "held", "decided"]),
+    )
+    def case(payload: Any, as_admin: bool, state: str) -> None:
+        task = site.new_task(scan)
+        if state == "held":
+            site.claim(task, rival)
+        elif state == "decided":
+            site.decide(task)
+        _fresh(payload, task)
+        socket = admin if as_admin else worker
+        _fits("task:claim", payload, "socket task:claim")
+        ack = sockets.call(socket, "task:claim", payload)
+        code = _checked(sockets, socket, "task:claim", ack)
+        if code is None:
+            assert as_admin
+            assert state == "pending"
+            assert ack["claim"].keys() == CLAIM_FIELDS
+            assert ack["claim"]["task_id"] == task
+            assert ack["claim"]["admin_id"] == site.admin.id
+        elif code == "conflict" and isinstance(payload, dict) and payload.get("task_id") == task:
+            assert state == "held"
+            assert ack["error"]["claim"]["admin_id"] == rival.id
+        elif code == "already_decided":
+            assert state == "decided"
+
+    case()
+
+
+def test_release(site: Site, sockets: SocketDriver) -> None:
+    """`task:release` `{task_id}` → `{ok}`: a no-op unless the caller holds the task."""
+    admin, worker = sockets.connect(site.admin.token), sockets.connect(site.worker.token)
+    scan = site.new_scan("socket releases")
+
+    @FUZZ
+    @given(
+        payload=_payloads({"task_id": field(st.just("fresh") | TEXT)}),
+        as_admin=st.sampled_from([True, True, True, False]),
+        held=st.booleans(),
+    )
+    def case(payload: Any, as_admin: bool, held: bool) -> None:
+        task = site.new_task(scan)
+        if held:
+            site.claim(task, site.admin)
+        _fresh(payload, task)
+        socket = admin if as_admin else worker
+        _fits("task:release", payload, "socket task:release")
+        ack = sockets.call(socket, "task:release", payload)
+        if _checked(sockets, socket, "task:release", ack) is None:
+            assert as_admin
+            assert ack == {"ok": True}
+
+    case()
+
+
+def test_claim_next(site: Site, sockets: SocketDriver) -> None:
+    """`task:claim_next` `{scan_id, after_task_id?}` → `{ok, task, claim}`: a pending task of
+    that scan, now the caller's, or `{task: null, claim: null}`."""
+    admin, worker = sockets.connect(site.admin.token), sockets.connect(site.worker.token)
+    scan = site.new_scan("socket claim_next")
+    other = site.new_task()  # a task of another scan: after_task_id must be of this one
+    known = [scan, site.open_scan, site.closed_scan, "no-such-scan"]
+
+    @FUZZ
+    @given(
+        payload=_payloads(
+            {
+                "scan_id": field(st.sampled_from(known) | TEXT),
+                "after_task_id": field(st.sampled_from(["fresh", other]) | TEXT),
+            }
+        ),
+        as_admin=st.sampled_from([True, True, True, False]),
+    )
+    def case(payload: Any, as_admin: bool) -> None:
+        task = site.new_task(scan)
+        if isinstance(payload, dict) and payload.get("after_task_id") == "fresh":
+            payload["after_task_id"] = task
+        socket = admin if as_admin else worker
+        _fits("task:claim_next", payload, "socket task:claim_next")
+        ack = sockets.call(socket, "task:claim_next", payload)
+        if _checked(sockets, socket, "task:claim_next", ack) is None:
+            assert as_admin
+            assert ack.keys() == {"ok", "task", "claim"}
+            if ack["task"] is None:
+                assert ack["claim"] is None
+            else:
+                assert ack["task"]["status"] == "pending"
+                assert ack["task"]["scan_id"] == payload["scan_id"]
+                assert ack["claim"]["task_id"] == ack["task"]["id"]
+                assert ack["claim"]["admin_id"] == site.admin.id
 
     case()
 

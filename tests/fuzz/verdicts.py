@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import requests
 
-__all__ = ["STATUS_OF", "ack_error", "error_code", "reply_error"]
+__all__ = ["CLAIM_FIELDS", "STATUS_OF", "ack_error", "error_code", "reply_error"]
 
 #: CONTRACT.md §2: each error code and its status. ``internal`` is left out: "never expected".
 STATUS_OF: Final = {
@@ -30,15 +30,26 @@ STATUS_OF: Final = {
 }
 
 
+#: CONTRACT.md §4.2: the Claim object, which a ``conflict`` about a held task carries.
+CLAIM_FIELDS: Final = frozenset({"task_id", "admin_id", "admin_username", "expires_at"})
+
+
 def error_code(error: object, where: str) -> str:
     """The code of a contract ``error`` object (asserting its shape)."""
     assert isinstance(error, dict), f"{where}: the error is not an object: {error!r}"
-    # already_decided may carry the task as decided (the OpenAPI document says so).
-    assert {"code", "message"} <= error.keys() <= {"code", "message", "task"}, where
+    # already_decided may carry the task as decided (the OpenAPI document says so); a conflict
+    # about a task another admin holds carries that claim (§4.2).
+    assert {"code", "message"} <= error.keys() <= {"code", "message", "task", "claim"}, where
     assert isinstance(error["message"], str), where
     assert error["message"], where
     code = error["code"]
     assert code in STATUS_OF, f"{where}: {code!r} is not a contract code"
+    if "claim" in error:
+        assert code == "conflict", f"{where}: a claim with {code!r}"
+        assert isinstance(error["claim"], dict), where
+        assert error["claim"].keys() == CLAIM_FIELDS, f"{where}: {error['claim']!r}"
+    if "task" in error:
+        assert code == "already_decided", f"{where}: a task with {code!r}"
     return str(code)
 
 
