@@ -873,12 +873,30 @@ class TaskStream:
             raise Conflict("Another admin is deciding this task.", claim=outcome.held)
         if outcome.released is not None:
             await self._claim_changed(outcome.released, None)
-        fresh = await self.store.get_task(task.id)
-        if fresh is None or not fresh.is_pending:  # decided while it was being claimed
-            await self._claims.release(task.id, principal.user_id)
+        fresh = await self._announce_while_pending(outcome.claim)
+        if fresh is None or not fresh.is_pending:
             raise AlreadyDecided(task=fresh)
-        await self._claim_changed(outcome.claim, outcome.claim)
         return outcome.claim
+
+    async def _announce_while_pending(self, claim: Claim) -> Task | None:
+        """Announce a claim just taken, then make sure its task was still pending after that.
+
+        A decision ends the claim after it is stored, and announces the end. Reading
+        the task only after the announcement means that a decision stored before
+        the read is seen here, and one stored after it announces its end after
+        this announcement: admins are never left told that a claim stands on a
+        decided task.
+
+        Returns:
+            The task as read after the announcement; when it is no longer pending,
+            the claim has been released and its end announced.
+        """
+        await self._claim_changed(claim, claim)
+        task = await self.store.get_task(claim.task_id)
+        if task is None or not task.is_pending:  # decided while it was being claimed
+            await self._claims.release(claim.task_id, claim.admin_id)
+            await self._claim_changed(claim, None)
+        return task
 
     async def release_task(self, principal: Principal, task_id: object) -> None:
         """Release the caller's claim on a task; nothing happens unless the caller holds it.
@@ -953,12 +971,10 @@ class TaskStream:
             claim = outcome.claim
             if outcome.released is not None:
                 await self._claim_changed(outcome.released, None)
-            task = await self.store.get_task(claim.task_id)
+            task = await self._announce_while_pending(claim)
             if task is None or not task.is_pending:  # decided meanwhile: try the next ones
-                await self._claims.release(claim.task_id, principal.user_id)
                 after = next(t.created_seq for t in page if t.id == claim.task_id)
                 continue
-            await self._claim_changed(claim, claim)
             return task, claim
 
     async def list_claims(self, principal: Principal, scan_id: object) -> list[Claim]:
