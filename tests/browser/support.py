@@ -9,6 +9,7 @@ import random
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -48,6 +49,8 @@ __all__ = [
     "submission",
     "submit_many",
     "task_contents",
+    "task_now",
+    "wait_for_status",
 ]
 
 ROOT: Final = Path(__file__).resolve().parents[2]
@@ -167,6 +170,27 @@ def task_contents(base_url: str, scan_id: str, account: Account) -> list[str]:
     )
     assert status == 200, answer
     return [str(task["content"]) for task in answer["tasks"]]
+
+
+def task_now(base_url: str, account: Account, task_id: str) -> dict[str, Any]:
+    """The task as the server has it now (``GET /api/tasks/{id}``)."""
+    status, body = call_sync(base_url, "GET", f"/api/tasks/{task_id}", token=account.token)
+    assert status == 200, body
+    task: dict[str, Any] = body["task"]
+    return task
+
+
+def wait_for_status(
+    base_url: str, account: Account, task_id: str, wanted: str, *, within: float = 10.0
+) -> dict[str, Any]:
+    """Poll the task until its status is ``wanted``; the task (fails after ``within`` s)."""
+    deadline = time.monotonic() + within
+    while True:
+        task = task_now(base_url, account, task_id)
+        if task["status"] == wanted:
+            return task
+        assert time.monotonic() < deadline, f"task {task_id} is {task['status']}, not {wanted}"
+        time.sleep(0.05)
 
 
 def signed_in(context: BrowserContext, account: Account) -> BrowserContext:

@@ -3,24 +3,46 @@
 // Nothing here reads layout from the DOM: the grid's size comes from a
 // ResizeObserver, every card's position and size is computed (layout.ts) and
 // written once per frame, so a burst of arrivals costs one style/layout pass.
+//
+// Never the wrong task: while the pointer is over the grid or the page says a
+// decision is in flight (`held()`), every card keeps its place; a card that
+// leaves fades out where it was and its cell stays empty, arrivals take cells
+// after the last one used. The grid re-packs once the pointer leaves and nothing
+// is in flight. The keys act on the card that holds the focus, and the focus
+// never jumps to another card under a keypress: when the focused card leaves,
+// the page is told (`lost`) and picks the next one itself.
+import { paintAvatar } from "./avatar";
 import { mark, measure } from "./diag";
 import { age, clock, h, icon, setText, splitKind } from "./dom";
 import { computeLayout, type Layout } from "./layout";
 import type { Decision, Task } from "./types";
 
-export type CardState = "pending" | "validating" | "refusing" | "conflict";
+export type CardState = "pending" | "validating" | "refusing" | "conflict" | "queued";
 
 export interface GridItem {
   task: Task;
   state: CardState;
   /** Shown over the card for a decision in flight or lost to another admin. */
   note: string | null;
+  /** The username of another admin who holds the task (CONTRACT.md §4.2), or null. */
+  claimedBy: string | null;
 }
 
 export interface GridCallbacks {
+  /** The cards, in queue order (oldest first). */
   items(): GridItem[];
   decide(taskId: string, decision: Decision): void;
   refuse(taskId: string): void;
+  /** Z: take back this admin's last decision. */
+  undo(): void;
+  /** True while a decision is in flight: the cards keep their places. */
+  held(): boolean;
+  /** The focus moved to `taskId` by the user's doing (keys, click, Tab). */
+  focusMoved(taskId: string): void;
+  /** The focused card left the grid (`index`: its place in the queue); the page picks the next. */
+  lost(taskId: string, index: number): void;
+  /** After each render (the data-* attributes hold what was placed). */
+  rendered?(): void;
 }
 
 interface Card {
@@ -31,6 +53,9 @@ interface Card {
   content: HTMLElement;
   note: HTMLElement;
   noteText: HTMLElement;
+  claim: HTMLElement;
+  claimText: HTMLElement;
+  claimedBy: string | null;
   validate: HTMLButtonElement;
   refuse: HTMLButtonElement;
   task: Task | null;
@@ -41,12 +66,6 @@ interface Card {
 }
 
 const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
-
-function hue(text: string): number {
-  let hash = 0;
-  for (let i = 0; i < text.length; i++) hash = (hash * 31 + text.charCodeAt(i)) | 0;
-  return Math.abs(hash) % 360;
-}
 
 export class TaskGrid {
   readonly el: HTMLElement;
@@ -60,8 +79,20 @@ export class TaskGrid {
   private height = 0;
   private frame = 0;
   private actionable: string[] = [];
+  /** Placed cards in queue order (actionable or not). */
+  private order: string[] = [];
   private focusedId: string | null = null;
+  /** The focused card's place in the queue (where the next one is looked for when it leaves). */
   private focusIndex = 0;
+  /** A card the page asked to focus before it was placed. */
+  private wanted: string | null = null;
+  /** Cell index of each placed card, kept while the positions hold. */
+  private slots = new Map<string, number>();
+  private nextSlot = 0;
+  private laidOutFor = "";
+  private pointerInside = false;
+  /** Set by `relayout()`: the next render re-packs whatever holds. */
+  private repack = false;
   layout: Layout | null = null;
   private ageTimer: number;
   private destroyed = false;
@@ -89,6 +120,19 @@ export class TaskGrid {
       this.empty,
     );
     this.el.addEventListener("click", (event) => this.onClick(event));
+    // Positions hold while the pointer is over the grid; they re-pack once it leaves.
+    this.el.addEventListener("pointerenter", () => { this.pointerInside = true; });
+    this.el.addEventListener("pointermove", () => { this.pointerInside = true; });
+    this.el.addEventListener("pointerleave", () => {
+      this.pointerInside = false;
+      this.invalidate();
+    });
+    // Tab into a card's button makes that card the focused one: one focus, keys act on it.
+    this.el.addEventListener("focusin", (event) => {
+      const cardEl = (event.target as Element).closest<HTMLElement>(".card");
+      const id = cardEl?.dataset.taskId;
+      if (id && id !== this.focusedId && this.cards.has(id) && !cardEl.classList.contains("leaving")) this.setFocus(id, false, true);
+    });
     this.observer = new ResizeObserver((entries) => {
       const box = entries[entries.length - 1]?.contentRect;
       if (!box) return;
@@ -102,6 +146,15 @@ export class TaskGrid {
     });
     this.observer.observe(this.el);
     this.ageTimer = window.setInterval(() => this.refreshAges(), 15_000);
+  }
+
+  /**
+   * Re-pack on the next render even while positions would hold: the queue itself changed
+   * at the reviewer's request (a filter, a search, another page), not under the pointer.
+   */
+  relayout(): void {
+    this.repack = true;
+    this.invalidate();
   }
 
   /** Schedule a render on the next frame (many calls, one render). */
@@ -123,8 +176,39 @@ export class TaskGrid {
   private render(): void {
     const started = performance.now();
     const items = this.callbacks.items();
-    const layout = computeLayout(items.length, this.width, this.height);
-    this.layout = layout;
+    const size = `${this.width}x${this.height}`;
+    const hold = !this.repack && (this.pointerInside || this.callbacks.held()) && this.layout !== null
+      && this.laidOutFor === size && this.slots.size > 0;
+    this.repack = false;
+    let layout: Layout;
+    const placed: { item: GridItem; slot: number }[] = [];
+    if (hold) {
+      // Every placed card keeps its cell; arrivals take the cells after the last one used.
+      layout = this.layout!;
+      const capacity = layout.hidden > 0 ? layout.shown : layout.cols * layout.rows;
+      const slots = new Map<string, number>();
+      for (const item of items) {
+        let slot = this.slots.get(item.task.id);
+        if (slot === undefined) {
+          if (this.nextSlot >= capacity) continue;
+          slot = this.nextSlot++;
+        }
+        slots.set(item.task.id, slot);
+        placed.push({ item, slot });
+      }
+      this.slots = slots;
+    } else {
+      layout = computeLayout(items.length, this.width, this.height);
+      this.layout = layout;
+      this.laidOutFor = size;
+      this.slots = new Map();
+      items.slice(0, layout.shown).forEach((item, slot) => {
+        this.slots.set(item.task.id, slot);
+        placed.push({ item, slot });
+      });
+      this.nextSlot = placed.length;
+    }
+    const hidden = items.length - placed.length;
     const style = this.el.style;
     style.setProperty("--f", `${layout.font}px`);
     style.setProperty("--cw", `${layout.cardWidth}px`);
@@ -138,13 +222,12 @@ export class TaskGrid {
     // Up to ~90 tiles glide to their new places; past that they jump (one layer each is too many).
     this.el.classList.toggle("calm", layout.shown > 90);
 
-    const placed = items.slice(0, layout.shown);
     const keep = new Set<string>();
     const animate = !reducedMotion.matches;
     const fresh: Card[] = [];
     const stride = layout.cardWidth + layout.gap;
     const strideY = layout.cardHeight + layout.gap;
-    placed.forEach((item, index) => {
+    for (const { item, slot: index } of placed) {
       const id = item.task.id;
       keep.add(id);
       let card = this.cards.get(id);
@@ -161,12 +244,12 @@ export class TaskGrid {
         card.y = y;
         card.el.style.translate = `${x}px ${y}px`;
       }
-    });
+    }
     for (const [id, card] of this.cards) {
       if (keep.has(id)) continue;
       this.cards.delete(id);
-      const decided = card.task?.status !== "pending" || card.state !== "pending";
-      if (animate && decided && layout.mode === "card") {
+      // It fades out where it is (decided here or elsewhere); its cell is not reused until a re-pack.
+      if (animate && layout.mode === "card") {
         card.el.classList.add("leaving");
         card.el.setAttribute("aria-hidden", "true");
         card.el.animate([{ opacity: 1, scale: 1 }, { opacity: 0, scale: 0.9 }], { duration: 180, easing: "ease-in" })
@@ -186,29 +269,32 @@ export class TaskGrid {
       }
     }
     // The "more" tile takes the last cell when not everything fits.
-    if (layout.hidden > 0) {
+    if (layout.hidden > 0 && hidden > 0) {
       const index = layout.shown;
       const x = layout.offsetX + (index % layout.cols) * stride;
       const y = layout.offsetY + Math.floor(index / layout.cols) * strideY;
       this.more.style.translate = `${x}px ${y}px`;
-      setText(this.moreCount, `+${layout.hidden.toLocaleString("en-US")}`);
-      this.more.title = `${layout.hidden} more pending tasks wait; the oldest are shown first.`;
+      setText(this.moreCount, `+${hidden.toLocaleString("en-US")}`);
+      this.more.title = `${hidden} more pending tasks wait; the oldest are shown first.`;
       this.more.hidden = false;
     } else {
       this.more.hidden = true;
     }
-    this.actionable = placed.filter((item) => item.state === "pending").map((item) => item.task.id);
+    this.order = placed.map(({ item }) => item.task.id);
+    this.actionable = placed.filter(({ item }) => item.state === "pending").map(({ item }) => item.task.id);
     this.syncFocus();
     const data = this.el.dataset;
     data.pending = String(items.length);
-    data.shown = String(layout.shown);
-    data.hidden = String(layout.hidden);
+    data.shown = String(placed.length);
+    data.hidden = String(hidden);
+    data.held = hold ? "true" : "false";
     data.mode = layout.mode;
     data.cols = String(layout.cols);
     data.rows = String(layout.rows);
     const ended = performance.now();
-    const detail = { items: items.length, shown: layout.shown };
+    const detail = { items: items.length, shown: placed.length };
     measure("grid:render", started, ended, detail);
+    this.callbacks.rendered?.();
     // The next frame's callback runs once this frame's style, layout and paint are done.
     requestAnimationFrame(() => mark("grid:frame", detail));
   }
@@ -220,11 +306,13 @@ export class TaskGrid {
     if (!TaskGrid.template) {
       const note = h("div", { class: "card-note", attrs: { role: "status" } }, h("span", { class: "note-text fit" }));
       note.hidden = true;
+      const claim = h("p", { class: "card-claim" }, icon("eye", "icon claim-icon"), h("span", { class: "claim-text fit" }));
+      claim.hidden = true;
       TaskGrid.template = h(
         "article",
         { class: "card", attrs: { tabindex: "-1", role: "group" } },
         h("div", { class: "card-head" },
-          h("span", { class: "avatar", attrs: { "aria-hidden": "true" } }),
+          h("span", { class: "avatar tile-avatar", attrs: { "aria-hidden": "true" } }),
           h("span", { class: "who fit", attrs: { dir: "auto" } }),
           h("span", { class: "kind" }),
           h("time", { class: "age" })),
@@ -234,6 +322,7 @@ export class TaskGrid {
             icon("check"), h("span", { class: "label", text: "Validate" })),
           h("button", { class: "act act-refuse", attrs: { type: "button", "aria-label": "Refuse (R)", "data-action": "refuse" }, title: "Refuse (R)" },
             icon("cross"), h("span", { class: "label", text: "Refuse" }))),
+        claim,
         note,
       );
     }
@@ -243,20 +332,29 @@ export class TaskGrid {
   private createCard(task: Task): Card {
     const el = TaskGrid.cardTemplate().cloneNode(true) as HTMLElement;
     el.dataset.taskId = task.id;
-    const [head, content, actions, note] = Array.from(el.children) as HTMLElement[];
+    const [head, content, actions, claim, note] = Array.from(el.children) as HTMLElement[];
     const [avatar, who, kind, ageEl] = Array.from(head!.children) as HTMLElement[];
     const [validate, refuse] = Array.from(actions!.children) as HTMLButtonElement[];
-    avatar!.textContent = (task.worker_username[0] ?? "?").toUpperCase();
-    avatar!.style.setProperty("--hue", String(hue(task.worker_username)));
+    paintAvatar(avatar!, task.worker_username);
     return {
       el, who: who!, kind: kind!, age: ageEl as HTMLTimeElement, content: content!, note: note!,
-      noteText: note!.firstElementChild as HTMLElement, validate: validate!, refuse: refuse!,
+      noteText: note!.firstElementChild as HTMLElement, claim: claim!, claimText: claim!.lastElementChild as HTMLElement,
+      claimedBy: null, validate: validate!, refuse: refuse!,
       task: null, state: null, noteValue: null, x: NaN, y: NaN,
     };
   }
 
   private updateCard(card: Card, item: GridItem): void {
-    const { task, state, note } = item;
+    const { task, state, note, claimedBy } = item;
+    if (card.claimedBy !== claimedBy) {
+      card.claimedBy = claimedBy;
+      card.claim.hidden = claimedBy === null;
+      const text = claimedBy === null ? "" : `${claimedBy} is reviewing`;
+      card.claimText.textContent = text;
+      card.claimText.title = text;
+      if (claimedBy === null) delete card.el.dataset.claimedBy;
+      else card.el.dataset.claimedBy = claimedBy;
+    }
     if (card.task !== task) {
       const previous = card.task;
       card.task = task;
@@ -306,16 +404,33 @@ export class TaskGrid {
 
   // -- focus and keyboard --------------------------------------------------------------------
   private syncFocus(): void {
-    if (this.focusedId && !this.actionable.includes(this.focusedId)) {
-      // The focused card left (decided): take the card now at the same place in the queue.
+    if (this.focusedId && !this.cards.has(this.focusedId)) {
+      // The focused card left: never slide the focus onto whichever card took its place
+      // (a key pressed now would act on a task the reviewer has not looked at).
+      const lost = this.focusedId;
       this.focusedId = null;
-    }
-    if (!this.focusedId && this.actionable.length) {
-      const index = Math.min(this.focusIndex, this.actionable.length - 1);
-      this.setFocus(this.actionable[index] ?? null, document.activeElement?.classList.contains("card") ?? false);
-    } else {
       this.paintFocus();
+      this.callbacks.lost(lost, this.focusIndex);
+      return;
     }
+    if (this.wanted && this.cards.has(this.wanted)) {
+      const id = this.wanted;
+      this.wanted = null;
+      this.setFocus(id, this.focusInGrid(), false);
+      return;
+    }
+    this.paintFocus();
+  }
+
+  /**
+   * Whether the keys belong to the grid: the keyboard focus is in it, nowhere in
+   * particular, or on a control clicked with the mouse. A control reached with the
+   * keyboard elsewhere (its focus ring showing) keeps them: one focus, one target.
+   */
+  private focusInGrid(): boolean {
+    const active = document.activeElement;
+    if (!active || active === document.body || this.el.contains(active)) return true;
+    return !active.matches(":focus-visible");
   }
 
   private paintFocus(): void {
@@ -328,26 +443,74 @@ export class TaskGrid {
     this.el.dataset.focused = this.focusedId ?? "";
   }
 
-  private setFocus(id: string | null, moveDomFocus: boolean): void {
+  private setFocus(id: string | null, moveDomFocus: boolean, byUser: boolean): void {
+    const changed = id !== this.focusedId;
     this.focusedId = id;
     if (id) {
-      const index = this.actionable.indexOf(id);
+      const index = this.order.indexOf(id);
       if (index >= 0) this.focusIndex = index;
     }
     this.paintFocus();
-    if (id && moveDomFocus) this.cards.get(id)?.el.focus({ preventScroll: true });
+    if (id && moveDomFocus) {
+      const el = this.cards.get(id)?.el;
+      // A card whose button has the focus keeps it there (Tab): the card is already the focused one.
+      if (el && !el.contains(document.activeElement)) el.focus({ preventScroll: true });
+    }
+    if (id && changed && byUser) this.callbacks.focusMoved(id);
   }
 
+  /** The focused card's task id, or null. */
   focused(): string | null {
     return this.focusedId;
   }
 
+  /**
+   * Focus `taskId` (the page's choice: a claimed task, an undone one); when its card is
+   * not placed yet, as soon as it is. Args: moveDomFocus, also move the keyboard focus
+   * there (only when it is in the grid or nowhere).
+   */
+  focusTask(taskId: string, moveDomFocus = true): void {
+    if (this.cards.has(taskId) && this.order.includes(taskId)) {
+      this.wanted = null;
+      this.setFocus(taskId, moveDomFocus && this.focusInGrid(), false);
+    } else {
+      this.wanted = taskId;
+      this.invalidate();
+    }
+  }
+
+  /** The place of `taskId` among the placed cards, in queue order (0 when not placed). */
+  indexOf(taskId: string): number {
+    return Math.max(0, this.order.indexOf(taskId));
+  }
+
+  /** The first actionable card from queue place `index` on (the page's fallback), or null. */
+  candidate(index: number, skip: (taskId: string) => boolean = () => false): string | null {
+    const rest = this.actionable.filter((id) => !skip(id) && this.order.indexOf(id) >= index);
+    return rest[0] ?? this.actionable.find((id) => !skip(id)) ?? null;
+  }
+
   /** Move the focus by `delta` cards in queue order (grid arrows move by a row). */
   private move(delta: number): void {
-    if (!this.actionable.length) return;
-    const current = this.focusedId ? this.actionable.indexOf(this.focusedId) : -1;
-    const next = Math.max(0, Math.min(this.actionable.length - 1, current < 0 ? 0 : current + delta));
-    this.setFocus(this.actionable[next] ?? null, true);
+    if (!this.order.length) return;
+    const current = this.focusedId ? this.order.indexOf(this.focusedId) : -1;
+    const start = current < 0 ? (delta > 0 ? -1 : this.order.length) : current;
+    let next = Math.max(0, Math.min(this.order.length - 1, start + delta));
+    // Step over cards that are leaving (decided, stamped): only pending cards take the focus.
+    const step = delta > 0 ? 1 : -1;
+    while (next >= 0 && next < this.order.length && !this.actionable.includes(this.order[next]!)) next += step;
+    if (next < 0 || next >= this.order.length) return;
+    this.setFocus(this.order[next] ?? null, true, true);
+  }
+
+  /** The card the keys act on: the one holding the keyboard focus, else the focused card. */
+  private keyTarget(): string | null {
+    const active = document.activeElement;
+    if (active && this.el.contains(active)) {
+      const id = active.closest<HTMLElement>(".card")?.dataset.taskId;
+      if (id) return id;
+    }
+    return this.focusInGrid() ? this.focusedId : null;
   }
 
   /** Keyboard handling for the page; true when the key was used. */
@@ -378,12 +541,20 @@ export class TaskGrid {
         this.move(Infinity);
         return true;
       case "v":
-      case "V":
-        if (this.focusedId) this.act(this.focusedId, "validated");
-        return true;
+      case "V": {
+        const id = this.keyTarget();
+        if (id && this.actionable.includes(id)) this.act(id, "validated");
+        return id !== null;
+      }
       case "r":
-      case "R":
-        if (this.focusedId) this.callbacks.refuse(this.focusedId);
+      case "R": {
+        const id = this.keyTarget();
+        if (id && this.actionable.includes(id)) this.callbacks.refuse(id);
+        return id !== null;
+      }
+      case "z":
+      case "Z":
+        this.callbacks.undo();
         return true;
       default:
         return false;
@@ -391,21 +562,8 @@ export class TaskGrid {
   }
 
   private act(id: string, decision: Decision): void {
-    const index = this.actionable.indexOf(id);
-    this.focusIndex = Math.max(0, index);
-    // Move on at once: the next card in the queue takes the focus while the decision is in flight.
-    const next = this.actionable[index + 1] ?? this.actionable[index - 1] ?? null;
+    this.focusIndex = Math.max(0, this.order.indexOf(id));
     this.callbacks.decide(id, decision);
-    this.setFocus(next, true);
-  }
-
-  /** After a refusal was confirmed from the dialog, focus the next card like a validation does. */
-  advanceFrom(id: string): void {
-    const index = this.actionable.indexOf(id);
-    if (index < 0) return;
-    this.focusIndex = index;
-    const next = this.actionable[index + 1] ?? this.actionable[index - 1] ?? null;
-    this.setFocus(next, true);
   }
 
   focusGrid(): void {
@@ -423,6 +581,6 @@ export class TaskGrid {
       else this.callbacks.refuse(id);
       return;
     }
-    if (this.actionable.includes(id)) this.setFocus(id, true);
+    if (this.actionable.includes(id)) this.setFocus(id, true, true);
   }
 }

@@ -7,10 +7,16 @@
 //   above the last seq applied for that scan;
 // - on reconnect each scan is joined again with since_seq = last applied seq,
 //   and the ack's events are applied the same way; a `reset` ack is a snapshot;
+// - notices (`task:claimed`, `scan:presence`, CONTRACT.md §4) have no seq: they say
+//   what is true now and are applied as they come, or, while a join is in flight,
+//   right after its answer (whose `claims` and `presence` they may be newer than);
 // - a refused token (connect_error data {code: "unauthorized"}) signs out.
 import { io, type Socket } from "socket.io-client";
 import { mark, noteEvent } from "./diag";
-import type { Ack, Decision, Envelope, JoinAck, Scan, Stats, StatsEnvelope, Task, WireError } from "./types";
+import type {
+  Ack, Claim, ClaimedEnvelope, Decision, Envelope, JoinAck, Presence, PresenceEnvelope, Scan, Stats,
+  StatsEnvelope, Task, WireError,
+} from "./types";
 
 export type ConnectionState = "connecting" | "online" | "reconnecting" | "offline";
 
@@ -22,6 +28,12 @@ export interface ScanHandlers {
   /** The scan object as the latest join ack has it. */
   scan?(scan: Scan): void;
   stats?(stats: Stats): void;
+  /** Who is present: from every join answer and each `scan:presence` notice. */
+  presence?(presence: Presence): void;
+  /** Every live claim, from an admin's snapshot join answer. */
+  claims?(claims: Claim[]): void;
+  /** A `task:claimed` notice: the task's claim now, null when it ended. */
+  claimed?(taskId: string, claim: Claim | null): void;
   /** The join was refused (not_found, forbidden...). */
   failed?(error: WireError): void;
   /** Who is present (CONTRACT.md §4.1): from each join ack and every `scan:presence`. */
@@ -40,6 +52,8 @@ interface Subscription {
   lastSeq: number | null;
   joining: number; // generation of the join in flight, 0 when none
   buffer: Envelope[];
+  /** Notices (claims, presence) that came while the join was in flight: applied after its answer. */
+  notices: (() => void)[];
 }
 
 const ACK_TIMEOUT_MS = 10_000;
@@ -89,6 +103,7 @@ export class LiveClient {
       for (const sub of this.subs.values()) {
         sub.joining = 0;
         sub.buffer = [];
+        sub.notices = [];
       }
       if (this.closed) return;
       this.setState("reconnecting", reason === "io server disconnect" ? "server closed the link" : "link lost");
@@ -104,6 +119,21 @@ export class LiveClient {
     this.socket.on("scan:stats", (envelope: StatsEnvelope) => {
       this.subs.get(envelope.scan_id)?.handlers.stats?.(envelope.stats);
     });
+    // Notices (no seq): they say what is true now, so they are applied as they come.
+    this.socket.on("scan:presence", (envelope: PresenceEnvelope) => {
+      this.notice(envelope.scan_id, (handlers) => handlers.presence?.(envelope));
+    });
+    this.socket.on("task:claimed", (envelope: ClaimedEnvelope) => {
+      this.notice(envelope.scan_id, (handlers) => handlers.claimed?.(envelope.task_id, envelope.claim));
+    });
+  }
+
+  /** Apply a notice now, or after the answer of the join in flight (which it may be newer than). */
+  private notice(scanId: string, apply: (handlers: ScanHandlers) => void): void {
+    const sub = this.subs.get(scanId);
+    if (!sub) return;
+    if (sub.joining) sub.notices.push(() => apply(sub.handlers));
+    else apply(sub.handlers);
   }
 
   private reconnect(): void {
@@ -124,7 +154,7 @@ export class LiveClient {
 
   /** Watch a scan until the returned function is called. */
   subscribe(scanId: string, handlers: ScanHandlers): () => void {
-    const sub: Subscription = { scanId, handlers, lastSeq: null, joining: 0, buffer: [] };
+    const sub: Subscription = { scanId, handlers, lastSeq: null, joining: 0, buffer: [], notices: [] };
     this.subs.set(scanId, sub);
     if (this.socket.connected) this.join(sub);
     return () => {
@@ -143,6 +173,7 @@ export class LiveClient {
     const generation = ++this.generation;
     sub.joining = generation;
     sub.buffer = [];
+    sub.notices = [];
     const payload: { scan_id: string; since_seq?: number } = { scan_id: sub.scanId };
     if (sub.lastSeq !== null) payload.since_seq = sub.lastSeq;
     this.socket
@@ -162,7 +193,9 @@ export class LiveClient {
 
   private applyJoin(sub: Subscription, ack: Ack<JoinAck>): void {
     const buffered = sub.buffer;
+    const notices = sub.notices;
     sub.buffer = [];
+    sub.notices = [];
     sub.joining = 0;
     if (!ack.ok) {
       sub.handlers.failed?.(ack.error);
@@ -180,6 +213,9 @@ export class LiveClient {
       sub.handlers.scan?.(ack.scan);
     }
     for (const event of buffered) this.apply(sub, event);
+    if (ack.claims) sub.handlers.claims?.(ack.claims);
+    if (ack.presence) sub.handlers.presence?.(ack.presence);
+    for (const apply of notices) apply();
   }
 
   private receive(envelope: Envelope): void {
@@ -203,10 +239,33 @@ export class LiveClient {
     return this.request("task:submit", { scan_id: scanId, content, idempotency_key: idempotencyKey });
   }
 
-  async decide(taskId: string, decision: Decision, reason: string | null): Promise<Ack<{ task: Task }>> {
-    const payload: { task_id: string; decision: Decision; reason?: string } = { task_id: taskId, decision };
+  /** Decide a task; `override` decides it even though another admin holds it (§4.2). */
+  async decide(taskId: string, decision: Decision, reason: string | null, override = false): Promise<Ack<{ task: Task }>> {
+    const payload: { task_id: string; decision: Decision; reason?: string; override?: boolean } = { task_id: taskId, decision };
     if (reason) payload.reason = reason;
+    if (override) payload.override = true;
     return this.request("task:decide", payload);
+  }
+
+  /** Take back this admin's decision within the server's undo window (§4.3). */
+  async undo(taskId: string): Promise<Ack<{ task: Task }>> {
+    return this.request("task:undo", { task_id: taskId });
+  }
+
+  /** Claim (or renew the claim on) a task; another admin's claim answers `conflict`. */
+  async claim(taskId: string): Promise<Ack<{ claim: Claim }>> {
+    return this.request("task:claim", { task_id: taskId });
+  }
+
+  async release(taskId: string): Promise<Ack<object>> {
+    return this.request("task:release", { task_id: taskId });
+  }
+
+  /** Claim the oldest pending task nobody else holds, after `afterTaskId` when given. */
+  async claimNext(scanId: string, afterTaskId: string | null): Promise<Ack<{ task: Task | null; claim: Claim | null }>> {
+    const payload: { scan_id: string; after_task_id?: string } = { scan_id: scanId };
+    if (afterTaskId) payload.after_task_id = afterTaskId;
+    return this.request("task:claim_next", payload);
   }
 
   private async request<T>(event: string, payload: unknown): Promise<Ack<T>> {

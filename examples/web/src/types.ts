@@ -1,4 +1,4 @@
-// The wire objects of the TaskStream contract (CONTRACT.md §2), as the dashboard reads them.
+// The wire objects of the TaskStream contract (CONTRACT.md §2 and §4), as the dashboard reads them.
 
 export type Role = "admin" | "worker";
 export type TaskStatus = "pending" | "validated" | "refused";
@@ -84,6 +84,54 @@ export interface WireError {
   message: string;
   /** With `already_decided`: the task as the winning decision left it. */
   task?: Task;
+  /** With `conflict` on a claim or a decision: the other admin's claim (CONTRACT.md §4.2). */
+  claim?: Claim;
+}
+
+/** "This admin is deciding this task now" (CONTRACT.md §4.2); lasts 30 s unless renewed. */
+export interface Claim {
+  task_id: string;
+  admin_id: string;
+  admin_username: string;
+  expires_at: string;
+}
+
+/** A user with a socket joined to the scan (CONTRACT.md §4.1). */
+export interface PresentUser {
+  user_id: string;
+  username: string;
+  role: Role;
+  since: string;
+}
+
+/** Who is present; `present` is only given to admins. */
+export interface Presence {
+  reviewers: number;
+  submitters: number;
+  present?: PresentUser[];
+}
+
+/** `scan:presence`: a notice, no seq. */
+export interface PresenceEnvelope extends Presence {
+  type: "scan:presence";
+  scan_id: string;
+}
+
+/** `task:claimed`: a notice to the scan's admins, no seq; `claim` null when it ended. */
+export interface ClaimedEnvelope {
+  type: "task:claimed";
+  scan_id: string;
+  task_id: string;
+  claim: Claim | null;
+}
+
+/** One line of `GET /api/tasks/{id}/history` (CONTRACT.md §4.4). */
+export interface HistoryEntry {
+  seq: number;
+  at: string;
+  action: "created" | "validated" | "refused" | "undone";
+  by: { user_id: string; username: string };
+  reason: string | null;
 }
 
 /** A live event envelope (CONTRACT.md §3). */
@@ -107,4 +155,8 @@ export interface JoinAck {
   tasks?: Task[];
   events?: Envelope[];
   reset?: boolean;
+  /** v2: who is present, in the shape this user gets (every join answer). */
+  presence?: Presence;
+  /** v2: every live claim of the scan (an admin's snapshot answer, not a resume). */
+  claims?: Claim[];
 }

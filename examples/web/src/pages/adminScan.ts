@@ -1,58 +1,61 @@
-// The admin's scan view: the live grid, the validation workflow and the analytics.
+// The admin's scan view: the live grid, the validation workflow (with several
+// reviewers: review.ts) and the analytics.
 import { connectionIndicator, topbar, type AppContext } from "../app";
 import { AnalyticsPanel, submissionsPerMinute } from "../analytics";
 import { ApiError, download } from "../api";
 import { mark } from "../diag";
 import { h, icon, setText, splitKind } from "../dom";
-import { TaskGrid, type CardState, type GridItem } from "../grid";
+import { TaskGrid, type GridItem } from "../grid";
 import { confirmDialog } from "../confirm";
 import { explain } from "../messages";
 import { PreviewPane } from "../preview";
 import { QueueView } from "../queueView";
+import { ReviewFlow } from "../review";
 import { queueSentence, showScanNotFound, tabTitle, watchGrid } from "../toolbar";
-import type { Ack, Decision, Scan, Stats, Task, WireError } from "../types";
+import type { Scan, Stats, Task } from "../types";
 import { copyButton, workerLink } from "./adminHome";
 
 const QUICK_REASONS = ["Duplicate", "Out of scope", "Not enough detail", "Already known", "Not actionable"];
-const HOLD_OWN_MS = 320; // a decided card shows its stamp this long before it leaves
-const HOLD_CONFLICT_MS = 4500; // a card lost to another admin says who won, this long
-
-interface Local {
-  state: CardState;
-  note: string | null;
-}
 
 export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: string): () => void {
-  const me = ctx.session.user;
   const tasks = new Map<string, Task>();
   const pending = new Map<string, Task>();
   const createdSeq = new Map<string, number>();
-  const local = new Map<string, Local>();
-  const timers = new Set<number>();
   let scan: Scan | null = null;
-  let disposed = false;
 
   const indicator = connectionIndicator(ctx.live);
   const analytics = new AnalyticsPanel(
     () => submissionsPerMinute(Array.from(tasks.values(), (task) => task.created_at)),
     { onWorkerSelect: (workerId) => showWorker(workerId) },
   );
+  // The review flow: claims, deciding, undo, presence. `review.current()` is the reviewer's current task.
+  const review = new ReviewFlow(ctx, scanId, { tasks, pending, upsert: (task) => upsert(task), changed: () => changed() });
+  const local = review.extras;
   const grid = new TaskGrid(
     {
       items: () => items(),
-      decide: (id, decision) => void decide(id, decision, null),
-      refuse: (id) => openRefuse(id),
+      decide: (id, decision) => void review.decide(id, decision, null),
+      refuse: (id) => void openRefuse(id),
+      undo: () => review.undoLast(),
+      held: () => review.inFlight(),
+      focusMoved: (id) => review.moved(id),
+      lost: (id, index) => void review.advance(id, index),
+      rendered: () => refreshQueue(),
     },
     "New submissions appear here the moment workers send them.",
   );
+  review.attach(grid);
   // [read] filter/search/paging over the queue, and the preview pane (queueView.ts, preview.ts).
-  const queueView = new QueueView(() => changed(), (workerId) => analytics.selectWorker(workerId));
+  const queueView = new QueueView(() => {
+    grid.relayout(); // a filter, a search or a page the reviewer asked for: re-pack now
+    changed();
+  }, (workerId) => analytics.selectWorker(workerId));
   const preview = new PreviewPane({
     task: (id) => tasks.get(id),
     busy: (id) => local.has(id),
     api: (method, path) => ctx.api(method, path),
-    validate: (id) => void decide(id, "validated", null),
-    refuse: (id) => openRefuse(id),
+    validate: (id) => void review.decide(id, "validated", null),
+    refuse: (id) => void openRefuse(id),
     closed: () => grid.focusGrid(),
   });
 
@@ -68,13 +71,14 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
   const keys = h("p", { class: "keys muted", attrs: { "aria-label": "Keyboard shortcuts" } },
     icon("keyboard"),
     h("kbd", { text: "←↑↓→" }), " or ", h("kbd", { text: "J" }), h("kbd", { text: "K" }), " move · ",
-    h("kbd", { text: "V" }), " validate · ", h("kbd", { text: "R" }), " refuse · ",
+    h("kbd", { text: "V" }), " validate · ", h("kbd", { text: "R" }), " refuse · ", h("kbd", { text: "Z" }), " undo · ",
     h("kbd", { text: "Space" }), " read · ", h("kbd", { text: "PgDn" }), h("kbd", { text: "PgUp" }), " page");
   const banner = h("p", { class: "banner", attrs: { role: "status" } });
   banner.hidden = true;
 
   const toolbar = h("div", { class: "toolbar glass" },
     h("div", { class: "toolbar-title" }, title, status),
+    review.presence.el,
     queue,
     h("div", { class: "toolbar-actions" },
       h("div", { class: "share" }, icon("link"), linkInput, copyButton(() => linkInput.value, linkInput)),
@@ -102,11 +106,15 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
     h("div", { class: "dialog-actions" }, cancelRefuse, confirmRefuse));
   const dialog = h("dialog", { class: "dialog glass", attrs: { "aria-labelledby": "refuse-title" } }, dialogForm);
   let refusing: string | null = null;
+  let refusingOverride = false;
 
-  function openRefuse(id: string): void {
+  async function openRefuse(id: string): Promise<void> {
     const task = pending.get(id);
     if (!task || local.has(id)) return;
+    const { go, override } = await review.ask(id, "refused");
+    if (!go || local.has(id)) return;
     refusing = id;
+    refusingOverride = override;
     quote.textContent = splitKind(task.content).text;
     quote.title = task.content;
     reason.value = "";
@@ -117,10 +125,7 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
     event.preventDefault();
     const id = refusing;
     dialog.close();
-    if (id) {
-      grid.advanceFrom(id);
-      void decide(id, "refused", reason.value.trim() || null);
-    }
+    if (id) void review.decide(id, "refused", reason.value.trim() || null, refusingOverride);
   });
   reason.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
@@ -141,7 +146,8 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
     h("main", { class: "scan-view" },
       h("section", { class: "grid-panel pane" }, banner, queueView.el, grid.el,
         h("div", { class: "grid-foot" }, keys,
-          h("span", { class: "muted order-hint", text: "Oldest first · click a card or use the keyboard" }))),
+          h("span", { class: "muted order-hint", text: "Oldest first · click a card or use the keyboard" }),
+          review.undoBar.el)),
       analytics.el),
     dialog);
   root.append(page);
@@ -164,17 +170,21 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
     queueView.setWorker(workerId, named?.worker_username ?? "");
   }
 
+  /** What the grid shows, in queue order: every pending task, and decided ones still showing a stamp. */
   function items(): GridItem[] {
     const out: GridItem[] = [];
     for (const task of pending.values()) {
       const extra = local.get(task.id);
-      out.push({ task, state: extra?.state ?? "pending", note: extra?.note ?? null });
+      out.push({ task, state: extra?.state ?? "pending", note: extra?.note ?? null, claimedBy: review.claimedBy(task.id) });
     }
     for (const [id, extra] of local) {
       const task = tasks.get(id);
-      if (task && task.status !== "pending") out.push({ task, state: extra.state, note: extra.note });
+      if (task && task.status !== "pending") out.push({ task, state: extra.state, note: extra.note, claimedBy: null });
     }
-    out.sort((a, b) => (createdSeq.get(a.task.id) ?? a.task.seq) - (createdSeq.get(b.task.id) ?? b.task.seq));
+    // Oldest first, as the server's queue: by creation time (a task's seq moves with every
+    // change, so an undone task would otherwise sort last), then by the first seq seen.
+    out.sort((a, b) => Date.parse(a.task.created_at) - Date.parse(b.task.created_at)
+      || (createdSeq.get(a.task.id) ?? a.task.seq) - (createdSeq.get(b.task.id) ?? b.task.seq));
     return queueView.apply(out); // [read] filter and page
   }
 
@@ -224,83 +234,34 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
     document.title = tabTitle(value.name, pending.size);
   }
 
-  function who(task: Task): string {
-    if (task.decided_by === me.id) return "you (another tab)";
-    return task.decided_by ? `another admin (#${task.decided_by.slice(0, 8)})` : "another admin";
-  }
-
-  function hold(id: string, state: CardState, note: string, ms: number): void {
-    local.set(id, { state, note });
-    changed();
-    const timer = window.setTimeout(() => {
-      timers.delete(timer);
-      const current = local.get(id);
-      if (current && current.note === note) {
-        local.delete(id);
-        changed();
-      }
-    }, ms);
-    timers.add(timer);
-  }
-
-  async function decide(id: string, decision: Decision, why: string | null): Promise<void> {
-    if (!pending.has(id) || local.has(id)) return;
-    const verb = decision === "validated" ? "Validated" : "Refused";
-    local.set(id, { state: decision === "validated" ? "validating" : "refusing", note: decision === "validated" ? "Validating…" : "Refusing…" });
-    changed();
-    let ack: Ack<{ task: Task }>;
-    if (ctx.live.socket.connected) {
-      ack = await ctx.live.decide(id, decision, why);
-    } else {
-      try {
-        const answer = await ctx.api<{ task: Task }>("POST", `/api/tasks/${encodeURIComponent(id)}/decision`, why ? { decision, reason: why } : { decision });
-        ack = { ok: true, task: answer.task };
-      } catch (error) {
-        const e: WireError = error instanceof ApiError
-          ? { code: error.code, message: error.message, ...(error.task ? { task: error.task } : {}) }
-          : { code: "internal", message: String(error) };
-        ack = { ok: false, error: e };
-      }
-    }
-    if (disposed) return;
-    if (ack.ok) {
-      upsert(ack.task);
-      hold(id, decision === "validated" ? "validating" : "refusing", `${verb}${why ? ` — ${why}` : ""}`, HOLD_OWN_MS);
-      return;
-    }
-    if (ack.error.code === "already_decided" && ack.error.task) {
-      const winner = ack.error.task;
-      upsert(winner);
-      const what = winner.status === "validated" ? "Validated" : "Refused";
-      const because = winner.reason ? `: “${winner.reason}”` : "";
-      hold(id, "conflict", `${what} first by ${who(winner)}${because}`, HOLD_CONFLICT_MS);
-      return;
-    }
-    local.delete(id);
-    changed();
-    if (ack.error.code === "unauthorized") ctx.expire();
-    else ctx.toast(explain(ack.error, "decide"), "error");
-  }
-
   // -- live -----------------------------------------------------------------------------------
   const unsubscribe = ctx.live.subscribe(scanId, {
     snapshot: (value, list, reset) => {
       showScan(value);
-      const keep = new Map(local);
       tasks.clear();
       pending.clear();
       for (const task of list) upsert(task);
-      local.clear();
-      for (const [id, extra] of keep) if (tasks.has(id)) local.set(id, extra);
       if (reset) ctx.toast("Reloaded the scan after a long disconnection.", "info");
       mark("scan:snapshot-applied", { tasks: list.length });
+      review.snapshot();
       changed();
     },
     scan: (value) => showScan(value),
     event: (event) => {
-      if (event.type === "scan:updated") showScan(event.scan);
-      else upsert(event.task);
+      if (event.type === "scan:updated") {
+        showScan(event.scan);
+      } else {
+        const was = tasks.get(event.task.id);
+        upsert(event.task);
+        review.taskEvent(was, event.task);
+      }
       changed();
+    },
+    claims: (list) => review.claims.reset(list),
+    claimed: (taskId, claim) => review.claims.set(taskId, claim),
+    presence: (value) => {
+      review.directory.learnPresence(value);
+      review.presence.update(value);
     },
     stats: (stats) => analytics.update(stats),
     failed: (error) => {
@@ -350,7 +311,7 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
   document.addEventListener("keydown", onKey);
 
   return () => {
-    disposed = true;
+    review.dispose();
     unsubscribe();
     grid.destroy();
     unwatchGrid(); // [read]
@@ -358,7 +319,6 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
     document.removeEventListener("keydown", onKey);
     window.clearInterval(statsTimer);
     window.clearInterval(chartTimer);
-    for (const timer of timers) window.clearTimeout(timer);
     if (dialog.open) dialog.close();
     page.remove();
   };

@@ -1,0 +1,397 @@
+// The review flow of the admin scan page (CONTRACT.md §4): each reviewer's current
+// task, claims, deciding (with override), undo, and decisions that wait for the link.
+//
+// Each reviewer has a current task of their own: the focused card, claimed
+// (`task:claim_next` after each decision, `task:claim` when the reviewer moves).
+// Cards another admin holds say so, and deciding one asks first (then
+// `override: true`). Decisions can be taken back for the undo window (Undo, Z).
+// A decision that cannot reach the server waits; once the link is back the task
+// is read again and the decision sent only if the task is still pending.
+import "./review.css";
+import { ApiError, NETWORK } from "./api";
+import type { AppContext } from "./app";
+import { ClaimBook, Directory } from "./claims";
+import { confirmDialog } from "./confirm";
+import type { CardState, TaskGrid } from "./grid";
+import { explain } from "./messages";
+import { PresenceBar } from "./presence";
+import type { Ack, Claim, Decision, HistoryEntry, Task, WireError } from "./types";
+import { UndoBar } from "./undo";
+
+const HOLD_OWN_MS = 320; // a decided card shows its stamp this long before it leaves
+const HOLD_CONFLICT_MS = 4500; // a card lost to another admin says who won, this long
+const RENEW_CLAIM_MS = 20_000; // a claim lasts 30 s; the current task's is renewed this often
+
+/** What a card shows besides its task: a decision in flight, a stamp, a loss, a wait. */
+export interface CardExtra {
+  state: CardState;
+  note: string | null;
+}
+
+/** What the review flow needs of the page: its tasks, and how to change them. */
+export interface ReviewPage {
+  readonly tasks: ReadonlyMap<string, Task>;
+  readonly pending: ReadonlyMap<string, Task>;
+  /** Store a task as the server has it (an older copy never replaces a newer one). */
+  upsert(task: Task): void;
+  /** Something shown changed: render on the next frame. */
+  changed(): void;
+}
+
+/** A decision and how it is sent. */
+interface Sending {
+  decision: Decision;
+  reason: string | null;
+  override: boolean;
+}
+
+export class ReviewFlow {
+  readonly directory = new Directory();
+  readonly claims: ClaimBook;
+  readonly presence: PresenceBar;
+  readonly undoBar: UndoBar;
+  /** Card extras by task id; decided tasks stay on the grid while they have one. */
+  readonly extras = new Map<string, CardExtra>();
+  private readonly waiting = new Map<string, Sending>();
+  private readonly timers = new Set<number>();
+  private readonly renewTimer: number;
+  private readonly offState: () => void;
+  private grid: TaskGrid | null = null;
+  private started = false;
+  private disposed = false;
+  /** Bumped whenever the reviewer moves: a late claim_next answer then leaves the focus alone. */
+  private moves = 0;
+
+  /** Args: ctx, the app; scanId, the scan reviewed; page, its tasks. */
+  constructor(private readonly ctx: AppContext, private readonly scanId: string, private readonly page: ReviewPage) {
+    const me = ctx.session.user;
+    this.directory.learn(me.id, me.username);
+    this.claims = new ClaimBook(me.id, () => page.changed(), this.directory);
+    this.presence = new PresenceBar(me.id);
+    this.undoBar = new UndoBar((id) => this.undo(id));
+    // Back online: send what waited (after reading each task again) and hold the current task again.
+    this.offState = ctx.live.onState((state) => {
+      if (state !== "online" || !this.started) return;
+      void this.flush();
+      const id = this.grid?.focused();
+      if (id) void this.claim(id);
+    });
+    this.renewTimer = window.setInterval(() => {
+      const task = this.current();
+      if (task && task.status === "pending" && !this.extras.has(task.id) && !this.claims.other(task.id)) void this.claim(task.id);
+    }, RENEW_CLAIM_MS);
+  }
+
+  /** The grid the flow moves the focus on (made after the flow: its callbacks call it). */
+  attach(grid: TaskGrid): void {
+    this.grid = grid;
+  }
+
+  /** The reviewer's current task: the focused card (claimed by this admin when it could be). */
+  current(): Task | null {
+    const id = this.grid?.focused();
+    return id ? this.page.tasks.get(id) ?? null : null;
+  }
+
+  /** The username of another admin holding `taskId`, or null. */
+  claimedBy(taskId: string): string | null {
+    return this.claims.other(taskId)?.admin_username ?? null;
+  }
+
+  /** Whether a decision of this page is in flight or still showing its stamp (cards hold their places). */
+  inFlight(): boolean {
+    for (const extra of this.extras.values()) if (extra.state === "validating" || extra.state === "refusing") return true;
+    return false;
+  }
+
+  /** A snapshot replaced the page's tasks: keep the extras of known tasks; the first one starts the flow. */
+  snapshot(): void {
+    for (const id of [...this.extras.keys()]) if (!this.page.tasks.has(id)) this.extras.delete(id);
+    if (!this.started) {
+      this.started = true;
+      void this.advance(null, 0); // this reviewer's first current task
+    }
+  }
+
+  /** A `task:*` event changed `task` (`was`: the copy before). */
+  taskEvent(was: Task | undefined, task: Task): void {
+    const me = this.ctx.session.user.id;
+    if (task.status === "pending" || task.decided_by === me) return;
+    // The reviewer's current card was decided by someone else: it stays, says who, and
+    // keeps the focus until it leaves, so a key pressed now acts on nothing.
+    if (was?.status === "pending" && !this.extras.has(task.id) && this.grid?.focused() === task.id) {
+      this.lostTo(task, "", HOLD_CONFLICT_MS);
+    }
+    this.undoBar.drop(task.id);
+  }
+
+  // -- claims: each reviewer's current task --------------------------------------------------
+  /** The reviewer moved to `id`: claim it. */
+  moved(id: string): void {
+    this.moves += 1;
+    void this.claim(id);
+  }
+
+  /** Claim `id`; another admin's claim is shown on the card. */
+  private async claim(id: string): Promise<void> {
+    if (!this.ctx.live.socket.connected || !this.page.pending.has(id)) return;
+    const ack = await this.ctx.live.claim(id);
+    if (this.disposed) return;
+    if (ack.ok) this.claims.set(id, ack.claim);
+    else if (ack.error.claim) this.claims.set(id, ack.error.claim);
+  }
+
+  /**
+   * Move on from `after` (decided, or its card left; `index` its place in the queue):
+   * the focus goes at once to the next card nobody else holds, and `task:claim_next`
+   * makes the server's choice this reviewer's current task (unless the reviewer moved
+   * meanwhile).
+   */
+  async advance(after: string | null, index: number): Promise<void> {
+    const grid = this.grid;
+    if (!grid) return;
+    const token = ++this.moves;
+    const guess = grid.candidate(index, (id) => id === after || this.extras.has(id) || this.claims.other(id) !== null);
+    if (guess) grid.focusTask(guess);
+    if (!this.ctx.live.socket.connected) return;
+    let ack = await this.ctx.live.claimNext(this.scanId, after);
+    if (ack.ok && !ack.task && after) ack = await this.ctx.live.claimNext(this.scanId, null); // past the last: from the oldest
+    if (this.disposed || token !== this.moves || !ack.ok || !ack.task || !ack.claim) return;
+    this.page.upsert(ack.task);
+    this.claims.set(ack.task.id, ack.claim);
+    grid.focusTask(ack.task.id);
+  }
+
+  /**
+   * Before deciding `id`: when another admin holds it, ask. Returns whether to go on, and
+   * whether the decision must carry `override`.
+   */
+  async ask(id: string, decision: Decision): Promise<{ go: boolean; override: boolean }> {
+    const holder = this.claims.other(id);
+    if (!holder) return { go: true, override: false };
+    const ok = await this.askOverride(holder, decision);
+    if (!ok || this.disposed) return { go: false, override: true };
+    if (!this.page.pending.has(id)) {
+      this.ctx.toast("That task was decided while you were asked: nothing was sent.", "info");
+      return { go: false, override: true };
+    }
+    return { go: true, override: true };
+  }
+
+  private askOverride(holder: Claim, decision: Decision): Promise<boolean> {
+    const verb = decision === "validated" ? "Validate" : "Refuse";
+    return confirmDialog(
+      `${holder.admin_username} is reviewing this task`,
+      `${holder.admin_username} has it open right now. ${verb} it anyway? Their view updates at once.`,
+      `${verb} anyway`,
+      decision === "validated" ? "primary" : "danger",
+    ).then((ok) => {
+      this.grid?.focusGrid();
+      return ok;
+    });
+  }
+
+  // -- deciding ----------------------------------------------------------------------------------
+  /** Decide `id` (asking first when another admin holds it, unless `override`). */
+  async decide(id: string, decision: Decision, reason: string | null, override = false): Promise<void> {
+    if (!this.page.pending.has(id) || this.extras.has(id)) return;
+    if (!override) {
+      const answer = await this.ask(id, decision);
+      if (!answer.go) return;
+      override = answer.override;
+      if (this.extras.has(id)) return;
+    }
+    const verb = decision === "validated" ? "Validated" : "Refused";
+    this.extras.set(id, { state: decision === "validated" ? "validating" : "refusing", note: decision === "validated" ? "Validating…" : "Refusing…" });
+    this.page.changed();
+    const grid = this.grid;
+    if (grid && grid.focused() === id) void this.advance(id, grid.indexOf(id));
+    const what = { decision, reason, override };
+    const ack = await this.send(id, what);
+    if (this.disposed) return;
+    this.settle(id, what, verb, ack);
+  }
+
+  private async send(id: string, what: Sending): Promise<Ack<{ task: Task }>> {
+    if (this.ctx.live.socket.connected) return this.ctx.live.decide(id, what.decision, what.reason, what.override);
+    const body: Record<string, unknown> = { decision: what.decision };
+    if (what.reason) body.reason = what.reason;
+    if (what.override) body.override = true;
+    return this.overHttp(`/api/tasks/${encodeURIComponent(id)}/decision`, body);
+  }
+
+  private async overHttp(path: string, body: unknown): Promise<Ack<{ task: Task }>> {
+    try {
+      const answer = await this.ctx.api<{ task: Task }>("POST", path, body);
+      return { ok: true, task: answer.task };
+    } catch (error) {
+      const e: WireError = error instanceof ApiError
+        ? { code: error.code, message: error.message, ...(error.task ? { task: error.task } : {}) }
+        : { code: "internal", message: String(error) };
+      return { ok: false, error: e };
+    }
+  }
+
+  /** Apply the answer to a decision of this page. */
+  private settle(id: string, what: Sending, verb: string, ack: Ack<{ task: Task }>): void {
+    if (ack.ok) {
+      this.page.upsert(ack.task);
+      this.hold(id, what.decision === "validated" ? "validating" : "refusing", `${verb}${what.reason ? ` — ${what.reason}` : ""}`, HOLD_OWN_MS);
+      this.undoBar.push(id, what.decision);
+      return;
+    }
+    if (ack.error.code === "already_decided" && ack.error.task) {
+      this.page.upsert(ack.error.task);
+      this.lostTo(ack.error.task, " first", HOLD_CONFLICT_MS);
+      return;
+    }
+    this.extras.delete(id);
+    this.page.changed();
+    if (ack.error.code === "conflict" && ack.error.claim) {
+      // Another admin took the task meanwhile: ask, as for a card shown as held.
+      this.claims.set(id, ack.error.claim);
+      void this.decide(id, what.decision, what.reason);
+      return;
+    }
+    if (ack.error.code === NETWORK || ack.error.code === "timeout") {
+      const first = this.waiting.size === 0;
+      this.waiting.set(id, what);
+      this.extras.set(id, { state: "queued", note: `${verb} — not sent yet: waiting for the server` });
+      this.page.changed();
+      if (first) this.ctx.toast("The server can't be reached: your decision waits, and is sent once the task has been checked again.", "info");
+      if (this.ctx.live.socket.connected) {
+        // No answer in time, yet the link holds: check the task again shortly instead of at reconnection.
+        this.later(() => void this.flush(), 2000);
+      }
+      return;
+    }
+    if (ack.error.code === "unauthorized") this.ctx.expire();
+    else this.ctx.toast(explain(ack.error, "decide"), "error");
+  }
+
+  /** Back online: read each waiting task again; send its decision only if it is still pending. */
+  private async flush(): Promise<void> {
+    const me = this.ctx.session.user.id;
+    for (const [id, what] of [...this.waiting]) {
+      if (!this.ctx.live.socket.connected || this.disposed) return;
+      if (this.waiting.get(id) !== what) continue; // another flush took it
+      this.waiting.delete(id);
+      let task: Task;
+      try {
+        task = (await this.ctx.api<{ task: Task }>("GET", `/api/tasks/${encodeURIComponent(id)}`)).task;
+      } catch {
+        this.waiting.set(id, what);
+        return;
+      }
+      if (this.disposed) return;
+      this.page.upsert(task);
+      const verb = what.decision === "validated" ? "Validated" : "Refused";
+      if (task.status === what.decision && task.decided_by === me) {
+        this.settle(id, what, verb, { ok: true, task }); // it did reach the server before the link dropped
+        continue;
+      }
+      if (task.status !== "pending") {
+        this.extras.delete(id);
+        this.lostTo(task, " meanwhile", HOLD_CONFLICT_MS);
+        this.ctx.toast(`Not sent: that task was ${task.status} meanwhile, so your decision was dropped.`, "info");
+        continue;
+      }
+      this.extras.set(id, { state: what.decision === "validated" ? "validating" : "refusing", note: `${verb === "Validated" ? "Validating" : "Refusing"}…` });
+      this.page.changed();
+      this.settle(id, what, verb, await this.send(id, what));
+    }
+  }
+
+  // -- what a card says ---------------------------------------------------------------------------
+  /** Show `note` on the card of `id` for `ms`, then let it go (unless something replaced the entry). */
+  private hold(id: string, state: CardState, note: string, ms: number): void {
+    const entry: CardExtra = { state, note };
+    this.extras.set(id, entry);
+    this.page.changed();
+    this.later(() => {
+      if (this.extras.get(id) === entry) {
+        this.extras.delete(id);
+        this.page.changed();
+      }
+    }, ms);
+  }
+
+  /** Keep the card of `task` (decided by someone else) in place with who decided it. */
+  private lostTo(task: Task, prefix: string, ms: number): void {
+    const what = task.status === "validated" ? "Validated" : "Refused";
+    const because = task.reason ? `: “${task.reason}”` : "";
+    const text = (name: string) => `${what}${prefix} by ${name}${because}`;
+    const first = text(this.who(task, (name) => {
+      const now = this.extras.get(task.id);
+      if (now && now.note === first) {
+        now.note = text(name);
+        this.page.changed();
+      }
+    }));
+    this.hold(task.id, "conflict", first, ms);
+  }
+
+  /** Who decided `task`, by username; an unknown name is read from the task's history, then `then` runs. */
+  private who(task: Task, then: (name: string) => void): string {
+    if (task.decided_by === this.ctx.session.user.id) return "you (another tab)";
+    const known = task.decided_by ? this.directory.name(task.decided_by) : null;
+    if (known) return known;
+    void this.ctx.api<{ entries: HistoryEntry[] }>("GET", `/api/tasks/${encodeURIComponent(task.id)}/history`)
+      .then((history) => {
+        const last = [...history.entries].reverse().find((e) => e.action === "validated" || e.action === "refused");
+        if (!last || this.disposed) return;
+        this.directory.learn(last.by.user_id, last.by.username);
+        then(last.by.username);
+      })
+      .catch(() => undefined);
+    return "another admin";
+  }
+
+  // -- undo -----------------------------------------------------------------------------------
+  /** Z: undo this admin's latest decision still in its window, or say there is none. */
+  undoLast(): void {
+    void this.undoBar.undoLast().then((done) => {
+      if (!done && !this.disposed) this.ctx.toast("Nothing to undo: no decision of yours in the last few seconds.", "info");
+    });
+  }
+
+  private async undo(id: string): Promise<boolean> {
+    const ack = this.ctx.live.socket.connected
+      ? await this.ctx.live.undo(id)
+      : await this.overHttp(`/api/tasks/${encodeURIComponent(id)}/undo`, undefined);
+    if (this.disposed) return false;
+    if (!ack.ok) {
+      this.ctx.toast(ack.error.code === "conflict"
+        ? "Too late to undo: the undo window has passed, or the task changed since."
+        : explain(ack.error, "decide"), "error");
+      return false;
+    }
+    this.extras.delete(id);
+    this.page.upsert(ack.task);
+    this.moves += 1;
+    this.page.changed();
+    this.grid?.focusTask(id); // an undone task is this reviewer's again (the server claims it for them)
+    this.ctx.toast("Undone: the task is pending again.", "info");
+    return true;
+  }
+
+  private later(run: () => void, ms: number): void {
+    const timer = window.setTimeout(() => {
+      this.timers.delete(timer);
+      run();
+    }, ms);
+    this.timers.add(timer);
+  }
+
+  /** The page is going away: release the current task, stop every timer. */
+  dispose(): void {
+    this.disposed = true;
+    const id = this.grid?.focused();
+    if (id && this.ctx.live.socket.connected) void this.ctx.live.release(id);
+    this.offState();
+    window.clearInterval(this.renewTimer);
+    for (const timer of this.timers) window.clearTimeout(timer);
+    this.claims.dispose();
+    this.undoBar.dispose();
+  }
+}

@@ -1,0 +1,338 @@
+"""Several admins reviewing one scan (contract v2 §4) in real browsers: a click or a key
+never lands on another task than the one the reviewer looked at, cards another admin
+holds say who, decisions can be undone, and the header shows who reviews."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from tests.support import TEST_INVITE_CODE, ServerProcess, call_sync, register_sync
+
+from .conftest import PASSWORD, Accounts, OpenPage
+from .support import (
+    browser_marks,
+    new_scan,
+    settle,
+    submit_many,
+    task_now,
+    wait_for_status,
+)
+from .test_reconnect import while_down
+
+pytestmark = browser_marks()
+
+#: True once the card of a task is gone, leaving, or no longer a pending card.
+LEFT_JS = """
+(id) => {
+  const card = document.querySelector(`.grid .card[data-task-id="${id}"]`);
+  return !card || card.classList.contains('leaving') || card.dataset.state !== 'pending';
+}
+"""
+
+
+def card(page: Page, task: dict[str, Any]) -> Locator:
+    return page.locator(f'.grid .card[data-task-id="{task["id"]}"]:not(.leaving)')
+
+
+def seed(server: ServerProcess, accounts: Accounts, name: str, count: int) -> tuple[str, list[Any]]:
+    scan = new_scan(server.base_url, accounts.admin, name)
+    tasks = submit_many(
+        server.base_url,
+        scan,
+        accounts.workers,
+        [f"{name} task {i}" for i in range(1, count + 1)],
+        threads=1,
+    )
+    return scan, tasks
+
+
+@pytest.mark.parametrize("motion", [False, True], ids=["reduced-motion", "motion"])
+def test_the_card_under_the_pointer_stays_while_another_admin_decides(
+    motion: bool, open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """12 pending, the pointer rests on task 5's Validate, another admin decides task 1:
+    a click without moving validates task 5 (task 1 fades out in its cell; the grid
+    re-packs only once the pointer leaves), not task 6."""
+    url = server.base_url
+    scan, tasks = seed(server, accounts, f"Pointer race {motion}", 12)
+    page = open_page(f"/admin/scans/{scan}", accounts.admin, reduced_motion=not motion).page
+    grid = page.locator(".grid")
+    expect(grid).to_have_attribute("data-pending", "12")
+    page.keyboard.press("End")  # this reviewer's current task is the last one, not task 1
+    expect(grid).to_have_attribute("data-focused", tasks[11]["id"])
+    settle(page)
+    card(page, tasks[4]).get_by_role("button", name="Validate (V)").hover()
+    status, body = call_sync(
+        url,
+        "POST",
+        f"/api/tasks/{tasks[0]['id']}/decision",
+        {"decision": "refused", "override": True},
+        accounts.admin2.token,
+    )
+    assert status == 200, body
+    page.wait_for_function(LEFT_JS, arg=tasks[0]["id"])
+    expect(grid).to_have_attribute("data-pending", "11")
+    settle(page)
+    if motion:
+        page.wait_for_timeout(400)  # whatever would glide or fade has finished
+    page.mouse.down()
+    page.mouse.up()
+    wait_for_status(url, accounts.admin, tasks[4]["id"], "validated")
+    assert task_now(url, accounts.admin, tasks[5]["id"])["status"] == "pending"
+    # Once the pointer leaves, the grid re-packs: no empty cell is left where task 1 was.
+    page.mouse.move(1, 1)
+    expect(grid).to_have_attribute("data-held", "false")
+    expect(grid).to_have_attribute("data-pending", "10")
+
+
+@pytest.mark.parametrize("after", ["event", "50ms"])
+def test_a_key_pressed_after_another_admin_decided_the_focused_task_acts_on_nothing(
+    after: str, open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """Admin A refuses task 1 with the keyboard while admin B's focus is on task 1; B's V
+    right after (once B's page has the refusal, or 50 ms after A's Enter) does not
+    validate task 2: B's card stays, says who refused it, and keeps the focus. Each
+    reviewer starts on a task of their own (claimed)."""
+    url = server.base_url
+    scan, tasks = seed(server, accounts, f"Keyboard race {after}", 6)
+    a = open_page(f"/admin/scans/{scan}", accounts.admin).page
+    expect(a.locator(".grid")).to_have_attribute("data-focused", tasks[0]["id"])
+    b = open_page(f"/admin/scans/{scan}", accounts.admin2).page
+    b_grid = b.locator(".grid")
+    expect(b_grid).to_have_attribute("data-pending", "6")
+    b.keyboard.press("Home")
+    expect(b_grid).to_have_attribute("data-focused", tasks[0]["id"])
+
+    a.keyboard.press("r")
+    expect(a.locator("dialog[open]")).to_be_visible()
+    a.keyboard.press("Enter")
+    if after == "event":
+        b.wait_for_function(LEFT_JS, arg=tasks[0]["id"])
+        settle(b)
+    else:
+        b.wait_for_timeout(50)
+    b.keyboard.press("v")
+    wait_for_status(url, accounts.admin, tasks[0]["id"], "refused")
+    b.wait_for_timeout(800)  # room for a wrong decision to reach the server
+    assert task_now(url, accounts.admin, tasks[1]["id"])["status"] == "pending"
+    refused = task_now(url, accounts.admin, tasks[0]["id"])
+    assert refused["decided_by"] == accounts.admin.user["id"]
+    expect(card(b, tasks[0]).locator(".card-note")).to_contain_text("Refused by ada-admin")
+
+
+def test_keys_act_on_the_card_that_has_the_focus(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """Tab from card 7 to card 8's Validate: card 8 becomes the one focused card (one
+    indicator), and V validates card 8, not card 7."""
+    url = server.base_url
+    scan, tasks = seed(server, accounts, "Focus", 10)
+    page = open_page(f"/admin/scans/{scan}", accounts.admin).page
+    grid = page.locator(".grid")
+    expect(grid).to_have_attribute("data-pending", "10")
+    card(page, tasks[6]).locator(".content").click()
+    expect(grid).to_have_attribute("data-focused", tasks[6]["id"])
+    for _ in range(3):  # card 7 → its Validate → its Refuse → card 8's Validate
+        page.keyboard.press("Tab")
+    eighth = card(page, tasks[7])
+    expect(eighth.get_by_role("button", name="Validate (V)")).to_be_focused()
+    expect(grid).to_have_attribute("data-focused", tasks[7]["id"])
+    expect(page.locator(".grid .card.is-focused")).to_have_count(1)
+    # The focused button's ring is the indicator: the card draws no second ring around it.
+    ring = eighth.evaluate("el => getComputedStyle(el).boxShadow")
+    assert "143, 167, 255" not in ring, ring
+    page.keyboard.press("v")
+    wait_for_status(url, accounts.admin, tasks[7]["id"], "validated")
+    assert task_now(url, accounts.admin, tasks[6]["id"])["status"] == "pending"
+
+
+def test_cards_another_admin_holds_say_who_and_deciding_one_asks_first(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts, artifacts: Path
+) -> None:
+    """Each admin sees the other's current task as "<username> is reviewing" (join
+    `claims`, then `task:claimed` as it moves); deciding it asks, Cancel leaves it alone,
+    confirming decides it with override, and the holder's card says who decided it."""
+    url = server.base_url
+    scan, tasks = seed(server, accounts, "Claims", 4)
+    a = open_page(f"/admin/scans/{scan}", accounts.admin).page
+    expect(a.locator(".grid")).to_have_attribute("data-focused", tasks[0]["id"])
+    b = open_page(f"/admin/scans/{scan}", accounts.admin2).page
+    expect(b.locator(".grid")).to_have_attribute("data-focused", tasks[1]["id"])
+    expect(card(b, tasks[0]).locator(".card-claim")).to_have_text("ada-admin is reviewing")
+    expect(card(a, tasks[1]).locator(".card-claim")).to_have_text("bo-admin is reviewing")
+    expect(card(b, tasks[1]).locator(".card-claim")).to_be_hidden()  # one's own claim: no tag
+
+    a.keyboard.press("End")  # A's claim moves to task 4
+    expect(card(b, tasks[0]).locator(".card-claim")).to_be_hidden()
+    held = card(b, tasks[3])
+    expect(held.locator(".card-claim")).to_have_text("ada-admin is reviewing")
+    b.screenshot(path=str(artifacts / "review-claims.png"))
+
+    held.get_by_role("button", name="Validate (V)").click()
+    dialog = b.locator("dialog[open]")
+    expect(dialog).to_contain_text("ada-admin is reviewing this task")
+    b.screenshot(path=str(artifacts / "review-override.png"))
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_have_count(0)
+    b.wait_for_timeout(300)
+    assert task_now(url, accounts.admin, tasks[3]["id"])["status"] == "pending"
+
+    held.get_by_role("button", name="Validate (V)").click()
+    b.locator("dialog[open]").get_by_role("button", name="Validate anyway").click()
+    decided = wait_for_status(url, accounts.admin, tasks[3]["id"], "validated")
+    assert decided["decided_by"] == accounts.admin2.user["id"]
+    expect(card(a, tasks[3]).locator(".card-note")).to_contain_text("Validated by bo-admin")
+
+    # A claim that moves or ends elsewhere (here over HTTP) moves or clears the tag live.
+    status, _ = call_sync(
+        url, "POST", f"/api/tasks/{tasks[2]['id']}/claim", None, accounts.admin2.token
+    )
+    assert status == 200
+    expect(card(a, tasks[2]).locator(".card-claim")).to_have_text("bo-admin is reviewing")
+    expect(card(a, tasks[1]).locator(".card-claim")).to_be_hidden()
+    status, _ = call_sync(
+        url, "DELETE", f"/api/tasks/{tasks[2]['id']}/claim", token=accounts.admin2.token
+    )
+    assert status == 204
+    expect(card(a, tasks[2]).locator(".card-claim")).to_be_hidden()
+
+
+def test_a_decision_can_be_undone_from_the_toast_or_with_z(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts, artifacts: Path
+) -> None:
+    """After V the toast says "Validated · Undo"; Undo puts the task back on the grid
+    (pending, focused). After a refusal, Z does the same."""
+    url = server.base_url
+    scan, tasks = seed(server, accounts, "Undo", 3)
+    page = open_page(f"/admin/scans/{scan}", accounts.admin).page
+    grid = page.locator(".grid")
+    expect(grid).to_have_attribute("data-focused", tasks[0]["id"])
+    page.keyboard.press("v")
+    bar = page.locator(".undo-bar")
+    expect(bar).to_be_visible()
+    expect(bar).to_contain_text("Validated · Undo")
+    page.screenshot(path=str(artifacts / "review-undo.png"))
+    wait_for_status(url, accounts.admin, tasks[0]["id"], "validated")
+    expect(card(page, tasks[0])).to_have_count(0)
+    bar.get_by_role("button", name="Undo").click()
+    expect(card(page, tasks[0])).to_have_attribute("data-state", "pending")
+    expect(grid).to_have_attribute("data-focused", tasks[0]["id"])
+    expect(bar).to_be_hidden()
+    assert task_now(url, accounts.admin, tasks[0]["id"])["status"] == "pending"
+
+    page.keyboard.press("r")
+    expect(page.locator("dialog[open]")).to_be_visible()
+    page.keyboard.type("Blurry photo")
+    page.keyboard.press("Enter")
+    expect(bar).to_contain_text("Refused · Undo")
+    wait_for_status(url, accounts.admin, tasks[0]["id"], "refused")
+    expect(card(page, tasks[0])).to_have_count(0)
+    page.keyboard.press("z")
+    expect(card(page, tasks[0])).to_have_attribute("data-state", "pending")
+    undone = wait_for_status(url, accounts.admin, tasks[0]["id"], "pending")
+    assert undone["reason"] is None
+    expect(grid).to_have_attribute("data-pending", "3")
+
+
+def test_the_header_shows_the_reviewers_here_now(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """Both admins appear in each other's header as avatars with two letters, distinct
+    colours and the full username as accessible name; one leaving disappears."""
+    scan, _ = seed(server, accounts, "Presence", 2)
+    a = open_page(f"/admin/scans/{scan}", accounts.admin).page
+    b = open_page(f"/admin/scans/{scan}", accounts.admin2).page
+    other = a.get_by_role("img", name="bo-admin is reviewing")
+    me = a.get_by_role("img", name="ada-admin (you)")
+    expect(other).to_be_visible()
+    expect(me).to_be_visible()
+    expect(b.get_by_role("img", name="ada-admin is reviewing")).to_be_visible()
+    assert other.text_content() != me.text_content()
+    assert other.get_attribute("title") == "bo-admin is reviewing"
+    colours = [x.evaluate("el => getComputedStyle(el).backgroundImage") for x in (other, me)]
+    assert colours[0] != colours[1], colours
+    b.close()
+    expect(other).to_have_count(0, timeout=10_000)
+    expect(me).to_be_visible()
+
+
+def test_usernames_are_shown_whole_and_avatars_differ(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts, artifacts: Path
+) -> None:
+    """Six workers crew1…crew6: each card shows the full username (not cut), and the six
+    tile avatars read six different two-letter initials."""
+    url = server.base_url
+    crew = [register_sync(url, f"crew{i}", PASSWORD) for i in range(1, 7)]
+    scan = new_scan(url, accounts.admin, "Crew")
+    submit_many(url, scan, crew, [f"Crew task {i}" for i in range(6)], threads=1)
+    page = open_page(f"/admin/scans/{scan}", accounts.admin).page
+    expect(page.locator(".grid")).to_have_attribute("data-pending", "6")
+    expect(page.locator(".grid .card")).to_have_count(6)
+    settle(page)
+    page.screenshot(path=str(artifacts / "review-crew.png"))
+    heads = page.eval_on_selector_all(
+        ".grid .card",
+        """cards => cards.map(c => {
+          const who = c.querySelector('.who');
+          return { who: who.textContent, cut: who.scrollWidth > who.clientWidth + 1,
+                   initials: c.querySelector('.tile-avatar').textContent };
+        })""",
+    )
+    assert sorted(h["who"] for h in heads) == [f"crew{i}" for i in range(1, 7)]
+    assert [h for h in heads if h["cut"]] == []
+    assert sorted(h["initials"] for h in heads) == [f"C{i}" for i in range(1, 7)]
+
+
+@pytest.fixture
+def restartable(web_build: None, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server this test may stop and start without disturbing the others."""
+    with ServerProcess(store_url=f"sqlite:///{tmp_path}/offline.db") as process:
+        yield process
+
+
+def test_decisions_made_offline_are_sent_after_reading_the_task_again(
+    restartable: ServerProcess, open_page: OpenPage
+) -> None:
+    """With the server down, two decisions wait on their cards; while down another admin
+    refuses one of the two tasks. Back online the page reads each task again: the still
+    pending one is validated, the other keeps the other admin's refusal and the page says
+    the decision was not sent."""
+    server = restartable
+    url = server.base_url
+    admin = register_sync(url, "ada-admin", PASSWORD, role="admin", invite_code=TEST_INVITE_CODE)
+    other = register_sync(url, "bo-admin", PASSWORD, role="admin", invite_code=TEST_INVITE_CODE)
+    worker = register_sync(url, "wren", PASSWORD)
+    scan = new_scan(url, admin, "Offline")
+    tasks = submit_many(url, scan, [worker], [f"Offline task {i}" for i in range(1, 4)], threads=1)
+    page = open_page(f"{url}/admin/scans/{scan}", admin).page
+    expect(page.locator(".grid")).to_have_attribute("data-pending", "3")
+
+    server.stop()
+    expect(page.locator(".conn")).to_have_attribute("data-state", "reconnecting")
+    for task in tasks[:2]:
+        card(page, task).get_by_role("button", name="Validate (V)").click()
+        expect(card(page, task)).to_have_attribute("data-state", "queued")
+        expect(card(page, task).locator(".card-note")).to_contain_text("not sent yet")
+    assert server.store_url is not None
+    while_down(server.store_url, worker, other, scan, contents=[], refuse=tasks[1]["id"])
+    server.start()
+
+    expect(page.locator(".conn")).to_have_attribute("data-state", "online", timeout=20_000)
+    validated = wait_for_status(url, admin, tasks[0]["id"], "validated", within=20)
+    assert validated["decided_by"] == admin.user["id"]
+    expect(
+        page.locator(".toast", has_text="Not sent: that task was refused meanwhile")
+    ).to_be_visible()
+    expect(card(page, tasks[1]).locator(".card-note")).to_contain_text(
+        "Refused meanwhile by bo-admin"
+    )
+    kept = task_now(url, admin, tasks[1]["id"])
+    assert kept["status"] == "refused"
+    assert kept["decided_by"] == other.user["id"]
+    assert kept["reason"] == "Seen while offline"
+    expect(page.locator(".grid")).to_have_attribute("data-pending", "1", timeout=10_000)
