@@ -157,7 +157,10 @@ class ClientAdmin:
     async def _read(self) -> None:
         while True:
             item = await self.client.next_event()
-            if not (isinstance(item, ScanEvent) and item.type is EventType.SCAN_STATS):
+            if not (
+                isinstance(item, ScanEvent)
+                and (item.type is EventType.SCAN_STATS or item.type.is_notice)
+            ):
                 self.items.append(item)
 
     def events(self) -> list[dict[str, Any]]:

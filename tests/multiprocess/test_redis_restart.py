@@ -27,13 +27,14 @@ def reconnected(record: dict[str, object]) -> bool:
 
 
 async def task_events(client: TaskStreamClient, wanted: set[str]) -> list[ScanEvent]:
-    """The client's events (stats left out) until every task in ``wanted`` has been created."""
+    """The client's changes (stats and notices left out) until every task in ``wanted`` has
+    been created."""
     events: list[ScanEvent] = []
     async with asyncio.timeout(PATIENCE):
         while not wanted <= {e.task.id for e in events if e.task is not None}:
             item = await client.next_event()
             assert isinstance(item, ScanEvent), f"no event may be lost, so no reset: {item}"
-            if item.type is not EventType.SCAN_STATS:
+            if item.type is not EventType.SCAN_STATS and not item.type.is_notice:
                 events.append(item)
     return events
 

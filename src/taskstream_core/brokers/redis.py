@@ -33,7 +33,7 @@ from typing import Any
 from .._extras import missing_extra
 
 try:
-    from redis.asyncio import Redis
+    from redis.asyncio import BlockingConnectionPool, Redis
     from redis.asyncio.client import PubSub
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
@@ -71,6 +71,8 @@ log = logging.getLogger("taskstream.broker.redis")
 
 _Outgoing = tuple[str, bytes]  # (scan id, encoded message)
 _BATCH = 256  # events sent in one pipeline at most
+#: Connections per client pool unless the URL says otherwise; past it, commands wait.
+_MAX_CONNECTIONS = 100
 
 
 @dataclass(slots=True)
@@ -189,12 +191,21 @@ class RedisBroker:
         return RedisPresenceRegistry(lambda: self.redis, self.prefix, self.presence_ttl)
 
     def _client(self, retries: int) -> Redis:
-        return Redis.from_url(
+        """A client whose pool waits for a free connection instead of refusing the command.
+
+        redis-py's default pool refuses a command once ``max_connections`` (100 in
+        redis-py 8) are in use: a storm of joins, each reading presence and claims,
+        would fail them. A ``max_connections`` in the URL's query sets the bound.
+        """
+        pool = BlockingConnectionPool.from_url(
             self.url,
+            max_connections=_MAX_CONNECTIONS,
+            timeout=self.connect_timeout,
             socket_connect_timeout=self.connect_timeout,
             socket_timeout=self.connect_timeout,
             retry=Retry(NoBackoff(), retries),
         )
+        return Redis.from_pool(pool)
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
