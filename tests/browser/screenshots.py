@@ -181,6 +181,21 @@ def take_screenshots(out: Path) -> list[Path]:
                 page.locator("dialog .pick", has_text="Not enough detail").click()
 
             shooter.shoot("refuse-dialog", scan12, ada, LAPTOP, refuse_dialog)
+
+            pending = [t for t in tasks[18:] if t["id"] != worker_tasks[0]["id"]]
+            status, body = call_sync(
+                url, "POST", f"/api/tasks/{pending[2]['id']}/claim", None, bo.token
+            )
+            if status != 200:
+                raise RuntimeError(f"bo.reyes could not claim a task: {status} {body}")
+
+            def claimed_and_undo(page: Page) -> None:
+                _grid_ready(12)(page)
+                expect(page.locator(".grid .card", has_text="is reviewing")).to_have_count(1)
+                page.keyboard.press("v")
+                expect(page.locator(".undo-bar", has_text="Undo")).to_be_visible()
+
+            shooter.shoot("review-claim-undo", scan12, ada, DESKTOP, claimed_and_undo)
             shooter.shoot(
                 "worker-scan",
                 f"/worker/scan/{night}",

@@ -40,3 +40,26 @@ def test_scan_page_fits_every_size(
         label = f"{count} pending, {width}x{height}"
         check_geometry(page, expected, label)
         check_analytics_geometry(page, label)
+
+
+@pytest.mark.parametrize("count", [1, 12, 1000])
+def test_card_buttons_are_32px_targets_on_a_phone(
+    count: int,
+    *,
+    pending_scans: dict[int, str],
+    open_page: OpenPage,
+    server: ServerProcess,
+    accounts: Accounts,
+) -> None:
+    """On a 390x844 phone every Validate and Refuse button of the grid is at least 32x32 px
+    (they were 21x20 px on compact tiles), and the grid still fits."""
+    scan = pending_scans[count]
+    expected = pending_count(server.base_url, accounts.admin, scan)
+    page = open_page(f"/admin/scans/{scan}", accounts.admin, width=390, height=844).page
+    check_geometry(page, expected, f"{count} pending, 390x844")
+    sizes = page.locator(".grid .card .act").evaluate_all(
+        "els => els.map(el => el.getBoundingClientRect()).map(r => [r.width, r.height])"
+    )
+    assert sizes, "the grid shows buttons"
+    small = [s for s in sizes if s[0] < 32 or s[1] < 32]
+    assert not small, f"{len(small)} of {len(sizes)} buttons under 32 px: {small[:4]}"

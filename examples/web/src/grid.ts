@@ -157,6 +157,11 @@ export class TaskGrid {
     this.invalidate();
   }
 
+  /** A touch screen (a coarse pointer, or a phone-sized window): buttons get 32 px. */
+  private touch(): boolean {
+    return window.matchMedia("(pointer: coarse)").matches || window.innerWidth <= 600;
+  }
+
   /** Schedule a render on the next frame (many calls, one render). */
   invalidate(): void {
     if (this.frame || this.destroyed) return;
@@ -198,7 +203,7 @@ export class TaskGrid {
       }
       this.slots = slots;
     } else {
-      layout = computeLayout(items.length, this.width, this.height);
+      layout = computeLayout(items.length, this.width, this.height, this.touch());
       this.layout = layout;
       this.laidOutFor = size;
       this.slots = new Map();
@@ -214,6 +219,7 @@ export class TaskGrid {
     style.setProperty("--cw", `${layout.cardWidth}px`);
     style.setProperty("--ch", `${layout.cardHeight}px`);
     style.setProperty("--lines", String(layout.lines));
+    this.el.classList.toggle("touch", this.touch());
     this.el.classList.toggle("mode-compact", layout.mode === "compact");
     this.el.classList.toggle("mode-card", layout.mode === "card");
     this.el.classList.toggle("no-labels", !layout.labels);

@@ -45,6 +45,12 @@ export const COMPACT: Mode = {
   gap: 6,
 };
 
+/**
+ * The compact mode on touch screens: a tile tall enough for 32 px buttons (36 px at the
+ * minimum font), so a finger hits Validate or Refuse, never its neighbour's.
+ */
+export const COMPACT_TOUCH: Mode = { ...COMPACT, heightEm: 3.3, maxHeightEm: 3.6 };
+
 /** Card width (em) from which the buttons show their labels next to their icons. */
 const LABEL_EM = 15.5;
 
@@ -145,7 +151,15 @@ function finish(mode: Mode, c: Candidate, n: number, shown: number, width: numbe
   };
 }
 
-export function computeLayout(n: number, width: number, height: number): Layout {
+/**
+ * The layout of n cards in a width × height area.
+ *
+ * Args:
+ *   n: how many cards there are.
+ *   width, height: the grid area, px.
+ *   touch: a touch screen: compact tiles leave room for 32 px buttons.
+ */
+export function computeLayout(n: number, width: number, height: number, touch = false): Layout {
   if (n === 0 || width <= 0 || height <= 0) {
     return {
       mode: "card", cols: 0, rows: 0, cardWidth: 0, cardHeight: 0, font: CARD.maxFont, gap: CARD.gap,
@@ -154,10 +168,11 @@ export function computeLayout(n: number, width: number, height: number): Layout 
   }
   const card = best(CARD, n, width, height);
   if (card) return finish(CARD, card, n, n, width, height);
-  const compact = best(COMPACT, n, width, height);
-  if (compact) return finish(COMPACT, compact, n, n, width, height);
+  const tiles = touch ? COMPACT_TOUCH : COMPACT;
+  const compact = best(tiles, n, width, height);
+  if (compact) return finish(tiles, compact, n, n, width, height);
   // Overflow: as many compact tiles as fit at the minimum font, the last cell says how many wait.
-  const m = COMPACT;
+  const m = tiles;
   const minW = Math.ceil(m.widthEm * m.minFont);
   const minH = Math.ceil(m.heightEm * m.minFont);
   const cols = Math.max(1, Math.floor((width + m.gap) / (minW + m.gap)));
