@@ -67,7 +67,8 @@ def node_peer(session: nox.Session) -> None:
     npm = shutil.which("npm")
     if npm is None:
         session.error("the benchmarks' Node peer needs Node 20 and npm on PATH")
-    session.run(npm, "ci", "--no-audit", "--no-fund", external=True, cwd=str(NODE_PEER))
+    with session.chdir(NODE_PEER):
+        session.run(npm, "ci", "--no-audit", "--no-fund", external=True)
 
 
 @nox.session(python=PYTHON)
