@@ -69,6 +69,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--idle", type=int, default=1_000, help="scale: idle sockets for memory")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="multiprocess")
     p.add_argument(
+        "--processes",
+        default="2",
+        help="multiprocess: server process counts sharing Redis, each run beside one process "
+        "alone (default 2; e.g. 2,4)",
+    )
+    p.add_argument(
         "--peer-rounds",
         type=int,
         default=2,
@@ -112,7 +118,9 @@ def headline(result: dict[str, Any]) -> str:
         )
     if name == "multiprocess":
         return "; ".join(
-            f"{mode}: {s['acked_submits_per_s']} acked/s, missing {s['completeness']['missing']}"
+            f"{mode}: {s['acked_submits_per_s']} acked/s, missing {s['completeness']['missing']}, "
+            f"CPU {s['server_cpu_ms']['per_acked_change']} ms/change"
+            + (f" ({s['vs_one_process']})" if "vs_one_process" in s else "")
             for mode, s in result["modes"].items()
         )
     if name == "scale":

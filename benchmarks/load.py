@@ -277,6 +277,8 @@ class LoadResult:
     failures: list[str]
     cpu_server: float
     cpu_clients: float
+    #: The server's CPU seconds by process (Redis's included when it was watched).
+    cpu_server_by_pid: dict[int, float]
     cpu_other: float
     client_processes: int
 
@@ -395,6 +397,7 @@ def run_load(
         failures=failures,
         cpu_server=server,
         cpu_clients=clients,
+        cpu_server_by_pid={pid: cpu[pid] for pid in cpu if pid not in pids},
         cpu_other=max(0.0, busy - server - clients),
         client_processes=procs,
     )

@@ -1,10 +1,14 @@
 """What the Redis broker puts on its channel, and the options it reads from its URL.
 
-One channel per deployment, ``<prefix>:events``, carries two kinds of message,
+One channel per deployment, ``<prefix>:events``, carries these messages,
 JSON objects tagged with a wire version:
 
-- ``{"v": 1, "event": <ScanEvent.to_record()>}`` — a stored event; a
+- ``{"v": 1, "events": [<ScanEvent.to_record()>, ...]}`` — stored events, in
+  the order one process published them: what its publisher sends in one go
+  (every process then reads and parses one message, not one per event); a
   ``scan:stats`` event also carries ``"stats"`` (the contract's stats object).
+- ``{"v": 1, "event": <ScanEvent.to_record()>}`` — one stored event, as
+  processes of earlier versions send it (still read).
 - ``{"v": 1, "resync": [scan_id, ...]}`` — a process could not publish some
   events of these scans: every process sends the scans' viewers away to
   resume with ``since_seq``, which reads what was lost from the store.
@@ -31,7 +35,9 @@ __all__ = [
     "WireMessage",
     "decode",
     "encode_event",
+    "encode_events",
     "encode_resync",
+    "event_record",
     "parse_redis_url",
 ]
 
@@ -104,18 +110,40 @@ def parse_redis_url(url: str) -> RedisOptions:
 
 @dataclass(frozen=True, slots=True)
 class WireMessage:
-    """One decoded message: an event, or the scans to resync."""
+    """One decoded message: events, in the order they were published, or the scans to resync."""
 
-    event: ScanEvent | None = None
+    events: tuple[ScanEvent, ...] = ()
     resync: tuple[str, ...] = ()
 
+    @property
+    def event(self) -> ScanEvent | None:
+        """The message's only event; None when it carries none, or several."""
+        return self.events[0] if len(self.events) == 1 else None
 
-def encode_event(event: ScanEvent) -> bytes:
-    """The message that carries ``event`` to every process."""
+
+def event_record(event: ScanEvent) -> dict[str, Any]:
+    """What carries ``event`` in a message: its record, and a ``scan:stats`` event's figures."""
     record: dict[str, Any] = event.to_record()
     if event.stats is not None:
         record["stats"] = event.stats.to_dict()
-    return _dump({"v": WIRE_VERSION, "event": record})
+    return record
+
+
+def encode_event(event: ScanEvent) -> bytes:
+    """The message that carries ``event`` alone to every process (any version reads it)."""
+    return _dump({"v": WIRE_VERSION, "event": event_record(event)})
+
+
+def encode_events(records: Iterable[dict[str, Any]]) -> bytes:
+    """The message that carries events to every process, in this order.
+
+    Args:
+        records: Each event's :func:`event_record`.
+
+    Returns:
+        One message, which :func:`decode` reads back into the events.
+    """
+    return _dump({"v": WIRE_VERSION, "events": list(records)})
 
 
 def encode_resync(scan_ids: Iterable[str]) -> bytes:
@@ -124,7 +152,12 @@ def encode_resync(scan_ids: Iterable[str]) -> bytes:
 
 
 def decode(data: bytes | str) -> WireMessage:
-    """The message in ``data``; ``ValueError`` if it is not one this version reads."""
+    """The message in ``data``.
+
+    Raises:
+        ValueError: It is not a message this version reads, or one of its events is
+            malformed (then none of them is taken).
+    """
     try:
         body = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -136,9 +169,15 @@ def decode(data: bytes | str) -> WireMessage:
         if not isinstance(scans, list) or not all(isinstance(s, str) for s in scans):
             raise ValueError("resync must be a list of scan ids")
         return WireMessage(resync=tuple(scans))
-    record = body.get("event")
-    if not isinstance(record, dict):
-        raise ValueError("neither an event nor a resync")
+    records = body.get("events")
+    if records is None and "event" in body:
+        records = [body["event"]]
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise ValueError("neither events nor a resync")
+    return WireMessage(events=tuple(_event(record) for record in records))
+
+
+def _event(record: dict[str, Any]) -> ScanEvent:
     try:
         event = ScanEvent.from_record(record)
         stats = record.get("stats")
@@ -151,7 +190,7 @@ def decode(data: bytes | str) -> WireMessage:
             )
     except (KeyError, TypeError, ValueError, TaskStreamError) as exc:
         raise ValueError(f"a malformed event: {exc!r}") from None
-    return WireMessage(event=event)
+    return event
 
 
 def _dump(body: dict[str, Any]) -> bytes:

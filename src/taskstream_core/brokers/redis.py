@@ -4,6 +4,10 @@ One path for every event, a process's own included: :meth:`RedisBroker.publish`
 only sends the event to Redis, and each process (the publisher too) reads what
 comes back from the channel in :meth:`RedisBroker.events`. No event reaches a
 local viewer by a shorter road that could overtake another process's event.
+The events a process has queued when its publisher wakes go out as one
+message (at most 256): every process then reads, parses and decodes one
+message per batch rather than one per event, the cost that otherwise grows
+with the number of processes (docs/scaling.md).
 
 Redis pub/sub keeps nothing, so the broker plans for what it drops:
 
@@ -53,8 +57,9 @@ from ._redis_wire import (
     DEFAULT_REORDER_WINDOW,
     RedisOptions,
     decode,
-    encode_event,
+    encode_events,
     encode_resync,
+    event_record,
     parse_redis_url,
 )
 
@@ -69,8 +74,8 @@ __all__ = [
 
 log = logging.getLogger("taskstream.broker.redis")
 
-_Outgoing = tuple[str, bytes]  # (scan id, encoded message)
-_BATCH = 256  # events sent in one pipeline at most
+_Outgoing = tuple[str, dict[str, Any]]  # (scan id, the event's wire record)
+_BATCH = 256  # events sent in one message at most
 #: Connections per client pool unless the URL says otherwise; past it, commands wait.
 _MAX_CONNECTIONS = 100
 
@@ -291,7 +296,7 @@ class RedisBroker:
         if self._outbox is None:
             raise RuntimeError("the Redis broker is not started")
         try:
-            self._outbox.put_nowait((event.scan_id, encode_event(event)))
+            self._outbox.put_nowait((event.scan_id, event_record(event)))
         except asyncio.QueueFull:
             self._publish_failed({event.scan_id}, 1, "the outbox is full")
 
@@ -318,12 +323,16 @@ class RedisBroker:
     async def _send(self, batch: list[_Outgoing]) -> None:
         assert self._pub is not None
         notice = set(self._unannounced)
-        pipe = self._pub.pipeline(transaction=False)
-        for _, data in batch:
-            pipe.publish(self.channel, data)
+        messages = [encode_events(record for _, record in batch)] if batch else []
         if notice:
-            pipe.publish(self.channel, encode_resync(notice))
-        await pipe.execute()
+            messages.append(encode_resync(notice))
+        if len(messages) == 1:
+            await self._pub.publish(self.channel, messages[0])
+        else:
+            pipe = self._pub.pipeline(transaction=False)
+            for message in messages:
+                pipe.publish(self.channel, message)
+            await pipe.execute()
         self.counters.published += len(batch)
         if notice:
             self._unannounced -= notice
@@ -410,8 +419,8 @@ class RedisBroker:
         if message.resync:
             log.warning("a resync of %d scan(s) was asked for", len(message.resync))
             self._resync(frozenset(message.resync))
-        elif message.event is not None:
-            self._incoming.put_nowait(message.event)
+        for event in message.events:
+            self._incoming.put_nowait(event)
 
     def _subscribed(self, down_since: float | None) -> None:
         self.connected = True
