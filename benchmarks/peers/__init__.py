@@ -119,8 +119,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     for name, (label, _) in FIGURES.items():
         ours, theirs = samples[name]["taskstream"], samples[name]["node"]
-        median_ours = statistics.median(ours) if ours else None
-        median_theirs = statistics.median(theirs) if theirs else None
+        median_ours = round(statistics.median(ours), 3) if ours else None
+        median_theirs = round(statistics.median(theirs), 3) if theirs else None
         ratio = (
             round(median_ours / median_theirs, 2)
             if median_ours is not None and median_theirs
