@@ -26,6 +26,7 @@ from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 import aiohttp
@@ -324,6 +325,20 @@ def _receive_all(pipes: list[Connection], timeout: float, step: str) -> list[Any
     return messages
 
 
+def stop_children(children: Sequence[BaseProcess], *, now: bool = False) -> None:
+    """End the load generator's client processes: SIGTERM at once when ``now``, else wait
+    30 s for each and SIGKILL one that is still there."""
+    for child in children:
+        if now:
+            if child.is_alive():
+                child.terminate()
+            continue
+        child.join(30)
+        if child.is_alive() and child.pid is not None:
+            os.kill(child.pid, 9)
+            child.join(5)
+
+
 def run_load(
     url: str,
     scan_id: str,
@@ -378,16 +393,10 @@ def run_load(
     except BaseException:
         # Interrupted (Ctrl-C, SIGTERM) or failed: the clients wait for a next step that
         # will not come, so they are stopped now rather than waited for.
-        for child in children:
-            if child.is_alive():
-                child.terminate()
+        stop_children(children, now=True)
         raise
     finally:
-        for child in children:
-            child.join(30)
-            if child.is_alive() and child.pid is not None:
-                os.kill(child.pid, 9)
-                child.join(5)
+        stop_children(children)
     server = sum(cpu[pid] for pid in cpu if pid not in pids)
     clients = sum(cpu[pid] for pid in pids)
     return LoadResult(

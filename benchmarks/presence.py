@@ -51,6 +51,7 @@ import aiohttp
 
 from .context import deployment
 from .harness import cpu_seconds
+from .load import stop_children
 from .throughput import _redis_pid
 from .wire import LeanClient
 
@@ -360,16 +361,10 @@ def measure(
                 pipe.send(("report", end))
             reports = [report for (report,) in _receive(pipes, "report", 60)]
         except BaseException:
-            for child in children:
-                if child.is_alive():
-                    child.terminate()
+            stop_children(children, now=True)
             raise
         finally:
-            for child in children:
-                child.join(30)
-                if child.is_alive() and child.pid is not None:
-                    os.kill(child.pid, 9)
-                    child.join(5)
+            stop_children(children)
     joins = [row for r in reports for row in r["join"]]
     leaves = [row for r in reports for row in r["leave"]]
     figures: dict[str, Any] = {

@@ -6,23 +6,8 @@
 // the arrows) walk the queue with the pane open, and V/R still decide.
 import { ApiError } from "./api";
 import { ago, clock, h, icon, setText, splitKind, statusBadge } from "./dom";
-import type { Task } from "./types";
+import type { HistoryEntry, Task, TaskHistory } from "./types";
 import "./read.css";
-
-/** One entry of a task's history (CONTRACT.md §4.4). */
-export interface HistoryEntry {
-  seq: number;
-  at: string;
-  action: "created" | "validated" | "refused" | "undone";
-  by: { user_id: string; username: string };
-  reason: string | null;
-}
-
-/** The answer of `GET /api/tasks/{id}/history`. */
-export interface TaskHistory {
-  task_id: string;
-  entries: HistoryEntry[];
-}
 
 /** What the pane reads from the page and asks of it. */
 export interface PreviewHost {

@@ -15,7 +15,7 @@ import { confirmDialog } from "./confirm";
 import type { CardState, TaskGrid } from "./grid";
 import { explain } from "./messages";
 import { PresenceBar } from "./presence";
-import type { Ack, Claim, Decision, HistoryEntry, Task, WireError } from "./types";
+import type { Ack, Claim, Decision, Task, TaskHistory, WireError } from "./types";
 import { UndoBar } from "./undo";
 
 const HOLD_OWN_MS = 320; // a decided card shows its stamp this long before it leaves
@@ -336,7 +336,7 @@ export class ReviewFlow {
     if (task.decided_by === this.ctx.session.user.id) return "you (another tab)";
     const known = task.decided_by ? this.directory.name(task.decided_by) : null;
     if (known) return known;
-    void this.ctx.api<{ entries: HistoryEntry[] }>("GET", `/api/tasks/${encodeURIComponent(task.id)}/history`)
+    void this.ctx.api<TaskHistory>("GET", `/api/tasks/${encodeURIComponent(task.id)}/history`)
       .then((history) => {
         const last = [...history.entries].reverse().find((e) => e.action === "validated" || e.action === "refused");
         if (!last || this.disposed) return;

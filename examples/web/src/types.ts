@@ -134,6 +134,12 @@ export interface HistoryEntry {
   reason: string | null;
 }
 
+/** The answer of `GET /api/tasks/{id}/history`. */
+export interface TaskHistory {
+  task_id: string;
+  entries: HistoryEntry[];
+}
+
 /** A live event envelope (CONTRACT.md §3). */
 export type Envelope =
   | { type: "task:created"; scan_id: string; seq: number; task: Task }
