@@ -70,9 +70,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="multiprocess")
     p.add_argument(
         "--processes",
-        default="2",
+        default="2,4",
         help="multiprocess: server process counts sharing Redis, each run beside one process "
-        "alone (default 2; e.g. 2,4)",
+        "alone (default 2,4: the targets of issue #22 name both)",
     )
     p.add_argument(
         "--peer-rounds",

@@ -3,7 +3,7 @@
 ``--workers N --redis-url``: N server processes on one port, every event
 through Redis (CONTRACT §3: the same event reaches every joined socket
 whichever process it is connected to); ``--processes 2,4`` says which N
-(default 2). Each mode gets a fresh store. The server's CPU counts Redis's
+(default 2,4). Each mode gets a fresh store. The server's CPU counts Redis's
 when Redis runs on this machine, and shows it apart too, with each process's
 share; ``vs_one_process`` holds the ratios the scale-out is judged by (issue
 #22): CPU per acked change, and delivery p99, against one process alone.
@@ -25,7 +25,7 @@ ONE = "one process"
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     duration = seconds(args, 20.0)
-    counts = [int(n) for n in str(getattr(args, "processes", "2")).split(",") if n.strip()]
+    counts = [int(n) for n in str(getattr(args, "processes", "2,4")).split(",") if n.strip()]
     redis_pid = _redis_pid(args.redis_url)
     results: dict[str, LoadResult] = {ONE: saturate(args, duration)}
     for n in counts:
