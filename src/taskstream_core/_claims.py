@@ -3,8 +3,9 @@
 A claim is not durable data (a restart may drop it) but must be *exactly one*
 across processes: a pending task is held by at most one admin at a time, and
 an admin holds at most one task per scan. A :class:`ClaimRegistry` makes each
-change below one atomic step; :class:`~taskstream_core.TaskStream` asks it and
-announces what changed (``task:claimed``).
+change below one atomic step; :class:`~taskstream_core._reviewers.Reviewers`, the
+reviewers' side of :class:`~taskstream_core.TaskStream`, asks it and announces
+what changed (``task:claimed``).
 
 The registry comes from the broker (``claim_registry()``): ``redis://`` keeps
 claims in Redis, changed by Lua scripts; any other broker, ``memory://``

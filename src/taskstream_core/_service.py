@@ -6,6 +6,10 @@ and the raw values the client sent. Every method validates its input, asks
 :mod:`taskstream_core._rbac`, changes the store, and only then publishes the
 stored event, so an acknowledgement always means "stored" and a live event
 never runs ahead of the data.
+
+The reviewers' side, claims and presence (contract §4), is
+:class:`~taskstream_core._reviewers.Reviewers` in :mod:`taskstream_core._reviewers`:
+``TaskStream`` owns one and its claim and presence methods delegate to it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,13 +24,12 @@ from typing import Any, Self, TypeVar
 
 from ._accounts import Accounts, LoginThrottle
 from ._broker import Broker
-from ._claims import ClaimRegistry
 from ._fanout import Fanout, LiveObserver
 from ._ids import new_id
 from ._passwords import PasswordHasher
-from ._presence import PresenceRegistry, PresenceTracker
 from ._rbac import Permission, authorize, can
-from ._rooms import may_see, may_see_task, presence_for
+from ._reviewers import Reviewers
+from ._rooms import may_see, may_see_task
 from ._stats_feed import StatsFeed
 from ._store import NewTask, Store
 from ._tokens import TokenIssuer
@@ -44,8 +46,8 @@ from ._validation import (
     check_status_filter,
     check_task_content,
 )
-from .brokers.memory import MemoryBroker, MemoryClaimRegistry
-from .errors import AlreadyDecided, Conflict, InvalidRequest, NotFound
+from .brokers.memory import MemoryBroker
+from .errors import Conflict, InvalidRequest, NotFound
 from .models import (
     Claim,
     EventType,
@@ -76,10 +78,6 @@ ADMIN_SNAPSHOT_DECIDED = 100
 WORKER_SNAPSHOT_TASKS = 500
 #: How many seconds after a decision its admin may take it back, unless told otherwise.
 DEFAULT_UNDO_SECONDS = 10.0
-#: Seconds between two sweeps for expired claims (each is announced within a second).
-CLAIM_SWEEP_SECONDS = 0.25
-
-log = logging.getLogger("taskstream.service")
 
 _T = TypeVar("_T")
 
@@ -275,19 +273,18 @@ class TaskStream:
             stats_interval=self.stats_interval,
             observer=self.observer,
         )
-        claims = _registry(self.broker, "claim_registry")
-        self._claims: ClaimRegistry = (
-            claims if isinstance(claims, ClaimRegistry) else MemoryClaimRegistry()
-        )
-        presence = _registry(self.broker, "presence_registry")
-        self._presence = PresenceTracker(
+        self._reviewers = Reviewers(
+            self.broker,
+            self.store,
             self.fanout,
-            presence if isinstance(presence, PresenceRegistry) else None,
-            clock=self.clock,
-            interval=self.presence_interval,
+            commit=self._commit,
+            find_scan=self._scan,
+            find_task=self._task,
+            # Read when used, as this class's own calls read them: the fields may be reassigned.
+            clock=lambda: self.clock(),  # noqa: PLW0108
+            claim_seconds=lambda: self.claim_seconds,
+            presence_interval=self.presence_interval,
         )
-        self.fanout.membership = self._presence
-        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Open the store, start the broker and the fan-out.
@@ -298,10 +295,7 @@ class TaskStream:
         await self.store.open()
         await self.broker.start()
         self.fanout.start()
-        self._presence.start()
-        self._sweeper = asyncio.get_running_loop().create_task(
-            self._sweep_claims(), name="taskstream-claims"
-        )
+        self._reviewers.start()
 
     async def stop(self) -> None:
         """Stop the core; every viewer is closed.
@@ -311,11 +305,7 @@ class TaskStream:
         """
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
-        sweeper, self._sweeper = self._sweeper, None
-        if sweeper is not None:  # it also ends at its next turn if a client swallows the cancel
-            sweeper.cancel()
-            await asyncio.wait([sweeper], timeout=5.0)
-        await self._presence.stop()
+        await self._reviewers.stop()
         await self._stats_feed.aclose()
         await self.broker.stop()
         await self.fanout.stop()
@@ -355,6 +345,12 @@ class TaskStream:
         if scan is None:
             raise NotFound("No such scan.")
         return scan
+
+    async def _task(self, task_id: object, name: str = "task_id") -> Task:
+        task = await self.store.get_task(check_id(task_id, name))
+        if task is None:
+            raise NotFound("No such task.")
+        return task
 
     # -- scans -------------------------------------------------------------------
     async def create_scan(
@@ -527,7 +523,7 @@ class TaskStream:
         if not isinstance(override, bool):
             raise InvalidRequest("'override' must be true or false.")
         if not override:
-            held = await self._held_by_another(tid, principal)
+            held = await self._reviewers.held_by_another(tid, principal)
             if held is not None:
                 raise Conflict("Another admin is deciding this task.", claim=held)
         return await self._commit(
@@ -543,6 +539,13 @@ class TaskStream:
         await self._announce(event)
         assert event.task is not None
         return event.task
+
+    async def _decide_ending_claim(
+        self, task_id: str, status: TaskStatus, reason: str | None, by: str, by_username: str
+    ) -> Task:
+        task = await self._decide(task_id, status, reason, by, by_username)
+        await self._reviewers.end_claim(task.id)
+        return task
 
     async def undo_task(self, principal: Principal, task_id: object) -> Task:
         """Take back the caller's decision; viewers receive ``task:updated``.
@@ -584,7 +587,7 @@ class TaskStream:
         )
         await self._announce(event)
         assert event.task is not None
-        await self._claim_undone(principal, event.task)
+        await self._reviewers.claim_undone(principal, event.task)
         return event.task
 
     def _check_undo(self, task: Task, principal: Principal, now: datetime) -> None:
@@ -597,17 +600,6 @@ class TaskStream:
             raise Conflict("Only the admin who decided this task may undo the decision.")
         if now - task.decided_at > timedelta(seconds=self.undo_seconds):
             raise Conflict(f"The {self.undo_seconds:g} s undo window of this decision has passed.")
-
-    async def _claim_undone(self, principal: Principal, task: Task) -> None:
-        """Claim the undone task for the undoing admin (contract §4.3), as far as it can be:
-        the undo is stored already, so a claim that another admin took first, a decision
-        that came first, or claims out of reach leave it unclaimed."""
-        try:
-            await self._claim(principal, task)
-        except (Conflict, AlreadyDecided):
-            pass
-        except Exception as exc:  # the claims' store is out of reach: the undo stands
-            log.warning("could not claim undone task %s: %s", task.id, exc)
 
     async def task_history(self, principal: Principal, task_id: object) -> TaskHistory:
         """Read every change of a task in seq order: any task for an admin, own ones for a worker.
@@ -800,7 +792,7 @@ class TaskStream:
             )
             if events is not None:
                 seen = [e for e in events if e.seq <= latest and may_see(principal, e)]
-                presence = await self._joining_presence(principal, scan.id)
+                presence = await self._reviewers.joining_presence(principal, scan.id)
                 return JoinResult(scan=scan, seq=latest, events=seen, presence=presence)
         # A task changed after `latest` reaches the viewer live, with its
         # event; in the snapshot as well it would arrive twice.
@@ -810,8 +802,8 @@ class TaskStream:
             seq=latest,
             tasks=tasks,
             reset=since is not None,
-            presence=await self._joining_presence(principal, scan.id),
-            claims=await self._snapshot_claims(principal, scan.id),
+            presence=await self._reviewers.joining_presence(principal, scan.id),
+            claims=await self._reviewers.snapshot_claims(principal, scan.id),
         )
 
     async def _snapshot(self, principal: Principal, scan_id: str) -> list[Task]:
@@ -860,43 +852,7 @@ class TaskStream:
             Conflict: Another admin holds the task; the error carries that claim.
             Unavailable: The claims cannot be reached.
         """
-        authorize(principal, Permission.TASK_CLAIM)
-        task = await self._task(task_id)
-        if not task.is_pending:
-            raise AlreadyDecided(task=task)
-        return await self._commit(self._claim(principal, task))
-
-    async def _claim(self, principal: Principal, task: Task) -> Claim:
-        now = self.clock()
-        outcome = await self._claims.claim(self._claim_for(principal, task.scan_id, task.id), now)
-        if outcome.claim is None:
-            raise Conflict("Another admin is deciding this task.", claim=outcome.held)
-        if outcome.released is not None:
-            await self._claim_changed(outcome.released, None)
-        fresh = await self._announce_while_pending(outcome.claim)
-        if fresh is None or not fresh.is_pending:
-            raise AlreadyDecided(task=fresh)
-        return outcome.claim
-
-    async def _announce_while_pending(self, claim: Claim) -> Task | None:
-        """Announce a claim just taken, then make sure its task was still pending after that.
-
-        A decision ends the claim after it is stored, and announces the end. Reading
-        the task only after the announcement means that a decision stored before
-        the read is seen here, and one stored after it announces its end after
-        this announcement: admins are never left told that a claim stands on a
-        decided task.
-
-        Returns:
-            The task as read after the announcement; when it is no longer pending,
-            the claim has been released and its end announced.
-        """
-        await self._claim_changed(claim, claim)
-        task = await self.store.get_task(claim.task_id)
-        if task is None or not task.is_pending:  # decided while it was being claimed
-            await self._claims.release(claim.task_id, claim.admin_id)
-            await self._claim_changed(claim, None)
-        return task
+        return await self._reviewers.claim_task(principal, task_id)
 
     async def release_task(self, principal: Principal, task_id: object) -> None:
         """Release the caller's claim on a task; nothing happens unless the caller holds it.
@@ -911,14 +867,7 @@ class TaskStream:
             NotFound: No such task.
             Unavailable: The claims cannot be reached.
         """
-        authorize(principal, Permission.TASK_CLAIM)
-        task = await self._task(task_id)
-        await self._commit(self._release(task.id, principal.user_id))
-
-    async def _release(self, task_id: str, admin_id: str) -> None:
-        ended = await self._claims.release(task_id, admin_id)
-        if ended is not None:
-            await self._claim_changed(ended, None)
+        await self._reviewers.release_task(principal, task_id)
 
     async def claim_next(
         self, principal: Principal, scan_id: object, after_task_id: object = None
@@ -944,38 +893,7 @@ class TaskStream:
             NotFound: No such scan, or no such ``after_task_id``.
             Unavailable: The claims cannot be reached.
         """
-        authorize(principal, Permission.TASK_CLAIM)
-        scan = await self._scan(scan_id)
-        after = 0
-        if after_task_id is not None:
-            anchor = await self._task(after_task_id, "after_task_id")
-            if anchor.scan_id != scan.id:
-                raise InvalidRequest("'after_task_id' is a task of another scan.")
-            after = anchor.created_seq
-        return await self._commit(self._claim_next(principal, scan.id, after))
-
-    async def _claim_next(
-        self, principal: Principal, scan_id: str, after: int
-    ) -> tuple[Task | None, Claim | None]:
-        wanted = self._claim_for(principal, scan_id, "")
-        while True:
-            page = await self.store.list_tasks(
-                scan_id, status=TaskStatus.PENDING, after=after, limit=MAX_PAGE_LIMIT
-            )
-            outcome = await self._claims.claim_first([t.id for t in page], wanted, self.clock())
-            if outcome is None or outcome.claim is None:
-                if len(page) < MAX_PAGE_LIMIT:
-                    return None, None
-                after = page[-1].created_seq
-                continue
-            claim = outcome.claim
-            if outcome.released is not None:
-                await self._claim_changed(outcome.released, None)
-            task = await self._announce_while_pending(claim)
-            if task is None or not task.is_pending:  # decided meanwhile: try the next ones
-                after = next(t.created_seq for t in page if t.id == claim.task_id)
-                continue
-            return task, claim
+        return await self._reviewers.claim_next(principal, scan_id, after_task_id)
 
     async def list_claims(self, principal: Principal, scan_id: object) -> list[Claim]:
         """Read every live claim of a scan.
@@ -993,10 +911,7 @@ class TaskStream:
             NotFound: No such scan.
             Unavailable: The claims cannot be reached.
         """
-        authorize(principal, Permission.TASK_CLAIM)
-        scan = await self._scan(scan_id)
-        claims = await self._claims.in_scan(scan.id, self.clock())
-        return sorted(claims, key=lambda c: (c.expires_at, c.task_id))
+        return await self._reviewers.list_claims(principal, scan_id)
 
     async def presence(self, principal: Principal, scan_id: object) -> Presence:
         """Read who is present in a scan: users with a viewer joined, on any process.
@@ -1014,79 +929,4 @@ class TaskStream:
             NotFound: No such scan.
             Unavailable: The presence of other processes cannot be read.
         """
-        authorize(principal, Permission.SCAN_PRESENCE)
-        scan = await self._scan(scan_id)
-        return await self._presence.current(scan.id)
-
-    def _claim_for(self, principal: Principal, scan_id: str, task_id: str) -> Claim:
-        expires_at = self.clock() + timedelta(seconds=self.claim_seconds)
-        return Claim(task_id, scan_id, principal.user_id, principal.username, expires_at)
-
-    async def _task(self, task_id: object, name: str = "task_id") -> Task:
-        task = await self.store.get_task(check_id(task_id, name))
-        if task is None:
-            raise NotFound("No such task.")
-        return task
-
-    async def _claim_changed(self, about: Claim, claim: Claim | None) -> None:
-        """Tell the scan's admins, on every process, the claim on a task now (None: ended)."""
-        await self.fanout.publish(
-            ScanEvent(EventType.TASK_CLAIMED, about.scan_id, 0, task_id=about.task_id, claim=claim)
-        )
-
-    async def _held_by_another(self, task_id: str, principal: Principal) -> Claim | None:
-        try:
-            claim = await self._claims.get(task_id, self.clock())
-        except Exception as exc:  # claims are advisory: a decision goes on without them
-            log.warning("could not read the claim on task %s: %s", task_id, exc)
-            return None
-        return claim if claim is not None and claim.admin_id != principal.user_id else None
-
-    async def _decide_ending_claim(
-        self, task_id: str, status: TaskStatus, reason: str | None, by: str, by_username: str
-    ) -> Task:
-        task = await self._decide(task_id, status, reason, by, by_username)
-        try:
-            ended = await self._claims.end(task.id)
-        except Exception as exc:  # stored already: the claim expires by itself
-            log.warning("could not end the claim on task %s: %s", task.id, exc)
-            ended = None
-        if ended is not None:
-            await self._claim_changed(ended, None)
-        return task
-
-    async def _sweep_claims(self) -> None:
-        """Announce each expired claim once: the registry hands it to one process only."""
-        while self._sweeper is not None:
-            await asyncio.sleep(CLAIM_SWEEP_SECONDS)
-            try:
-                expired = await self._claims.expire(self.clock())
-            except Exception as exc:  # Redis away: the next sweep catches up
-                log.warning("could not sweep expired claims: %s", exc)
-                continue
-            for claim in expired:
-                await self._claim_changed(claim, None)
-
-    async def _joining_presence(self, principal: Principal, scan_id: str) -> Presence:
-        try:
-            presence = await self._presence.current(scan_id, joining=principal)
-        except Exception as exc:  # the other processes' presence is out of reach
-            log.warning("could not read the presence of scan %s: %s", scan_id, exc)
-            presence = Presence.of(scan_id, [])
-        return presence_for(principal, presence)
-
-    async def _snapshot_claims(self, principal: Principal, scan_id: str) -> list[Claim] | None:
-        if not can(principal, Permission.TASK_CLAIM):
-            return None
-        try:
-            claims = await self._claims.in_scan(scan_id, self.clock())
-        except Exception as exc:
-            log.warning("could not read the claims of scan %s: %s", scan_id, exc)
-            return []
-        return sorted(claims, key=lambda c: (c.expires_at, c.task_id))
-
-
-def _registry(broker: Broker, method: str) -> object:
-    """What ``broker.<method>()`` makes, if the broker offers that method; else None."""
-    make = getattr(broker, method, None)
-    return make() if callable(make) else None
+        return await self._reviewers.presence(principal, scan_id)
