@@ -178,25 +178,6 @@ class Store(Protocol):
             True if :meth:`revoke_token` was called for it and it has not expired.
         """
 
-    async def record_login_failure(self, username: str, at: datetime) -> None:
-        """Count one failed login for a username (case-insensitive).
-
-        Args:
-            username: The username the attempt named.
-            at: When it failed.
-        """
-
-    async def login_failures_since(self, username: str, since: datetime) -> list[datetime]:
-        """List a username's failed logins since a moment (case-insensitive).
-
-        Args:
-            username: The username.
-            since: The start of the window.
-
-        Returns:
-            The times of the failures at or after ``since``, oldest first.
-        """
-
     async def clear_login_failures(self, username: str) -> None:
         """Forget a username's failed logins (after a successful one).
 

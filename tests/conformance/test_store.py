@@ -135,27 +135,29 @@ async def test_revoked_token_is_remembered_and_others_are_not(store: Store) -> N
     assert not await store.is_token_revoked("jti-3")
 
 
-async def test_login_failures_are_kept_per_username_within_a_window(store: Store) -> None:
-    """Failures read back oldest first, ignoring case, since a moment, per username."""
-    now = T0 + timedelta(hours=1)
-    minutes_ago = (1, 30, 10, 5)  # recorded out of order, as concurrent logins can
-    for minutes in minutes_ago:
-        await store.record_login_failure("Bob", now - timedelta(minutes=minutes))
-    await store.record_login_failure("carol", now)
-    since = now - timedelta(minutes=15)
-    expected = [now - timedelta(minutes=m) for m in (10, 5, 1)]
-    assert await store.login_failures_since("BOB", since) == expected
-    assert await store.login_failures_since("Carol", since) == [now]
+async def failures_since(store: Store, username: str, since: datetime) -> list[datetime]:
+    """A username's failures after ``since``, read by a claim with no room (it records none)."""
+    recorded, failures = await store.claim_login_attempt(username, since, since=since, limit=0)
+    assert not recorded
+    return failures
+
+
+async def test_login_failures_are_kept_per_username_ignoring_case(store: Store) -> None:
+    """Failures read back oldest first, ignoring case, per username; a clear forgets one name's."""
+    for second in (5, 2, 9):  # recorded out of order, as concurrent logins can
+        assert (await store.claim_login_attempt("Bob", at(second), since=T0, limit=10))[0]
+    assert await store.claim_login_attempt("carol", at(3), since=T0, limit=10) == (True, [at(3)])
+    assert await failures_since(store, "BOB", T0) == [at(2), at(5), at(9)]
     await store.clear_login_failures("bob")
-    assert await store.login_failures_since("Bob", since) == []
-    assert await store.login_failures_since("carol", since) == [now]
+    assert await failures_since(store, "Bob", T0) == []
+    assert await failures_since(store, "Carol", T0) == [at(3)]
 
 
 async def test_claim_login_attempt_records_until_the_limit_then_refuses(store: Store) -> None:
     """A claim records a failure while fewer than ``limit`` lie after ``since`` (ignoring case,
     per username); at the limit it records nothing and returns the failures in the window."""
     since = at(10)
-    await store.record_login_failure("erin", at(10))  # exactly at ``since``: outside
+    await store.claim_login_attempt("erin", at(10), since=T0, limit=3)  # at ``since``: outside
     for second in (11, 12):
         assert await store.claim_login_attempt("Erin", at(second), since=since, limit=3) == (
             True,
@@ -189,7 +191,7 @@ async def test_concurrent_claims_record_exactly_the_limit(store: Store) -> None:
         *(store.claim_login_attempt("grace", at(1), since=T0, limit=5) for _ in range(30))
     )
     assert sum(recorded for recorded, _ in claims) == 5
-    assert await store.login_failures_since("grace", T0) == [at(1)] * 5
+    assert await failures_since(store, "grace", T0) == [at(1)] * 5
 
 
 async def test_claims_through_two_stores_on_one_database_record_exactly_the_limit(
@@ -207,14 +209,7 @@ async def test_claims_through_two_stores_on_one_database_record_exactly_the_limi
         )
     )
     assert sum(recorded for recorded, _ in claims) == 5
-    assert len(await first.login_failures_since("heidi", T0)) == 5
-
-
-async def test_login_failures_at_the_window_start_count(store: Store) -> None:
-    """A failure exactly at ``since`` is inside the window."""
-    await store.record_login_failure("dave", T0)
-    assert await store.login_failures_since("dave", T0) == [T0]
-    assert await store.login_failures_since("dave", T0 + timedelta(milliseconds=1)) == []
+    assert len(await failures_since(first, "heidi", T0)) == 5
 
 
 # -- scans -----------------------------------------------------------------------------
@@ -694,7 +689,7 @@ async def test_data_survives_close_and_reopen(
     user = make_user("keeper")
     await store.create_user(user, "hash")
     await store.revoke_token("jti", utc_now() + timedelta(hours=1))
-    await store.record_login_failure("keeper", at(1))
+    await store.claim_login_attempt("keeper", at(1), since=T0, limit=5)
     scan_id = await open_scan(store)
     tasks = await _populate(store, scan_id, 12)
     await store.close_scan(scan_id, at(99))
@@ -708,7 +703,7 @@ async def test_data_survives_close_and_reopen(
     again = await make_store(place=tmp_path)
     assert await again.find_credentials("KEEPER") == (user, "hash")
     assert await again.is_token_revoked("jti")
-    assert await again.login_failures_since("keeper", T0) == [at(1)]
+    assert await failures_since(again, "keeper", T0) == [at(1)]
     assert await all_tasks(again, scan_id) == [await again.get_task(t.id) for t in tasks]
     assert await all_tasks(again, scan_id) == tasks
     after = (

@@ -148,16 +148,6 @@ class MemoryStore:
     async def is_token_revoked(self, token_id: str) -> bool:
         return token_id in self._revoked
 
-    async def record_login_failure(self, username: str, at: datetime) -> None:
-        self._failures[username.lower()].append(at)
-
-    async def login_failures_since(self, username: str, since: datetime) -> list[datetime]:
-        key = username.lower()
-        recent = sorted(t for t in self._failures.get(key, ()) if t >= since)
-        if key in self._failures:
-            self._failures[key] = recent  # forget what the window no longer needs
-        return recent
-
     async def clear_login_failures(self, username: str) -> None:
         self._failures.pop(username.lower(), None)
 

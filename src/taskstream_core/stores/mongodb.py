@@ -241,25 +241,10 @@ class MongoStore:
         """When a username's failure document may go (the TTL index's field)."""
         return datetime.now(UTC) + self.login_failure_ttl
 
-    @_guarded
-    async def record_login_failure(self, username: str, at: datetime) -> None:
-        update = {"$push": {"failures": at}, "$set": {"expire_at": self._failure_expiry()}}
-        key = username.lower()
-        try:
-            await self.db.login_failures.update_one({"_id": key}, update, upsert=True)
-        except DuplicateKeyError:  # another upsert made the document first: now it exists
-            await self.db.login_failures.update_one({"_id": key}, update)
-
-    async def _failures_since(
-        self, key: str, since: datetime, *, inclusive: bool
-    ) -> list[datetime]:
+    async def _failures_since(self, key: str, since: datetime) -> list[datetime]:
         doc = await self.db.login_failures.find_one({"_id": key}, {"failures": 1})
         found = [t.astimezone(UTC) for t in (doc or {}).get("failures", ())]
-        return sorted(t for t in found if t > since or (inclusive and t == since))
-
-    @_guarded
-    async def login_failures_since(self, username: str, since: datetime) -> list[datetime]:
-        return await self._failures_since(username.lower(), since, inclusive=True)
+        return sorted(t for t in found if t > since)
 
     @_guarded
     async def clear_login_failures(self, username: str) -> None:
@@ -290,7 +275,7 @@ class MongoStore:
                 {"$push": {"failures": at}, "$set": {"expire_at": self._failure_expiry()}},
             )
             recorded = pushed.matched_count == 1
-        return recorded, await self._failures_since(key, since, inclusive=False)
+        return recorded, await self._failures_since(key, since)
 
     # -- scans ------------------------------------------------------------------------
     @_guarded

@@ -203,24 +203,6 @@ class SQLiteStore:
         )
         return found is not None
 
-    async def record_login_failure(self, username: str, at: datetime) -> None:
-        await self._db.execute(
-            "INSERT INTO login_failures VALUES (?, ?)", (username.lower(), format_time(at))
-        )
-
-    async def login_failures_since(self, username: str, since: datetime) -> list[datetime]:
-        def run(conn: sqlite3.Connection) -> list[datetime]:
-            key, floor = username.lower(), format_time(since)
-            conn.execute(
-                "DELETE FROM login_failures WHERE username_key = ? AND at < ?", (key, floor)
-            )
-            rows = conn.execute(
-                "SELECT at FROM login_failures WHERE username_key = ? ORDER BY at", (key,)
-            )
-            return [parse_time(r["at"]) for r in rows]
-
-        return await self._call(run)
-
     async def clear_login_failures(self, username: str) -> None:
         await self._db.execute(
             "DELETE FROM login_failures WHERE username_key = ?", (username.lower(),)
