@@ -145,18 +145,7 @@ class Reviewers:
 
     # -- claims ------------------------------------------------------------------------
     async def claim_task(self, principal: Principal, task_id: object) -> Claim:
-        """Claim a pending task for the caller, or renew the caller's claim on it.
-
-        Args:
-            principal: The caller; must be an admin.
-            task_id: The client's value.
-
-        Returns:
-            The claim, lasting ``claim_seconds`` from now.
-
-        Raises:
-            AlreadyDecided: The task is no longer pending; the error carries it.
-        """
+        """What :meth:`TaskStream.claim_task` does; it documents the arguments and errors."""
         authorize(principal, Permission.TASK_CLAIM)
         task = await self.find_task(task_id, "task_id")
         if not task.is_pending:
@@ -196,12 +185,7 @@ class Reviewers:
         return task
 
     async def release_task(self, principal: Principal, task_id: object) -> None:
-        """Release the caller's claim on a task; nothing happens unless the caller holds it.
-
-        Args:
-            principal: The caller; must be an admin.
-            task_id: The client's value.
-        """
+        """What :meth:`TaskStream.release_task` does; it documents the arguments and errors."""
         authorize(principal, Permission.TASK_CLAIM)
         task = await self.find_task(task_id, "task_id")
         await self.commit(self._release(task.id, principal.user_id))
@@ -214,19 +198,7 @@ class Reviewers:
     async def claim_next(
         self, principal: Principal, scan_id: object, after_task_id: object = None
     ) -> tuple[Task | None, Claim | None]:
-        """Claim the oldest pending task of a scan that no other admin holds.
-
-        Args:
-            principal: The caller; must be an admin.
-            scan_id: The client's value.
-            after_task_id: The client's value: only tasks after this one qualify.
-
-        Returns:
-            The task and the caller's claim on it, or ``(None, None)`` when none qualifies.
-
-        Raises:
-            InvalidRequest: ``after_task_id`` is a task of another scan.
-        """
+        """What :meth:`TaskStream.claim_next` does; it documents the arguments and errors."""
         authorize(principal, Permission.TASK_CLAIM)
         scan = await self.find_scan(scan_id)
         after = 0
@@ -261,30 +233,14 @@ class Reviewers:
             return task, claim
 
     async def list_claims(self, principal: Principal, scan_id: object) -> list[Claim]:
-        """Read every live claim of a scan.
-
-        Args:
-            principal: The caller; must be an admin.
-            scan_id: The client's value.
-
-        Returns:
-            The claims, soonest to expire first.
-        """
+        """What :meth:`TaskStream.list_claims` does; it documents the arguments and errors."""
         authorize(principal, Permission.TASK_CLAIM)
         scan = await self.find_scan(scan_id)
         claims = await self.claims.in_scan(scan.id, self.clock())
         return sorted(claims, key=lambda c: (c.expires_at, c.task_id))
 
     async def presence(self, principal: Principal, scan_id: object) -> Presence:
-        """Read who is present in a scan: users with a viewer joined, on any process.
-
-        Args:
-            principal: The caller; must be an admin.
-            scan_id: The client's value.
-
-        Returns:
-            The detailed presence.
-        """
+        """What :meth:`TaskStream.presence` does; it documents the arguments and errors."""
         authorize(principal, Permission.SCAN_PRESENCE)
         scan = await self.find_scan(scan_id)
         return await self.tracker.current(scan.id)
