@@ -26,6 +26,7 @@ EXPORTED = [
     "Role",
     "Scan",
     "ScanEvent",
+    "ScanFollowing",
     "Session",
     "Store",
     "Task",

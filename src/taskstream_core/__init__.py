@@ -18,7 +18,7 @@ from typing import Any
 
 from . import errors
 from ._accounts import Accounts, LoginThrottle, Session
-from ._broker import Broker, Resync, open_broker, register_broker
+from ._broker import Broker, Resync, ScanFollowing, open_broker, register_broker
 from ._export import export_csv, export_json
 from ._fanout import LiveObserver, ViewerClosed, ViewerLagged
 from ._passwords import PasswordHasher
@@ -52,6 +52,7 @@ __all__ = [
     "Role",
     "Scan",
     "ScanEvent",
+    "ScanFollowing",
     "Session",
     "Store",
     "Task",

@@ -6,6 +6,11 @@ by this process or any other, and :class:`Resync` where events may have been
 lost. Who receives what, in which order, is decided once, by the core's
 fan-out: a broker delivers to no viewer itself.
 
+A broker that carries each scan's events apart (Redis: a channel per scan)
+also offers :class:`ScanFollowing`: its stream then yields only the events of
+the scans followed, and the fan-out follows the scans its viewers join, so a
+process reads nothing of the scans nobody views there.
+
 Adapters are chosen by URL scheme (``memory://`` for one process,
 ``redis://`` for several); an adapter's module is imported only when its
 scheme is used, so ``redis`` stays optional.
@@ -20,7 +25,14 @@ from typing import Protocol, runtime_checkable
 from ._plugins import load_adapter, scheme_of
 from .models import ScanEvent
 
-__all__ = ["BROKER_SCHEMES", "Broker", "Resync", "open_broker", "register_broker"]
+__all__ = [
+    "BROKER_SCHEMES",
+    "Broker",
+    "Resync",
+    "ScanFollowing",
+    "open_broker",
+    "register_broker",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +76,39 @@ class Broker(Protocol):
     def events(self) -> AsyncIterator[ScanEvent | Resync]:
         """Stream every event published while started, from any process.
 
-        The stream ends when the broker stops. One reader per broker: the core's fan-out.
+        A broker that offers :class:`ScanFollowing` yields only the events of the
+        scans it follows. The stream ends when the broker stops. One reader per
+        broker: the core's fan-out.
 
         Returns:
             An async iterator of the events, with a :class:`Resync` where some may
             have been lost.
+        """
+
+
+@runtime_checkable
+class ScanFollowing(Protocol):
+    """What a broker offers whose stream carries only the scans it follows."""
+
+    async def follow(self, scan_id: str) -> None:
+        """Carry the scan's events in :meth:`Broker.events` from now on.
+
+        Returns once every event published after the return is carried (or
+        at once while the transport is down: the :class:`Resync` that follows
+        its return covers the gap).
+
+        Args:
+            scan_id: The scan.
+
+        Raises:
+            Unavailable: The transport did not confirm in time.
+        """
+
+    def unfollow(self, scan_id: str) -> None:
+        """Stop carrying the scan's events (soon; a few may still come).
+
+        Args:
+            scan_id: The scan.
         """
 
 

@@ -35,7 +35,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
-from ._broker import Broker, Resync
+from ._broker import Broker, Resync, ScanFollowing
 from ._rooms import event_rooms, presence_for, scan_room, viewer_rooms
 from ._stats_throttle import StatsThrottle
 from .models import EventType, Principal, ScanEvent
@@ -97,7 +97,7 @@ class Membership(Protocol):
 class _Gate:
     """A scan's ordering state in this process."""
 
-    __slots__ = ("filling", "held", "last", "timer", "watchers")
+    __slots__ = ("filling", "following", "held", "last", "timer", "watchers")
 
     def __init__(self) -> None:
         #: The last seq delivered; None until the first join of the scan says where to start.
@@ -106,6 +106,8 @@ class _Gate:
         self.timer: asyncio.TimerHandle | None = None
         self.filling = False  # the store is being read for a gap
         self.watchers = 0  # viewers joined to the scan, or joining it
+        #: The broker's follow of the scan (a broker that offers ScanFollowing), else None.
+        self.following: asyncio.Future[None] | None = None
 
 
 #: Not held for a viewer while it joins: its answer carries what they would tell.
@@ -138,6 +140,14 @@ class Viewer:
     def scans(self) -> frozenset[str]:
         """The scans joined or being joined."""
         return frozenset(self._cuts)
+
+    async def following(self, scan_id: str) -> None:
+        """Return once the broker carries the scan's events (after :meth:`begin`).
+
+        Raises:
+            Unavailable: The broker could not follow the scan.
+        """
+        await self._fanout.ready(scan_id)
 
     def begin(self, scan_id: str) -> None:
         """Start a join: from now on the scan's events for this viewer are held."""
@@ -355,7 +365,36 @@ class Fanout:
         gate = self._gates.get(scan_id)
         if gate is None:
             gate = self._gates[scan_id] = _Gate()
+            gate.following = self._follow(scan_id)
         gate.watchers += 1
+
+    def _follow(self, scan_id: str) -> asyncio.Future[None] | None:
+        """Have a following broker carry the scan (None: this broker carries every scan)."""
+        if not isinstance(self.broker, ScanFollowing):
+            return None
+        following = asyncio.ensure_future(self.broker.follow(scan_id))
+        # A failure reaches the joins that wait for it; none may be waiting.
+        following.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return following
+
+    async def ready(self, scan_id: str) -> None:
+        """Return once the broker carries the scan's events, for a join of it under way.
+
+        A failed follow is tried again by the next join of the scan.
+
+        Raises:
+            Unavailable: The broker could not follow the scan.
+        """
+        gate = self._gates.get(scan_id)
+        if gate is None or gate.following is None:
+            return
+        following = gate.following
+        try:
+            await asyncio.shield(following)
+        except Exception:
+            if gate.following is following and self._gates.get(scan_id) is gate:
+                gate.following = self._follow(scan_id)
+            raise
 
     def unwatch(self, viewer: Viewer, scan_id: str) -> None:
         """Take ``viewer`` out of the scan's rooms; the scan's last viewer takes its gate."""
@@ -372,6 +411,8 @@ class Fanout:
                 del self._gates[scan_id]
                 if gate.timer is not None:
                     gate.timer.cancel()
+                if gate.following is not None and isinstance(self.broker, ScanFollowing):
+                    self.broker.unfollow(scan_id)
 
     def entered(self, viewer: Viewer, scan_id: str) -> None:
         """``viewer``'s join of the scan completed: tell the membership."""

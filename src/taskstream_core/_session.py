@@ -82,11 +82,13 @@ class ViewerSession:
         Raises:
             InvalidRequest: ``scan_id`` or ``since_seq`` is malformed.
             NotFound: No such scan; the viewer is left in no room of it.
+            Unavailable: The broker could not follow the scan (Redis did not confirm).
             ViewerClosed: The viewer was closed.
         """
         sid = check_id(scan_id, "scan_id")
         self._viewer.begin(sid)
         try:
+            await self._viewer.following(sid)  # the live stream first, then the answer
             result = await self.app.join(self.principal, sid, since_seq)
         except BaseException:
             self._viewer.leave(sid)

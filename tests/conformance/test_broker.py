@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from taskstream_core import Broker, Resync, ScanEvent
+from taskstream_core import Broker, Resync, ScanEvent, ScanFollowing
 from taskstream_core.models import EventType
 
 from .adapters import BrokerAdapter
@@ -23,6 +23,12 @@ async def take(stream: AsyncIterator[ScanEvent | Resync], count: int) -> list[Sc
         return [await anext(stream) for _ in range(count)]
 
 
+async def follow(broker: Broker, scan_id: str) -> None:
+    """Have ``broker`` carry the scan, where it carries only the scans it follows."""
+    if isinstance(broker, ScanFollowing):
+        await broker.follow(scan_id)
+
+
 def test_every_adapter_is_a_broker(broker: Broker) -> None:
     """Each adapter satisfies the runtime-checkable Broker protocol."""
     assert isinstance(broker, Broker)
@@ -31,6 +37,7 @@ def test_every_adapter_is_a_broker(broker: Broker) -> None:
 async def test_what_is_published_comes_back_unchanged_in_order(broker: Broker) -> None:
     """A process reads its own publications, in the order it made them, stats included."""
     scan = fresh_id("scan")
+    await follow(broker, scan)
     stream = broker.events()
     sent = [
         task_event(scan, 1, "alice"),
@@ -59,6 +66,7 @@ async def test_a_stopped_broker_can_be_started_again(make_broker: BrokerFactory)
     await broker.stop()
     await broker.start()
     event = scan_event(fresh_id("scan"), 1)
+    await follow(broker, event.scan_id)
     stream = broker.events()
     await broker.publish(event)
     assert await take(stream, 1) == [event]
@@ -75,6 +83,8 @@ async def test_every_process_reads_every_process_s_events(broker_adapter: Broker
     await second.start()
     try:
         scan = fresh_id("scan")
+        await follow(first, scan)
+        await follow(second, scan)
         streams = [first.events(), second.events()]
         one, two = scan_event(scan, 1), scan_event(scan, 2)
         await first.publish(one)
@@ -85,6 +95,39 @@ async def test_every_process_reads_every_process_s_events(broker_adapter: Broker
                 one,
                 two,
             ]
+    finally:
+        await first.stop()
+        await second.stop()
+
+
+async def test_a_following_broker_carries_only_the_scans_it_follows(
+    broker_adapter: BrokerAdapter,
+) -> None:
+    """Two processes: each reads the scans it follows, from either, and nothing of the others;
+    a scan unfollowed is no longer read (a broker that carries every scan is skipped)."""
+    if broker_adapter.peers is None:
+        pytest.skip("an in-process broker carries every scan to its one process")
+    make = broker_adapter.peers()
+    first, second = make(), make()
+    if not isinstance(first, ScanFollowing):
+        pytest.skip("this broker carries every scan")
+    await first.start()
+    await second.start()
+    try:
+        mine, other = fresh_id("scan"), fresh_id("scan")
+        await first.follow(mine)
+        await follow(second, other)
+        stream = first.events()
+        await second.publish(scan_event(other, 1))  # nobody here follows it
+        await second.publish(scan_event(mine, 1))
+        await first.publish(scan_event(mine, 2))
+        assert await take(stream, 2) == [scan_event(mine, 1), scan_event(mine, 2)]
+        first.unfollow(mine)
+        await first.follow(other)
+        await asyncio.sleep(0.2)  # unfollow takes effect "soon": Redis has left the channel
+        await second.publish(scan_event(mine, 3))  # unfollowed before: not carried
+        await second.publish(scan_event(other, 2))
+        assert await take(stream, 1) == [scan_event(other, 2)]
     finally:
         await first.stop()
         await second.stop()

@@ -63,11 +63,12 @@ async def fanout(make_fanout: FanoutFactory) -> Fanout:
     return make_fanout()
 
 
-def joined(fanout: Fanout, principal: Principal, *scans: str, seq: int = 0) -> Viewer:
+async def joined(fanout: Fanout, principal: Principal, *scans: str, seq: int = 0) -> Viewer:
     """A viewer of ``principal`` joined to ``scans``, its joins answered as of ``seq``."""
     viewer = fanout.viewer(principal)
     for scan in scans:
         viewer.begin(scan)
+        await viewer.following(scan)
         viewer.release(scan, seq)
     return viewer
 
@@ -81,7 +82,7 @@ async def settle(fanout: Fanout) -> None:
     """Return once everything published before has been delivered: a marker published after
     the events under test comes back only after them."""
     marker = fresh_id("marker")
-    probe = joined(fanout, ADMIN, marker)
+    probe = await joined(fanout, ADMIN, marker)
     await fanout.publish(scan_event(marker, 1))
     await receive(probe)
     probe.close()
@@ -105,8 +106,11 @@ def stats_event(scan_id: str) -> ScanEvent:
 async def test_events_reach_the_viewers_who_may_see_them_only(fanout: Fanout) -> None:
     """Task events go to admins and their worker, scan events to all, stats to admins."""
     scan, other = fresh_id("scan"), fresh_id("scan")
-    admin, alice, bob = (joined(fanout, p, scan) for p in (ADMIN, ALICE, BOB))
-    other_admin, other_alice = joined(fanout, ADMIN, other), joined(fanout, ALICE, other)
+    admin, alice, bob = [await joined(fanout, p, scan) for p in (ADMIN, ALICE, BOB)]
+    other_admin, other_alice = (
+        await joined(fanout, ADMIN, other),
+        await joined(fanout, ALICE, other),
+    )
     idle = fanout.viewer(ADMIN)
 
     by_alice = task_event(scan, 1, worker="alice")
@@ -128,7 +132,7 @@ async def test_events_reach_the_viewers_who_may_see_them_only(fanout: Fanout) ->
 async def test_a_scans_events_are_delivered_in_seq_order(fanout: Fanout) -> None:
     """Published 1, 3, 2, 5, 4: delivered 1, 2, 3, 4, 5."""
     scan = fresh_id("scan")
-    viewer = joined(fanout, ADMIN, scan)
+    viewer = await joined(fanout, ADMIN, scan)
     events = {seq: scan_event(scan, seq) for seq in range(1, 6)}
     for seq in (1, 3, 2, 5, 4):
         await fanout.publish(events[seq])
@@ -141,6 +145,7 @@ async def test_a_join_is_cut_at_its_answers_seq(fanout: Fanout) -> None:
     scan = fresh_id("scan")
     viewer = fanout.viewer(ADMIN)
     viewer.begin(scan)
+    await viewer.following(scan)
     for seq in (2, 1, 4, 3, 5):
         await fanout.publish(scan_event(scan, seq))
     await settle(fanout)
@@ -153,11 +158,12 @@ async def test_a_join_is_cut_at_its_answers_seq(fanout: Fanout) -> None:
 async def test_a_second_viewer_joins_a_scan_already_flowing(fanout: Fanout) -> None:
     """A join answered as of a later seq than the scan's gate drops what it covers."""
     scan = fresh_id("scan")
-    first = joined(fanout, ADMIN, scan, seq=0)
+    first = await joined(fanout, ADMIN, scan, seq=0)
     await fanout.publish(scan_event(scan, 1))
     await receive(first)
     second = fanout.viewer(ADMIN)
     second.begin(scan)
+    await second.following(scan)
     await fanout.publish(scan_event(scan, 2))
     await settle(fanout)
     second.release(scan, 2)
@@ -180,7 +186,7 @@ async def test_a_gap_is_read_from_the_store_and_what_it_lacks_is_skipped(
         return [e for s, e in sorted(events.items()) if s > seq and s != 6]
 
     fanout = make_fanout(window=WINDOW, backfill=store)
-    viewer = joined(fanout, ADMIN, scan)
+    viewer = await joined(fanout, ADMIN, scan)
     for seq in (1, 3, 4):
         await fanout.publish(events[seq])
     assert [e.seq for e in await receive(viewer, 4)] == [1, 2, 3, 4]
@@ -206,7 +212,7 @@ async def test_an_event_published_while_the_store_is_read_goes_out_once(
         return [e for e in events if e.seq > seq]
 
     fanout = make_fanout(window=WINDOW, backfill=slow_store)
-    viewer = joined(fanout, ADMIN, scan)
+    viewer = await joined(fanout, ADMIN, scan)
     await fanout.publish(events[0])
     await fanout.publish(events[2])
     await asyncio.wait_for(reading.wait(), TIMEOUT)
@@ -225,7 +231,7 @@ async def test_a_store_that_cannot_be_read_leaves_the_gap_skipped(
 
     fanout = make_fanout(window=WINDOW, backfill=down)
     scan = fresh_id("scan")
-    viewer = joined(fanout, ADMIN, scan)
+    viewer = await joined(fanout, ADMIN, scan)
     for seq in (1, 3):
         await fanout.publish(scan_event(scan, seq))
     assert [e.seq for e in await receive(viewer, 2)] == [1, 3]
@@ -233,7 +239,7 @@ async def test_a_store_that_cannot_be_read_leaves_the_gap_skipped(
 
 async def test_a_gap_in_one_scan_does_not_hold_another_scan(fanout: Fanout) -> None:
     stuck, flowing = fresh_id("scan"), fresh_id("scan")
-    viewer = joined(fanout, ADMIN, stuck, flowing)
+    viewer = await joined(fanout, ADMIN, stuck, flowing)
     await fanout.publish(scan_event(stuck, 1))
     await fanout.publish(scan_event(stuck, 3))
     for seq in (1, 2):
@@ -245,7 +251,7 @@ async def test_a_gap_in_one_scan_does_not_hold_another_scan(fanout: Fanout) -> N
 async def test_stats_events_bypass_the_seq_gate(fanout: Fanout) -> None:
     """A scan:stats event is delivered at once, even while the scan waits for a gap."""
     scan = fresh_id("scan")
-    admin = joined(fanout, ADMIN, scan)
+    admin = await joined(fanout, ADMIN, scan)
     await fanout.publish(scan_event(scan, 1))
     await fanout.publish(scan_event(scan, 3))  # held: 2 is missing
     stats = stats_event(scan)
@@ -260,7 +266,7 @@ async def test_leave_stops_that_scan_only_and_the_last_viewer_takes_its_state(
     fanout: Fanout,
 ) -> None:
     left, kept = fresh_id("scan"), fresh_id("scan")
-    viewer = joined(fanout, ALICE, left, kept)
+    viewer = await joined(fanout, ALICE, left, kept)
     viewer.leave(left)
     assert viewer.scans == {kept}
     for scan in (left, kept):
@@ -277,7 +283,7 @@ async def test_a_closed_viewer_receives_nothing_and_a_waiting_reader_wakes(
     fanout: Fanout,
 ) -> None:
     scan = fresh_id("scan")
-    viewer = joined(fanout, ADMIN, scan)
+    viewer = await joined(fanout, ADMIN, scan)
     waiting = asyncio.ensure_future(viewer.next())
     await asyncio.sleep(0)
     viewer.close()
@@ -292,7 +298,7 @@ async def test_a_closed_viewer_receives_nothing_and_a_waiting_reader_wakes(
 
 async def test_stopping_closes_every_viewer(make_fanout: FanoutFactory) -> None:
     fanout = make_fanout()
-    viewer = joined(fanout, ADMIN, fresh_id("scan"))
+    viewer = await joined(fanout, ADMIN, fresh_id("scan"))
     await fanout.stop()
     assert viewer.closed
     assert not viewer.lagged
@@ -305,7 +311,7 @@ async def test_a_viewer_more_than_queue_size_behind_is_closed_as_lagged(
     queued, then ViewerLagged."""
     fanout = make_fanout(queue_size=3)
     scan = fresh_id("scan")
-    slow, fast = joined(fanout, ADMIN, scan), joined(fanout, ADMIN, scan)
+    slow, fast = await joined(fanout, ADMIN, scan), await joined(fanout, ADMIN, scan)
     received: list[int] = []
     for seq in range(1, 7):
         await fanout.publish(scan_event(scan, seq))
@@ -326,7 +332,7 @@ async def test_a_push_viewer_is_closed_as_lagged_when_its_transport_holds_too_mu
     scan = fresh_id("scan")
     pushed: list[int] = []
     closed: list[bool] = []
-    viewer = joined(fanout, ADMIN, scan)
+    viewer = await joined(fanout, ADMIN, scan)
 
     def sink(event: ScanEvent) -> int:
         pushed.append(event.seq)
@@ -349,7 +355,7 @@ async def test_stats_reach_admins_at_most_once_per_interval_newest_first(broker:
     fanout.start()
     try:
         scan = fresh_id("scan")
-        admin = joined(fanout, ADMIN, scan)
+        admin = await joined(fanout, ADMIN, scan)
         burst = [ScanEvent(EventType.SCAN_STATS, scan, seq) for seq in (5, 7, 6)]
         for event in burst:
             await fanout.publish(event)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import redis.asyncio
 
-from taskstream_core import Resync, ScanEvent
+from taskstream_core import Resync, ScanEvent, ViewerSession
 from taskstream_core.brokers._redis_wire import (
     decode,
     encode_event,
@@ -20,6 +20,7 @@ from taskstream_core.brokers._redis_wire import (
 from taskstream_core.brokers.redis import RedisBroker
 from taskstream_core.errors import Unavailable
 from taskstream_core.models import EventType, ScanCounts, ScanStats, WorkerStats
+from taskstream_core.testing import make_app, sign_up
 from tests.conformance.factories import fresh_id, scan_event, task_event
 from tests.support.redis_server import RedisServer, unique_prefix
 
@@ -87,6 +88,8 @@ async def test_an_event_comes_back_only_after_the_redis_round_trip(redis_url: st
     try:
         here, there = one.events(), two.events()
         event = scan_event(fresh_id("scan"), 1)
+        await one.follow(event.scan_id)
+        await two.follow(event.scan_id)
         await one.publish(event)
         assert one.counters.received == 0, "nothing is read before the Redis round trip"
         assert await next_item(here) == event
@@ -118,6 +121,7 @@ async def test_events_published_together_travel_as_one_message_in_order(redis_ur
     try:
         scan = fresh_id("scan")
         events = [task_event(scan, seq, "alice") for seq in range(1, 6)]
+        await two.follow(scan)
         there = two.events()
         for event in events:
             await one.publish(event)  # returns at once: all five are queued in this pass
@@ -147,9 +151,11 @@ async def test_a_foreign_message_on_the_channel_is_counted_and_ignored(redis_url
         stream = broker.events()
         await raw.publish(broker.channel, b"hello")
         event = scan_event(fresh_id("scan"), 1)
+        await broker.follow(event.scan_id)
+        await raw.publish(broker.scan_channel(event.scan_id), b"hello")
         await broker.publish(event)
         assert await next_item(stream) == event
-        assert broker.counters.bad_messages == 1
+        assert broker.counters.bad_messages == 2
     finally:
         await raw.aclose()
         await broker.stop()
@@ -167,6 +173,7 @@ async def test_an_event_that_could_not_be_published_is_announced_as_a_resync_eve
     await other.start()
     try:
         scan = fresh_id("scan")
+        await other.follow(scan)
         stream = other.events()
         first = scan_event(scan, 1)
         await tight.publish(first)
@@ -188,11 +195,13 @@ async def test_losing_redis_is_announced_and_the_broker_reconnects_by_itself(
     broker = RedisBroker(private_redis.url(), prefix=unique_prefix(), retry_delays=(0.1, 0.5))
     await broker.start()
     try:
-        scan = fresh_id("scan")
+        scan, later = fresh_id("scan"), fresh_id("scan")
+        await broker.follow(scan)
         stream = broker.events()
         private_redis.stop()
         assert await next_item(stream) == Resync(None)
         assert not broker.connected
+        await asyncio.wait_for(broker.follow(later), 1.0)  # returns at once while down
         await asyncio.wait_for(broker.publish(scan_event(scan, 1)), 1.0)  # stored; Redis is down
         await wait_until(lambda: broker.counters.publish_failures >= 1, "the publish failed")
 
@@ -205,5 +214,58 @@ async def test_losing_redis_is_announced_and_the_broker_reconnects_by_itself(
         event = scan_event(scan, 2)
         await broker.publish(event)
         assert await next_item(stream) == event
+        followed_while_down = scan_event(later, 1)  # the new subscription took its channel
+        await broker.publish(followed_while_down)
+        assert await next_item(stream) == followed_while_down
     finally:
         await broker.stop()
+
+
+async def subscribers(raw: redis.asyncio.Redis, channel: str) -> int:
+    """How many connections Redis counts as subscribed to ``channel`` (``PUBSUB NUMSUB``)."""
+    counts = dict(await raw.pubsub_numsub(channel))
+    return int(counts.get(channel.encode(), 0))
+
+
+async def next_change(viewer: ViewerSession) -> ScanEvent:
+    """The viewer's next event of the scan's seq'd log (presence and claim notices skipped)."""
+    async with asyncio.timeout(TIMEOUT):
+        while (event := await viewer.next_event()).type.is_notice:
+            pass
+    return event
+
+
+async def test_a_process_reads_only_the_scans_its_viewers_joined(redis_url: str) -> None:
+    """Two processes: the one whose viewer joined scan A reads A's events from either and
+    nothing of scan B, which only the other views; once its last viewer of A leaves, it leaves
+    A's channel, and A's events no longer reach it."""
+    here, there = RedisBroker.from_url(redis_url), RedisBroker.from_url(redis_url)
+    raw = redis.asyncio.Redis.from_url(parse_redis_url(redis_url).url)
+    async with make_app(broker=here) as app, make_app(broker=there) as other:
+        admin, other_admin = (
+            await sign_up(app, "root", "admin"),
+            await sign_up(other, "ops", "admin"),
+        )
+        mine, theirs = await app.create_scan(admin, "A"), await other.create_scan(other_admin, "B")
+        with ViewerSession(app, admin) as viewer, ViewerSession(other, other_admin) as watcher:
+            await viewer.join(mine.id)
+            await watcher.join(theirs.id)
+            assert await subscribers(raw, here.scan_channel(mine.id)) == 1
+            assert await subscribers(raw, here.scan_channel(theirs.id)) == 1  # the other's
+            before = here.counters.received
+            await there.publish(scan_event(theirs.id, 1))  # B: only the other process views it
+            await there.publish(scan_event(mine.id, 1))
+            assert (await next_change(viewer)).seq == 1
+            assert (await next_change(watcher)).seq == 1
+            assert here.counters.received == before + 1, "scan B's message reached this process"
+
+            viewer.leave(mine.id)
+            async with asyncio.timeout(TIMEOUT):
+                # Redis offers no event for a subscriber count; polling it is the honest check.
+                while await subscribers(raw, here.scan_channel(mine.id)):  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+            await there.publish(scan_event(mine.id, 2))
+            await there.publish(scan_event(theirs.id, 2))
+            assert (await next_change(watcher)).seq == 2
+            assert here.counters.received == before + 1, "scan A's message came after leaving"
+    await raw.aclose()

@@ -2,12 +2,16 @@
 
 One path for every event, a process's own included: :meth:`RedisBroker.publish`
 only sends the event to Redis, and each process (the publisher too) reads what
-comes back from the channel in :meth:`RedisBroker.events`. No event reaches a
-local viewer by a shorter road that could overtake another process's event.
-The events a process has queued when its publisher wakes go out as one
-message (at most 256): every process then reads, parses and decodes one
-message per batch rather than one per event, the cost that otherwise grows
-with the number of processes (docs/scaling.md).
+comes back in :meth:`RedisBroker.events`. No event reaches a local viewer by a
+shorter road that could overtake another process's event.
+
+Each scan has a channel of its own (``<prefix>:scan:<scan id>``), and a process
+subscribes to the scans its viewers join (:meth:`RedisBroker.follow`, which the
+core's fan-out calls): it reads nothing of the scans nobody views there. The
+events of one scan that a process has queued when its publisher wakes go out
+as one message (at most 256): every process then reads, parses and decodes
+one message per batch rather than one per event (docs/scaling.md). Resync
+notices go on ``<prefix>:events``, to which every process subscribes.
 
 Redis pub/sub keeps nothing, so the broker plans for what it drops:
 
@@ -94,11 +98,12 @@ class RedisBrokerCounters:
 
 
 class RedisBroker:
-    """A broker whose every event goes through one Redis pub/sub channel.
+    """A broker whose events go through Redis pub/sub, a channel per scan.
 
     Args:
         url: ``redis[s]://[:password@]host:port/db``.
-        prefix: Names the channel (``<prefix>:events``): deployments sharing a Redis differ.
+        prefix: Starts the names of the channels (``<prefix>:events``,
+            ``<prefix>:scan:<scan id>``) and keys: deployments sharing a Redis differ.
         reorder_window: How long the core waits for a missing event before reading it from
             the store (:attr:`reorder_window`): events of several processes may cross.
         outbox_size: Events waiting to be sent beyond which a publish is counted as failed.
@@ -144,6 +149,13 @@ class RedisBroker:
         self._publisher: asyncio.Task[None] | None = None
         self._unannounced: set[str] = set()  # scans whose events could not be published
         self._failure_logged_at = float("-inf")
+        self._followed: set[str] = set()  # scans whose events the stream carries
+        #: The subscription while it is up, and the channels asked of it.
+        self._pubsub: PubSub | None = None
+        self._channels: set[str] = set()
+        self._confirming: dict[str, asyncio.Future[None]] = {}  # channel → its confirmation
+        self._subscribing = asyncio.Lock()  # SUBSCRIBE and UNSUBSCRIBE leave in call order
+        self._unsubscribes: set[asyncio.Task[None]] = set()
 
     @classmethod
     def from_url(cls, url: str) -> RedisBroker:
@@ -178,6 +190,17 @@ class RedisBroker:
         if self._pub is None:
             raise Unavailable("The Redis broker is not started.")
         return self._pub
+
+    def scan_channel(self, scan_id: str) -> str:
+        """The channel of one scan's events.
+
+        Args:
+            scan_id: The scan.
+
+        Returns:
+            ``<prefix>:scan:<scan id>``.
+        """
+        return f"{self.prefix}:scan:{scan_id}"
 
     def claim_registry(self) -> RedisClaimRegistry:
         """The claims of the deployment, in this Redis: exact across processes.
@@ -235,6 +258,7 @@ class RedisBroker:
         self._outbox = asyncio.Queue(self.outbox_size)
         self._incoming = asyncio.Queue()
         self._ready = asyncio.Event()
+        self._subscribing = asyncio.Lock()
         loop = asyncio.get_running_loop()
         self._listener = loop.create_task(self._listen(), name="taskstream-redis-listener")
         self._publisher = loop.create_task(self._publish_loop(), name="taskstream-redis-publisher")
@@ -254,9 +278,10 @@ class RedisBroker:
         """
         listener, publisher, outbox = self._listener, self._publisher, self._outbox
         self._listener = self._publisher = None
-        if listener is not None:
-            listener.cancel()
-            await asyncio.gather(listener, return_exceptions=True)
+        for task in [listener, *self._unsubscribes]:
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if publisher is not None and outbox is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(outbox.join(), flush_timeout)
@@ -270,7 +295,7 @@ class RedisBroker:
         self._incoming.put_nowait(None)
 
     async def events(self) -> AsyncIterator[ScanEvent | Resync]:
-        """Stream every event read from the channel; ends when the broker stops.
+        """Stream the events of the followed scans; ends when the broker stops.
 
         Yields:
             Each event, this process's own included, and a :class:`Resync` where
@@ -279,6 +304,66 @@ class RedisBroker:
         """
         while (item := await self._incoming.get()) is not None:
             yield item
+
+    # -- following -----------------------------------------------------------------------------
+    async def follow(self, scan_id: str) -> None:
+        """Carry the scan's events in :meth:`events` from now on.
+
+        Returns once Redis confirmed the scan's channel: every event published
+        after the return is carried. While the subscription is down it returns at
+        once: the subscription that comes back takes the scan's channel too, and
+        its :class:`Resync` covers the gap.
+
+        Args:
+            scan_id: The scan.
+
+        Raises:
+            Unavailable: Redis did not confirm within twice ``connect_timeout``.
+        """
+        self._followed.add(scan_id)
+        channel = self.scan_channel(scan_id)
+        async with self._subscribing:
+            pubsub = self._pubsub
+            if pubsub is None or scan_id not in self._followed:
+                return
+            confirmed = self._confirming.get(channel)
+            if confirmed is None:
+                if channel in self._channels:
+                    return  # subscribed and confirmed
+                confirmed = asyncio.get_running_loop().create_future()
+                self._confirming[channel] = confirmed
+                self._channels.add(channel)
+                try:
+                    await pubsub.subscribe(channel)
+                except Exception:  # the connection broke: see above
+                    self._confirming.pop(channel, None)
+                    return
+        try:
+            await asyncio.wait_for(asyncio.shield(confirmed), 2 * self.connect_timeout)
+        except TimeoutError:
+            raise Unavailable(f"Redis did not confirm the subscription to {channel}.") from None
+
+    def unfollow(self, scan_id: str) -> None:
+        """Stop carrying the scan's events (the channel is left soon after).
+
+        Args:
+            scan_id: The scan.
+        """
+        self._followed.discard(scan_id)
+        if self._pubsub is not None:
+            task = asyncio.get_running_loop().create_task(self._unsubscribe(scan_id))
+            self._unsubscribes.add(task)
+            task.add_done_callback(self._unsubscribes.discard)
+
+    async def _unsubscribe(self, scan_id: str) -> None:
+        channel = self.scan_channel(scan_id)
+        async with self._subscribing:
+            pubsub = self._pubsub
+            if pubsub is None or scan_id in self._followed or channel not in self._channels:
+                return  # followed again meanwhile, or the subscription is gone anyway
+            self._channels.discard(channel)
+            with contextlib.suppress(Exception):  # a broken connection leaves every channel
+                await pubsub.unsubscribe(channel)
 
     # -- publishing ---------------------------------------------------------------------------
     async def publish(self, event: ScanEvent) -> None:
@@ -323,15 +408,18 @@ class RedisBroker:
     async def _send(self, batch: list[_Outgoing]) -> None:
         assert self._pub is not None
         notice = set(self._unannounced)
-        messages = [encode_events(record for _, record in batch)] if batch else []
+        by_scan: dict[str, list[dict[str, Any]]] = {}
+        for scan_id, record in batch:  # each scan's events in publish order
+            by_scan.setdefault(scan_id, []).append(record)
+        messages = [(self.scan_channel(s), encode_events(r)) for s, r in by_scan.items()]
         if notice:
-            messages.append(encode_resync(notice))
+            messages.append((self.channel, encode_resync(notice)))
         if len(messages) == 1:
-            await self._pub.publish(self.channel, messages[0])
+            await self._pub.publish(*messages[0])
         else:
             pipe = self._pub.pipeline(transaction=False)
-            for message in messages:
-                pipe.publish(self.channel, message)
+            for channel, message in messages:
+                pipe.publish(channel, message)
             await pipe.execute()
         self.counters.published += len(batch)
         if notice:
@@ -361,8 +449,11 @@ class RedisBroker:
             client = self._client(retries=0)  # a failure must reach this loop, not be hidden
             pubsub = client.pubsub()
             try:
-                await pubsub.subscribe(self.channel)
-                await self._confirmed(pubsub)
+                async with self._subscribing:  # the follows made meanwhile wait for it
+                    channels = {self.channel, *map(self.scan_channel, self._followed)}
+                    await pubsub.subscribe(*channels)
+                    await self._confirmed(pubsub, channels)
+                    self._pubsub, self._channels = pubsub, channels
                 delay = self.retry_delays[0]
                 self._subscribed(down_since)
                 down_since = None
@@ -376,19 +467,28 @@ class RedisBroker:
                 await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
                 delay = min(delay * 2, longest)
             finally:
+                self._pubsub, self._channels = None, set()
+                # Confirmations that will not come: those follows return; the resync of every
+                # scan when the subscription comes back covers them.
+                for confirmed in self._confirming.values():
+                    if not confirmed.done():
+                        confirmed.set_result(None)
+                self._confirming.clear()
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
                 with contextlib.suppress(Exception):
                     await client.aclose()
 
-    async def _confirmed(self, pubsub: PubSub) -> None:
-        """Return once Redis confirms the subscription: from then on nothing is missed."""
+    async def _confirmed(self, pubsub: PubSub, channels: set[str]) -> None:
+        """Return once Redis confirms every channel: from then on nothing is missed."""
+        waiting = set(channels)
         deadline = time.monotonic() + self.connect_timeout
-        while (left := deadline - time.monotonic()) > 0:
+        while waiting and (left := deadline - time.monotonic()) > 0:
             message = await pubsub.get_message(timeout=left)
-            if message is not None and message.get("type") == "subscribe":
-                return
-        raise TimeoutError("Redis did not confirm the subscription")
+            if message is not None:
+                waiting.discard(self._take(message) or "")
+        if waiting:
+            raise TimeoutError("Redis did not confirm the subscription")
 
     async def _read(self, pubsub: PubSub) -> None:
         """Deliver messages until the connection fails; a quiet one is checked with PING."""
@@ -405,8 +505,21 @@ class RedisBroker:
                     pinged = now
                 continue
             heard, pinged = now, None
-            if message.get("type") == "message":
-                self._on_message(message["data"])
+            self._take(message)
+
+    def _take(self, message: dict[str, Any]) -> str | None:
+        """Handle a message of the subscription; the channel it confirms, if it confirms one."""
+        kind = message.get("type")
+        if kind == "message":
+            self._on_message(message["data"])
+        elif kind == "subscribe":
+            channel = message["channel"]
+            channel = channel.decode() if isinstance(channel, bytes) else str(channel)
+            confirmed = self._confirming.pop(channel, None)
+            if confirmed is not None and not confirmed.done():
+                confirmed.set_result(None)
+            return channel
+        return None
 
     def _on_message(self, data: bytes) -> None:
         try:
