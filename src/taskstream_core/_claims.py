@@ -7,6 +7,15 @@ change below one atomic step; :class:`~taskstream_core._reviewers.Reviewers`, th
 reviewers' side of :class:`~taskstream_core.TaskStream`, asks it and announces
 what changed (``task:claimed``).
 
+Every change the registry applies to a task's claim (taken, renewed, moved
+away, released, ended, expired) takes a **version**: the next number of a
+counter the registry keeps for all its tasks, so the changes of one task carry
+strictly increasing versions, in the order the registry applied them. Each
+operation returns the versions of the changes it made; ``task:claimed``
+carries its change's version (``ScanEvent.claim_version``), so the fan-out can
+drop an announcement that arrives after a newer one of the same task. Versions
+are internal: never in a claim's contract object nor in an envelope.
+
 The registry comes from the broker (``claim_registry()``): ``redis://`` keeps
 claims in Redis, changed by Lua scripts; any other broker, ``memory://``
 included, gets :class:`~taskstream_core.brokers.memory.MemoryClaimRegistry`,
@@ -22,7 +31,20 @@ from typing import Protocol, runtime_checkable
 
 from .models import Claim
 
-__all__ = ["ClaimOutcome", "ClaimRegistry"]
+__all__ = ["ClaimChange", "ClaimOutcome", "ClaimRegistry"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimChange:
+    """A claim the registry ended, and the version of that change.
+
+    Attributes:
+        claim: The claim as it was when it ended.
+        version: The change's version: above that of every earlier change of the task.
+    """
+
+    claim: Claim
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,11 +55,15 @@ class ClaimOutcome:
         claim: The claim taken or renewed, or None when another admin holds the task.
         held: The other admin's live claim that stood in the way, or None.
         released: The caller's previous claim in the scan, ended by this one, or None.
+        version: The version of the change that took or renewed ``claim``; 0 when none.
+        released_version: The version of the change that ended ``released``; 0 when none.
     """
 
     claim: Claim | None = None
     held: Claim | None = None
     released: Claim | None = None
+    version: int = 0
+    released_version: int = 0
 
 
 @runtime_checkable
@@ -75,7 +101,7 @@ class ClaimRegistry(Protocol):
             The outcome for the task claimed, or None when every candidate is held.
         """
 
-    async def release(self, task_id: str, admin_id: str) -> Claim | None:
+    async def release(self, task_id: str, admin_id: str) -> ClaimChange | None:
         """End a claim if ``admin_id`` holds it.
 
         Args:
@@ -83,17 +109,18 @@ class ClaimRegistry(Protocol):
             admin_id: The admin releasing it.
 
         Returns:
-            The claim ended, or None when that admin held no claim on the task.
+            The claim ended and the change's version, or None when that admin held
+            no claim on the task.
         """
 
-    async def end(self, task_id: str) -> Claim | None:
+    async def end(self, task_id: str) -> ClaimChange | None:
         """End whatever claim is on a task (it was decided).
 
         Args:
             task_id: The task.
 
         Returns:
-            The claim ended, or None when there was none.
+            The claim ended and the change's version, or None when there was none.
         """
 
     async def get(self, task_id: str, now: datetime) -> Claim | None:
@@ -118,12 +145,23 @@ class ClaimRegistry(Protocol):
             The claims, in no particular order.
         """
 
-    async def expire(self, now: datetime) -> list[Claim]:
+    async def expire(self, now: datetime) -> list[ClaimChange]:
         """Remove the claims expired at ``now``; each is returned to exactly one caller.
 
         Args:
             now: The time expiry is judged at.
 
         Returns:
-            The claims removed (of every scan), for the caller to announce.
+            The claims removed (of every scan) with their changes' versions, for the
+            caller to announce.
+        """
+
+    async def version(self) -> int:
+        """Read the version of the latest change the registry applied, to any task.
+
+        Every change with this version or a lower one is seen by a read that
+        starts after this one returns.
+
+        Returns:
+            The version; 0 before the first change.
         """

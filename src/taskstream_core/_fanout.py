@@ -21,9 +21,21 @@ reads the broker's stream and, for each event:
 Notices (``task:claimed``, ``scan:presence``) are not part of a scan's event
 log: they carry no seq and skip the ordering and the cut. A viewer joining
 holds the claims it is sent until its answer is out, and drops presence (the
-answer carries it, and a newer one follows). ``scan:presence`` reaches each
-viewer in the shape its role may see. The fan-out also tells its
-:class:`Membership` when a viewer's join completes and when it leaves.
+answer carries it, and a newer one follows).
+
+A ``task:claimed`` carries the claim registry's version of its change
+(``ScanEvent.claim_version``) instead: announcements of one task made at once
+may arrive in the other order than the registry applied them. Each scan's gate
+keeps, per task, the version of the last one it delivered, and drops one not
+newer; it forgets a task ``CLAIM_VERSION_SECONDS`` after its last delivered
+notice (a claim's end included), and every task of the scan with the gate. A
+joining admin's answer says the registry's version its claims were read
+after; the viewer drops the claims' announcements of the scan up to it, as the
+answer holds them already. A notice without a version (0) always passes.
+
+``scan:presence`` reaches each viewer in the shape its role may see. The
+fan-out also tells its :class:`Membership` when a viewer's join completes and
+when it leaves.
 """
 
 from __future__ import annotations
@@ -40,9 +52,22 @@ from ._rooms import event_rooms, presence_for, scan_room, viewer_rooms
 from ._stats_throttle import StatsThrottle
 from .models import EventType, Principal, ScanEvent
 
-__all__ = ["Fanout", "LiveObserver", "Membership", "Viewer", "ViewerClosed", "ViewerLagged"]
+__all__ = [
+    "CLAIM_VERSION_SECONDS",
+    "Fanout",
+    "LiveObserver",
+    "Membership",
+    "Viewer",
+    "ViewerClosed",
+    "ViewerLagged",
+]
 
 log = logging.getLogger("taskstream.fanout")
+
+#: How long a scan's gate remembers the claim version of a task's last ``task:claimed``, in
+#: seconds after delivering it: an older announcement of the task arriving meanwhile is dropped.
+#: Announcements made at once overtake each other by milliseconds.
+CLAIM_VERSION_SECONDS = 60.0
 
 #: Reads a scan's stored events after a seq, in order (None: the store no longer has them all).
 Backfill = Callable[[str, int], Awaitable[list[ScanEvent] | None]]
@@ -97,7 +122,16 @@ class Membership(Protocol):
 class _Gate:
     """A scan's ordering state in this process."""
 
-    __slots__ = ("filling", "following", "held", "last", "timer", "watchers")
+    __slots__ = (
+        "claims",
+        "claims_pruned",
+        "filling",
+        "following",
+        "held",
+        "last",
+        "timer",
+        "watchers",
+    )
 
     def __init__(self) -> None:
         #: The last seq delivered; None until the first join of the scan says where to start.
@@ -108,6 +142,34 @@ class _Gate:
         self.watchers = 0  # viewers joined to the scan, or joining it
         #: The broker's follow of the scan (a broker that offers ScanFollowing), else None.
         self.following: asyncio.Future[None] | None = None
+        #: task → (claim version of its last task:claimed delivered, loop time to forget it at).
+        self.claims: dict[str, tuple[int, float]] = {}
+        self.claims_pruned = 0.0  # loop time the forgotten tasks were last removed at
+
+    def newest_claim(self, event: ScanEvent, now: float) -> bool:
+        """Tell whether a ``task:claimed`` is newer than the last one delivered for its task.
+
+        A newer one is remembered as the last one delivered from now on.
+
+        Args:
+            event: The notice.
+            now: The event loop's time.
+
+        Returns:
+            False when the notice is not newer and must be dropped.
+        """
+        version, task_id = event.claim_version, event.task_id
+        if not version or task_id is None:
+            return True
+        last = self.claims.get(task_id)
+        if last is not None and version <= last[0] and now < last[1]:
+            return False
+        self.claims[task_id] = (version, now + CLAIM_VERSION_SECONDS)
+        if now >= self.claims_pruned + CLAIM_VERSION_SECONDS:
+            self.claims_pruned = now
+            for task in [t for t, (_, until) in self.claims.items() if until <= now]:
+                del self.claims[task]
+        return True
 
 
 #: Not held for a viewer while it joins: its answer carries what they would tell.
@@ -132,6 +194,8 @@ class Viewer:
         self._cuts: dict[str, int | None] = {}
         #: scan → events held for it while its join is under way.
         self._held: dict[str, list[ScanEvent]] = {}
+        #: scan → the claim version its join's claims were read after (see :meth:`release`).
+        self._claim_cuts: dict[str, int] = {}
         self._sink: Sink | None = None
         self._on_close: Callable[[], None] | None = None
         self._present: set[str] = set()  # scans whose join completed: counted as present
@@ -157,15 +221,25 @@ class Viewer:
             self._fanout.watch(self, scan_id)
         self._cuts[scan_id] = None
         self._held[scan_id] = []
+        self._claim_cuts.pop(scan_id, None)
 
-    def release(self, scan_id: str, seq: int) -> None:
+    def release(self, scan_id: str, seq: int, claim_version: int = 0) -> None:
         """End a join answered as of ``seq``: drop the held events it covers, pass the rest.
 
         Nothing happens if the scan was left meanwhile.
+
+        Args:
+            scan_id: The scan joined.
+            seq: The seq the answer is cut at.
+            claim_version: The claim registry's version that the answer's claims were
+                read after: the scan's ``task:claimed`` up to it are dropped, the answer
+                holds them. 0 when the answer carries no claims.
         """
         if scan_id not in self._cuts or self._cuts[scan_id] is not None:
             return
         self._cuts[scan_id] = seq
+        if claim_version:
+            self._claim_cuts[scan_id] = claim_version
         held = self._held.pop(scan_id, [])
         self._fanout.seed(scan_id, seq)
         for event in held:
@@ -179,6 +253,7 @@ class Viewer:
         if scan_id in self._cuts:
             del self._cuts[scan_id]
             self._held.pop(scan_id, None)
+            self._claim_cuts.pop(scan_id, None)
             self._fanout.unwatch(self, scan_id)
         if scan_id in self._present:
             self._present.discard(scan_id)
@@ -197,6 +272,8 @@ class Viewer:
             if event.seq <= cut:
                 return  # the join's answer holds it
             self._cuts[event.scan_id] = event.seq
+        elif 0 < event.claim_version <= self._claim_cuts.get(event.scan_id, 0):
+            return  # the join's answer holds this claim or a newer one
         if self._sink is not None:
             unsent = self._sink(event)
         else:
@@ -433,6 +510,14 @@ class Fanout:
             if self.membership is not None and scan_room(event.scan_id) in self._by_room:
                 self.membership.noticed(event.scan_id)
             return
+        if event.type is EventType.TASK_CLAIMED:
+            gate = self._gates.get(event.scan_id)
+            now = asyncio.get_running_loop().time()
+            if gate is not None and not gate.newest_claim(event, now):
+                log.debug(
+                    "scan %s: an older task:claimed of %s dropped", event.scan_id, event.task_id
+                )
+                return
         self._dispatch(event)
 
     def forget(self, viewer: Viewer) -> None:

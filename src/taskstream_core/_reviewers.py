@@ -6,8 +6,10 @@ deciding a pending task: it lasts ``claim_seconds`` unless renewed, an admin
 holds at most one per scan, and a decision, a release or its expiry ends it.
 Each change is made in the :class:`~taskstream_core._claims.ClaimRegistry` and
 then announced to the scan's admins on every process (``task:claimed``, a
-notice without a seq). Presence, who has a viewer joined to a scan, is counted
-by a :class:`~taskstream_core._presence.PresenceTracker`.
+notice without a seq) with the version the registry gave the change, so that
+the fan-out drops an announcement overtaken by a newer one of the same task.
+Presence, who has a viewer joined to a scan, is counted by a
+:class:`~taskstream_core._presence.PresenceTracker`.
 
 Both come from the broker when it offers a registry (``claim_registry()`` and
 ``presence_registry()``, as ``RedisBroker`` does), so every process of a
@@ -158,13 +160,13 @@ class Reviewers:
         if outcome.claim is None:
             raise Conflict("Another admin is deciding this task.", claim=outcome.held)
         if outcome.released is not None:
-            await self._claim_changed(outcome.released, None)
-        fresh = await self._announce_while_pending(outcome.claim)
+            await self._claim_changed(outcome.released, None, outcome.released_version)
+        fresh = await self._announce_while_pending(outcome.claim, outcome.version)
         if fresh is None or not fresh.is_pending:
             raise AlreadyDecided(task=fresh)
         return outcome.claim
 
-    async def _announce_while_pending(self, claim: Claim) -> Task | None:
+    async def _announce_while_pending(self, claim: Claim, version: int) -> Task | None:
         """Announce a claim just taken, then make sure its task was still pending after that.
 
         A decision ends the claim after it is stored, and announces the end. Reading
@@ -173,15 +175,20 @@ class Reviewers:
         this announcement: admins are never left told that a claim stands on a
         decided task.
 
+        Args:
+            claim: The claim just taken.
+            version: The registry's version of that change.
+
         Returns:
             The task as read after the announcement; when it is no longer pending,
-            the claim has been released and its end announced.
+            the claim has been released and its end announced (by whoever ended it).
         """
-        await self._claim_changed(claim, claim)
+        await self._claim_changed(claim, claim, version)
         task = await self.store.get_task(claim.task_id)
         if task is None or not task.is_pending:  # decided while it was being claimed
-            await self.claims.release(claim.task_id, claim.admin_id)
-            await self._claim_changed(claim, None)
+            ended = await self.claims.release(claim.task_id, claim.admin_id)
+            if ended is not None:  # else the change that ended it announces that
+                await self._claim_changed(ended.claim, None, ended.version)
         return task
 
     async def release_task(self, principal: Principal, task_id: object) -> None:
@@ -193,7 +200,7 @@ class Reviewers:
     async def _release(self, task_id: str, admin_id: str) -> None:
         ended = await self.claims.release(task_id, admin_id)
         if ended is not None:
-            await self._claim_changed(ended, None)
+            await self._claim_changed(ended.claim, None, ended.version)
 
     async def claim_next(
         self, principal: Principal, scan_id: object, after_task_id: object = None
@@ -225,8 +232,8 @@ class Reviewers:
                 continue
             claim = outcome.claim
             if outcome.released is not None:
-                await self._claim_changed(outcome.released, None)
-            task = await self._announce_while_pending(claim)
+                await self._claim_changed(outcome.released, None, outcome.released_version)
+            task = await self._announce_while_pending(claim, outcome.version)
             if task is None or not task.is_pending:  # decided meanwhile: try the next ones
                 after = next(t.created_seq for t in page if t.id == claim.task_id)
                 continue
@@ -278,7 +285,7 @@ class Reviewers:
             log.warning("could not end the claim on task %s: %s", task_id, exc)
             ended = None
         if ended is not None:
-            await self._claim_changed(ended, None)
+            await self._claim_changed(ended.claim, None, ended.version)
 
     async def claim_undone(self, principal: Principal, task: Task) -> None:
         """Claim an undone task for the undoing admin (contract §4.3), as far as it can be.
@@ -301,10 +308,23 @@ class Reviewers:
         expires_at = self.clock() + timedelta(seconds=self.claim_seconds())
         return Claim(task_id, scan_id, principal.user_id, principal.username, expires_at)
 
-    async def _claim_changed(self, about: Claim, claim: Claim | None) -> None:
-        """Tell the scan's admins, on every process, the claim on a task now (None: ended)."""
+    async def _claim_changed(self, about: Claim, claim: Claim | None, version: int) -> None:
+        """Tell the scan's admins, on every process, the claim on a task now (None: ended).
+
+        Args:
+            about: The claim changed (its task and scan).
+            claim: The claim now, or None when it ended.
+            version: The registry's version of the change.
+        """
         await self.fanout.publish(
-            ScanEvent(EventType.TASK_CLAIMED, about.scan_id, 0, task_id=about.task_id, claim=claim)
+            ScanEvent(
+                EventType.TASK_CLAIMED,
+                about.scan_id,
+                0,
+                task_id=about.task_id,
+                claim=claim,
+                claim_version=version,
+            )
         )
 
     async def _sweep_claims(self) -> None:
@@ -316,8 +336,8 @@ class Reviewers:
             except Exception as exc:  # Redis away: the next sweep catches up
                 log.warning("could not sweep expired claims: %s", exc)
                 continue
-            for claim in expired:
-                await self._claim_changed(claim, None)
+            for ended in expired:
+                await self._claim_changed(ended.claim, None, ended.version)
 
     # -- joins -------------------------------------------------------------------------
     async def joining_presence(self, principal: Principal, scan_id: str) -> Presence:
@@ -337,25 +357,31 @@ class Reviewers:
             presence = Presence.of(scan_id, [])
         return presence_for(principal, presence)
 
-    async def snapshot_claims(self, principal: Principal, scan_id: str) -> list[Claim] | None:
-        """The live claims of a scan for a joining admin's snapshot.
+    async def snapshot_claims(
+        self, principal: Principal, scan_id: str
+    ) -> tuple[list[Claim] | None, int]:
+        """The live claims of a scan for a joining admin's snapshot, and their version.
+
+        The registry's version is read first: every change up to it is in the claims.
 
         Args:
             principal: The joining viewer.
             scan_id: The scan.
 
         Returns:
-            The claims, soonest to expire first; none when they cannot be read;
-            None for a viewer who may not claim tasks.
+            The claims, soonest to expire first (none when they cannot be read; None
+            for a viewer who may not claim tasks), and the registry's version they were
+            read after (0 with none or None).
         """
         if not can(principal, Permission.TASK_CLAIM):
-            return None
+            return None, 0
         try:
+            version = await self.claims.version()
             claims = await self.claims.in_scan(scan_id, self.clock())
         except Exception as exc:
             log.warning("could not read the claims of scan %s: %s", scan_id, exc)
-            return []
-        return sorted(claims, key=lambda c: (c.expires_at, c.task_id))
+            return [], 0
+        return sorted(claims, key=lambda c: (c.expires_at, c.task_id)), version
 
 
 def _registry(broker: Broker, method: str) -> object:

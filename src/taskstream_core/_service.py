@@ -120,6 +120,9 @@ class JoinResult:
             see (None when not read).
         claims: An admin's snapshot: every live claim of the scan (None on a
             resume, and for a worker).
+        claim_version: The claim registry's version that ``claims`` were read after:
+            every change of a claim up to it is in them. 0 without ``claims``.
+            Internal: not in :meth:`to_dict`, and not compared.
     """
 
     scan: Scan
@@ -129,6 +132,7 @@ class JoinResult:
     reset: bool = False
     presence: Presence | None = None
     claims: list[Claim] | None = None
+    claim_version: int = field(default=0, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The contract's join answer.
@@ -797,13 +801,16 @@ class TaskStream:
         # A task changed after `latest` reaches the viewer live, with its
         # event; in the snapshot as well it would arrive twice.
         tasks = [t for t in await self._snapshot(principal, scan.id) if t.seq <= latest]
+        presence = await self._reviewers.joining_presence(principal, scan.id)
+        claims, claim_version = await self._reviewers.snapshot_claims(principal, scan.id)
         return JoinResult(
             scan=scan,
             seq=latest,
             tasks=tasks,
             reset=since is not None,
-            presence=await self._reviewers.joining_presence(principal, scan.id),
-            claims=await self._reviewers.snapshot_claims(principal, scan.id),
+            presence=presence,
+            claims=claims,
+            claim_version=claim_version,
         )
 
     async def _snapshot(self, principal: Principal, scan_id: str) -> list[Task]:

@@ -93,7 +93,7 @@ class ViewerSession:
         except BaseException:
             self._viewer.leave(sid)
             raise
-        self._viewer.release(sid, result.seq)
+        self._viewer.release(sid, result.seq, result.claim_version)
         return result
 
     def leave(self, scan_id: object) -> None:

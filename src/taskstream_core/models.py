@@ -706,6 +706,10 @@ class ScanEvent:
         claim: For ``task:claimed``, the claim now, or None when it ended.
         presence: For ``scan:presence``, who is present, in the shape of the
             viewer it goes to (None on the broker's "presence changed" notice).
+        claim_version: For ``task:claimed``, the claim registry's version of the
+            change announced: a later change of the task's claim has a higher one;
+            0 when unknown. Internal: in the record (:meth:`to_record`, left out
+            when 0), never in the envelope, and not compared.
     """
 
     type: EventType
@@ -717,6 +721,7 @@ class ScanEvent:
     task_id: str | None = None
     claim: Claim | None = None
     presence: Presence | None = None
+    claim_version: int = dataclasses.field(default=0, compare=False)
 
     @property
     def worker_id(self) -> str | None:
@@ -746,12 +751,17 @@ class ScanEvent:
     def to_record(self) -> dict[str, Any]:
         """The event as a store or a broker keeps it (its task with ``created_seq``).
 
+        A ``task:claimed`` also keeps its :attr:`claim_version`, unless 0.
+
         Returns:
             A JSON-ready object that :meth:`from_record` reads back into an equal event.
         """
         if self.type.is_notice:
             claim = self.claim.to_record() if self.claim is not None else None
-            return {**self._notice_body(claim), "seq": self.seq}
+            notice = {**self._notice_body(claim), "seq": self.seq}
+            if self.claim_version:
+                notice["claim_version"] = self.claim_version
+            return notice
         body: dict[str, Any] = {"type": self.type.value, "scan_id": self.scan_id, "seq": self.seq}
         if self.task is not None:
             body["task"] = self.task.to_record()
@@ -771,7 +781,7 @@ class ScanEvent:
 
         Raises:
             ValueError: A field is missing.
-            ValueError: The type, a status or a time is not a valid value.
+            ValueError: The type, a status, a time or a claim version is not a valid value.
         """
         task = data.get("task")
         scan = data.get("scan")
@@ -779,6 +789,9 @@ class ScanEvent:
         scan_id = _field(data, "scan_id", "event")
         if kind.is_notice:
             claim = data.get("claim")
+            version = data.get("claim_version") or 0
+            if type(version) is not int or version < 0:
+                raise ValueError(f"A claim version must be a whole number, not {version!r}.")
             return cls(
                 type=kind,
                 scan_id=scan_id,
@@ -786,6 +799,7 @@ class ScanEvent:
                 task_id=data.get("task_id"),
                 claim=Claim.from_dict(claim, scan_id=scan_id) if claim else None,
                 presence=Presence.from_dict(data, scan_id=scan_id) if "reviewers" in data else None,
+                claim_version=version,
             )
         return cls(
             type=kind,

@@ -2,23 +2,30 @@
 
 Redis runs two TaskStream "processes" on one store and one channel prefix, as
 the processes behind ``--redis-url`` do; the memory broker serves one process.
+The registries themselves are checked too: each change of a task's claim takes
+a higher version than the task's changes before it, on every process.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 import pytest
 
-from taskstream_core import Principal, Scan, ScanEvent, Task, TaskStream
+from taskstream_core import Broker, Principal, Scan, ScanEvent, Task, TaskStream
+from taskstream_core._claims import ClaimRegistry
+from taskstream_core.brokers.memory import MemoryClaimRegistry
 from taskstream_core.errors import AlreadyDecided, Conflict, InvalidRequest, NotFound
 from taskstream_core.models import Claim, EventType, utc_now
 from taskstream_core.testing import sign_up
 
 from .adapters import BrokerAdapter
 from .deployment import Deployment, join_as
+
+#: Makes one more claim registry of a deployment (a process's), on a started broker.
+RegistryFactory = Callable[[], Awaitable[ClaimRegistry]]
 
 
 @pytest.fixture
@@ -288,3 +295,115 @@ async def test_concurrent_claim_next_hands_out_different_tasks(
     assert sorted(c.task_id for c in claims) == sorted(handed)
     assert len({c.admin_id for c in claims}) == len(admins)
     assert all(claim is not None and claim.task_id == task.id for task, claim in answers if task)
+
+
+# -- the registries' versions ----------------------------------------------------------------
+
+
+@pytest.fixture
+async def registries(broker_adapter: BrokerAdapter) -> AsyncIterator[RegistryFactory]:
+    """Makes the claim registries of one deployment: a process's each, as ``TaskStream`` takes
+    them from its broker (a memory broker offers none: one registry of its own)."""
+    make_broker = broker_adapter.peers() if broker_adapter.peers else broker_adapter.make
+    started: list[Broker] = []
+    made: list[ClaimRegistry] = []
+
+    async def make() -> ClaimRegistry:
+        if made and broker_adapter.peers is None:
+            pytest.skip("an in-process registry serves one process only")
+        broker = make_broker()
+        await broker.start()
+        started.append(broker)
+        offered = getattr(broker, "claim_registry", None)
+        registry = offered() if callable(offered) else MemoryClaimRegistry()
+        assert isinstance(registry, ClaimRegistry)
+        made.append(registry)
+        return registry
+
+    yield make
+    for broker in reversed(started):
+        await broker.stop()
+
+
+def wanted(task_id: str, admin: str = "ada", scan_id: str = "s1", seconds: float = 30) -> Claim:
+    return Claim(task_id, scan_id, f"{admin}-id", admin, utc_now() + timedelta(seconds=seconds))
+
+
+async def test_each_change_of_a_claim_takes_a_higher_version(
+    registries: RegistryFactory,
+) -> None:
+    """Take, renew, move away, release, end, expire: each change answers a version above
+    every earlier one, and version() reads the latest; a refusal changes nothing."""
+    registry = await registries()
+    start = await registry.version()
+    now = utc_now()
+    taken = await registry.claim(wanted("t1"), now)
+    assert taken.claim is not None
+    assert taken.version > start
+    assert taken.released is None
+    assert taken.released_version == 0
+    renewed = await registry.claim(wanted("t1"), now)
+    assert renewed.version > taken.version
+    refused = await registry.claim(wanted("t1", "bea"), now)
+    assert refused.held is not None
+    assert (refused.version, refused.released_version) == (0, 0)
+    assert await registry.version() == renewed.version
+    moved = await registry.claim_first(["t1", "t2"], wanted("", "bea"), now)
+    assert moved is not None
+    assert moved.claim is not None
+    assert moved.claim.task_id == "t2"
+    away = await registry.claim(wanted("t3", "bea"), now)  # ends bea's claim on t2
+    assert away.released == moved.claim
+    assert moved.version < away.released_version < away.version
+    released = await registry.release("t1", "ada-id")
+    assert released is not None
+    assert released.claim == renewed.claim
+    assert released.version > away.version
+    ended = await registry.end("t3")
+    assert ended is not None
+    assert ended.claim == away.claim
+    assert ended.version > released.version
+    assert await registry.release("t1", "ada-id") is None
+    assert await registry.end("t3") is None
+    assert await registry.version() == ended.version
+    short = await registry.claim(wanted("t4", seconds=0.01), now)
+    (expired,) = await registry.expire(utc_now() + timedelta(seconds=1))
+    assert expired.claim == short.claim
+    assert expired.version > short.version
+    assert await registry.version() == expired.version
+
+
+async def test_a_tasks_versions_keep_rising_after_its_claim_is_gone(
+    registries: RegistryFactory,
+) -> None:
+    """A claim taken again after its release, or after it expired and was swept, takes a
+    version above those of the claim before it: versions outlive the claims."""
+    registry = await registries()
+    now = utc_now()
+    first = await registry.claim(wanted("t1", seconds=0.01), now)
+    (expired,) = await registry.expire(utc_now() + timedelta(seconds=1))
+    second = await registry.claim(wanted("t1", "bea"), utc_now())
+    assert first.version < expired.version < second.version
+    released = await registry.release("t1", "bea-id")
+    assert released is not None
+    third = await registry.claim(wanted("t1"), utc_now())
+    assert second.version < released.version < third.version
+
+
+async def test_the_processes_share_one_order_of_versions(registries: RegistryFactory) -> None:
+    """Changes made through the registries of several processes, at once too, each take a
+    different version, rising with each change a task's claim goes through."""
+    first, second = await registries(), await registries()
+    now = utc_now()
+    one = await first.claim(wanted("t1"), now)
+    two = await second.claim(wanted("t2"), now)  # moves ada's claim away from t1
+    assert two.released == one.claim
+    assert one.version < two.released_version < two.version
+    assert await first.version() == await second.version() == two.version
+    outcomes = await asyncio.gather(
+        *((first, second)[n % 2].claim(wanted(f"u{n}", f"admin{n}"), now) for n in range(20))
+    )
+    versions = [o.version for o in outcomes]
+    assert len(set(versions)) == len(versions)
+    assert min(versions) > two.version
+    assert await first.version() == max(versions)

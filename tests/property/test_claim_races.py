@@ -1,4 +1,6 @@
-"""The race the property run found: a claim announced after a decision ended it.
+"""Races of claims against their announcements (contract v2 §4.2).
+
+First, the race the property run found: a claim announced after a decision ended it.
 
 ``TaskStream._claim`` used to take the claim in the registry, read the task to
 see that it was still pending, then announce ``task:claimed``. A decision that is
@@ -10,17 +12,28 @@ expiry is announced for it either). A store whose ``get_task`` answers late
 (as SQLite's thread does under load) makes the interleaving certain here.
 It now announces first and reads after, ending the claim itself when the
 task was decided meanwhile.
+
+Then, announcements that cross: two changes of one task's claim made at once (a
+claim and the same admin's release) may be announced in the other order than
+the registry applied them, when the first one's registry call answers last (as
+a Redis answer on another connection of the pool can). Each ``task:claimed``
+carries the registry's version of its change, and the fan-out drops one older
+than what it delivered, as does a joining admin's viewer for one older than
+its answer's claims.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 from taskstream_core import ScanEvent, Task, ViewerSession
+from taskstream_core._claims import ClaimOutcome
+from taskstream_core.brokers.memory import MemoryClaimRegistry
 from taskstream_core.errors import AlreadyDecided
 from taskstream_core.models import Claim, EventType
 from taskstream_core.stores.memory import MemoryStore
-from taskstream_core.testing import make_app, sign_up
+from taskstream_core.testing import RecordingBroker, make_app, sign_up
 
 
 class LateReads(MemoryStore):
@@ -86,3 +99,140 @@ async def _collect(viewer: ViewerSession, into: list[ScanEvent]) -> None:
     """What a transport's forwarding task does: read the viewer's events, in order."""
     async for event in viewer:
         into.append(event)
+
+
+class LateClaimAnswers(MemoryClaimRegistry):
+    """A memory registry whose next ``claim``, once ``hold`` is set, applies the change at once
+    but answers only once the gate opens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold = False
+        self.applied = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def claim(self, claim: Claim, now: datetime) -> ClaimOutcome:
+        """Take the claim; answer once the gate opens, if held."""
+        outcome = await super().claim(claim, now)
+        if self.hold:
+            self.hold = False
+            self.applied.set()
+            await self.gate.wait()
+        return outcome
+
+
+class LateClaimsBroker(RecordingBroker):
+    """A recording broker that offers a :class:`LateClaimAnswers` as the claim registry."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.claims = LateClaimAnswers()
+
+    def claim_registry(self) -> LateClaimAnswers:
+        """The registry ``TaskStream`` takes its claims from."""
+        return self.claims
+
+
+async def _settle() -> None:
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+
+async def test_a_claim_announced_after_its_release_does_not_stand_in_the_admins_views() -> None:
+    """A claim taken, then released by its admin, while the claim's answer comes last: the
+    claim's announcement goes out after the release's, and is dropped as the older change."""
+    broker = LateClaimsBroker()
+    async with make_app(broker=broker) as app:
+        ada = await sign_up(app, "ada", "admin")
+        bea = await sign_up(app, "bea", "admin")
+        wes = await sign_up(app, "wes")
+        scan = await app.create_scan(ada, "crossing")
+        task, _ = await app.submit_task(wes, scan.id, "a task")
+        watcher = ViewerSession(app, bea)
+        await watcher.join(scan.id)
+        told: list[ScanEvent] = []
+        pump = asyncio.ensure_future(_collect(watcher, told))
+
+        broker.claims.hold = True
+        claiming = asyncio.ensure_future(app.claim_task(ada, task.id))
+        await broker.claims.applied.wait()
+        await app.release_task(ada, task.id)  # applied after the claim, announced before it
+        broker.claims.gate.set()
+        await claiming
+
+        await _settle()
+        watcher.close()
+        await pump
+        announced = [e for e in broker.published if e.type is EventType.TASK_CLAIMED]
+        assert [e.claim is None for e in announced] == [True, False], "the crossing happened"
+        assert await app.list_claims(ada, scan.id) == []
+        claims = [e.claim for e in told if e.type is EventType.TASK_CLAIMED]
+        assert claims == [None], "the admins see a claim the registry no longer has"
+
+
+async def test_a_claim_moved_twice_at_once_ends_where_the_registry_has_it() -> None:
+    """One admin claims two tasks of a scan at once, the first claim answering last: the
+    admins' views end with the second task held and the first free, as in the registry."""
+    broker = LateClaimsBroker()
+    async with make_app(broker=broker) as app:
+        ada = await sign_up(app, "ada", "admin")
+        bea = await sign_up(app, "bea", "admin")
+        wes = await sign_up(app, "wes")
+        scan = await app.create_scan(ada, "moving")
+        one, _ = await app.submit_task(wes, scan.id, "one")
+        two, _ = await app.submit_task(wes, scan.id, "two")
+        watcher = ViewerSession(app, bea)
+        await watcher.join(scan.id)
+        told: list[ScanEvent] = []
+        pump = asyncio.ensure_future(_collect(watcher, told))
+
+        broker.claims.hold = True
+        first = asyncio.ensure_future(app.claim_task(ada, one.id))
+        await broker.claims.applied.wait()
+        second = await app.claim_task(ada, two.id)  # releases the first claim
+        broker.claims.gate.set()
+        await first
+
+        await _settle()
+        watcher.close()
+        await pump
+        view: dict[str, Claim] = {}
+        for event in told:
+            if event.type is EventType.TASK_CLAIMED:
+                assert event.task_id is not None
+                if event.claim is None:
+                    view.pop(event.task_id, None)
+                else:
+                    view[event.task_id] = event.claim
+        assert await app.list_claims(ada, scan.id) == [second]
+        assert view == {two.id: second}
+
+
+async def test_a_joining_admin_drops_announcements_its_answer_already_holds() -> None:
+    """The release is announced before an admin joins, the claim it ended after: the join's
+    answer holds the release, so the late claim's announcement does not reach the admin."""
+    broker = LateClaimsBroker()
+    async with make_app(broker=broker) as app:
+        ada = await sign_up(app, "ada", "admin")
+        bea = await sign_up(app, "bea", "admin")
+        wes = await sign_up(app, "wes")
+        scan = await app.create_scan(ada, "joining")
+        task, _ = await app.submit_task(wes, scan.id, "a task")
+
+        broker.claims.hold = True
+        claiming = asyncio.ensure_future(app.claim_task(ada, task.id))
+        await broker.claims.applied.wait()
+        await app.release_task(ada, task.id)
+        await _settle()  # the release's announcement reached nobody: nobody views the scan
+        watcher = ViewerSession(app, bea)
+        answer = await watcher.join(scan.id)
+        told: list[ScanEvent] = []
+        pump = asyncio.ensure_future(_collect(watcher, told))
+        broker.claims.gate.set()
+        await claiming
+
+        await _settle()
+        watcher.close()
+        await pump
+        assert answer.claims == []
+        assert [e for e in told if e.type is EventType.TASK_CLAIMED] == []

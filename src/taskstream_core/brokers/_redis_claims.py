@@ -1,13 +1,20 @@
 """Claims in Redis: every change is one Lua script, so "exactly one" holds across processes.
 
-Three keys per deployment (``<prefix>`` as the broker's channel):
+Four keys per deployment (``<prefix>`` as the broker's channel):
 
 - ``<prefix>:claims`` — hash, task id → the claim's record (JSON, with ``ms``,
   its ``expires_at`` in epoch milliseconds);
 - ``<prefix>:claims:held`` — hash, ``["scan", "admin"]`` → the task that admin
   holds in that scan (an admin holds at most one per scan);
 - ``<prefix>:claims:expiry`` — sorted set, task id scored by ``ms``: what
-  :meth:`RedisClaimRegistry.expire` sweeps.
+  :meth:`RedisClaimRegistry.expire` sweeps;
+- ``<prefix>:claims:version`` — integer, the version of the latest change of
+  any claim: each change a script applies (a claim taken, renewed or moved
+  away, released, ended or expired) ``INCR``s it and answers the new value
+  with its outcome. One counter for every task, so a task's changes carry
+  strictly increasing versions across processes; it is a key of its own,
+  apart from the claims, so it outlives the claims it numbered, and being a
+  single integer it needs no TTL or cleanup.
 
 A script runs alone on the server: of concurrent claims of a task, one sees it
 free and takes it, the others see it held. An expired claim counts as absent
@@ -25,7 +32,7 @@ from typing import Any, TypeVar
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from .._claims import ClaimOutcome
+from .._claims import ClaimChange, ClaimOutcome
 from ..errors import Unavailable
 from ..models import Claim
 
@@ -33,6 +40,8 @@ __all__ = ["RedisClaimRegistry"]
 
 _T = TypeVar("_T")
 
+# Each drop() and each take is a change: it INCRs the version counter (KEYS[4]) and
+# answers the new version.
 _DROP = """
 local function drop(claims, held, expiry, task, rec)
   local c = cjson.decode(rec)
@@ -40,6 +49,7 @@ local function drop(claims, held, expiry, task, rec)
   redis.call('ZREM', expiry, task)
   local f = cjson.encode({c.scan_id, c.admin_id})
   if redis.call('HGET', held, f) == task then redis.call('HDEL', held, f) end
+  return redis.call('INCR', KEYS[4])
 end
 """
 
@@ -56,24 +66,25 @@ local function take(claims, held, expiry, task, scan, admin, rec, now, exp)
     end
   end
   local mine = cjson.encode({scan, admin})
-  local released = ''
+  local released, released_version = '', 0
   local prev = redis.call('HGET', held, mine)
   if prev and prev ~= task then
     local p = redis.call('HGET', claims, prev)
     if p and cjson.decode(p).admin_id == admin then
-      drop(claims, held, expiry, prev, p)
+      released_version = drop(claims, held, expiry, prev, p)
       released = p
     end
   end
   redis.call('HSET', claims, task, rec)
   redis.call('HSET', held, mine, task)
   redis.call('ZADD', expiry, exp, task)
-  return {'ok', rec, released}
+  return {'ok', rec, released, redis.call('INCR', KEYS[4]), released_version}
 end
 """
 )
 
-# KEYS: claims, held, expiry. ARGV: task, scan, admin, record, now_ms, expires_ms.
+# KEYS (every script): claims, held, expiry, version.
+# ARGV: task, scan, admin, record, now_ms, expires_ms.
 _CLAIM = (
     _TAKE
     + """
@@ -112,12 +123,11 @@ _RELEASE = (
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then return false end
 if ARGV[2] ~= '' and cjson.decode(cur).admin_id ~= ARGV[2] then return false end
-drop(KEYS[1], KEYS[2], KEYS[3], ARGV[1], cur)
-return cur
+return {cur, drop(KEYS[1], KEYS[2], KEYS[3], ARGV[1], cur)}
 """
 )
 
-# ARGV: now_ms, limit.
+# ARGV: now_ms, limit. Answers each claim removed and its version, one after the other.
 _EXPIRE = (
     _DROP
     + """
@@ -128,8 +138,8 @@ for _, task in ipairs(due) do
   if not cur then
     redis.call('ZREM', KEYS[3], task)
   elseif cjson.decode(cur).ms <= tonumber(ARGV[1]) then
-    drop(KEYS[1], KEYS[2], KEYS[3], task, cur)
     table.insert(out, cur)
+    table.insert(out, drop(KEYS[1], KEYS[2], KEYS[3], task, cur))
   end
 end
 return out
@@ -165,7 +175,12 @@ class RedisClaimRegistry:
 
     def __init__(self, client: Callable[[], Redis], prefix: str) -> None:
         self._client = client
-        self._keys = [f"{prefix}:claims", f"{prefix}:claims:held", f"{prefix}:claims:expiry"]
+        self._keys = [
+            f"{prefix}:claims",
+            f"{prefix}:claims:held",
+            f"{prefix}:claims:expiry",
+            f"{prefix}:claims:version",
+        ]
         self._scripts: dict[str, Any] = {}
 
     async def _run(self, name: str, source: str, args: Sequence[str | int]) -> Any:
@@ -181,11 +196,19 @@ class RedisClaimRegistry:
         except RedisError as exc:
             raise Unavailable(f"Claims cannot be read or changed in Redis: {exc}") from exc
 
-    def _outcome(self, answer: list[bytes]) -> ClaimOutcome:
+    def _outcome(self, answer: list[Any]) -> ClaimOutcome:
         if answer[0] == b"held":
             return ClaimOutcome(held=_claim(answer[1]))
         released = _claim(answer[2]) if answer[2] else None
-        return ClaimOutcome(claim=_claim(answer[1]), released=released)
+        return ClaimOutcome(
+            claim=_claim(answer[1]),
+            released=released,
+            version=int(answer[3]),
+            released_version=int(answer[4]),
+        )
+
+    def _ended(self, answer: list[Any] | None) -> ClaimChange | None:
+        return ClaimChange(_claim(answer[0]), int(answer[1])) if answer else None
 
     async def claim(self, claim: Claim, now: datetime) -> ClaimOutcome:
         """Take or renew a claim, unless another admin holds the task at ``now``.
@@ -233,7 +256,7 @@ class RedisClaimRegistry:
         answer = await self._run("claim_first", _CLAIM_FIRST, [*args, *task_ids])
         return self._outcome(answer) if answer else None
 
-    async def release(self, task_id: str, admin_id: str) -> Claim | None:
+    async def release(self, task_id: str, admin_id: str) -> ClaimChange | None:
         """End a claim if ``admin_id`` holds it.
 
         Args:
@@ -241,28 +264,26 @@ class RedisClaimRegistry:
             admin_id: The admin releasing it.
 
         Returns:
-            The claim ended, or None.
+            The claim ended and the change's version, or None.
 
         Raises:
             Unavailable: Redis cannot be reached.
         """
-        answer = await self._run("release", _RELEASE, [task_id, admin_id])
-        return _claim(answer) if answer else None
+        return self._ended(await self._run("release", _RELEASE, [task_id, admin_id]))
 
-    async def end(self, task_id: str) -> Claim | None:
+    async def end(self, task_id: str) -> ClaimChange | None:
         """End whatever claim is on a task.
 
         Args:
             task_id: The task.
 
         Returns:
-            The claim ended, or None.
+            The claim ended and the change's version, or None.
 
         Raises:
             Unavailable: Redis cannot be reached.
         """
-        answer = await self._run("release", _RELEASE, [task_id, ""])
-        return _claim(answer) if answer else None
+        return self._ended(await self._run("release", _RELEASE, [task_id, ""]))
 
     async def get(self, task_id: str, now: datetime) -> Claim | None:
         """Read the live claim on a task.
@@ -298,17 +319,32 @@ class RedisClaimRegistry:
         claims = (_claim(raw) for raw in raws)
         return [c for c in claims if c.scan_id == scan_id and c.is_live(now)]
 
-    async def expire(self, now: datetime) -> list[Claim]:
+    async def expire(self, now: datetime) -> list[ClaimChange]:
         """Remove the claims expired at ``now``; each is returned to exactly one process.
 
         Args:
             now: The time expiry is judged at.
 
         Returns:
-            The claims removed.
+            The claims removed, with their changes' versions.
 
         Raises:
             Unavailable: Redis cannot be reached.
         """
         answer = await self._run("expire", _EXPIRE, [_ms(now), _SWEEP_BATCH])
-        return [_claim(raw) for raw in answer]
+        return [
+            ClaimChange(_claim(raw), int(v))
+            for raw, v in zip(answer[::2], answer[1::2], strict=True)
+        ]
+
+    async def version(self) -> int:
+        """Read the version of the latest change, to any task.
+
+        Returns:
+            The version; 0 before the first change.
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
+        raw = await self._guard(self._client().get(self._keys[3]))
+        return int(raw) if raw else 0

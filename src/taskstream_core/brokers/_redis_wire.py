@@ -6,7 +6,9 @@ JSON objects tagged with a wire version:
 - ``{"v": 1, "events": [<ScanEvent.to_record()>, ...]}`` — stored events, in
   the order one process published them: what its publisher sends in one go
   (every process then reads and parses one message, not one per event); a
-  ``scan:stats`` event also carries ``"stats"`` (the contract's stats object).
+  ``scan:stats`` event also carries ``"stats"`` (the contract's stats object),
+  a ``task:claimed`` notice its ``claim_version`` (in its record; a notice
+  without it, from a process of an earlier version, reads as 0: unknown).
 - ``{"v": 1, "event": <ScanEvent.to_record()>}`` — one stored event, as
   processes of earlier versions send it (still read).
 - ``{"v": 1, "resync": [scan_id, ...]}`` — a process could not publish some

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 from .._broker import Resync
-from .._claims import ClaimOutcome
+from .._claims import ClaimChange, ClaimOutcome
 from ..models import Claim, ScanEvent
 
 __all__ = ["MemoryBroker", "MemoryClaimRegistry"]
@@ -71,11 +71,16 @@ class MemoryClaimRegistry:
     Each method runs without awaiting anything, so it is one atomic step on
     the event loop. What ``TaskStream`` uses unless its broker brings a shared
     registry (``RedisBroker.claim_registry()``).
+
+    Versions come from one counter of the registry: each change of any task's
+    claim takes the next number, so a task's changes carry increasing versions.
+    The counter is a single number, kept for the registry's lifetime.
     """
 
     def __init__(self) -> None:
         self._by_task: dict[str, Claim] = {}
         self._held: dict[tuple[str, str], str] = {}  # (scan, admin) -> task
+        self._version = 0  # the latest change's version
 
     async def claim(self, claim: Claim, now: datetime) -> ClaimOutcome:
         """Take or renew a claim, unless another admin holds the task at ``now``.
@@ -108,7 +113,7 @@ class MemoryClaimRegistry:
                 return self._take(dataclasses.replace(claim, task_id=task_id), now)
         return None
 
-    async def release(self, task_id: str, admin_id: str) -> Claim | None:
+    async def release(self, task_id: str, admin_id: str) -> ClaimChange | None:
         """End a claim if ``admin_id`` holds it.
 
         Args:
@@ -116,27 +121,24 @@ class MemoryClaimRegistry:
             admin_id: The admin releasing it.
 
         Returns:
-            The claim ended, or None.
+            The claim ended and the change's version, or None.
         """
         current = self._by_task.get(task_id)
         if current is None or current.admin_id != admin_id:
             return None
-        self._drop(current)
-        return current
+        return ClaimChange(current, self._drop(current))
 
-    async def end(self, task_id: str) -> Claim | None:
+    async def end(self, task_id: str) -> ClaimChange | None:
         """End whatever claim is on a task.
 
         Args:
             task_id: The task.
 
         Returns:
-            The claim ended, or None.
+            The claim ended and the change's version, or None.
         """
         current = self._by_task.get(task_id)
-        if current is not None:
-            self._drop(current)
-        return current
+        return None if current is None else ClaimChange(current, self._drop(current))
 
     async def get(self, task_id: str, now: datetime) -> Claim | None:
         """Read the live claim on a task.
@@ -163,19 +165,25 @@ class MemoryClaimRegistry:
         """
         return [c for c in self._by_task.values() if c.scan_id == scan_id and c.is_live(now)]
 
-    async def expire(self, now: datetime) -> list[Claim]:
+    async def expire(self, now: datetime) -> list[ClaimChange]:
         """Remove the claims expired at ``now``.
 
         Args:
             now: The time expiry is judged at.
 
         Returns:
-            The claims removed.
+            The claims removed, with their changes' versions.
         """
         expired = [c for c in self._by_task.values() if not c.is_live(now)]
-        for claim in expired:
-            self._drop(claim)
-        return expired
+        return [ClaimChange(claim, self._drop(claim)) for claim in expired]
+
+    async def version(self) -> int:
+        """Read the version of the latest change, to any task.
+
+        Returns:
+            The version; 0 before the first change.
+        """
+        return self._version
 
     def _take(self, claim: Claim, now: datetime) -> ClaimOutcome:
         current = self._by_task.get(claim.task_id)
@@ -183,18 +191,27 @@ class MemoryClaimRegistry:
             if current.is_live(now):
                 return ClaimOutcome(held=current)
             self._drop(current)
-        released = None
+        released, released_version = None, 0
         previous = self._held.get((claim.scan_id, claim.admin_id))
         if previous is not None and previous != claim.task_id:
             released = self._by_task.get(previous)
             if released is not None:
-                self._drop(released)
+                released_version = self._drop(released)
         self._by_task[claim.task_id] = claim
         self._held[(claim.scan_id, claim.admin_id)] = claim.task_id
-        return ClaimOutcome(claim=claim, released=released)
+        self._version += 1
+        return ClaimOutcome(
+            claim=claim,
+            released=released,
+            version=self._version,
+            released_version=released_version,
+        )
 
-    def _drop(self, claim: Claim) -> None:
+    def _drop(self, claim: Claim) -> int:
+        """Remove a claim; answers the version of that change."""
         self._by_task.pop(claim.task_id, None)
         key = (claim.scan_id, claim.admin_id)
         if self._held.get(key) == claim.task_id:
             del self._held[key]
+        self._version += 1
+        return self._version
