@@ -8,11 +8,12 @@ import random
 import re
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.support import Account, ServerProcess, call_sync, register_sync
+from tests.support import TEST_INVITE_CODE, Account, ServerProcess, call_sync, register_sync
 
 from .conftest import PASSWORD, Accounts, OpenPage
 from .support import (
@@ -209,3 +210,69 @@ def test_workers_table_fits_and_picks_a_worker_by_keyboard_and_click(
     expect(last).to_be_focused()
     picked = buttons.filter(has_text=workers[2].username)
     expect(picked).to_have_attribute("aria-pressed", "true")
+
+
+#: An admin's username of the longest length the contract allows, with dots to break at.
+LONG_REVIEWER = "ada.lovelace.reviews.everything2"
+
+#: How the reviewer's name cell shows its name: whether its text is cut (by the cell, the
+#: table or the pane), and the text as rendered.
+NAME_SHOWN_JS = """
+(name) => {
+  const el = [...document.querySelectorAll('.reviewer-table tbody .an-name-text')]
+    .find(e => e.textContent === name);
+  if (!el) return null;
+  const cell = el.closest('th');
+  const box = cell.getBoundingClientRect();
+  const range = document.createRange();
+  range.selectNodeContents(el);
+  const lines = [...range.getClientRects()].filter(r => r.width > 0);
+  const outside = lines.filter(r => r.left < box.left - 0.5 || r.right > box.right + 0.5);
+  const clippers = [];
+  for (let a = el; a; a = a.parentElement) {
+    if (a === el || getComputedStyle(a).overflowX !== 'visible') {
+      const b = a.getBoundingClientRect();
+      const cut = a.scrollWidth > a.clientWidth + 1
+        || lines.some(r => r.left < b.left - 0.5 || r.right > b.right + 0.5);
+      if (cut) clippers.push(a.className || a.tagName);
+    }
+  }
+  return { text: el.innerText.replace(/\\s+/g, ''), lines: lines.length,
+           outside: outside.length, clippers,
+           ellipsis: getComputedStyle(el).textOverflow };
+}
+"""
+
+
+def test_the_reviewers_table_shows_long_usernames_whole(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts, artifacts: Path
+) -> None:
+    """A reviewer with a 32-character username: the Reviewers table shows the whole name
+    (wrapped on narrow panes, never cut with an ellipsis) at 1366x768 and on a 390x844
+    phone, and the pane still neither scrolls sideways nor makes the page scroll."""
+    url = server.base_url
+    reviewer = register_sync(
+        url, LONG_REVIEWER, PASSWORD, role="admin", invite_code=TEST_INVITE_CODE
+    )
+    scan = new_scan(url, accounts.admin, "Long reviewer name")
+    tasks = submit_many(url, scan, accounts.workers, ["Observation: long names"] * 3, threads=1)
+    decide(server, reviewer, tasks[0]["id"], "validated")
+    decide(server, accounts.admin, tasks[1]["id"], "refused")
+    page = open_page(f"/admin/scans/{scan}", accounts.admin, width=1366, height=768).page
+    name = page.locator(".reviewer-table tbody .an-name-text", has_text=LONG_REVIEWER[:12])
+    expect(name).to_have_count(1)
+    for width, height in ((1366, 768), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        settle(page)
+        # In one script: the table is rebuilt whenever new figures arrive.
+        shown = page.evaluate(NAME_SHOWN_JS, LONG_REVIEWER)
+        where = f"{width}x{height}: {shown}"
+        assert shown is not None, where
+        assert shown["text"] == LONG_REVIEWER, where
+        assert shown["outside"] == 0, where
+        assert shown["clippers"] == [], where
+        assert shown["ellipsis"] != "ellipsis", where
+        check_analytics_geometry(page, f"long reviewer name, {width}x{height}")
+        page.locator(".reviewer-table").screenshot(
+            path=str(artifacts / f"analytics-long-reviewer-{width}x{height}.png")
+        )

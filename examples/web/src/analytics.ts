@@ -3,7 +3,7 @@
 // chart of submissions over the last 15 minutes, and the per-worker and per-reviewer tables.
 // A worker's row is a toggle: it asks the page to show only that worker's tasks.
 import "./analytics.css";
-import { clear, h, icon, setText } from "./dom";
+import { clear, h, icon, setText, type Child } from "./dom";
 import type { ReviewerStats, Stats, WorkerStats } from "./types";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -82,6 +82,12 @@ function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string,
 
 function num(value: number): string {
   return value.toLocaleString("en-US");
+}
+
+/** A username as text with line-break opportunities after its `.`, `_` and `-` (shown whole,
+ * it wraps there first on a narrow pane). */
+function breakable(name: string): Child[] {
+  return name.split(/(?<=[._-])/).flatMap((part, i) => (i ? [h("wbr"), part] : [part]));
 }
 
 /** A table with a caption and short column heads (each with its full name as a title). */
@@ -307,7 +313,7 @@ export class AnalyticsPanel {
     const sorted = [...reviewers].sort((a, b) => b.decided - a.decided || a.username.localeCompare(b.username));
     for (const r of sorted) {
       this.reviewerBody.append(h("tr", null,
-        h("th", { class: "an-name", attrs: { scope: "row" } }, h("span", { class: "an-name-text", text: r.username, title: r.username })),
+        h("th", { class: "an-name", attrs: { scope: "row" } }, h("span", { class: "an-name-text" }, ...breakable(r.username))),
         h("td", { text: num(r.decided) }),
         h("td", { text: num(r.validated) }),
         h("td", { text: num(r.refused) }),

@@ -19,7 +19,8 @@ export function explain(error: unknown, context: Context = "general"): string {
         : { code: "internal", message: String(error) };
   switch (e.code) {
     case NETWORK:
-      // Only the worker's outbox retries by itself (and says so on the item): promise nothing here.
+      // Only the outboxes (submissions, decisions) retry by themselves, and say so on the item
+      // or card: promise nothing here.
       if (context === "submit") return "Not sent — will be sent when the connection is back.";
       return "Can't reach the TaskStream server. Check your connection and try again.";
     case "timeout":

@@ -7,10 +7,14 @@
 // of one origin share a queue through the `storage` event.
 //
 // The queue itself knows nothing of the wire: a page starts it with a sender
-// (`start`) and asks it to flush when the connection comes back (`flush`). Items
-// are sent one at a time, oldest first; a failure worth retrying stops the round
-// and schedules the next one with back-off, a final failure parks the item as
-// `failed` until someone retries or discards it.
+// (`start`, optionally for the items of one scope only) and asks it to flush when
+// the connection comes back (`flush`). Items are sent one at a time, oldest first;
+// a failure worth retrying stops the round and schedules the next one with
+// back-off, a final failure parks the item as `failed` until someone retries or
+// discards it, and an operation that no longer applies (`drop`) leaves the queue.
+//
+// Users: the worker's submissions (submissions.ts) and the admin's decisions
+// (decisions.ts), each in a queue of its own per user.
 
 /** Where an item stands. `waiting`: not sent yet, will be; `failed`: the server refused it. */
 export type PendingState = "waiting" | "sending" | "failed";
@@ -32,8 +36,15 @@ export interface Pending<P> {
   error: string | null;
 }
 
-/** What one attempt came to: stored (with the server's answer), retry later, or refused for good. */
-export type Outcome<R> = { ok: true; result: R } | { ok: false; retry: boolean; error: string };
+/**
+ * What one attempt came to: stored (with the server's answer); retry later (`retry`) or
+ * refused for good (parked as `failed`); or moot (`drop`: what it would do no longer
+ * applies, and the item leaves the queue unsent).
+ */
+export type Outcome<R> =
+  | { ok: true; result: R }
+  | { ok: false; retry: boolean; error: string }
+  | { ok: false; drop: true; error: string };
 
 export type Sender<P, R> = (item: Pending<P>) => Promise<Outcome<R>>;
 
@@ -55,6 +66,8 @@ export class Outbox<P, R> {
   private readonly changeListeners = new Set<() => void>();
   private readonly sentListeners = new Set<(item: Pending<P>, result: R) => void>();
   private sender: Sender<P, R> | null = null;
+  /** The scope the sender sends (every item when undefined). */
+  private sendScope: string | undefined = undefined;
   private flushing = false;
   private again = false;
   private retryTimer = 0;
@@ -137,11 +150,17 @@ export class Outbox<P, R> {
   /**
    * Send through `sender` from now on: flush at once, then on every `flush()` and retry.
    *
+   * Args:
+   *   sender: Sends one item and says what came of it.
+   *   scope: Send only the items of this scope (the others wait for a sender of theirs);
+   *     every item when omitted.
+   *
    * Returns:
    *   The function that stops sending (nothing is sent without a sender).
    */
-  start(sender: Sender<P, R>): () => void {
+  start(sender: Sender<P, R>, scope?: string): () => void {
     this.sender = sender;
+    this.sendScope = scope;
     this.retryDelay = FIRST_RETRY_MS;
     void this.flush();
     return () => {
@@ -152,7 +171,8 @@ export class Outbox<P, R> {
     };
   }
 
-  /** Send every waiting item, oldest first (a no-op without a sender; coalesced while one runs). */
+  /** Send every waiting item (of the sender's scope), oldest first (a no-op without a sender;
+   * coalesced while one runs). */
   async flush(): Promise<void> {
     if (!this.sender) return;
     if (this.flushing) {
@@ -182,6 +202,8 @@ export class Outbox<P, R> {
     for (const item of this.waiting()) {
       const sender = this.sender;
       if (!sender) return false;
+      if (this.sendScope !== undefined && item.scope !== this.sendScope) continue; // the sender changed meanwhile
+      if (this.items.get(item.key) !== item || item.state !== "waiting") continue; // sent, dropped or reloaded meanwhile
       item.state = "sending";
       item.attempts += 1;
       this.save();
@@ -199,6 +221,11 @@ export class Outbox<P, R> {
         this.retryDelay = FIRST_RETRY_MS;
         this.save();
         for (const listener of this.sentListeners) listener(item, outcome.result);
+        this.emitChange();
+      } else if ("drop" in outcome) {
+        this.items.delete(item.key);
+        this.gone.add(item.key);
+        this.save();
         this.emitChange();
       } else if (outcome.retry) {
         item.state = "waiting";
@@ -223,8 +250,9 @@ export class Outbox<P, R> {
     this.retryDelay = Math.min(this.retryDelay * 2, MAX_RETRY_MS);
   }
 
+  /** The items the sender would send now: waiting, of its scope. */
   private waiting(): Pending<P>[] {
-    return this.list().filter((item) => item.state === "waiting");
+    return this.list(this.sendScope).filter((item) => item.state === "waiting");
   }
 
   /** What storage holds now (an empty map when nothing, or nothing readable). */

@@ -5,15 +5,20 @@
 // (`task:claim_next` after each decision, `task:claim` when the reviewer moves).
 // Cards another admin holds say so, and deciding one asks first (then
 // `override: true`). Decisions can be taken back for the undo window (Undo, Z).
-// A decision that cannot reach the server waits; once the link is back the task
-// is read again and the decision sent only if the task is still pending.
+// A decision that cannot reach the server waits in the admin's outbox
+// (decisions.ts: kept in localStorage, so it survives a reload); once the link is
+// back the task is read again and the decision sent only if the task is still
+// pending, else dropped with a note on the card.
 import "./review.css";
 import { ApiError, NETWORK } from "./api";
 import type { AppContext } from "./app";
 import { ClaimBook, Directory } from "./claims";
 import { confirmDialog } from "./confirm";
+import { decisions, type Decisions, type QueuedDecision } from "./decisions";
+import { randomKey } from "./dom";
 import type { CardState, TaskGrid } from "./grid";
 import { explain } from "./messages";
+import type { Outcome, Pending } from "./outbox";
 import { PresenceBar } from "./presence";
 import type { Ack, Claim, Decision, Task, TaskHistory, WireError } from "./types";
 import { UndoBar } from "./undo";
@@ -21,6 +26,8 @@ import { UndoBar } from "./undo";
 const HOLD_OWN_MS = 320; // a decided card shows its stamp this long before it leaves
 const HOLD_CONFLICT_MS = 4500; // a card lost to another admin says who won, this long
 const RENEW_CLAIM_MS = 20_000; // a claim lasts 30 s; the current task's is renewed this often
+/** Error codes after which a queued decision is worth sending again later. */
+const TRANSIENT = new Set([NETWORK, "timeout", "unavailable", "internal", "rate_limited", "unauthorized"]);
 
 /** What a card shows besides its task: a decision in flight, a stamp, a loss, a wait. */
 export interface CardExtra {
@@ -38,11 +45,12 @@ export interface ReviewPage {
   changed(): void;
 }
 
-/** A decision and how it is sent. */
-interface Sending {
-  decision: Decision;
-  reason: string | null;
-  override: boolean;
+/** A decision and how it is sent (also what waits in the outbox). */
+type Sending = QueuedDecision;
+
+/** "Validated", or "Refused — <reason>": what a card says of a decision. */
+function stamp(what: Sending): string {
+  return `${what.decision === "validated" ? "Validated" : "Refused"}${what.reason ? ` — ${what.reason}` : ""}`;
 }
 
 export class ReviewFlow {
@@ -52,7 +60,11 @@ export class ReviewFlow {
   readonly undoBar: UndoBar;
   /** Card extras by task id; decided tasks stay on the grid while they have one. */
   readonly extras = new Map<string, CardExtra>();
-  private readonly waiting = new Map<string, Sending>();
+  /** This admin's decisions that wait for the server (of every scan; this page sends its scan's). */
+  private readonly outbox: Decisions;
+  private readonly offOutbox: () => void;
+  private stopSending: () => void = () => undefined;
+  private readonly onOnline = (): void => void this.outbox.flush();
   private readonly timers = new Set<number>();
   private readonly renewTimer: number;
   private readonly offState: () => void;
@@ -69,10 +81,13 @@ export class ReviewFlow {
     this.claims = new ClaimBook(me.id, () => page.changed(), this.directory);
     this.presence = new PresenceBar(me.id);
     this.undoBar = new UndoBar((id) => this.undo(id));
+    this.outbox = decisions(ctx);
+    this.offOutbox = this.outbox.onChange(() => this.showQueued());
+    window.addEventListener("online", this.onOnline);
     // Back online: send what waited (after reading each task again) and hold the current task again.
     this.offState = ctx.live.onState((state) => {
       if (state !== "online" || !this.started) return;
-      void this.flush();
+      void this.outbox.flush();
       const id = this.grid?.focused();
       if (id) void this.claim(id);
     });
@@ -104,11 +119,16 @@ export class ReviewFlow {
     return false;
   }
 
-  /** A snapshot replaced the page's tasks: keep the extras of known tasks; the first one starts the flow. */
+  /**
+   * A snapshot replaced the page's tasks: keep the extras of known tasks; the first one
+   * starts the flow (and the sending of this scan's queued decisions).
+   */
   snapshot(): void {
     for (const id of [...this.extras.keys()]) if (!this.page.tasks.has(id)) this.extras.delete(id);
+    this.showQueued(); // with decisions left unsent by an earlier page (a reload, a closed tab)
     if (!this.started) {
       this.started = true;
+      this.stopSending = this.outbox.start((item) => this.sendQueued(item), this.scanId);
       void this.advance(null, 0); // this reviewer's first current task
     }
   }
@@ -206,9 +226,13 @@ export class ReviewFlow {
     this.page.changed();
     const grid = this.grid;
     if (grid && grid.focused() === id) void this.advance(id, grid.indexOf(id));
-    const what = { decision, reason, override };
+    const what: Sending = { task_id: id, decision, reason, override };
     const ack = await this.send(id, what);
-    if (this.disposed) return;
+    if (this.disposed) {
+      // The page went away meanwhile: a decision that did not reach the server still waits.
+      if (!ack.ok && (ack.error.code === NETWORK || ack.error.code === "timeout")) this.outbox.add(this.scanId, randomKey(), what);
+      return;
+    }
     this.settle(id, what, verb, ack);
   }
 
@@ -254,52 +278,126 @@ export class ReviewFlow {
       return;
     }
     if (ack.error.code === NETWORK || ack.error.code === "timeout") {
-      const first = this.waiting.size === 0;
-      this.waiting.set(id, what);
-      this.extras.set(id, { state: "queued", note: `${verb} — not sent yet: waiting for the server` });
-      this.page.changed();
+      // It waits in the outbox (shown "not sent yet" by showQueued), which reads the task
+      // again before sending: an ack that timed out may have been stored after all.
+      const first = this.outbox.list(this.scanId).length === 0;
+      this.outbox.add(this.scanId, randomKey(), what);
       if (first) this.ctx.toast("The server can't be reached: your decision waits, and is sent once the task has been checked again.", "info");
-      if (this.ctx.live.socket.connected) {
-        // No answer in time, yet the link holds: check the task again shortly instead of at reconnection.
-        this.later(() => void this.flush(), 2000);
-      }
       return;
     }
     if (ack.error.code === "unauthorized") this.ctx.expire();
     else this.ctx.toast(explain(ack.error, "decide"), "error");
   }
 
-  /** Back online: read each waiting task again; send its decision only if it is still pending. */
-  private async flush(): Promise<void> {
-    const me = this.ctx.session.user.id;
-    for (const [id, what] of [...this.waiting]) {
-      if (!this.ctx.live.socket.connected || this.disposed) return;
-      if (this.waiting.get(id) !== what) continue; // another flush took it
-      this.waiting.delete(id);
-      let task: Task;
-      try {
-        task = (await this.ctx.api<{ task: Task }>("GET", `/api/tasks/${encodeURIComponent(id)}`)).task;
-      } catch {
-        this.waiting.set(id, what);
-        return;
+  /** Show this scan's queued decisions on their cards ("not sent yet"); cards whose decision
+   * left the queue (sent or dropped, here or in another tab) lose the mark. */
+  private showQueued(): void {
+    if (this.disposed || !this.grid) return;
+    const queued = new Set<string>();
+    let changed = false;
+    for (const item of this.outbox.list(this.scanId)) {
+      const id = item.payload.task_id;
+      queued.add(id);
+      const extra = this.extras.get(id);
+      if (extra && extra.state !== "queued") continue; // being sent now, or showing what came of it
+      const note = `${stamp(item.payload)} — not sent yet: waiting for the server`;
+      if (extra?.note !== note) {
+        this.extras.set(id, { state: "queued", note });
+        changed = true;
       }
-      if (this.disposed) return;
-      this.page.upsert(task);
-      const verb = what.decision === "validated" ? "Validated" : "Refused";
-      if (task.status === what.decision && task.decided_by === me) {
-        this.settle(id, what, verb, { ok: true, task }); // it did reach the server before the link dropped
-        continue;
-      }
-      if (task.status !== "pending") {
-        this.extras.delete(id);
-        this.lostTo(task, " meanwhile", HOLD_CONFLICT_MS);
-        this.ctx.toast(`Not sent: that task was ${task.status} meanwhile, so your decision was dropped.`, "info");
-        continue;
-      }
-      this.extras.set(id, { state: what.decision === "validated" ? "validating" : "refusing", note: `${verb === "Validated" ? "Validating" : "Refusing"}…` });
-      this.page.changed();
-      this.settle(id, what, verb, await this.send(id, what));
     }
+    for (const [id, extra] of this.extras) {
+      if (extra.state === "queued" && !queued.has(id)) {
+        this.extras.delete(id);
+        changed = true;
+      }
+    }
+    if (changed) this.page.changed();
+  }
+
+  /**
+   * Send one queued decision of this scan (the outbox's sender): read the task again, and
+   * send the decision only if the task is still pending.
+   *
+   * Args:
+   *   item: The queued decision.
+   *
+   * Returns:
+   *   Stored (also when an earlier attempt was, unanswered); retry later (the server can't
+   *   be reached); or dropped, with a note on the card and a toast: the task was decided
+   *   meanwhile, no longer exists, or another admin holds it (never retried: deciding it
+   *   again asks first).
+   */
+  private async sendQueued(item: Pending<Sending>): Promise<Outcome<Task>> {
+    const what = item.payload;
+    const id = what.task_id;
+    const verb = what.decision === "validated" ? "Validated" : "Refused";
+    let task: Task;
+    try {
+      task = (await this.ctx.api<{ task: Task }>("GET", `/api/tasks/${encodeURIComponent(id)}`)).task;
+    } catch (error) {
+      const code = error instanceof ApiError ? error.code : "internal";
+      const message = explain(error, "decide");
+      if (TRANSIENT.has(code) || this.disposed) return { ok: false, retry: true, error: message };
+      this.extras.delete(id);
+      this.page.changed();
+      this.ctx.toast(code === "not_found"
+        ? "Not sent: that task no longer exists, so your decision was dropped."
+        : `Not sent: ${message}`, "info");
+      return { ok: false, drop: true, error: message };
+    }
+    if (this.disposed) return { ok: false, retry: true, error: "The page was closed." };
+    this.page.upsert(task);
+    if (task.status === what.decision && task.decided_by === this.ctx.session.user.id) {
+      this.settle(id, what, verb, { ok: true, task }); // it did reach the server before the link dropped
+      return { ok: true, result: task };
+    }
+    if (task.status !== "pending") return this.dropDecided(task);
+    this.extras.set(id, { state: what.decision === "validated" ? "validating" : "refusing", note: what.decision === "validated" ? "Validating…" : "Refusing…" });
+    this.page.changed();
+    const ack = await this.send(id, what);
+    if (ack.ok) {
+      if (!this.disposed) this.settle(id, what, verb, ack);
+      return { ok: true, result: ack.task };
+    }
+    const { code } = ack.error;
+    const message = explain(ack.error, "decide");
+    if (TRANSIENT.has(code) || this.disposed) {
+      if (this.disposed) return { ok: false, retry: true, error: message };
+      if (code === "unauthorized") this.ctx.expire(); // kept: sent after the next sign-in
+      else this.extras.set(id, { state: "queued", note: `${stamp(what)} — not sent yet: waiting for the server` });
+      this.page.changed();
+      return { ok: false, retry: true, error: message };
+    }
+    if (code === "already_decided" && ack.error.task) {
+      const now = ack.error.task;
+      this.page.upsert(now);
+      if (now.status === what.decision && now.decided_by === this.ctx.session.user.id) {
+        this.settle(id, what, verb, { ok: true, task: now }); // another tab of this admin sent it first
+        return { ok: true, result: now };
+      }
+      return this.dropDecided(now);
+    }
+    if (code === "conflict" && ack.error.claim) {
+      // Another admin holds it: say so, and let this admin decide again (which asks first).
+      const holder = ack.error.claim.admin_username;
+      this.claims.set(id, ack.error.claim);
+      this.hold(id, "conflict", `${stamp(what)} — not sent: ${holder} is reviewing it`, HOLD_CONFLICT_MS);
+      this.ctx.toast(`Not sent: ${holder} is reviewing that task. Decide it again to ${what.decision === "validated" ? "validate" : "refuse"} it anyway.`, "info");
+      return { ok: false, drop: true, error: message };
+    }
+    this.extras.delete(id);
+    this.page.changed();
+    this.ctx.toast(`Not sent: ${message}`, "error");
+    return { ok: false, drop: true, error: message };
+  }
+
+  /** A queued decision's task was decided by someone else meanwhile: drop it, saying by whom. */
+  private dropDecided(task: Task): Outcome<Task> {
+    this.extras.delete(task.id);
+    this.lostTo(task, " meanwhile", HOLD_CONFLICT_MS);
+    this.ctx.toast(`Not sent: that task was ${task.status} meanwhile, so your decision was dropped.`, "info");
+    return { ok: false, drop: true, error: `The task was ${task.status} meanwhile.` };
   }
 
   // -- what a card says ---------------------------------------------------------------------------
@@ -389,6 +487,9 @@ export class ReviewFlow {
     const id = this.grid?.focused();
     if (id && this.ctx.live.socket.connected) void this.ctx.live.release(id);
     this.offState();
+    this.stopSending();
+    this.offOutbox();
+    window.removeEventListener("online", this.onOnline);
     window.clearInterval(this.renewTimer);
     for (const timer of this.timers) window.clearTimeout(timer);
     this.claims.dispose();
