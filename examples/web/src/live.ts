@@ -36,14 +36,6 @@ export interface ScanHandlers {
   claimed?(taskId: string, claim: Claim | null): void;
   /** The join was refused (not_found, forbidden...). */
   failed?(error: WireError): void;
-  /** Who is present (CONTRACT.md §4.1): from each join ack and every `scan:presence`. */
-  presence?(presence: PresenceCounts): void;
-}
-
-/** The counts every user gets in `presence` and `scan:presence` (admins also get `present`). */
-export interface PresenceCounts {
-  reviewers: number;
-  submitters: number;
 }
 
 interface Subscription {
@@ -113,9 +105,6 @@ export class LiveClient {
     for (const type of ["task:created", "task:updated", "scan:updated"] as const) {
       this.socket.on(type, (envelope: Envelope) => this.receive(envelope));
     }
-    this.socket.on("scan:presence", (notice: PresenceCounts & { scan_id: string }) => {
-      this.subs.get(notice.scan_id)?.handlers.presence?.(notice);
-    });
     this.socket.on("scan:stats", (envelope: StatsEnvelope) => {
       this.subs.get(envelope.scan_id)?.handlers.stats?.(envelope.stats);
     });
@@ -201,8 +190,6 @@ export class LiveClient {
       sub.handlers.failed?.(ack.error);
       return;
     }
-    const presence = (ack as { presence?: PresenceCounts }).presence;
-    if (presence) sub.handlers.presence?.(presence);
     mark("live:join-ack", { scan: sub.scanId, tasks: ack.tasks?.length ?? 0, events: ack.events?.length ?? 0 });
     if (ack.tasks) {
       sub.lastSeq = ack.seq;

@@ -8,11 +8,11 @@
 import "../worker.css";
 import { connectionIndicator, topbar, type AppContext } from "../app";
 import { age, clear, clock, h, icon, KINDS, randomKey, splitKind, statusBadge, type Kind } from "../dom";
-import type { ConnectionState, PresenceCounts } from "../live";
+import type { ConnectionState } from "../live";
 import { explain } from "../messages";
 import { keepSending } from "../submissions";
 import { clearUnseen, noteUnseen, setTitle } from "../title";
-import type { Scan, Task, WireError } from "../types";
+import type { Presence, Scan, Task, WireError } from "../types";
 
 const MAX_CONTENT = 5000;
 
@@ -24,7 +24,7 @@ function firstWords(content: string): string {
   return short.length < text.length && !short.endsWith("…") ? `${short}…` : short;
 }
 
-function reviewersText(presence: PresenceCounts): string {
+function reviewersText(presence: Presence): string {
   const n = presence.reviewers;
   return n === 0 ? "No reviewer online" : n === 1 ? "1 reviewer online" : `${n} reviewers online`;
 }
