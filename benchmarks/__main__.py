@@ -75,6 +75,12 @@ def parser() -> argparse.ArgumentParser:
         "alone (default 2,4: the targets of issue #22 name both)",
     )
     p.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="multiprocess: alternating rounds of every mode; ratios are medians (default 3)",
+    )
+    p.add_argument(
         "--peer-rounds",
         type=int,
         default=2,

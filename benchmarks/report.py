@@ -105,6 +105,17 @@ def _targets(r: dict[str, dict[str, Any]]) -> list[str]:
     ):
         value = scale.get(key, {}).get("p50")
         row(label, value, _ms(value), limit)
+    modes = r.get("multiprocess", {}).get("modes", {})
+    rounds = r.get("multiprocess", {}).get("setup", {}).get("rounds", 1)
+    targets: tuple[tuple[str, str, str, float], ...] = (
+        ("two", "cpu_per_acked_change", "2 processes: server CPU per change ≤ 1.3× one's", 1.3),
+        ("four", "cpu_per_acked_change", "4 processes: server CPU per change ≤ 1.5× one's", 1.5),
+        ("two", "delivery_p99", "2 processes: delivery p99 ≤ 2× one's", 2.0),
+    )
+    for n, key, label, bound in targets:
+        value = modes.get(f"{n} processes + redis", {}).get("vs_one_process", {}).get(key)
+        shown = "–" if value is None else f"{value:.2f}× (median of {rounds} rounds)"
+        row(label, value, shown, bound)
     memory = r.get("scale", {}).get("memory", {})
     per = memory.get("kib_per_socket")
     shown = "–" if per is None else f"{per:.1f} KiB per idle socket ({memory['idle_sockets']:,})"
@@ -257,7 +268,8 @@ def render(out: Path, prefix: str = "") -> str:
         ]
     if "multiprocess" in r:
         lines += _load_table(
-            "multiprocess — throughput, one process vs two", r["multiprocess"]["modes"]
+            "multiprocess — throughput, one process vs several (the last round)",
+            r["multiprocess"]["modes"],
         )
     if "scale" in r:
         lines += _scale(r["scale"])

@@ -31,7 +31,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     command += ["--duration", "2", "--procs", "2", "--rate", "40", "--workers", "4"]
     command += ["--admins", "3", "--fanout-admins", "20", "--tasks", "2000", "--pending", "100"]
     command += ["--calls", "5", "--idle", "50", "--redis-url", shared_redis_url()]
-    command += ["--peer-rounds", "1", "--processes", "2"]
+    command += ["--peer-rounds", "1", "--processes", "2", "--rounds", "1"]
     # A bound against a hang, not a speed: the run takes about a minute.
     run = subprocess.run(
         command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
