@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 from playwright.sync_api import (
@@ -20,6 +21,7 @@ from playwright.sync_api import (
     ConsoleMessage,
     Page,
     Playwright,
+    expect,
     sync_playwright,
 )
 
@@ -183,3 +185,33 @@ def open_page(browser: Browser, server: ServerProcess) -> Iterator[OpenPage]:
         context.close()
     problems = [p for item in watched for p in item.problems]
     assert not problems, f"the pages reported CSP violations or script errors: {problems}"
+
+
+class OfflineReview(NamedTuple):
+    """An admin's scan page whose server was stopped, and who is around it."""
+
+    page: Page
+    admin: Account  #: ada-admin, on the page
+    other: Account  #: bo-admin, another admin
+    worker: Account  #: wren, who submitted the tasks
+    scan: str
+    tasks: list[dict[str, Any]]  #: oldest first, all pending
+
+
+def review_offline(
+    server: ServerProcess, open_page: OpenPage, name: str, count: int
+) -> OfflineReview:
+    """Open the admin page of a new scan with ``count`` pending tasks, then stop ``server``
+    (an ``own_server``) and wait for the page to say it is reconnecting."""
+    url = server.base_url
+    admin = register_sync(url, "ada-admin", PASSWORD, role="admin", invite_code=TEST_INVITE_CODE)
+    other = register_sync(url, "bo-admin", PASSWORD, role="admin", invite_code=TEST_INVITE_CODE)
+    worker = register_sync(url, "wren", PASSWORD)
+    scan = new_scan(url, admin, name)
+    contents = [f"{name} task {i}" for i in range(1, count + 1)]
+    tasks = submit_many(url, scan, [worker], contents, threads=1)
+    page = open_page(f"{url}/admin/scans/{scan}", admin).page
+    expect(page.locator(".grid")).to_have_attribute("data-pending", str(count))
+    server.stop()
+    expect(page.locator(".conn")).to_have_attribute("data-state", "reconnecting")
+    return OfflineReview(page, admin, other, worker, scan, tasks)

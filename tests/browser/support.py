@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from tests.support import Account, call_sync
 
@@ -32,6 +32,7 @@ __all__ = [
     "axe_serious",
     "browser_marks",
     "build_is_stale",
+    "card",
     "check_analytics_geometry",
     "check_geometry",
     "close_scan",
@@ -103,6 +104,11 @@ def ensure_web_build() -> None:
     if not installed.is_file() or installed.stat().st_mtime < lock.stat().st_mtime:
         subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=WEB_DIR, check=True)
     subprocess.run([npm, "run", "build"], cwd=WEB_DIR, check=True)
+
+
+def card(page: Page, task: dict[str, Any]) -> Locator:
+    """The admin grid's card of ``task`` (not one leaving the grid)."""
+    return page.locator(f'.grid .card[data-task-id="{task["id"]}"]:not(.leaving)')
 
 
 def new_scan(base_url: str, admin: Account, name: str, description: str = "") -> str:

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Page, expect
 
-from tests.support import TEST_INVITE_CODE, Account, ServerProcess, call_sync, register_sync
+from tests.support import Account, ServerProcess, call_sync
 
-from .conftest import PASSWORD, OpenPage
-from .support import SESSION_KEY, browser_marks, new_scan, submit_many, task_now, wait_for_status
+from .conftest import OpenPage, review_offline
+from .support import SESSION_KEY, browser_marks, card, task_now, wait_for_status
 from .test_reconnect import while_down
 
 pytestmark = browser_marks()
@@ -25,10 +24,6 @@ DECISION_KEYS_JS = (
 )
 #: The re-read of one task (`GET /api/tasks/{id}`), which every queued decision waits for.
 TASK_READ = re.compile(r"/api/tasks/[^/?]+$")
-
-
-def card(page: Page, task: dict[str, Any]) -> Locator:
-    return page.locator(f'.grid .card[data-task-id="{task["id"]}"]:not(.leaving)')
 
 
 def decisions_of(base_url: str, admin: Account, task_id: str) -> list[str]:
@@ -52,18 +47,8 @@ def test_an_admins_unsent_decisions_survive_a_reload_and_are_stored_once(
     while the server is down cannot load the page at all): it shows both as not sent,
     another admin's tab in the same browser sends neither, and once the tasks can be read
     the page sends each exactly once."""
-    server = own_server
-    url = server.base_url
-    admin = register_sync(url, "ada-admin", PASSWORD, role="admin", invite_code=TEST_INVITE_CODE)
-    other = register_sync(url, "bo-admin", PASSWORD, role="admin", invite_code=TEST_INVITE_CODE)
-    worker = register_sync(url, "wren", PASSWORD)
-    scan = new_scan(url, admin, "Admin outbox")
-    tasks = submit_many(url, scan, [worker], [f"Outbox task {i}" for i in range(1, 5)], threads=1)
-    page = open_page(f"{url}/admin/scans/{scan}", admin).page
-    expect(page.locator(".grid")).to_have_attribute("data-pending", "4")
-
-    server.stop()
-    expect(page.locator(".conn")).to_have_attribute("data-state", "reconnecting")
+    server, url = own_server, own_server.base_url
+    page, admin, other, _, scan, tasks = review_offline(server, open_page, "Admin outbox", 4)
     validate, refuse = tasks[2], tasks[3]  # the pages claim the first two for themselves
     card(page, validate).get_by_role("button", name="Validate (V)").click()
     expect(card(page, validate)).to_have_attribute("data-state", "queued")
@@ -120,18 +105,10 @@ def test_a_reloaded_decision_is_dropped_when_the_task_was_decided_or_is_held(
     before it could read the tasks again. The reloaded page reads both again: it drops
     the first with "Refused meanwhile by bo-admin", and shows the second as not sent
     because bo-admin is reviewing it, without retrying; nothing of this admin is stored."""
-    server = own_server
-    url = server.base_url
-    admin = register_sync(url, "ada-admin", PASSWORD, role="admin", invite_code=TEST_INVITE_CODE)
-    other = register_sync(url, "bo-admin", PASSWORD, role="admin", invite_code=TEST_INVITE_CODE)
-    worker = register_sync(url, "wren", PASSWORD)
-    scan = new_scan(url, admin, "Admin outbox drops")
-    tasks = submit_many(url, scan, [worker], [f"Drop task {i}" for i in range(1, 4)], threads=1)
-    page = open_page(f"{url}/admin/scans/{scan}", admin).page
-    expect(page.locator(".grid")).to_have_attribute("data-pending", "3")
-
-    server.stop()
-    expect(page.locator(".conn")).to_have_attribute("data-state", "reconnecting")
+    server, url = own_server, own_server.base_url
+    page, admin, other, worker, scan, tasks = review_offline(
+        server, open_page, "Admin outbox drops", 3
+    )
     for task in tasks[:2]:
         card(page, task).get_by_role("button", name="Validate (V)").click()
         expect(card(page, task)).to_have_attribute("data-state", "queued")

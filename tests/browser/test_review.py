@@ -4,18 +4,18 @@ holds say who, decisions can be undone, and the header shows who reviews."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import expect
 
-from tests.support import TEST_INVITE_CODE, ServerProcess, call_sync, register_sync
+from tests.support import ServerProcess, call_sync, register_sync
 
-from .conftest import PASSWORD, Accounts, OpenPage
+from .conftest import PASSWORD, Accounts, OpenPage, review_offline
 from .support import (
     browser_marks,
+    card,
     new_scan,
     settle,
     submit_many,
@@ -33,10 +33,6 @@ LEFT_JS = """
   return !card || card.classList.contains('leaving') || card.dataset.state !== 'pending';
 }
 """
-
-
-def card(page: Page, task: dict[str, Any]) -> Locator:
-    return page.locator(f'.grid .card[data-task-id="{task["id"]}"]:not(.leaving)')
 
 
 def seed(server: ServerProcess, accounts: Accounts, name: str, count: int) -> tuple[str, list[Any]]:
@@ -288,32 +284,15 @@ def test_usernames_are_shown_whole_and_avatars_differ(
     assert sorted(h["initials"] for h in heads) == [f"C{i}" for i in range(1, 7)]
 
 
-@pytest.fixture
-def restartable(web_build: None, tmp_path: Path) -> Iterator[ServerProcess]:
-    """A server this test may stop and start without disturbing the others."""
-    with ServerProcess(store_url=f"sqlite:///{tmp_path}/offline.db") as process:
-        yield process
-
-
 def test_decisions_made_offline_are_sent_after_reading_the_task_again(
-    restartable: ServerProcess, open_page: OpenPage
+    own_server: ServerProcess, open_page: OpenPage
 ) -> None:
     """With the server down, two decisions wait on their cards; while down another admin
     refuses one of the two tasks. Back online the page reads each task again: the still
     pending one is validated, the other keeps the other admin's refusal and the page says
     the decision was not sent."""
-    server = restartable
-    url = server.base_url
-    admin = register_sync(url, "ada-admin", PASSWORD, role="admin", invite_code=TEST_INVITE_CODE)
-    other = register_sync(url, "bo-admin", PASSWORD, role="admin", invite_code=TEST_INVITE_CODE)
-    worker = register_sync(url, "wren", PASSWORD)
-    scan = new_scan(url, admin, "Offline")
-    tasks = submit_many(url, scan, [worker], [f"Offline task {i}" for i in range(1, 4)], threads=1)
-    page = open_page(f"{url}/admin/scans/{scan}", admin).page
-    expect(page.locator(".grid")).to_have_attribute("data-pending", "3")
-
-    server.stop()
-    expect(page.locator(".conn")).to_have_attribute("data-state", "reconnecting")
+    server, url = own_server, own_server.base_url
+    page, admin, other, worker, scan, tasks = review_offline(server, open_page, "Offline", 3)
     for task in tasks[:2]:
         card(page, task).get_by_role("button", name="Validate (V)").click()
         expect(card(page, task)).to_have_attribute("data-state", "queued")
