@@ -25,9 +25,12 @@ its answer's claims.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from taskstream_core import ScanEvent, Task, ViewerSession
+from taskstream_core import Principal, Scan, ScanEvent, Task, TaskStream, ViewerSession
 from taskstream_core._claims import ClaimOutcome
 from taskstream_core.brokers.memory import MemoryClaimRegistry
 from taskstream_core.errors import AlreadyDecided
@@ -57,19 +60,57 @@ class LateReads(MemoryStore):
         return task
 
 
-async def test_a_claim_ended_by_a_decision_is_not_announced_as_standing() -> None:
-    store = LateReads()
-    async with make_app(store=store) as app:
+@dataclass
+class Review:
+    """A scan with pending tasks, ada (admin) about to claim, bea (admin) watching it."""
+
+    app: TaskStream
+    ada: Principal
+    bea: Principal
+    scan: Scan
+    tasks: list[Task]
+    #: What bea's viewer was sent, once the ``review`` block ended.
+    told: list[ScanEvent] = field(default_factory=list)
+
+    def claims_told(self) -> dict[str, Claim]:
+        """The claims bea's view ends with: each ``task:claimed`` applied in order."""
+        view: dict[str, Claim] = {}
+        for event in self.told:
+            if event.type is EventType.TASK_CLAIMED:
+                assert event.task_id is not None
+                if event.claim is None:
+                    view.pop(event.task_id, None)
+                else:
+                    view[event.task_id] = event.claim
+        return view
+
+
+@contextlib.asynccontextmanager
+async def review(
+    *contents: str, store: MemoryStore | None = None, broker: RecordingBroker | None = None
+) -> AsyncIterator[Review]:
+    """A :class:`Review` of a scan with ``contents``; bea joins it first. When the block
+    ends, the announcements made settle and bea's viewer closes, ``told`` complete."""
+    async with make_app(store=store, broker=broker) as app:
         ada = await sign_up(app, "ada", "admin")
         bea = await sign_up(app, "bea", "admin")
         wes = await sign_up(app, "wes")
         scan = await app.create_scan(ada, "race")
-        task, _ = await app.submit_task(wes, scan.id, "a task")
+        tasks = [(await app.submit_task(wes, scan.id, content))[0] for content in contents]
+        it = Review(app, ada, bea, scan, tasks)
         watcher = ViewerSession(app, bea)
         await watcher.join(scan.id)
-        told: list[ScanEvent] = []
-        pump = asyncio.ensure_future(_collect(watcher, told))
+        pump = asyncio.ensure_future(_collect(watcher, it.told))
+        yield it
+        await _settle()
+        watcher.close()
+        await pump
 
+
+async def test_a_claim_ended_by_a_decision_is_not_announced_as_standing() -> None:
+    store = LateReads()
+    async with review("a task", store=store) as it:
+        app, ada, bea, scan, (task,) = it.app, it.ada, it.bea, it.scan, it.tasks
         store.hold = 2  # claim_task's lookup, then _claim's check that it is still pending
         claiming = asyncio.ensure_future(app.claim_task(ada, task.id))
         await store.reading.wait()
@@ -80,19 +121,15 @@ async def test_a_claim_ended_by_a_decision_is_not_announced_as_standing() -> Non
             outcome = await claiming
         except Exception as refused:  # what the contract allows: already_decided
             outcome = refused
-
-        for _ in range(50):
-            await asyncio.sleep(0)
-        watcher.close()
-        await pump
-        seen = {e.task_id: e.claim for e in told if e.type is EventType.TASK_CLAIMED}
-        assert not decided.is_pending
         assert await app.list_claims(ada, scan.id) == []
-        assert task.id in seen
-        assert seen[task.id] is None, "admins are told a claim stands on a decided task"
-        # The caller may get its claim (taken before the decision, which then ended it, as
-        # the null announced after it says) or already_decided; never a claim left standing.
-        assert isinstance(outcome, Claim | AlreadyDecided), outcome
+    seen = {e.task_id: e.claim for e in it.told if e.type is EventType.TASK_CLAIMED}
+    assert not decided.is_pending
+    assert task.id in seen
+    assert seen[task.id] is None, "admins are told a claim stands on a decided task"
+    assert it.claims_told() == {}
+    # The caller may get its claim (taken before the decision, which then ended it, as
+    # the null announced after it says) or already_decided; never a claim left standing.
+    assert isinstance(outcome, Claim | AlreadyDecided), outcome
 
 
 async def _collect(viewer: ViewerSession, into: list[ScanEvent]) -> None:
@@ -142,70 +179,35 @@ async def test_a_claim_announced_after_its_release_does_not_stand_in_the_admins_
     """A claim taken, then released by its admin, while the claim's answer comes last: the
     claim's announcement goes out after the release's, and is dropped as the older change."""
     broker = LateClaimsBroker()
-    async with make_app(broker=broker) as app:
-        ada = await sign_up(app, "ada", "admin")
-        bea = await sign_up(app, "bea", "admin")
-        wes = await sign_up(app, "wes")
-        scan = await app.create_scan(ada, "crossing")
-        task, _ = await app.submit_task(wes, scan.id, "a task")
-        watcher = ViewerSession(app, bea)
-        await watcher.join(scan.id)
-        told: list[ScanEvent] = []
-        pump = asyncio.ensure_future(_collect(watcher, told))
-
+    async with review("a task", broker=broker) as it:
+        app, ada, scan, (task,) = it.app, it.ada, it.scan, it.tasks
         broker.claims.hold = True
         claiming = asyncio.ensure_future(app.claim_task(ada, task.id))
         await broker.claims.applied.wait()
         await app.release_task(ada, task.id)  # applied after the claim, announced before it
         broker.claims.gate.set()
         await claiming
-
-        await _settle()
-        watcher.close()
-        await pump
-        announced = [e for e in broker.published if e.type is EventType.TASK_CLAIMED]
-        assert [e.claim is None for e in announced] == [True, False], "the crossing happened"
         assert await app.list_claims(ada, scan.id) == []
-        claims = [e.claim for e in told if e.type is EventType.TASK_CLAIMED]
-        assert claims == [None], "the admins see a claim the registry no longer has"
+    announced = [e for e in broker.published if e.type is EventType.TASK_CLAIMED]
+    assert [e.claim is None for e in announced] == [True, False], "the crossing happened"
+    claims = [e.claim for e in it.told if e.type is EventType.TASK_CLAIMED]
+    assert claims == [None], "the admins see a claim the registry no longer has"
 
 
 async def test_a_claim_moved_twice_at_once_ends_where_the_registry_has_it() -> None:
     """One admin claims two tasks of a scan at once, the first claim answering last: the
     admins' views end with the second task held and the first free, as in the registry."""
     broker = LateClaimsBroker()
-    async with make_app(broker=broker) as app:
-        ada = await sign_up(app, "ada", "admin")
-        bea = await sign_up(app, "bea", "admin")
-        wes = await sign_up(app, "wes")
-        scan = await app.create_scan(ada, "moving")
-        one, _ = await app.submit_task(wes, scan.id, "one")
-        two, _ = await app.submit_task(wes, scan.id, "two")
-        watcher = ViewerSession(app, bea)
-        await watcher.join(scan.id)
-        told: list[ScanEvent] = []
-        pump = asyncio.ensure_future(_collect(watcher, told))
-
+    async with review("one", "two", broker=broker) as it:
+        app, ada, (one, two) = it.app, it.ada, it.tasks
         broker.claims.hold = True
         first = asyncio.ensure_future(app.claim_task(ada, one.id))
         await broker.claims.applied.wait()
         second = await app.claim_task(ada, two.id)  # releases the first claim
         broker.claims.gate.set()
         await first
-
-        await _settle()
-        watcher.close()
-        await pump
-        view: dict[str, Claim] = {}
-        for event in told:
-            if event.type is EventType.TASK_CLAIMED:
-                assert event.task_id is not None
-                if event.claim is None:
-                    view.pop(event.task_id, None)
-                else:
-                    view[event.task_id] = event.claim
-        assert await app.list_claims(ada, scan.id) == [second]
-        assert view == {two.id: second}
+        assert await app.list_claims(ada, it.scan.id) == [second]
+    assert it.claims_told() == {two.id: second}
 
 
 async def test_a_joining_admin_drops_announcements_its_answer_already_holds() -> None:
