@@ -45,6 +45,7 @@ __all__ = [
     "panel_extremes",
     "pending_count",
     "settle",
+    "settled_geometry",
     "shown_cards",
     "signed_in",
     "submission",
@@ -216,6 +217,23 @@ def settle(page: Page) -> None:
     )
 
 
+def settled_geometry(page: Page) -> dict[str, Any]:
+    """The admin grid's geometry (``GEOMETRY_JS``) once two frames in a row measure the same.
+
+    A resize can take the grid more than one render to settle (a render that changes the
+    height of what surrounds the grid makes it render again); what stays is what counts.
+    """
+    settle(page)
+    g: dict[str, Any] = page.evaluate(GEOMETRY_JS)
+    for _ in range(10):
+        settle(page)
+        again: dict[str, Any] = page.evaluate(GEOMETRY_JS)
+        if again == g:
+            break
+        g = again
+    return g
+
+
 def document_fits(page: Page) -> bool:
     """True when the page does not scroll: the document is no taller or wider than the window."""
     fits: bool = page.evaluate(
@@ -361,8 +379,7 @@ def check_geometry(page: Page, expected: int, label: str) -> dict[str, Any]:
         The measured geometry (``GEOMETRY_JS``).
     """
     expect(page.locator(".grid")).to_have_attribute("data-pending", str(expected))
-    settle(page)
-    g: dict[str, Any] = page.evaluate(GEOMETRY_JS)
+    g = settled_geometry(page)
     where = f"{label}: {json.dumps(g)}"
     assert g["scrollHeight"] <= g["innerHeight"], f"the page scrolls vertically at {where}"
     assert g["scrollWidth"] <= g["innerWidth"], f"the page scrolls horizontally at {where}"
