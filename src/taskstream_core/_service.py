@@ -464,6 +464,8 @@ class TaskStream:
 
         Raises:
             Forbidden: The caller may not submit tasks.
+            Unauthorized: The caller's account is gone or no longer a worker's
+                (checked by the store, in the same step as the change).
             InvalidRequest: A value breaks the contract's rules.
             NotFound: No such scan.
             ScanClosed: The scan is closed.
@@ -481,7 +483,7 @@ class TaskStream:
         return await self._commit(self._submit(draft))
 
     async def _submit(self, draft: NewTask) -> tuple[Task, bool]:
-        task, event = await self.store.create_task(draft)
+        task, event = await self.store.create_task(draft, check_user=True)
         if event is not None:
             await self._announce(event)
         return task, event is not None
@@ -514,6 +516,8 @@ class TaskStream:
 
         Raises:
             Forbidden: The caller may not decide tasks.
+            Unauthorized: The caller's account is gone or no longer an admin's
+                (checked by the store, in the same step as the change).
             InvalidRequest: A value breaks the contract's rules.
             NotFound: No such task.
             AlreadyDecided: Another decision won; the error carries the task.
@@ -538,7 +542,13 @@ class TaskStream:
         self, task_id: str, status: TaskStatus, reason: str | None, by: str, by_username: str
     ) -> Task:
         event = await self.store.decide_task(
-            task_id, status, reason=reason, by=by, at=self.clock(), by_username=by_username
+            task_id,
+            status,
+            reason=reason,
+            by=by,
+            at=self.clock(),
+            by_username=by_username,
+            check_user=True,
         )
         await self._announce(event)
         assert event.task is not None
@@ -570,6 +580,8 @@ class TaskStream:
 
         Raises:
             Forbidden: The caller may not undo decisions (a worker).
+            Unauthorized: The caller's account is gone or no longer an admin's
+                (checked by the store, in the same step as the change).
             InvalidRequest: ``task_id`` is malformed.
             NotFound: No such task.
             Conflict: The task is pending, another admin decided it, the undo
@@ -587,7 +599,12 @@ class TaskStream:
         now = self.clock()
         self._check_undo(task, principal, now)
         event = await self.store.undo_task(
-            task_id, seq=task.seq, by=principal.user_id, at=now, by_username=principal.username
+            task_id,
+            seq=task.seq,
+            by=principal.user_id,
+            at=now,
+            by_username=principal.username,
+            check_user=True,
         )
         await self._announce(event)
         assert event.task is not None

@@ -17,12 +17,24 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from ._plugins import load_adapter, scheme_of
-from .models import HistoryAction, HistoryEntry, Scan, ScanEvent, ScanStats, Task, TaskStatus, User
+from .errors import Unauthorized
+from .models import (
+    HistoryAction,
+    HistoryEntry,
+    Role,
+    Scan,
+    ScanEvent,
+    ScanStats,
+    Task,
+    TaskStatus,
+    User,
+)
 
 __all__ = [
     "STORE_SCHEMES",
     "NewTask",
     "Store",
+    "check_user_role",
     "created_entry",
     "open_store",
     "register_store",
@@ -93,6 +105,21 @@ def created_entry(task: Task) -> HistoryEntry:
         task.worker_id,
         task.worker_username,
     )
+
+
+def check_user_role(stored: str | None, role: Role) -> None:
+    """The ``check_user`` step of a store's writes: the acting user still holds ``role``.
+
+    Args:
+        stored: The role the store holds for the acting user's id (its value,
+            such as ``"admin"``), or None if it holds no such user.
+        role: The role the change needs.
+
+    Raises:
+        Unauthorized: The user is gone or has another role.
+    """
+    if stored != role.value:
+        raise Unauthorized("This account no longer exists with this role; sign in again.")
 
 
 @runtime_checkable
@@ -263,11 +290,18 @@ class Store(Protocol):
         """
 
     # -- tasks -------------------------------------------------------------------
-    async def create_task(self, task: NewTask) -> tuple[Task, ScanEvent | None]:
+    async def create_task(
+        self, task: NewTask, *, check_user: bool = False
+    ) -> tuple[Task, ScanEvent | None]:
         """Store a submission and its ``task:created`` event in one atomic step.
 
         Args:
             task: The submission.
+            check_user: Refuse the submission unless ``task.worker_id`` names a
+                stored user with the worker role. The check comes first (before
+                a replay is answered too) and belongs to the step, in its
+                transaction where the engine allows, so that a deleted or
+                demoted account changes nothing.
 
         Returns:
             The stored task and its ``task:created`` event; with an idempotency
@@ -275,6 +309,8 @@ class Store(Protocol):
             first time and None.
 
         Raises:
+            Unauthorized: ``check_user`` is set and the worker is not a stored
+                worker (any more).
             NotFound: There is no such scan.
             ScanClosed: The scan is closed.
         """
@@ -288,6 +324,7 @@ class Store(Protocol):
         by: str,
         at: datetime,
         by_username: str | None = None,
+        check_user: bool = False,
     ) -> ScanEvent:
         """Decide a pending task and record its ``task:updated`` event, atomically.
 
@@ -303,11 +340,15 @@ class Store(Protocol):
             at: When the decision was made.
             by_username: The deciding admin's name, for the history and the
                 reviewers' stats; None records the id in its place.
+            check_user: Refuse the decision unless ``by`` names a stored user
+                with the admin role, checked first, as for :meth:`create_task`.
 
         Returns:
             The ``task:updated`` event, carrying the decided task.
 
         Raises:
+            Unauthorized: ``check_user`` is set and ``by`` is not a stored admin
+                (any more).
             NotFound: There is no such task.
             AlreadyDecided: The task was decided already; the error carries it
                 as the first decision left it.
@@ -321,6 +362,7 @@ class Store(Protocol):
         by: str,
         at: datetime,
         by_username: str | None = None,
+        check_user: bool = False,
     ) -> ScanEvent:
         """Take a decision back and record the task's ``task:updated`` event, atomically.
 
@@ -341,11 +383,15 @@ class Store(Protocol):
             at: When the undo is made.
             by_username: That admin's name, for the history; None records the
                 id in its place.
+            check_user: Refuse the undo unless ``by`` names a stored user with
+                the admin role, checked first, as for :meth:`create_task`.
 
         Returns:
             The ``task:updated`` event, carrying the pending task.
 
         Raises:
+            Unauthorized: ``check_user`` is set and ``by`` is not a stored admin
+                (any more).
             NotFound: There is no such task.
             Conflict: The task is pending, was decided by another admin, or
                 changed since it was read (its seq is no longer ``seq``).

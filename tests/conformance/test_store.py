@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from taskstream_core import Role, ScanEvent, Store, Task
-from taskstream_core.errors import AlreadyDecided, Conflict, NotFound, ScanClosed
+from taskstream_core.errors import AlreadyDecided, Conflict, NotFound, ScanClosed, Unauthorized
 from taskstream_core.models import EventType, ScanCounts, ScanStatus, TaskStatus, utc_now
 
 from .adapters import StoreAdapter
@@ -428,6 +428,38 @@ async def test_deciding_a_decided_task_is_already_decided_carrying_it(store: Sto
     assert raised.value.task == task
     assert await store.get_task(task.id) == task
     assert await store.latest_seq(scan_id) == task.seq
+
+
+async def test_check_user_refuses_changes_by_anyone_but_a_stored_user_of_the_role(
+    store: Store,
+) -> None:
+    """With ``check_user``, a submission needs a stored worker and a decision or an undo a
+    stored admin; anyone else is Unauthorized before any other check, and nothing changes."""
+    scan_id = await open_scan(store)
+    worker, admin = make_user("wanda"), make_user("adam", Role.ADMIN)
+    for user in (worker, admin):
+        await store.create_user(user, "hash")
+    task, _ = await store.create_task(new_task(scan_id, worker.id, key="k"), check_user=True)
+    for someone in ("no-such-user", admin.id):
+        with pytest.raises(Unauthorized):
+            await store.create_task(new_task(scan_id, someone, key="k"), check_user=True)
+    for someone in ("no-such-user", worker.id):
+        with pytest.raises(Unauthorized):
+            await store.decide_task(
+                task.id, TaskStatus.VALIDATED, reason=None, by=someone, at=at(1), check_user=True
+            )
+        with pytest.raises(Unauthorized):  # not Conflict: the account is checked first
+            await store.undo_task(task.id, seq=task.seq, by=someone, at=at(1), check_user=True)
+    assert await store.latest_seq(scan_id) == 1
+    assert await all_tasks(store, scan_id) == [task]
+
+    decided = await store.decide_task(
+        task.id, TaskStatus.REFUSED, reason="no", by=admin.id, at=at(2), check_user=True
+    )
+    undone = await store.undo_task(task.id, seq=decided.seq, by=admin.id, at=at(3), check_user=True)
+    assert undone.task is not None
+    assert undone.task.is_pending
+    assert await store.latest_seq(scan_id) == 3
 
 
 async def test_of_twenty_concurrent_decisions_exactly_one_wins(store: Store) -> None:

@@ -165,6 +165,43 @@ async def test_a_deleted_users_socket_is_refused_and_dropped(
     assert tasks.body["tasks"] == []
 
 
+async def test_a_demoted_admin_hears_unauthorized_where_the_event_would_fail_anyway(
+    server: ServerProcess, api: Api, users: Users, store_path: Path
+) -> None:
+    """The core checks the account where it changes a task; an event that fails before that
+    (an invalid payload, a task decided already) still answers a demoted admin
+    ``unauthorized``, not its own error, and drops the socket."""
+    admin = register_sync(
+        server.base_url,
+        f"demoted-{uuid.uuid4().hex[:8]}",
+        PASSWORD,
+        role="admin",
+        invite_code=TEST_INVITE_CODE,
+    )
+    scan = await new_scan(api, admin)
+    submitted = await api.post(
+        f"/api/scans/{scan}/tasks", {"content": "decided"}, token=users.worker.token
+    )
+    task = submitted.body["task"]
+    decided = await api.post(
+        f"/api/tasks/{task['id']}/decision", {"decision": "refused"}, token=users.admin.token
+    )
+    assert decided.status == 200, decided.text
+    for payload in ({"task_id": task["id"], "decision": "validated"}, {"decision": "maybe"}):
+        socket = WireSocket(server.host, server.port, admin.token, timeout=10)
+        await socket.connect()
+        try:
+            assert (await socket.call("scan:join", {"scan_id": scan}))["ok"] is True
+            _sql(store_path, "UPDATE users SET role = 'worker' WHERE id = ?", admin.id)
+            ack = await socket.call("task:decide", payload)
+            assert ack["ok"] is False, ack
+            assert ack["error"]["code"] == "unauthorized", (payload, ack)
+            assert await _answer(socket, "scan:join", {"scan_id": scan}) is None, "connected"
+        finally:
+            await socket.leave("reset")
+            _sql(store_path, "UPDATE users SET role = 'admin' WHERE id = ?", admin.id)
+
+
 RESERVED = ["connect", "disconnect", "connect_error", "disconnecting", "newListener"]
 
 

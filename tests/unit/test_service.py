@@ -567,9 +567,11 @@ async def test_a_change_whose_caller_is_cancelled_is_still_stored_and_announced(
     gate = asyncio.Event()
 
     class SlowStore(MemoryStore):
-        async def create_task(self, task: NewTask) -> tuple[Task, ScanEvent | None]:
+        async def create_task(
+            self, task: NewTask, *, check_user: bool = False
+        ) -> tuple[Task, ScanEvent | None]:
             await gate.wait()
-            return await super().create_task(task)
+            return await super().create_task(task, check_user=check_user)
 
     broker = RecordingBroker()
     async with make_app(store=SlowStore(), broker=broker) as app:

@@ -16,7 +16,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import socketio
 from engineio import packet as eio_packet
@@ -166,17 +166,19 @@ class SocketGateway:
             client_manager.on_logout = self.sign_out_here
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
-        for event, action in (
-            ("scan:join", self._join),
-            ("scan:leave", self._leave),
-            ("task:submit", self._submit),
-            ("task:decide", self._decide),
-            ("task:undo", self._undo),
-            ("task:claim", self._claim),
-            ("task:release", self._release),
-            ("task:claim_next", self._claim_next),
+        # The core checks the caller's account where it changes a task, in the same store
+        # step (``check_user``); for the other events the gateway reads it first.
+        for event, action, core_checks in (
+            ("scan:join", self._join, False),
+            ("scan:leave", self._leave, False),
+            ("task:submit", self._submit, True),
+            ("task:decide", self._decide, True),
+            ("task:undo", self._undo, True),
+            ("task:claim", self._claim, False),
+            ("task:release", self._release, False),
+            ("task:claim_next", self._claim_next, False),
         ):
-            self.sio.on(event, functools.partial(self._answer, action))
+            self.sio.on(event, functools.partial(self._answer, action, core_checks))
         self.sio.on(MALFORMED_EVENT, self._on_malformed)
         self.sio.on(RESERVED_EVENT, self._on_reserved)
         self.sio.on("*", self._on_unknown)
@@ -359,8 +361,15 @@ class SocketGateway:
             await self.manager.aclose()
 
     # -- client events ------------------------------------------------------------------------
-    async def _answer(self, action: Action, sid: str, payload: object = None, *_: object) -> Answer:
-        """Run one client event in one of its socket's turns; its ack, whatever the outcome."""
+    async def _answer(
+        self, action: Action, core_checks: bool, sid: str, payload: object = None, *_: object
+    ) -> Answer:
+        """Run one client event in one of its socket's turns; its ack, whatever the outcome.
+
+        A socket whose sign-in no longer holds is answered ``unauthorized`` and dropped. Where
+        the core checks the account itself (``core_checks``), the gateway reads it only when
+        the event failed otherwise, so that such a socket hears ``unauthorized`` all the same.
+        """
         request_scope(RequestInfo(id=new_request_id()))
         viewer = self._viewers.get(sid)
         if viewer is None:
@@ -376,9 +385,17 @@ class SocketGateway:
             try:
                 if viewer.dropping:  # its answer would never be read
                     raise Unavailable("This socket is being disconnected; reconnect and resume.")
-                await self._still_signed_in(viewer)
-                body = client_object(payload, "The event's payload")
-                outcome = {"ok": True, **await action(viewer, body)}
+                if viewer.signed_out or not core_checks:
+                    await self._still_signed_in(viewer)
+                try:
+                    body = client_object(payload, "The event's payload")
+                    outcome = {"ok": True, **await action(viewer, body)}
+                except Unauthorized:
+                    self._sign_in_ended(viewer)
+                except TaskStreamError:
+                    if core_checks:
+                        await self._still_signed_in(viewer)
+                    raise
             finally:
                 viewer.turns.release()
         except TaskStreamError as exc:
@@ -404,6 +421,10 @@ class SocketGateway:
             user = await self.core.store.get_user(viewer.principal.user_id)
             if user is not None and user.role is viewer.principal.role and not viewer.signed_out:
                 return
+        self._sign_in_ended(viewer)
+
+    def _sign_in_ended(self, viewer: _Viewer) -> NoReturn:
+        """Mark the socket signed out, drop it soon, and raise :class:`Unauthorized`."""
         viewer.signed_out = True
         log.info("socket's sign-in no longer holds; disconnecting it", extra={"sid": viewer.sid})
         self._drop_soon(viewer)

@@ -13,13 +13,14 @@ from collections import defaultdict
 from datetime import datetime
 
 from .._stats import decision_bucket, percentile
-from .._store import NewTask, created_entry
+from .._store import NewTask, check_user_role, created_entry
 from ..errors import AlreadyDecided, Conflict, NotFound, ScanClosed
 from ..models import (
     EventType,
     HistoryAction,
     HistoryEntry,
     ReviewerStats,
+    Role,
     Scan,
     ScanCounts,
     ScanEvent,
@@ -129,6 +130,10 @@ class MemoryStore:
     async def get_user(self, user_id: str) -> User | None:
         return self._users.get(user_id)
 
+    def _check_user(self, user_id: str, role: Role) -> None:
+        user = self._users.get(user_id)
+        check_user_role(None if user is None else user.role.value, role)
+
     async def find_credentials(self, username: str) -> tuple[User, str] | None:
         user_id = self._by_name.get(username.lower())
         if user_id is None:
@@ -217,7 +222,11 @@ class MemoryStore:
             stats, **{name: getattr(stats, name) + delta}
         )
 
-    async def create_task(self, task: NewTask) -> tuple[Task, ScanEvent | None]:
+    async def create_task(
+        self, task: NewTask, *, check_user: bool = False
+    ) -> tuple[Task, ScanEvent | None]:
+        if check_user:
+            self._check_user(task.worker_id, Role.WORKER)
         state = self._state(task.scan_id)
         if task.idempotency_key is not None:
             first = state.idempotency.get((task.worker_id, task.idempotency_key))
@@ -250,7 +259,10 @@ class MemoryStore:
         by: str,
         at: datetime,
         by_username: str | None = None,
+        check_user: bool = False,
     ) -> ScanEvent:
+        if check_user:
+            self._check_user(by, Role.ADMIN)
         task = self._tasks.get(task_id)
         if task is None:
             raise NotFound("No such task.")
@@ -314,7 +326,10 @@ class MemoryStore:
         by: str,
         at: datetime,
         by_username: str | None = None,
+        check_user: bool = False,
     ) -> ScanEvent:
+        if check_user:
+            self._check_user(by, Role.ADMIN)
         task = self._tasks.get(task_id)
         if task is None:
             raise NotFound("No such task.")

@@ -64,13 +64,14 @@ except ImportError as error:
     ) from error
 
 from .._stats import decision_bucket, percentile
-from .._store import NewTask, created_entry
+from .._store import NewTask, check_user_role, created_entry
 from .._url import mask_url
 from ..errors import AlreadyDecided, Conflict, Internal, NotFound, ScanClosed, Unavailable
 from ..models import (
     EventType,
     HistoryAction,
     HistoryEntry,
+    Role,
     Scan,
     ScanEvent,
     ScanStats,
@@ -217,6 +218,10 @@ class MongoStore:
         doc = await self.db.users.find_one({"_id": user_id})
         return None if doc is None else doc_user(doc)
 
+    async def _check_user(self, user_id: str, role: Role) -> None:
+        found = await self.db.users.find_one({"_id": user_id}, {"role": 1})
+        check_user_role(None if found is None else found.get("role"), role)
+
     @_guarded
     async def find_credentials(self, username: str) -> tuple[User, str] | None:
         doc = await self.db.users.find_one({"username_key": username.lower()})
@@ -320,7 +325,11 @@ class MongoStore:
 
     # -- tasks ------------------------------------------------------------------------
     @_guarded
-    async def create_task(self, task: NewTask) -> tuple[Task, ScanEvent | None]:
+    async def create_task(
+        self, task: NewTask, *, check_user: bool = False
+    ) -> tuple[Task, ScanEvent | None]:
+        if check_user:
+            await self._check_user(task.worker_id, Role.WORKER)
         key = task.idempotency_key
 
         def event(seq: int, _: Doc) -> ScanEvent:
@@ -369,7 +378,10 @@ class MongoStore:
         by: str,
         at: datetime,
         by_username: str | None = None,
+        check_user: bool = False,
     ) -> ScanEvent:
+        if check_user:
+            await self._check_user(by, Role.ADMIN)
         found = await self.get_task(task_id)
         if found is None:
             raise NotFound("No such task.")
@@ -426,7 +438,10 @@ class MongoStore:
         by: str,
         at: datetime,
         by_username: str | None = None,
+        check_user: bool = False,
     ) -> ScanEvent:
+        if check_user:
+            await self._check_user(by, Role.ADMIN)
         found = await self.get_task(task_id)
         if found is None:
             raise NotFound("No such task.")

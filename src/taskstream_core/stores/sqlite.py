@@ -21,12 +21,13 @@ from typing import TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from .._stats import decision_bucket, percentile
-from .._store import NewTask, created_entry
+from .._store import NewTask, check_user_role, created_entry
 from ..errors import AlreadyDecided, Conflict, NotFound, ScanClosed, Unavailable
 from ..models import (
     EventType,
     HistoryEntry,
     ReviewerStats,
+    Role,
     Scan,
     ScanEvent,
     ScanStats,
@@ -277,6 +278,11 @@ class SQLiteStore:
             )
         return event
 
+    @staticmethod
+    def _check_user(conn: sqlite3.Connection, user_id: str, role: Role) -> None:
+        found = conn.execute("SELECT role FROM users WHERE id = ?", (user_id,)).fetchone()
+        check_user_role(None if found is None else found["role"], role)
+
     async def close_scan(self, scan_id: str, at: datetime) -> ScanEvent | None:
         def run(conn: sqlite3.Connection) -> ScanEvent | None:
             row = conn.execute("SELECT status FROM scans WHERE id = ?", (scan_id,)).fetchone()
@@ -301,8 +307,12 @@ class SQLiteStore:
         return int(seq or 0)
 
     # -- tasks ------------------------------------------------------------------------
-    async def create_task(self, task: NewTask) -> tuple[Task, ScanEvent | None]:
+    async def create_task(
+        self, task: NewTask, *, check_user: bool = False
+    ) -> tuple[Task, ScanEvent | None]:
         def run(conn: sqlite3.Connection) -> tuple[Task, ScanEvent | None]:
+            if check_user:
+                self._check_user(conn, task.worker_id, Role.WORKER)
             if task.idempotency_key is not None:
                 row = conn.execute(
                     f"SELECT {TASK_COLUMNS} FROM tasks"
@@ -346,8 +356,11 @@ class SQLiteStore:
         by: str,
         at: datetime,
         by_username: str | None = None,
+        check_user: bool = False,
     ) -> ScanEvent:
         def run(conn: sqlite3.Connection) -> ScanEvent:
+            if check_user:
+                self._check_user(conn, by, Role.ADMIN)
             row = conn.execute(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
             row = row.fetchone()
             if row is None:
@@ -409,8 +422,11 @@ class SQLiteStore:
         by: str,
         at: datetime,
         by_username: str | None = None,
+        check_user: bool = False,
     ) -> ScanEvent:
         def run(conn: sqlite3.Connection) -> ScanEvent:
+            if check_user:
+                self._check_user(conn, by, Role.ADMIN)
             row = conn.execute(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
             row = row.fetchone()
             if row is None:
