@@ -20,7 +20,7 @@ from . import errors
 from ._accounts import Accounts, LoginThrottle, Session
 from ._broker import Broker, Resync, ScanFollowing, open_broker, register_broker
 from ._export import export_csv, export_json
-from ._fanout import LiveObserver, ViewerClosed, ViewerLagged
+from ._fanout import LiveObserver
 from ._passwords import PasswordHasher
 from ._rbac import Permission, authorize, can
 from ._service import JoinResult, TaskPage, TaskStream
@@ -28,6 +28,7 @@ from ._session import ViewerSession
 from ._store import NewTask, Store, open_store, register_store
 from ._tokens import TokenIssuer, generate_secret
 from ._url import mask_url
+from ._viewer import ViewerClosed, ViewerLagged
 from .errors import TaskStreamError
 from .models import Principal, Role, Scan, ScanEvent, Task
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Self
 
-from ._fanout import ViewerClosed
 from ._service import JoinResult, TaskStream
 from ._validation import check_id
+from ._viewer import ViewerClosed
 from .models import Principal, ScanEvent
 
 __all__ = ["ViewerSession"]

@@ -13,7 +13,8 @@ from typing import Protocol
 import pytest
 
 from taskstream_core import Broker, Principal, Role, ScanEvent, ViewerClosed, ViewerLagged
-from taskstream_core._fanout import Fanout, Viewer
+from taskstream_core._fanout import Fanout
+from taskstream_core._viewer import Viewer
 from taskstream_core.models import EventType
 
 from .factories import fresh_id, scan_event, task_event

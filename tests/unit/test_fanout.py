@@ -10,7 +10,8 @@ from datetime import timedelta
 import pytest
 
 from taskstream_core import Principal, Resync, Role, ScanEvent, ViewerLagged, _fanout
-from taskstream_core._fanout import Fanout, Viewer
+from taskstream_core._fanout import Fanout
+from taskstream_core._viewer import Viewer
 from taskstream_core.brokers.memory import MemoryBroker
 from taskstream_core.models import Claim, EventType, utc_now
 from tests.conformance.factories import scan_event
