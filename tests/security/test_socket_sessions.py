@@ -49,6 +49,17 @@ def _sql(store_path: Path, statement: str, *args: object) -> None:
         db.execute(statement, args)
 
 
+def _admin_to_demote(server: ServerProcess) -> Account:
+    """A new admin account of its own, for a test that changes its role behind the server."""
+    return register_sync(
+        server.base_url,
+        f"demoted-{uuid.uuid4().hex[:8]}",
+        PASSWORD,
+        role="admin",
+        invite_code=TEST_INVITE_CODE,
+    )
+
+
 async def logout_race(
     host: str, port: int, api: Api, username: str, scan: str, *, rounds: int = len(LOGOUT_AFTER)
 ) -> list[str]:
@@ -113,13 +124,7 @@ async def test_a_demoted_admin_socket_is_refused_and_dropped(
 ) -> None:
     """An admin's socket, once the account is a worker's, decides nothing: the next event is
     answered ``unauthorized`` and the socket is disconnected, as HTTP refuses the token."""
-    admin = register_sync(
-        server.base_url,
-        f"demoted-{uuid.uuid4().hex[:8]}",
-        PASSWORD,
-        role="admin",
-        invite_code=TEST_INVITE_CODE,
-    )
+    admin = _admin_to_demote(server)
     scan = await new_scan(api, admin)
     submitted = await api.post(
         f"/api/scans/{scan}/tasks", {"content": "decide me"}, token=users.worker.token
@@ -171,13 +176,7 @@ async def test_a_demoted_admin_hears_unauthorized_where_the_event_would_fail_any
     """The core checks the account where it changes a task; an event that fails before that
     (an invalid payload, a task decided already) still answers a demoted admin
     ``unauthorized``, not its own error, and drops the socket."""
-    admin = register_sync(
-        server.base_url,
-        f"demoted-{uuid.uuid4().hex[:8]}",
-        PASSWORD,
-        role="admin",
-        invite_code=TEST_INVITE_CODE,
-    )
+    admin = _admin_to_demote(server)
     scan = await new_scan(api, admin)
     submitted = await api.post(
         f"/api/scans/{scan}/tasks", {"content": "decided"}, token=users.worker.token
