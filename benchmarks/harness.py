@@ -11,6 +11,7 @@ the tokens as it verifies any other.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -162,14 +163,27 @@ class Server:
     synchronous: str = "full"
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    #: The store's file name in ``place``.
+    store_name: str = "bench.db"
+    #: A file in ``place`` for the server's output; None: this process's own.
+    log_name: str | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    @property
     def store_url(self) -> str:
-        url = f"sqlite:///{self.place / 'bench.db'}"
+        url = f"sqlite:///{self.place / self.store_name}"
         return url if self.synchronous == "full" else f"{url}?synchronous={self.synchronous}"
 
     def start(self) -> None:
@@ -187,7 +201,11 @@ class Server:
             if not k.startswith("TASKSTREAM_") or k == "TASKSTREAM_FAST_PATH"
         }
         env |= {"TASKSTREAM_JWT_SECRET": SECRET, "TASKSTREAM_ADMIN_INVITE_CODE": INVITE}
-        self.process = subprocess.Popen(args, env=env, cwd=self.place, stdin=subprocess.DEVNULL)
+        with contextlib.ExitStack() as files:
+            out = None if self.log_name is None else files.enter_context(self.log_path.open("wb"))
+            self.process = subprocess.Popen(
+                args, env=env, cwd=self.place, stdin=subprocess.DEVNULL, stdout=out, stderr=out
+            )
         try:
             wait_healthy(
                 self.process,
@@ -198,6 +216,16 @@ class Server:
         except BaseException:
             self.stop()
             raise
+
+    @property
+    def log_path(self) -> Path:
+        return self.place / (self.log_name or "server.log")
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The end of the server's output (with ``log_name``), for an error message."""
+        if self.log_name is None or not self.log_path.is_file():
+            return "(its output is this process's)"
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def pids(self) -> list[int]:
         """The processes that serve (with --workers, the workers, not their supervisor)."""

@@ -50,7 +50,6 @@ import multiprocessing.connection
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -66,8 +65,8 @@ from typing import Any
 import aiohttp
 import socketio
 
-from . import presence
-from .harness import INVITE, SECRET, cpu_seconds, free_port, machine_busy_seconds, rss_bytes
+from . import harness, presence
+from .harness import INVITE, cpu_seconds, machine_busy_seconds, rss_bytes
 
 # Throwaway credentials of a throwaway server on 127.0.0.1.
 PASSWORD = "soak password"  # noqa: S105
@@ -80,40 +79,18 @@ DRAIN_SECONDS = 30.0
 
 # -- the server ------------------------------------------------------------------------------
 @dataclass
-class Server:
-    place: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
+class Server(harness.Server):
+    """The benchmarks' server on ``soak.db``, its output in ``server.log``, and the gauges
+    the soak reads."""
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+    store_name: str = "soak.db"
+    log_name: str | None = "server.log"
 
     def start(self) -> None:
-        args = [sys.executable, "-m", "taskstream_server", "--host", "127.0.0.1"]
-        args += ["--port", str(self.port), "--log-level", "warning"]
-        args += ["--store", f"sqlite:///{self.place / 'soak.db'}"]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TASKSTREAM_")}
-        env |= {"TASKSTREAM_JWT_SECRET": SECRET, "TASKSTREAM_ADMIN_INVITE_CODE": INVITE}
-        with (self.place / "server.log").open("wb") as log:
-            self.process = subprocess.Popen(
-                args, env=env, cwd=self.place, stdin=subprocess.DEVNULL, stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and self.alive:
-            if self.healthy():
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"the server did not start:\n{self.log_tail()}")
+        try:
+            super().start()
+        except (RuntimeError, TimeoutError) as exc:
+            raise RuntimeError(f"the server did not start ({exc}):\n{self.log_tail()}") from exc
 
     def healthy(self) -> bool:
         try:
@@ -144,23 +121,6 @@ class Server:
 
     def fds(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
-
-    def log_tail(self, lines: int = 30) -> str:
-        path = self.place / "server.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> int | None:
-        """SIGTERM by PID and the exit code (None if it had died already)."""
-        if not self.alive:
-            return None
-        process = self.process
-        assert process is not None
-        os.kill(self.pid, signal.SIGTERM)
-        try:
-            return process.wait(60)
-        except subprocess.TimeoutExpired:
-            os.kill(self.pid, signal.SIGKILL)
-            return process.wait(10)
 
 
 class Sampler(threading.Thread):
@@ -563,7 +523,7 @@ class Run:
                 if process.is_alive() and process.pid is not None:
                     os.kill(process.pid, signal.SIGKILL)
             alive = self.server.alive
-            self.result["server_exit"] = self.server.stop()
+            self.result["server_exit"] = self.server.stop() if alive else None
             if not alive:
                 print(f"the server died; the end of its log:\n{self.server.log_tail()}")
         self.result["config"]["loadavg_at_end"] = list(os.getloadavg())
