@@ -17,6 +17,7 @@ import pytest
 from taskstream_core import Broker, Principal, Scan, ScanEvent, Task, TaskStream
 from taskstream_core._claims import ClaimRegistry
 from taskstream_core.brokers.memory import MemoryClaimRegistry
+from taskstream_core.brokers.redis import RedisBroker
 from taskstream_core.errors import AlreadyDecided, Conflict, InvalidRequest, NotFound
 from taskstream_core.models import Claim, EventType, utc_now
 from taskstream_core.testing import sign_up
@@ -295,6 +296,35 @@ async def test_concurrent_claim_next_hands_out_different_tasks(
     assert sorted(c.task_id for c in claims) == sorted(handed)
     assert len({c.admin_id for c in claims}) == len(admins)
     assert all(claim is not None and claim.task_id == task.id for task, claim in answers if task)
+
+
+async def test_a_claim_changed_after_the_version_key_is_lost_still_reaches_the_admins(
+    deployment: Deployment, app: TaskStream, ada: Principal, bea: Principal, wes: Principal
+) -> None:
+    """Redis: with only ``<prefix>:claims:version`` gone (evicted, deleted, or a Redis
+    restarted without persistence), the next changes of a task's claim still take versions
+    above the task's earlier ones, so the admins watching it on every process get them."""
+    broker = app.broker
+    if not isinstance(broker, RedisBroker):
+        pytest.skip("the version counter is a Redis key")
+    other = await deployment.start()
+    scan = await app.create_scan(ada, "lost version")
+    (task,) = await submit(app, wes, scan, 1)
+    watchers = [await join_as(process, bea, scan.id) for process in (app, other)]
+    await app.claim_task(ada, task.id)
+    await app.release_task(ada, task.id)
+    released = [await watcher.wait_for(claimed(task, None)) for watcher in watchers]
+    assert await broker.redis.delete(f"{broker.prefix}:claims:version") == 1
+    since = asyncio.get_running_loop().time()
+    claim = await app.claim_task(ada, task.id)
+    for watcher, before in zip(watchers, released, strict=True):
+        event = await watcher.wait_for(claimed(task, ada), after=since)
+        assert event.claim == claim
+        assert event.claim_version > before.claim_version
+    await app.release_task(ada, task.id)  # the counter goes on from the new start
+    for watcher in watchers:
+        await watcher.wait_for(claimed(task, None), after=since)
+        watcher.close()
 
 
 # -- the registries' versions ----------------------------------------------------------------

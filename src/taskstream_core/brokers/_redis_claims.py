@@ -10,11 +10,27 @@ Four keys per deployment (``<prefix>`` as the broker's channel):
   :meth:`RedisClaimRegistry.expire` sweeps;
 - ``<prefix>:claims:version`` — integer, the version of the latest change of
   any claim: each change a script applies (a claim taken, renewed or moved
-  away, released, ended or expired) ``INCR``s it and answers the new value
-  with its outcome. One counter for every task, so a task's changes carry
+  away, released, ended or expired) ``INCR``s it, raises it to Redis's clock
+  in microseconds (``TIME``) when it is below, and answers the new value with
+  its outcome. One counter for every task, so a task's changes carry
   strictly increasing versions across processes; it is a key of its own,
   apart from the claims, so it outlives the claims it numbered, and being a
   single integer it needs no TTL or cleanup.
+
+The clock is the floor for the case where this key alone is lost (evicted,
+deleted, or a Redis restarted without persistence): ``INCR`` would start
+again at 1, below the versions the fan-outs of every process remember for a
+task (see ``CLAIM_VERSION_SECONDS``), and they would drop the task's next
+announcements. Floored at the clock, the first version after the loss is
+above every version before it, as long as Redis's clock does not go back.
+(The counter runs ahead of the clock only when changes come faster than one
+a microsecond, such as a sweep ending many claims in one script, and then by
+about that many microseconds: a loss within that moment is the one other
+exception.) Versions are therefore large numbers (microseconds since 1970,
+about 1.8e15), not consecutive ones: exact in Lua's doubles (below 2**53) and
+in Python's ints, and they stay inside the deployment
+(``ScanEvent.to_record``, never an envelope). ``TIME`` before a write needs
+scripts replicated by their effects, as every Redis since 5.0 does.
 
 A script runs alone on the server: of concurrent claims of a task, one sees it
 free and takes it, the others see it held. An expired claim counts as absent
@@ -40,18 +56,37 @@ __all__ = ["RedisClaimRegistry"]
 
 _T = TypeVar("_T")
 
-# Each drop() and each take is a change: it INCRs the version counter (KEYS[4]) and
-# answers the new version.
-_DROP = """
+# Each drop() and each take is a change: it takes the next version from the counter
+# (KEYS[4]) and answers it. bump() INCRs the counter, then raises it to Redis's clock in
+# microseconds when below (see the module's docstring). The value is SET as a string of digits
+# (%.0f): Lua's own tostring() gives "1.7650000001235e+15", and how Redis turns a Lua
+# number argument into a string has varied between releases.
+_BUMP = """
+local function bump()
+  local v = redis.call('INCR', KEYS[4])
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  if v < now then
+    redis.call('SET', KEYS[4], string.format('%.0f', now))
+    v = now
+  end
+  return v
+end
+"""
+
+_DROP = (
+    _BUMP
+    + """
 local function drop(claims, held, expiry, task, rec)
   local c = cjson.decode(rec)
   redis.call('HDEL', claims, task)
   redis.call('ZREM', expiry, task)
   local f = cjson.encode({c.scan_id, c.admin_id})
   if redis.call('HGET', held, f) == task then redis.call('HDEL', held, f) end
-  return redis.call('INCR', KEYS[4])
+  return bump()
 end
 """
+)
 
 _TAKE = (
     _DROP
@@ -78,7 +113,7 @@ local function take(claims, held, expiry, task, scan, admin, rec, now, exp)
   redis.call('HSET', claims, task, rec)
   redis.call('HSET', held, mine, task)
   redis.call('ZADD', expiry, exp, task)
-  return {'ok', rec, released, redis.call('INCR', KEYS[4]), released_version}
+  return {'ok', rec, released, bump(), released_version}
 end
 """
 )
@@ -166,7 +201,9 @@ class RedisClaimRegistry:
 
     Made by ``RedisBroker.claim_registry()``; it uses the broker's connection
     pool, so it works while the broker is started. Clocks of the processes must
-    agree (NTP): expiry compares ``expires_at`` with the caller's time.
+    agree (NTP): expiry compares ``expires_at`` with the caller's time. Redis's
+    own clock must not go back: it is the floor of the versions (see the
+    module's docstring).
 
     Args:
         client: Returns the started broker's Redis client.
@@ -340,8 +377,11 @@ class RedisClaimRegistry:
     async def version(self) -> int:
         """Read the version of the latest change, to any task.
 
+        Every later change takes a higher one, even after the counter's key is lost.
+
         Returns:
-            The version; 0 before the first change.
+            The version; 0 before the first change, and after the counter's key is
+            lost until the next change.
 
         Raises:
             Unavailable: Redis cannot be reached.

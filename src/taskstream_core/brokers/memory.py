@@ -74,7 +74,9 @@ class MemoryClaimRegistry:
 
     Versions come from one counter of the registry: each change of any task's
     claim takes the next number, so a task's changes carry increasing versions.
-    The counter is a single number, kept for the registry's lifetime.
+    The counter is a single number, kept for the registry's lifetime: it is lost
+    only with the process, and so with the fan-out that remembers its versions
+    (unlike Redis's counter, which is floored at Redis's clock for that reason).
     """
 
     def __init__(self) -> None:
