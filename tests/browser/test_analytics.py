@@ -1,6 +1,7 @@
 """The admin's analytics pane: per-minute figures that agree with each other, the v2 figures
-(decisions per minute, reviewers, oldest pending age, time to empty), and the Workers table
-as a keyboard-reachable control that picks a worker for the grid."""
+(decisions per minute, reviewers, oldest pending age, time to empty), the Workers table
+as a keyboard-reachable control that picks a worker for the grid, long usernames shown
+whole in both tables, and table rows kept in place across new figures."""
 
 from __future__ import annotations
 
@@ -215,12 +216,12 @@ def test_workers_table_fits_and_picks_a_worker_by_keyboard_and_click(
 #: An admin's username of the longest length the contract allows, with dots to break at.
 LONG_REVIEWER = "ada.lovelace.reviews.everything2"
 
-#: How the reviewer's name cell shows its name: whether its text is cut (by the cell, the
-#: table or the pane), and the text as rendered.
+#: How a name cell of the analytics tables shows its name (``[selector of the name
+#: elements, name]``): whether its text is cut (by the cell, the table or the pane), and the
+#: text as rendered.
 NAME_SHOWN_JS = """
-(name) => {
-  const el = [...document.querySelectorAll('.reviewer-table tbody .an-name-text')]
-    .find(e => e.textContent === name);
+([selector, name]) => {
+  const el = [...document.querySelectorAll(selector)].find(e => e.textContent === name);
   if (!el) return null;
   const cell = el.closest('th');
   const box = cell.getBoundingClientRect();
@@ -244,6 +245,25 @@ NAME_SHOWN_JS = """
 """
 
 
+def check_name_shown(page: Page, selector: str, name: str, label: str) -> None:
+    """Assert that the name element (``selector``) showing ``name`` shows it whole: every
+    character, every line inside its cell, nothing cutting it, no ellipsis.
+
+    Args:
+        page: An admin scan page with the analytics pane.
+        selector: The name elements of one table (``.worker-table tbody .an-worker``).
+        name: The username.
+        label: What the failure messages name (window size).
+    """
+    shown = page.evaluate(NAME_SHOWN_JS, [selector, name])
+    where = f"{label}: {shown}"
+    assert shown is not None, where
+    assert shown["text"] == name, where
+    assert shown["outside"] == 0, where
+    assert shown["clippers"] == [], where
+    assert shown["ellipsis"] != "ellipsis", where
+
+
 def test_the_reviewers_table_shows_long_usernames_whole(
     open_page: OpenPage, server: ServerProcess, accounts: Accounts, artifacts: Path
 ) -> None:
@@ -264,15 +284,116 @@ def test_the_reviewers_table_shows_long_usernames_whole(
     for width, height in ((1366, 768), (390, 844)):
         page.set_viewport_size({"width": width, "height": height})
         settle(page)
-        # In one script: the table is rebuilt whenever new figures arrive.
-        shown = page.evaluate(NAME_SHOWN_JS, LONG_REVIEWER)
-        where = f"{width}x{height}: {shown}"
-        assert shown is not None, where
-        assert shown["text"] == LONG_REVIEWER, where
-        assert shown["outside"] == 0, where
-        assert shown["clippers"] == [], where
-        assert shown["ellipsis"] != "ellipsis", where
+        check_name_shown(
+            page, ".reviewer-table tbody .an-name-text", LONG_REVIEWER, f"{width}x{height}"
+        )
         check_analytics_geometry(page, f"long reviewer name, {width}x{height}")
         page.locator(".reviewer-table").screenshot(
             path=str(artifacts / f"analytics-long-reviewer-{width}x{height}.png")
         )
+
+
+def test_the_workers_table_shows_long_usernames_whole(
+    crowd: tuple[str, list[Account]], open_page: OpenPage, accounts: Accounts, artifacts: Path
+) -> None:
+    """A worker with a 32-character username: the Workers table shows the whole name on
+    its button (wrapped on narrow panes, never cut with an ellipsis) at 1366x768 and on a
+    390x844 phone, and the pane still neither scrolls sideways nor makes the page scroll."""
+    scan, _ = crowd
+    page = open_page(f"/admin/scans/{scan}", accounts.admin, width=1366, height=768).page
+    expect(page.locator(".worker-table .an-worker", has_text=LONG_NAME)).to_have_count(1)
+    for width, height in ((1366, 768), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        settle(page)
+        check_name_shown(page, ".worker-table tbody .an-worker", LONG_NAME, f"{width}x{height}")
+        check_analytics_geometry(page, f"long worker name, {width}x{height}")
+        page.locator(".worker-table").screenshot(
+            path=str(artifacts / f"analytics-long-worker-{width}x{height}.png")
+        )
+
+
+#: Mark each row of both tables with a property of the page's own (``[property, value]``):
+#: a row made again does not have it.
+MARK_ROWS_JS = """
+([key, value]) => {
+  for (const row of document.querySelectorAll('.worker-table tbody tr, .reviewer-table tbody tr'))
+    row[key] = value;
+}
+"""
+
+#: Each row of one table (``[selector, property]``): its name, and the property's value.
+ROWS_JS = """
+([selector, key]) => [...document.querySelectorAll(selector + ' tbody tr')]
+  .map(row => [row.querySelector('th').textContent, row[key] ?? null])
+"""
+
+
+def decide_anyway(server: ServerProcess, admin: Account, task_id: str, decision: str) -> None:
+    """Decide a task over HTTP as ``admin``, also when the page's admin holds it
+    (``override``); fails the test on any error."""
+    status, body = call_sync(
+        server.base_url,
+        "POST",
+        f"/api/tasks/{task_id}/decision",
+        {"decision": decision, "override": True},
+        admin.token,
+    )
+    assert status == 200, body
+
+
+def test_the_tables_keep_their_rows_across_new_figures(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """New figures (``scan:stats``) update the Workers and Reviewers tables in place: a row
+    keeps its element (a property set on it in the page survives) while its figures change,
+    a new worker or reviewer adds a row in its place by rank, and the rows stay in order."""
+    url = server.base_url
+    admin, other = accounts.admin, accounts.admin2
+    wren, kit = accounts.workers[0], accounts.workers[1]
+    scan = new_scan(url, admin, "Rows kept in place")
+    rng = random.Random(13)
+    tasks = submit_many(url, scan, [wren], [submission(rng, i) for i in range(4)], threads=1)
+    decide(server, admin, tasks[0]["id"], "validated")
+    page = open_page(f"/admin/scans/{scan}", admin, width=1366, height=768).page
+    reviewers = page.locator(".reviewer-table tbody tr")
+    workers = page.locator(".worker-table tbody tr")
+    expect(reviewers).to_have_count(1)
+    expect(reviewers.first.locator("th, td").nth(1)).to_have_text("1")
+    expect(workers.first.locator("td").first).to_have_text("4")
+    page.evaluate(MARK_ROWS_JS, ["keptRow", "first"])
+
+    # New figures for the same people: the same rows, new values.
+    decide(server, admin, tasks[1]["id"], "refused")
+    submit_many(url, scan, [wren], [submission(rng, 10)])
+    expect(reviewers.first.locator("th, td").nth(1)).to_have_text("2")
+    expect(reviewers.first.locator("td").nth(2)).to_have_text("1")
+    expect(workers.first.locator("td").first).to_have_text("5")
+    assert page.evaluate(ROWS_JS, [".reviewer-table", "keptRow"]) == [[admin.username, "first"]]
+    assert page.evaluate(ROWS_JS, [".worker-table", "keptRow"]) == [[wren.username, "first"]]
+
+    # A new reviewer and a new worker: rows added in their places by rank, the others kept.
+    # The page's admin holds the task it shows as current: the other admin overrides.
+    decide_anyway(server, other, tasks[2]["id"], "validated")
+    more = submit_many(url, scan, [kit], [submission(rng, 20 + i) for i in range(7)], threads=1)
+    expect(reviewers).to_have_count(2)
+    expect(workers.first.locator("th")).to_have_text(kit.username)
+    expect(workers.first.locator("td").first).to_have_text("7")
+    assert page.evaluate(ROWS_JS, [".reviewer-table", "keptRow"]) == [
+        [admin.username, "first"],
+        [other.username, None],
+    ]
+    assert page.evaluate(ROWS_JS, [".worker-table", "keptRow"]) == [
+        [kit.username, None],
+        [wren.username, "first"],
+    ]
+
+    # The other reviewer overtakes: the two rows swap, each keeping its element.
+    page.evaluate(MARK_ROWS_JS, ["keptRow2", "second"])
+    decide_anyway(server, other, tasks[3]["id"], "refused")
+    decide_anyway(server, other, more[0]["id"], "validated")
+    expect(reviewers.first.locator("th")).to_have_text(other.username)
+    expect(reviewers.first.locator("th, td").nth(1)).to_have_text("3")
+    assert page.evaluate(ROWS_JS, [".reviewer-table", "keptRow2"]) == [
+        [other.username, "second"],
+        [admin.username, "second"],
+    ]

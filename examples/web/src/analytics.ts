@@ -1,9 +1,11 @@
 // The analytics panel, live from `scan:stats`: counts, acceptance rate, submissions and
 // decisions in the last minute, oldest pending age, time to empty, decision latency, a bar
 // chart of submissions over the last 15 minutes, and the per-worker and per-reviewer tables.
-// A worker's row is a toggle: it asks the page to show only that worker's tasks.
+// A worker's row is a toggle: it asks the page to show only that worker's tasks. The tables
+// keep their rows by worker or admin id and change only what the new figures change
+// (`scan:stats` comes up to twice a second); both show usernames whole, wrapped.
 import "./analytics.css";
-import { clear, h, icon, setText, type Child } from "./dom";
+import { append, clear, h, icon, setText, type Child } from "./dom";
 import type { ReviewerStats, Stats, WorkerStats } from "./types";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -101,10 +103,82 @@ function table(cls: string, caption: string, heads: [string, string][]): { table
   return { table: el, body };
 }
 
-interface WorkerRow {
+/** One row of a table kept by `KeyedRows`: its element, its name cell's text, its figure cells. */
+interface TableRow {
   row: HTMLTableRowElement;
-  button: HTMLButtonElement;
+  /** The element the name is shown in (a worker's button, a reviewer's span). */
+  name: HTMLElement;
+  /** The name shown, so an unchanged one is left alone. */
+  shown: string | null;
   cells: HTMLTableCellElement[];
+}
+
+/**
+ * The rows of a table body kept in place by key (a worker's or an admin's id): new
+ * figures add, update (only the cells whose text changed), move and remove rows, never
+ * rebuild the body, so a row keeps its element, its focus and its selection.
+ */
+class KeyedRows<R extends TableRow> {
+  readonly rows = new Map<string, R>();
+  private readonly empty: HTMLTableRowElement;
+
+  /**
+   * @param body The table body the rows live in.
+   * @param emptyText What the body says when there are no rows.
+   * @param columns How many columns the table has (the empty row spans them).
+   * @param make Makes the row of a key (its cells empty).
+   */
+  constructor(
+    private readonly body: HTMLTableSectionElement,
+    emptyText: string,
+    columns: number,
+    private readonly make: (key: string) => R,
+  ) {
+    this.empty = h("tr", null, h("td", { class: "an-empty", text: emptyText, attrs: { colspan: String(columns) } }));
+  }
+
+  /**
+   * Show one row per entry, in the order given.
+   *
+   * @param entries Each row's key, name and figure texts (one per figure cell).
+   */
+  render(entries: readonly { key: string; name: string; figures: readonly string[] }[]): void {
+    const focused = document.activeElement;
+    const keep = new Set(entries.map((entry) => entry.key));
+    for (const [key, row] of this.rows) {
+      if (!keep.has(key)) {
+        row.row.remove();
+        this.rows.delete(key);
+      }
+    }
+    if (!entries.length) {
+      if (this.empty.parentNode !== this.body) this.body.append(this.empty);
+      return;
+    }
+    this.empty.remove();
+    entries.forEach((entry, index) => {
+      let row = this.rows.get(entry.key);
+      if (!row) {
+        row = this.make(entry.key);
+        this.rows.set(entry.key, row);
+      }
+      if (row.shown !== entry.name) {
+        clear(row.name);
+        append(row.name, ...breakable(entry.name));
+        row.shown = entry.name;
+      }
+      row.cells.forEach((cell, i) => setText(cell, entry.figures[i] ?? ""));
+      if (this.body.children[index] !== row.row) this.body.insertBefore(row.row, this.body.children[index] ?? null);
+    });
+    // Moving a row blurs a focused button inside it: give the focus back.
+    if (focused instanceof HTMLElement && document.activeElement !== focused && this.body.contains(focused)) {
+      focused.focus({ preventScroll: true });
+    }
+  }
+}
+
+interface WorkerRow extends TableRow {
+  name: HTMLButtonElement;
 }
 
 export class AnalyticsPanel {
@@ -115,9 +189,8 @@ export class AnalyticsPanel {
   private readonly peak: HTMLElement;
   private readonly bars: SVGRectElement[] = [];
   private readonly chart: SVGSVGElement;
-  private readonly workerBody: HTMLTableSectionElement;
-  private readonly reviewerBody: HTMLTableSectionElement;
-  private readonly workerRows = new Map<string, WorkerRow>();
+  private readonly workerRows: KeyedRows<WorkerRow>;
+  private readonly reviewerRows: KeyedRows<TableRow>;
   private readonly onWorkerSelect: ((workerId: string | null) => void) | undefined;
   private readonly ticker: number;
   private selected: string | null = null;
@@ -155,11 +228,11 @@ export class AnalyticsPanel {
     const workers = table("worker-table", "Workers", [
       ["Worker", "Worker (choose one to show only their tasks)"], ["Sent", "Submitted"],
       ["OK", "Validated"], ["No", "Refused"], ["Rate", "Acceptance rate"]]);
-    this.workerBody = workers.body;
+    this.workerRows = new KeyedRows(workers.body, "No submissions yet", 5, (id) => this.workerRow(id));
     const reviewers = table("reviewer-table", "Reviewers", [
       ["Reviewer", "Reviewer"], ["Done", "Decisions that stand"], ["OK", "Validated"],
       ["No", "Refused"], ["Undo", "Decisions undone"], ["p50", "Median decision time"]]);
-    this.reviewerBody = reviewers.body;
+    this.reviewerRows = new KeyedRows(reviewers.body, "No decisions yet", 6, (id) => reviewerRow(id));
     this.el = h(
       "aside",
       // Focusable: when the pane scrolls, the keyboard scrolls it (axe scrollable-region-focusable).
@@ -184,7 +257,7 @@ export class AnalyticsPanel {
       h("div", { class: "an-table-wrap" }, workers.table),
       h("div", { class: "an-table-wrap" }, reviewers.table),
     );
-    this.workerBody.addEventListener("click", (event) => {
+    workers.body.addEventListener("click", (event) => {
       const row = (event.target as Element).closest<HTMLTableRowElement>("tr[data-worker-id]");
       if (!row || (event.target as Element).closest("button")) return; // the button handles itself
       row.querySelector("button")?.click();
@@ -205,7 +278,7 @@ export class AnalyticsPanel {
    */
   selectWorker(workerId: string | null): void {
     this.selected = workerId;
-    for (const [id, { row, button }] of this.workerRows) {
+    for (const [id, { row, name: button }] of this.workerRows.rows) {
       const on = id === workerId;
       button.setAttribute("aria-pressed", String(on));
       row.classList.toggle("is-selected", on);
@@ -265,34 +338,25 @@ export class AnalyticsPanel {
     setText(this.figures.oldest, since === null ? "—" : duration((Date.now() - Date.parse(since)) / 1000));
   }
 
+  /** The Workers table: most submissions first, rows kept in place (`KeyedRows`). */
   private renderWorkers(workers: WorkerStats[]): void {
     const sorted = [...workers].sort((a, b) => b.submitted - a.submitted || a.username.localeCompare(b.username));
-    const focused = document.activeElement;
-    const keep = new Set(sorted.map((w) => w.worker_id));
-    for (const [id, entry] of this.workerRows) {
-      if (!keep.has(id)) { entry.row.remove(); this.workerRows.delete(id); }
-    }
-    if (!sorted.length) {
-      clear(this.workerBody);
-      this.workerBody.append(h("tr", null, h("td", { class: "an-empty", text: "No submissions yet", attrs: { colspan: "5" } })));
-      return;
-    }
-    this.workerBody.querySelector(".an-empty")?.closest("tr")?.remove();
-    sorted.forEach((w, index) => {
-      let entry = this.workerRows.get(w.worker_id);
-      if (!entry) entry = this.workerRow(w.worker_id);
+    this.workerRows.render(sorted.map((w) => {
       const decided = w.validated + w.refused;
-      setText(entry.button, w.username);
-      entry.button.title = `${w.username}: show only their tasks`;
-      entry.cells.forEach((cell, i) => setText(cell, [num(w.submitted), num(w.validated), num(w.refused), decided ? pct(w.validated / decided) : "—"][i]!));
-      if (this.workerBody.children[index] !== entry.row) this.workerBody.insertBefore(entry.row, this.workerBody.children[index] ?? null);
-    });
-    // Moving a row blurs a focused button inside it: give the focus back.
-    if (focused instanceof HTMLElement && document.activeElement !== focused && this.workerBody.contains(focused)) {
-      focused.focus({ preventScroll: true });
+      return {
+        key: w.worker_id,
+        name: w.username,
+        figures: [num(w.submitted), num(w.validated), num(w.refused), decided ? pct(w.validated / decided) : "—"],
+      };
+    }));
+    for (const w of sorted) {
+      const button = this.workerRows.rows.get(w.worker_id)?.name;
+      const title = `${w.username}: show only their tasks`;
+      if (button && button.title !== title) button.title = title;
     }
   }
 
+  /** A new, empty row of the Workers table: its name is a toggle that picks the worker. */
   private workerRow(workerId: string): WorkerRow {
     const button = h("button", { class: "an-worker", attrs: { type: "button", "aria-pressed": String(this.selected === workerId) } });
     button.addEventListener("click", () => {
@@ -303,25 +367,24 @@ export class AnalyticsPanel {
     const cells = [h("td"), h("td"), h("td"), h("td")];
     const row = h("tr", { data: { workerId } }, h("th", { class: "an-name", attrs: { scope: "row" } }, button), ...cells);
     row.classList.toggle("is-selected", this.selected === workerId);
-    const entry = { row, button, cells };
-    this.workerRows.set(workerId, entry);
-    return entry;
+    return { row, name: button, shown: null, cells };
   }
 
+  /** The Reviewers table: most decisions first, rows kept in place (`KeyedRows`). */
   private renderReviewers(reviewers: ReviewerStats[]): void {
-    clear(this.reviewerBody);
     const sorted = [...reviewers].sort((a, b) => b.decided - a.decided || a.username.localeCompare(b.username));
-    for (const r of sorted) {
-      this.reviewerBody.append(h("tr", null,
-        h("th", { class: "an-name", attrs: { scope: "row" } }, h("span", { class: "an-name-text" }, ...breakable(r.username))),
-        h("td", { text: num(r.decided) }),
-        h("td", { text: num(r.validated) }),
-        h("td", { text: num(r.refused) }),
-        h("td", { text: num(r.undone) }),
-        h("td", { text: seconds(r.decision_seconds_p50) })));
-    }
-    if (!sorted.length) {
-      this.reviewerBody.append(h("tr", null, h("td", { class: "an-empty", text: "No decisions yet", attrs: { colspan: "6" } })));
-    }
+    this.reviewerRows.render(sorted.map((r) => ({
+      key: r.admin_id,
+      name: r.username,
+      figures: [num(r.decided), num(r.validated), num(r.refused), num(r.undone), seconds(r.decision_seconds_p50)],
+    })));
   }
+}
+
+/** A new, empty row of the Reviewers table. */
+function reviewerRow(adminId: string): TableRow {
+  const name = h("span", { class: "an-name-text" });
+  const cells = [h("td"), h("td"), h("td"), h("td"), h("td")];
+  const row = h("tr", { data: { adminId } }, h("th", { class: "an-name", attrs: { scope: "row" } }, name), ...cells);
+  return { row, name, shown: null, cells };
 }

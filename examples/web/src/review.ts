@@ -2,7 +2,8 @@
 // task, claims, deciding (with override), undo, and decisions that wait for the link.
 //
 // Each reviewer has a current task of their own: the focused card, claimed
-// (`task:claim_next` after each decision, `task:claim` when the reviewer moves).
+// (`task:claim_next` after each decision, `task:claim` when the reviewer moves); a task
+// whose decision waits in the outbox is never made the current one.
 // Cards another admin holds say so, and deciding one asks first (then
 // `override: true`). Decisions can be taken back for the undo window (Undo, Z).
 // A decision that cannot reach the server waits in the admin's outbox
@@ -165,21 +166,77 @@ export class ReviewFlow {
    * Move on from `after` (decided, or its card left; `index` its place in the queue):
    * the focus goes at once to the next card nobody else holds, and `task:claim_next`
    * makes the server's choice this reviewer's current task (unless the reviewer moved
-   * meanwhile).
+   * meanwhile). A task with a decision waiting in this admin's outbox is never the next
+   * one, whether the grid or the server picks it.
    */
   async advance(after: string | null, index: number): Promise<void> {
     const grid = this.grid;
     if (!grid) return;
     const token = ++this.moves;
-    const guess = grid.candidate(index, (id) => id === after || this.extras.has(id) || this.claims.other(id) !== null);
+    const queued = this.queuedTasks();
+    const guess = grid.candidate(index, (id) => id === after || queued.has(id) || this.extras.has(id) || this.claims.other(id) !== null);
     if (guess) grid.focusTask(guess);
     if (!this.ctx.live.socket.connected) return;
-    let ack = await this.ctx.live.claimNext(this.scanId, after);
-    if (ack.ok && !ack.task && after) ack = await this.ctx.live.claimNext(this.scanId, null); // past the last: from the oldest
-    if (this.disposed || token !== this.moves || !ack.ok || !ack.task || !ack.claim) return;
-    this.page.upsert(ack.task);
-    this.claims.set(ack.task.id, ack.claim);
-    grid.focusTask(ack.task.id);
+    const next = await this.claimNext(after, token);
+    if (this.disposed || token !== this.moves || !next) return;
+    this.page.upsert(next.task);
+    this.claims.set(next.task.id, next.claim);
+    grid.focusTask(next.task.id);
+  }
+
+  /** The tasks of this scan with a decision waiting in this admin's outbox. */
+  private queuedTasks(): Set<string> {
+    return new Set(this.outbox.list(this.scanId).map((item) => item.payload.task_id));
+  }
+
+  /**
+   * Claim the next task after `after` (`task:claim_next`), from the oldest once past the
+   * last, stepping over tasks with a queued decision: the server does not know of those
+   * (they are pending there), so each one answered is asked past (`after_task_id`: the
+   * server moves this admin's claim to the next one). `after` itself, answered from the
+   * oldest before its decision is stored, is stepped over the same way. The server never
+   * wraps around, so each pass ends; there are at most two (from `after`, then from the
+   * oldest), and a pass stops should the server answer a task twice. When no other task
+   * is left, or the reviewer moved meanwhile (`token` is stale), the claim on the last
+   * task stepped over is released.
+   *
+   * Args:
+   *   after: The task to look past (null: from the oldest).
+   *   token: The move this call is for.
+   *
+   * Returns:
+   *   The task now claimed and its claim, or null (none left, an error, or the reviewer
+   *   moved).
+   */
+  private async claimNext(after: string | null, token: number): Promise<{ task: Task; claim: Claim } | null> {
+    let from = after;
+    let wrapped = after === null;
+    let skipped: string | null = null;
+    let found: { task: Task; claim: Claim } | null = null;
+    const seen = new Set<string>(); // the tasks stepped over in this pass
+    while (!this.disposed && token === this.moves) {
+      const ack = await this.ctx.live.claimNext(this.scanId, from);
+      if (!ack.ok) break;
+      if (!ack.task || !ack.claim) {
+        if (wrapped) break;
+        wrapped = true; // past the last: from the oldest
+        from = null;
+        seen.clear();
+        continue;
+      }
+      if (ack.task.id !== after && !this.queuedTasks().has(ack.task.id)) {
+        found = { task: ack.task, claim: ack.claim };
+        skipped = null; // that claim replaced the one on the task stepped over
+        break;
+      }
+      this.page.upsert(ack.task);
+      skipped = ack.task.id;
+      if (seen.has(skipped)) break; // it did not move on: stop rather than ask again
+      seen.add(skipped);
+      from = skipped;
+    }
+    if (skipped && this.ctx.live.socket.connected) void this.ctx.live.release(skipped);
+    return found;
   }
 
   /**

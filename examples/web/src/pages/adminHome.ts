@@ -1,10 +1,13 @@
-// Admin home: every scan with live counts, create a scan, close one, share the worker link.
+// Admin home: every scan with live counts (and this admin's decisions not sent yet), create
+// a scan, close one, share the worker link.
 import { connectionIndicator, topbar, type AppContext } from "../app";
 import { ApiError } from "../api";
 import { ago, clear, h, icon, setText } from "../dom";
 import { confirmDialog } from "../confirm";
+import { decisions } from "../decisions";
 import { explain } from "../messages";
 import type { Scan, Stats } from "../types";
+import { UnsentNotes } from "../unsent";
 
 const LIVE_SCANS = 12; // open scans watched live (the newest); the rest refresh by polling
 
@@ -57,6 +60,8 @@ export function renderAdminHome(root: HTMLElement, ctx: AppContext): () => void 
   const list = h("ul", { class: "scan-list", attrs: { "aria-label": "Scans" } });
   const empty = h("p", { class: "muted empty-scans", text: "No scans yet. Create the first one to start receiving tasks." });
   const rows = new Map<string, Row>();
+  // This admin's decisions that wait in the browser (sent by the scan's page once it is open).
+  const unsent = new UnsentNotes(decisions(ctx));
   const name = h("input", { class: "input", attrs: { id: "scan-name", maxlength: "200", required: "", placeholder: "e.g. Night shift walk-through" } });
   const description = h("textarea", { class: "input", attrs: { id: "scan-desc", maxlength: "2000", rows: "3", placeholder: "What should workers look for? (optional)" } });
   const message = h("p", { class: "form-message", attrs: { role: "alert" } });
@@ -103,7 +108,7 @@ export function renderAdminHome(root: HTMLElement, ctx: AppContext): () => void 
       const el = h("li", { class: "scan-row", data: { scanId: scan.id } },
         h("div", { class: "scan-title-line" }, title, status),
         meta,
-        h("div", { class: "scan-counts" }, p.el, v.el, r.el),
+        h("div", { class: "scan-counts" }, p.el, v.el, r.el, unsent.note(scan.id)),
         h("div", { class: "scan-share" }, h("span", { class: "share-label", text: "Worker link" }), link, copyButton(() => link.value, link)),
         h("div", { class: "scan-actions" },
           h("a", { class: "btn btn-primary btn-sm", attrs: { href: `/admin/scans/${encodeURIComponent(scan.id)}`, "data-nav": "" } }, icon("eye"), h("span", { class: "btn-text", text: "Open" })),
@@ -214,6 +219,7 @@ export function renderAdminHome(root: HTMLElement, ctx: AppContext): () => void 
   return () => {
     window.clearInterval(poll);
     for (const row of rows.values()) row.unsubscribe?.();
+    unsent.dispose();
     indicator.dispose();
     page.remove();
   };

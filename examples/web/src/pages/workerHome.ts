@@ -8,6 +8,7 @@ import { ago, clear, h, icon } from "../dom";
 import { explain } from "../messages";
 import { keepSending } from "../submissions";
 import { setTitle } from "../title";
+import { UnsentNotes } from "../unsent";
 import type { Scan } from "../types";
 
 const HOME_REFRESH_MS = 30_000;
@@ -15,6 +16,7 @@ const HOME_REFRESH_MS = 30_000;
 export function renderWorkerHome(root: HTMLElement, ctx: AppContext): () => void {
   const indicator = connectionIndicator(ctx.live);
   const sending = keepSending(ctx);
+  const unsent = new UnsentNotes(sending.outbox);
   const list = h("ul", { class: "scan-list" });
   const empty = h("p", { class: "muted empty-scans", text: "No open scans right now. Ask an admin for a scan link." });
   const page = h("div", { class: "shell worker-shell" },
@@ -31,15 +33,13 @@ export function renderWorkerHome(root: HTMLElement, ctx: AppContext): () => void
   function show(scans: Scan[]): void {
     clear(list);
     empty.hidden = scans.length > 0;
-    const waiting = sending.outbox.list();
     for (const scan of scans) {
       const href = `/worker/scan/${encodeURIComponent(scan.id)}`;
-      const unsent = waiting.filter((item) => item.scope === scan.id).length;
       list.append(h("li", { class: "scan-row", data: { scanId: scan.id } },
         h("div", { class: "scan-main" },
           h("a", { class: "scan-name", text: scan.name, title: scan.name, attrs: { href, "data-nav": "", dir: "auto" } }),
           h("span", { class: "scan-meta muted", text: scan.description || `opened ${ago(scan.created_at)}`, attrs: { dir: "auto" } }),
-          unsent ? h("span", { class: "unsent-note", text: `${unsent} not sent yet` }) : null),
+          unsent.note(scan.id)),
         h("div", { class: "scan-actions" },
           h("a", { class: "btn btn-primary btn-sm", attrs: { href, "data-nav": "" } }, icon("send"), h("span", { class: "btn-text", text: "Contribute" })))));
     }
@@ -81,6 +81,7 @@ export function renderWorkerHome(root: HTMLElement, ctx: AppContext): () => void
     window.clearInterval(timer);
     offState();
     sending.stop();
+    unsent.dispose();
     indicator.dispose();
     page.remove();
   };
