@@ -188,6 +188,35 @@ def test_open_scans_list_refreshes_when_the_tab_is_looked_at(
     expect(row).to_have_count(0)
 
 
+#: The page's fetches of the scans list answer 1.5 s late (the server's answer is as of the
+#: request): a load is still under way while the test changes what it would read.
+SLOW_SCAN_LIST_JS = """
+() => {
+  const plain = window.fetch.bind(window);
+  window.fetch = async (input, init) => {
+    const answer = await plain(input, init);
+    if (String(input).endsWith('/api/scans')) await new Promise((r) => setTimeout(r, 1500));
+    return answer;
+  };
+}
+"""
+
+
+def test_a_refresh_asked_for_during_a_load_is_not_lost(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """The tab gets the focus while the list is being fetched, after a scan was created: the
+    answer under way predates the scan, so the list is fetched once more when it arrives."""
+    url = server.base_url
+    page = open_page("/", accounts.workers[1]).page
+    expect(page).to_have_title(re.compile(r"^\d+ open scans? · TaskStream$"))
+    page.evaluate(SLOW_SCAN_LIST_JS)
+    page.evaluate("() => window.dispatchEvent(new Event('focus'))")  # a load, answered late
+    new_scan(url, accounts.admin, "Created during a load")
+    page.evaluate("() => window.dispatchEvent(new Event('focus'))")  # while it is under way
+    expect(page.locator(".scan-row", has_text="Created during a load")).to_have_count(1)
+
+
 def test_worker_sees_how_many_reviewers_are_online(
     open_page: OpenPage, server: ServerProcess, accounts: Accounts
 ) -> None:

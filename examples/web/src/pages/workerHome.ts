@@ -29,6 +29,7 @@ export function renderWorkerHome(root: HTMLElement, ctx: AppContext): () => void
   setTitle("Open scans");
   let disposed = false;
   let loading = false;
+  let again = false; // a load was asked for while one was under way: its answer may be older
 
   function show(scans: Scan[]): void {
     clear(list);
@@ -46,9 +47,17 @@ export function renderWorkerHome(root: HTMLElement, ctx: AppContext): () => void
     setTitle(scans.length === 1 ? "1 open scan" : `${scans.length} open scans`);
   }
 
-  /** Workers get no events about scans they have not joined: the list is fetched again instead. */
+  /**
+   * Workers get no events about scans they have not joined: the list is fetched again instead.
+   * Asked for while a fetch is under way (whose answer may predate the reason for asking), it
+   * fetches once more when that one ends.
+   */
   function load(): void {
-    if (loading || disposed) return;
+    if (disposed) return;
+    if (loading) {
+      again = true;
+      return;
+    }
     loading = true;
     ctx.api<{ scans: Scan[] }>("GET", "/api/scans")
       .then(({ scans }) => {
@@ -59,6 +68,10 @@ export function renderWorkerHome(root: HTMLElement, ctx: AppContext): () => void
       })
       .finally(() => {
         loading = false;
+        if (again) {
+          again = false;
+          load();
+        }
       });
   }
 
