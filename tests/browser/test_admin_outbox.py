@@ -142,6 +142,17 @@ def as_other_admin(page: Page, admin: Account) -> None:
     page.add_init_script(script=f"sessionStorage.setItem({SESSION_KEY!r}, {json.dumps(session)});")
 
 
+def queue_unsendable(page: Page, server: ServerProcess, tasks: list[dict[str, Any]]) -> None:
+    """Validate ``tasks`` while the server is down (they wait in the outbox), then start it
+    again with every read of a task failing, so that none of them can be sent."""
+    for task in tasks:
+        card(page, task).get_by_role("button", name="Validate (V)").click()
+        expect(card(page, task)).to_have_attribute("data-state", "queued")
+    page.route(TASK_READ, lambda route: route.abort())
+    server.start()
+    expect(page.locator(".conn")).to_have_attribute("data-state", "online", timeout=20_000)
+
+
 def test_an_admins_unsent_decisions_survive_a_reload_and_are_stored_once(
     own_server: ServerProcess, open_page: OpenPage
 ) -> None:
@@ -259,12 +270,7 @@ def test_a_task_whose_decision_waits_is_never_the_next_task(
     server = own_server
     page, _, _, _, _, tasks = review_offline(server, open_page, "Next task", 4)
     waiting = {task["id"] for task in tasks[:2]}
-    for task in tasks[:2]:
-        card(page, task).get_by_role("button", name="Validate (V)").click()
-        expect(card(page, task)).to_have_attribute("data-state", "queued")
-    page.route(TASK_READ, lambda route: route.abort())
-    server.start()
-    expect(page.locator(".conn")).to_have_attribute("data-state", "online", timeout=20_000)
+    queue_unsendable(page, server, tasks[:2])
     calls = SocketCalls(page)
     page.reload()
     for task in tasks[:2]:
@@ -304,12 +310,7 @@ def test_the_admin_home_counts_the_decisions_not_sent(
     admin opens the scan and sends them: the home's note goes away."""
     server, url = own_server, own_server.base_url
     page, admin, _, _, scan, tasks = review_offline(server, open_page, "Home count", 3)
-    for task in tasks[:2]:
-        card(page, task).get_by_role("button", name="Validate (V)").click()
-        expect(card(page, task)).to_have_attribute("data-state", "queued")
-    page.route(TASK_READ, lambda route: route.abort())
-    server.start()
-    expect(page.locator(".conn")).to_have_attribute("data-state", "online", timeout=20_000)
+    queue_unsendable(page, server, tasks[:2])
     quiet = new_scan(url, admin, "Nothing waits")
     page.goto(f"{url}/admin")
     note = page.locator(f'.scan-row[data-scan-id="{scan}"] .unsent-note')
