@@ -12,7 +12,13 @@ from socketio import packet as sio_packet
 
 from taskstream_core import ScanEvent
 from taskstream_core.models import EventType, Task, TaskStatus
-from taskstream_server.socket_packets import DROPPED, Answer, ClientPacket
+from taskstream_server.socket_packets import (
+    DROPPED,
+    MALFORMED_EVENT,
+    MAX_INT_DIGITS,
+    Answer,
+    ClientPacket,
+)
 from taskstream_server.sockets import _Outbox, event_packet
 
 
@@ -42,6 +48,18 @@ def test_an_event_packet_is_python_socketios_own(content: str) -> None:
 def test_acks_never_become_binary_packets() -> None:
     ack = ClientPacket(sio_packet.ACK, data=[{"ok": True, "task": {"id": "t1"}}], id=3)
     assert ack.encode() == '33[{"ok":true,"task":{"id":"t1"}}]'
+
+
+def test_event_integers_are_read_up_to_engineios_limit_of_digits() -> None:
+    """As python-engineio reads them: 100 characters (a sign counts) are a number, 101 make
+    the packet malformed."""
+    fits = "9" * MAX_INT_DIGITS
+    packet = ClientPacket(encoded_packet=f'2["task:submit",{{"n":{fits}}},-{fits[1:]}]')
+    assert packet.data == ["task:submit", {"n": int(fits)}, -int(fits[1:])]
+    assert ClientPacket(encoded_packet=f'2["x",-{fits}]').data == [MALFORMED_EVENT]
+    packet = ClientPacket(encoded_packet=f'2["task:submit",{{"n":{fits}9}}]')
+    assert packet.data == [MALFORMED_EVENT]
+    assert ClientPacket(encoded_packet='2["x",1.5e3]').data == ["x", 1500.0]
 
 
 def test_an_answer_is_counted_as_encoded_and_replaced_when_refused() -> None:

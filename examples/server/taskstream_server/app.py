@@ -141,7 +141,7 @@ def build_app(
         tokens=TokenIssuer(settings.secrets.jwt_secret),
         admin_invite_code=settings.secrets.admin_invite_code,
         broker=broker,
-        observer=LiveMetrics(metrics.events_published),
+        observer=LiveMetrics(metrics),
         undo_seconds=settings.undo_seconds,
     )
     # One viewer per socket: after every socket is gone this reads 0 (else sessions leak).

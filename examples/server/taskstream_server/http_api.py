@@ -168,7 +168,7 @@ class HttpApi:
             principal, scan_id, body.get("content"), body.get("idempotency_key")
         )
         outcome = "created" if created else "replayed"
-        self.metrics.submissions.labels(transport="http", outcome=outcome).inc()
+        self.metrics.count(self.metrics.submissions, "http", outcome)
         return _reply({"task": task.to_dict()}, 201 if created else 200)
 
     async def list_tasks(self, request: Request, scan_id: str) -> HTTPResponse:
@@ -196,7 +196,7 @@ class HttpApi:
             body.get("reason"),
             override=body.get("override", False),
         )
-        self.metrics.decisions.labels(transport="http", decision=task.status.value).inc()
+        self.metrics.count(self.metrics.decisions, "http", task.status.value)
         return _reply({"task": task.to_dict()})
 
     async def undo_task(self, request: Request, task_id: str) -> HTTPResponse:

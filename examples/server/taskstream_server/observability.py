@@ -203,6 +203,17 @@ class Metrics:
         self.sent = SentCounts()
         registry.register(self.sent)
         self.fast_path = gauge("taskstream_socket_fast_path", "1 while the fast path is installed.")
+        self._children: dict[tuple[Counter, tuple[str, ...]], Counter] = {}
+
+    def count(self, counter: Counter, *labels: str) -> None:
+        """Add one to ``counter``'s child of ``labels`` (values in the labels' order).
+
+        Each child is looked up once: ``labels()`` takes a lock and checks its arguments.
+        """
+        child = self._children.get((counter, labels))
+        if child is None:
+            child = self._children[counter, labels] = counter.labels(*labels)
+        child.inc()
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
@@ -235,12 +246,12 @@ class SentCounts(Collector):
 class LiveMetrics:
     """The core's :class:`~taskstream_core.LiveObserver`: counts the events published."""
 
-    def __init__(self, published: Counter) -> None:
-        self._published = published
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
 
     def published(self, event: ScanEvent) -> None:
         """Count one event handed to the broker, by type."""
-        self._published.labels(type=event.type.value).inc()
+        self._metrics.count(self._metrics.events_published, event.type.value)
 
     def delivered(self, event: ScanEvent, viewers: int) -> None:
         """Nothing: deliveries are counted per transport."""

@@ -9,6 +9,7 @@ against its socket's send budget as it is encoded.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -17,7 +18,14 @@ from socketio import packet
 
 from taskstream_core.errors import Unavailable
 
-__all__ = ["MALFORMED_EVENT", "RESERVED_EVENT", "RESERVED_NAMES", "Answer", "ClientPacket"]
+__all__ = [
+    "MALFORMED_EVENT",
+    "MAX_INT_DIGITS",
+    "RESERVED_EVENT",
+    "RESERVED_NAMES",
+    "Answer",
+    "ClientPacket",
+]
 
 #: The event a packet becomes when its ``[name, ...args]`` cannot be read.
 MALFORMED_EVENT: Final = "\x00malformed"
@@ -59,15 +67,29 @@ class _UnreadableJson(ValueError):
     """The JSON part of a packet did not parse."""
 
 
+#: The most characters (digits and sign) an integer in a client's packet may have, as in
+#: python-engineio.
+MAX_INT_DIGITS: Final = 100
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits) > MAX_INT_DIGITS:
+        raise ValueError("Integer is too large")
+    return int(digits)
+
+
 class _Json:
-    """engineio's JSON module (which caps integers at 100 digits), failing in one known way."""
+    """engineio's JSON module with integers capped at :data:`MAX_INT_DIGITS` characters, failing in
+    one known way; one decoder for every packet (``json.loads`` with an option makes one per call).
+    """
 
     dumps = staticmethod(engineio_json.dumps)
+    _decoder: Final = json.JSONDecoder(parse_int=_bounded_int)
 
     @staticmethod
-    def loads(text: str, **kwargs: Any) -> Any:
+    def loads(text: str) -> Any:
         try:
-            return engineio_json.loads(text, **kwargs)
+            return _Json._decoder.decode(text)
         except (ValueError, RecursionError) as exc:
             raise _UnreadableJson(str(exc)) from None
 

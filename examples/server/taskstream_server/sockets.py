@@ -443,7 +443,7 @@ class SocketGateway:
             viewer.principal, body.get("scan_id"), body.get("content"), body.get("idempotency_key")
         )
         outcome = "created" if created else "replayed"
-        self.metrics.submissions.labels(transport="socketio", outcome=outcome).inc()
+        self.metrics.count(self.metrics.submissions, "socketio", outcome)
         return {"task": task.to_dict()}
 
     async def _decide(self, viewer: _Viewer, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -454,7 +454,7 @@ class SocketGateway:
             body.get("reason"),
             override=body.get("override", False),
         )
-        self.metrics.decisions.labels(transport="socketio", decision=task.status.value).inc()
+        self.metrics.count(self.metrics.decisions, "socketio", task.status.value)
         return {"task": task.to_dict()}
 
     async def _undo(self, viewer: _Viewer, body: Mapping[str, Any]) -> dict[str, Any]:
