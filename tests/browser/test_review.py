@@ -1,16 +1,22 @@
 """Several admins reviewing one scan (contract v2 §4) in real browsers: a click or a key
 never lands on another task than the one the reviewer looked at, cards another admin
-holds say who, decisions can be undone, and the header shows who reviews."""
+holds say who, an admin's claim ends on the card the reviewer is on whatever order the
+server runs the page's requests in, decisions can be undone, and the header shows who
+reviews."""
 
 from __future__ import annotations
 
+import json
+import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Page, WebSocketRoute, expect
 
-from tests.support import ServerProcess, call_sync, register_sync
+from tests.support import Account, ServerProcess, SocketDriver, call_sync, register_sync
 
 from .conftest import PASSWORD, Accounts, OpenPage, review_offline
 from .support import (
@@ -22,6 +28,7 @@ from .support import (
     task_now,
     wait_for_status,
 )
+from .test_admin_outbox import ANSWER, REQUEST, Call
 from .test_reconnect import while_down
 
 pytestmark = browser_marks()
@@ -145,6 +152,245 @@ def test_keys_act_on_the_card_that_has_the_focus(
     page.keyboard.press("v")
     wait_for_status(url, accounts.admin, tasks[7]["id"], "validated")
     assert task_now(url, accounts.admin, tasks[6]["id"])["status"] == "pending"
+
+
+class SocketHold:
+    """Stands between the page and the server's WebSocket: records the page's requests
+    and their answers, and keeps back the requests of the events in :attr:`sent` and
+    the answers to those in :attr:`answers` until the test releases them."""
+
+    def __init__(self) -> None:
+        #: Events whose requests are kept back on their way to the server.
+        self.sent: set[str] = set()
+        #: Events whose answers are kept back on their way to the page.
+        self.answers: set[str] = set()
+        self.held_sent: list[str] = []
+        self.held_answers: list[str] = []
+        self.calls: list[Call] = []
+        self.page_side: WebSocketRoute | None = None
+        self.server_side: WebSocketRoute | None = None
+
+    def route(self, ws: WebSocketRoute) -> None:
+        self.page_side, self.server_side = ws, ws.connect_to_server()
+        upstream = self.server_side
+        asked: dict[str, Call] = {}
+
+        def to_server(message: str | bytes) -> None:
+            found = REQUEST.fullmatch(message) if isinstance(message, str) else None
+            if found:
+                args = json.loads(found[2])
+                asked[found[1]] = call = Call(str(args[0]), args[1] if len(args) > 1 else {})
+                self.calls.append(call)
+                if call.event in self.sent:
+                    self.held_sent.append(found[0])
+                    return
+            upstream.send(message)
+
+        def to_page(message: str | bytes) -> None:
+            found = ANSWER.fullmatch(message) if isinstance(message, str) else None
+            if found and found[1] in asked:
+                call = asked.pop(found[1])
+                call.answer = json.loads(found[2])[0]
+                if call.event in self.answers:
+                    self.held_answers.append(found[0])
+                    return
+            ws.send(message)
+
+        ws.on_message(to_server)
+        upstream.on_message(to_page)
+
+    def answered(self, event: str, task_id: str | None = None) -> list[Call]:
+        """The requests ``event`` (for ``task_id`` when given) the server has answered."""
+        return [
+            c
+            for c in self.calls
+            if c.event == event
+            and c.answer is not None
+            and (task_id is None or c.payload.get("task_id") == task_id)
+        ]
+
+    def release_sent(self) -> None:
+        """Send on the requests kept back, in the order the page sent them; hold no more."""
+        assert self.server_side is not None
+        self.sent.clear()
+        for frame in self.held_sent:
+            self.server_side.send(frame)
+        self.held_sent.clear()
+
+    def release_answers(self) -> None:
+        """Hand the page the answers kept back, in the order they came; hold no more."""
+        assert self.page_side is not None
+        self.answers.clear()
+        for frame in self.held_answers:
+            self.page_side.send(frame)
+        self.held_answers.clear()
+
+    def wait_until(self, page: Page, done: Callable[[], object], what: str) -> None:
+        """Let the page run until ``done()`` holds; fail with ``what`` after 10 s."""
+        deadline = time.monotonic() + 10
+        while not done():
+            assert time.monotonic() < deadline, (
+                f"{what}: {[(c.event, c.payload) for c in self.calls]}"
+            )
+            page.wait_for_timeout(50)
+
+
+def claims_of(base_url: str, watcher: Account, scan: str) -> dict[str, str]:
+    """Every live claim of the scan, as ``{admin_id: task_id}``: what another admin's
+    ``scan:join`` snapshot says."""
+    driver = SocketDriver(base_url)
+    try:
+        socket = driver.connect(watcher.token)
+        joined = driver.call(socket, "scan:join", {"scan_id": scan})
+        assert joined["ok"], joined
+        return {str(c["admin_id"]): str(c["task_id"]) for c in joined["claims"]}
+    finally:
+        driver.close()
+
+
+def wait_for_claim(
+    page: Page,
+    base_url: str,
+    accounts: Accounts,
+    scan: str,
+    *,
+    on: dict[str, Any],
+    tasks: list[dict[str, Any]],
+) -> None:
+    """Let the page run until ada-admin's claim in ``scan`` is ``on`` the task, as
+    bo-admin's snapshot shows (fails after 3 s, well before the page renews its claim,
+    naming which of ``tasks`` it is on)."""
+    ids = [t["id"] for t in tasks]
+    me = accounts.admin.user["id"]
+    deadline = time.monotonic() + 3
+    while (held := claims_of(base_url, accounts.admin2, scan).get(me)) != on["id"]:
+        where = f"task {ids.index(held) + 1}" if held in ids else repr(held)
+        assert time.monotonic() < deadline, (
+            f"the claim is on {where}, the reviewer on task {ids.index(on['id']) + 1}"
+        )
+        page.wait_for_timeout(50)
+
+
+def test_a_move_while_the_next_task_is_asked_for_keeps_the_claim_on_the_card_moved_to(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """After V the page asks for the next task (`task:claim_next`); the reviewer moves to
+    the last card (End) before the server runs that request, which it runs only after
+    the move's `task:claim`. The admin's claim ends on the card the reviewer is on, as
+    another admin's snapshot shows, not on the task the late answer handed out."""
+    url = server.base_url
+    scan, tasks = seed(server, accounts, "Claim race", 4)
+    hold = SocketHold()
+    page = open_page(
+        f"/admin/scans/{scan}",
+        accounts.admin,
+        before=lambda p: p.route_web_socket(re.compile(r"/socket\.io/"), hold.route),
+    ).page
+    grid = page.locator(".grid")
+    expect(grid).to_have_attribute("data-focused", tasks[0]["id"])
+    hold.wait_until(page, lambda: hold.answered("task:claim_next"), "no first task claimed")
+    me = accounts.admin.user["id"]
+    assert claims_of(url, accounts.admin2, scan) == {me: tasks[0]["id"]}
+
+    hold.sent.add("task:claim_next")
+    page.keyboard.press("v")
+    hold.wait_until(page, lambda: hold.held_sent, "no task:claim_next after the decision")
+    wait_for_status(url, accounts.admin, tasks[0]["id"], "validated")
+    page.keyboard.press("End")
+    expect(grid).to_have_attribute("data-focused", tasks[3]["id"])
+    hold.wait_until(
+        page, lambda: hold.answered("task:claim", tasks[3]["id"]), "the move claimed nothing"
+    )
+    hold.release_sent()
+    hold.wait_until(
+        page, lambda: len(hold.answered("task:claim_next")) == 2, "claim_next unanswered"
+    )
+    late = hold.answered("task:claim_next")[-1].answer
+    assert late is not None
+    assert late["task"]["id"] == tasks[1]["id"], late  # the server moved the claim there
+
+    wait_for_claim(page, url, accounts, scan, on=tasks[3], tasks=tasks)
+    expect(grid).to_have_attribute("data-focused", tasks[3]["id"])
+
+
+def test_two_quick_moves_keep_the_claim_on_the_card_moved_to_last(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """J, J: the server runs the second move's `task:claim` (task 3) before the first's
+    (task 2). The admin's claim ends on task 3, where the reviewer is."""
+    url = server.base_url
+    scan, tasks = seed(server, accounts, "Move race", 4)
+    hold = SocketHold()
+    page = open_page(
+        f"/admin/scans/{scan}",
+        accounts.admin,
+        before=lambda p: p.route_web_socket(re.compile(r"/socket\.io/"), hold.route),
+    ).page
+    grid = page.locator(".grid")
+    expect(grid).to_have_attribute("data-focused", tasks[0]["id"])
+    hold.wait_until(page, lambda: hold.answered("task:claim_next"), "no first task claimed")
+    me = accounts.admin.user["id"]
+    assert claims_of(url, accounts.admin2, scan) == {me: tasks[0]["id"]}
+
+    hold.sent.add("task:claim")
+    page.keyboard.press("j")
+    expect(grid).to_have_attribute("data-focused", tasks[1]["id"])
+    hold.wait_until(page, lambda: hold.held_sent, "the first move claimed nothing")
+    hold.sent.clear()
+    page.keyboard.press("j")
+    expect(grid).to_have_attribute("data-focused", tasks[2]["id"])
+    hold.wait_until(
+        page, lambda: hold.answered("task:claim", tasks[2]["id"]), "the second move claimed nothing"
+    )
+    hold.release_sent()
+    hold.wait_until(
+        page, lambda: hold.answered("task:claim", tasks[1]["id"]), "the first move unanswered"
+    )
+    first = hold.answered("task:claim", tasks[1]["id"])[0].answer
+    assert first is not None
+    assert first["ok"], first  # the server moved the claim to task 2
+    wait_for_claim(page, url, accounts, scan, on=tasks[2], tasks=tasks)
+    expect(grid).to_have_attribute("data-focused", tasks[2]["id"])
+
+
+def test_an_undo_answered_after_the_next_task_keeps_the_claim_on_the_undone_task(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """V, then Z while the page's `task:claim_next` waits: the server runs the undo (which
+    claims the task for the admin) before `task:claim_next` (which moves the claim to the
+    next task), and the page gets the next task's answer before the undo's. The undone
+    task, focused, is the one the admin's claim ends on."""
+    url = server.base_url
+    scan, tasks = seed(server, accounts, "Undo race", 3)
+    hold = SocketHold()
+    page = open_page(
+        f"/admin/scans/{scan}",
+        accounts.admin,
+        before=lambda p: p.route_web_socket(re.compile(r"/socket\.io/"), hold.route),
+    ).page
+    grid = page.locator(".grid")
+    expect(grid).to_have_attribute("data-focused", tasks[0]["id"])
+    hold.wait_until(page, lambda: hold.answered("task:claim_next"), "no first task claimed")
+    me = accounts.admin.user["id"]
+
+    hold.sent.add("task:claim_next")
+    hold.answers.add("task:undo")
+    page.keyboard.press("v")
+    expect(page.locator(".undo-bar")).to_contain_text("Validated · Undo")
+    hold.wait_until(page, lambda: hold.held_sent, "no task:claim_next after the decision")
+    page.keyboard.press("z")
+    hold.wait_until(page, lambda: hold.held_answers, "no task:undo answered")
+    wait_for_status(url, accounts.admin, tasks[0]["id"], "pending")
+    hold.release_sent()
+    hold.wait_until(
+        page, lambda: len(hold.answered("task:claim_next")) == 2, "claim_next unanswered"
+    )
+    expect(grid).to_have_attribute("data-focused", tasks[1]["id"])  # the next task's answer
+    assert claims_of(url, accounts.admin2, scan) == {me: tasks[1]["id"]}
+    hold.release_answers()
+    expect(card(page, tasks[0])).to_have_attribute("data-state", "pending")
+    expect(grid).to_have_attribute("data-focused", tasks[0]["id"])
+    wait_for_claim(page, url, accounts, scan, on=tasks[0], tasks=tasks)
 
 
 def test_cards_another_admin_holds_say_who_and_deciding_one_asks_first(

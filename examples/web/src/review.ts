@@ -74,6 +74,10 @@ export class ReviewFlow {
   private disposed = false;
   /** Bumped whenever the reviewer moves: a late claim_next answer then leaves the focus alone. */
   private moves = 0;
+  /** Claim requests of this page in flight: `task:claim`, and each `advance()`'s `task:claim_next`s. */
+  private asking = 0;
+  /** A claim request was answered after the reviewer moved on from what it asked for. */
+  private strayed = false;
 
   /** Args: ctx, the app; scanId, the scan reviewed; page, its tasks. */
   constructor(private readonly ctx: AppContext, private readonly scanId: string, private readonly page: ReviewPage) {
@@ -156,18 +160,37 @@ export class ReviewFlow {
   /** Claim `id`; another admin's claim is shown on the card. */
   private async claim(id: string): Promise<void> {
     if (!this.ctx.live.socket.connected || !this.page.pending.has(id)) return;
+    this.asking += 1;
     const ack = await this.ctx.live.claim(id);
+    this.asking -= 1;
     if (this.disposed) return;
     if (ack.ok) this.claims.set(id, ack.claim);
     else if (ack.error.claim) this.claims.set(id, ack.error.claim);
+    this.answered(this.grid?.focused() !== id);
+  }
+
+  /**
+   * A claim request was answered; `stale`: the reviewer had moved on from what it asked
+   * for. The server runs several requests of one socket at once, so a stale request may
+   * have run after the one for the card the reviewer is on, leaving this admin's claim on
+   * another task (a late `task:claim_next` moves it to the task it hands out). Once no
+   * claim request is in flight, the current card (`current`, else the focused one) is
+   * claimed again: sent after every answer, the server runs it last.
+   */
+  private answered(stale: boolean, current = this.grid?.focused() ?? null): void {
+    if (stale) this.strayed = true;
+    if (this.asking > 0 || !this.strayed || this.disposed) return;
+    this.strayed = false;
+    if (current && !this.extras.has(current)) void this.claim(current);
   }
 
   /**
    * Move on from `after` (decided, or its card left; `index` its place in the queue):
    * the focus goes at once to the next card nobody else holds, and `task:claim_next`
-   * makes the server's choice this reviewer's current task (unless the reviewer moved
-   * meanwhile). A task with a decision waiting in this admin's outbox is never the next
-   * one, whether the grid or the server picks it.
+   * makes the server's choice this reviewer's current task. When the reviewer moved
+   * meanwhile, the answer leaves the focus alone and the card the reviewer is on is
+   * claimed again (`answered`). A task with a decision waiting in this admin's outbox is
+   * never the next one, whether the grid or the server picks it.
    */
   async advance(after: string | null, index: number): Promise<void> {
     const grid = this.grid;
@@ -177,11 +200,20 @@ export class ReviewFlow {
     const guess = grid.candidate(index, (id) => id === after || queued.has(id) || this.extras.has(id) || this.claims.other(id) !== null);
     if (guess) grid.focusTask(guess);
     if (!this.ctx.live.socket.connected) return;
+    this.asking += 1;
     const next = await this.claimNext(after, token);
-    if (this.disposed || token !== this.moves || !next) return;
-    this.page.upsert(next.task);
-    this.claims.set(next.task.id, next.claim);
-    grid.focusTask(next.task.id);
+    this.asking -= 1;
+    if (this.disposed) return;
+    if (token !== this.moves) {
+      this.answered(true);
+      return;
+    }
+    if (next) {
+      this.page.upsert(next.task);
+      this.claims.set(next.task.id, next.claim);
+      grid.focusTask(next.task.id);
+    }
+    this.answered(false, next?.task.id); // none handed out: the focused card
   }
 
   /** The tasks of this scan with a decision waiting in this admin's outbox. */
@@ -198,7 +230,8 @@ export class ReviewFlow {
    * wraps around, so each pass ends; there are at most two (from `after`, then from the
    * oldest), and a pass stops should the server answer a task twice. When no other task
    * is left, or the reviewer moved meanwhile (`token` is stale), the claim on the last
-   * task stepped over is released.
+   * task stepped over is released (in the second case `advance()` then claims the card
+   * the reviewer is on again: either runs first, the claim ends there).
    *
    * Args:
    *   after: The task to look past (null: from the oldest).
@@ -526,6 +559,9 @@ export class ReviewFlow {
     this.moves += 1;
     this.page.changed();
     this.grid?.focusTask(id); // an undone task is this reviewer's again (the server claims it for them)
+    // A claim request answered before the undo may have run after it, moving the claim off
+    // the undone task: it is claimed again once none is in flight.
+    this.answered(true, id);
     this.ctx.toast("Undone: the task is pending again.", "info");
     return true;
   }
