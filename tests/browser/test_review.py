@@ -271,6 +271,23 @@ def wait_for_claim(
         page.wait_for_timeout(50)
 
 
+def held_review(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts, name: str, count: int
+) -> tuple[str, list[dict[str, Any]], SocketHold, Page]:
+    """A scan of ``count`` tasks reviewed by ada-admin through a :class:`SocketHold`, once
+    the page has claimed its first task (the first): the scan, its tasks, the hold, the page."""
+    scan, tasks = seed(server, accounts, name, count)
+    hold = SocketHold()
+    page = open_page(
+        f"/admin/scans/{scan}",
+        accounts.admin,
+        before=lambda p: p.route_web_socket(re.compile(r"/socket\.io/"), hold.route),
+    ).page
+    expect(page.locator(".grid")).to_have_attribute("data-focused", tasks[0]["id"])
+    hold.wait_until(page, lambda: hold.answered("task:claim_next"), "no first task claimed")
+    return scan, tasks, hold, page
+
+
 def test_a_move_while_the_next_task_is_asked_for_keeps_the_claim_on_the_card_moved_to(
     open_page: OpenPage, server: ServerProcess, accounts: Accounts
 ) -> None:
@@ -279,16 +296,8 @@ def test_a_move_while_the_next_task_is_asked_for_keeps_the_claim_on_the_card_mov
     the move's `task:claim`. The admin's claim ends on the card the reviewer is on, as
     another admin's snapshot shows, not on the task the late answer handed out."""
     url = server.base_url
-    scan, tasks = seed(server, accounts, "Claim race", 4)
-    hold = SocketHold()
-    page = open_page(
-        f"/admin/scans/{scan}",
-        accounts.admin,
-        before=lambda p: p.route_web_socket(re.compile(r"/socket\.io/"), hold.route),
-    ).page
+    scan, tasks, hold, page = held_review(open_page, server, accounts, "Claim race", 4)
     grid = page.locator(".grid")
-    expect(grid).to_have_attribute("data-focused", tasks[0]["id"])
-    hold.wait_until(page, lambda: hold.answered("task:claim_next"), "no first task claimed")
     me = accounts.admin.user["id"]
     assert claims_of(url, accounts.admin2, scan) == {me: tasks[0]["id"]}
 
@@ -319,16 +328,8 @@ def test_two_quick_moves_keep_the_claim_on_the_card_moved_to_last(
     """J, J: the server runs the second move's `task:claim` (task 3) before the first's
     (task 2). The admin's claim ends on task 3, where the reviewer is."""
     url = server.base_url
-    scan, tasks = seed(server, accounts, "Move race", 4)
-    hold = SocketHold()
-    page = open_page(
-        f"/admin/scans/{scan}",
-        accounts.admin,
-        before=lambda p: p.route_web_socket(re.compile(r"/socket\.io/"), hold.route),
-    ).page
+    scan, tasks, hold, page = held_review(open_page, server, accounts, "Move race", 4)
     grid = page.locator(".grid")
-    expect(grid).to_have_attribute("data-focused", tasks[0]["id"])
-    hold.wait_until(page, lambda: hold.answered("task:claim_next"), "no first task claimed")
     me = accounts.admin.user["id"]
     assert claims_of(url, accounts.admin2, scan) == {me: tasks[0]["id"]}
 
@@ -361,16 +362,8 @@ def test_an_undo_answered_after_the_next_task_keeps_the_claim_on_the_undone_task
     next task), and the page gets the next task's answer before the undo's. The undone
     task, focused, is the one the admin's claim ends on."""
     url = server.base_url
-    scan, tasks = seed(server, accounts, "Undo race", 3)
-    hold = SocketHold()
-    page = open_page(
-        f"/admin/scans/{scan}",
-        accounts.admin,
-        before=lambda p: p.route_web_socket(re.compile(r"/socket\.io/"), hold.route),
-    ).page
+    scan, tasks, hold, page = held_review(open_page, server, accounts, "Undo race", 3)
     grid = page.locator(".grid")
-    expect(grid).to_have_attribute("data-focused", tasks[0]["id"])
-    hold.wait_until(page, lambda: hold.answered("task:claim_next"), "no first task claimed")
     me = accounts.admin.user["id"]
 
     hold.sent.add("task:claim_next")
