@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import platform
 import signal
@@ -232,10 +231,6 @@ class Server:
         assert self.process is not None
         return child_pids(self.process.pid) if self.workers > 1 else [self.process.pid]
 
-    def all_pids(self) -> list[int]:
-        assert self.process is not None
-        return [self.process.pid, *child_pids(self.process.pid)]
-
     def stop(self) -> int:
         """SIGTERM, then the exit code (-9 if it had to be killed)."""
         return terminate(self.process, 30)
@@ -280,13 +275,3 @@ def terminate(process: subprocess.Popen[bytes] | None, patience: float) -> int:
         os.kill(process.pid, signal.SIGKILL)
         process.wait(10)
         return -9
-
-
-def http_json(url: str, token: str, body: dict[str, Any] | None = None) -> Any:
-    """One authenticated call (setup only, never measured)."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method="POST" if data else "GET")  # noqa: S310
-    request.add_header("Authorization", f"Bearer {token}")
-    request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310
-        return json.loads(reply.read())

@@ -37,10 +37,6 @@ def _load(out: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _pct(row: dict[str, Any]) -> str:
-    return " | ".join(_ms(row.get(k)) for k in ("p50", "p95", "p99", "max"))
-
-
 def _comparison(r: dict[str, dict[str, Any]]) -> list[str]:
     lat = r.get("latency", {}).get("submit_phase", {}).get("delivery_ms", {})
     p50 = lat.get("submit_to_admin", {}).get("p50")
