@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import engineio
@@ -60,6 +61,14 @@ def test_event_integers_are_read_up_to_engineios_limit_of_digits() -> None:
     packet = ClientPacket(encoded_packet=f'2["task:submit",{{"n":{fits}9}}]')
     assert packet.data == [MALFORMED_EVENT]
     assert ClientPacket(encoded_packet='2["x",1.5e3]').data == ["x", 1500.0]
+
+
+def test_the_packet_json_reads_bytes_as_the_client_managers_pubsub_messages_are() -> None:
+    """python-socketio's Redis manager reads its messages (bytes) with the packet class's JSON."""
+    body = {"method": "close_room", "room": "session:é"}
+    message = json.dumps(body).encode()
+    assert ClientPacket.json.loads(message) == body
+    assert ClientPacket.json.loads(message.decode()) == body
 
 
 def test_an_answer_is_counted_as_encoded_and_replaced_when_refused() -> None:

@@ -81,15 +81,19 @@ def _bounded_int(digits: str) -> int:
 class _Json:
     """engineio's JSON module with integers capped at :data:`MAX_INT_DIGITS` characters, failing in
     one known way; one decoder for every packet (``json.loads`` with an option makes one per call).
+
+    python-socketio's client managers read their pub/sub messages (bytes) with it too.
     """
 
     dumps = staticmethod(engineio_json.dumps)
     _decoder: Final = json.JSONDecoder(parse_int=_bounded_int)
 
     @staticmethod
-    def loads(text: str) -> Any:
+    def loads(text: str | bytes) -> Any:
         try:
-            return _Json._decoder.decode(text)
+            if isinstance(text, str):
+                return _Json._decoder.decode(text)
+            return engineio_json.loads(text)
         except (ValueError, RecursionError) as exc:
             raise _UnreadableJson(str(exc)) from None
 
