@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             procs=args.procs,
             server_pids=d.server.pids,
             client=args.client,
+            actors_apart=True,
         )
     summary = load_summary(result)
     title = f"fan-out: 1 worker back to back, {admins} admins"

@@ -339,6 +339,24 @@ def stop_children(children: Sequence[BaseProcess], *, now: bool = False) -> None
             child.join(5)
 
 
+def deal(
+    specs: Sequence[ClientSpec], procs: int, *, actors_apart: bool = False
+) -> list[list[ClientSpec]]:
+    """``specs`` shared out to at most ``procs`` client processes, in turns by role.
+
+    With ``actors_apart`` (and more than one process), the clients that submit or
+    decide get the first process to themselves and the others share the rest, so an
+    actor's next request never waits behind its process reading watchers' frames.
+    """
+    procs = max(1, min(procs, len(specs)))
+    actors = [s for s in specs if s.role in ("submit", "decide")]
+    if actors_apart and procs > 1 and 0 < len(actors) < len(specs):
+        rest = [s for s in specs if s.role not in ("submit", "decide")]
+        return [actors, *(rest[n :: procs - 1] for n in range(procs - 1) if rest[n:])]
+    ordered = sorted(specs, key=lambda s: s.role)
+    return [ordered[n::procs] for n in range(procs)]
+
+
 def run_load(
     url: str,
     scan_id: str,
@@ -350,12 +368,13 @@ def run_load(
     client: str = "lean",
     at_ready: Callable[[], None] | None = None,
     drain: float = 30.0,
+    actors_apart: bool = False,
 ) -> LoadResult:
-    """Run ``specs`` against the server for ``duration`` seconds and check what arrived."""
-    procs = max(1, min(procs, len(specs)))
-    shares: list[list[ClientSpec]] = [[] for _ in range(procs)]
-    for n, spec in enumerate(sorted(specs, key=lambda s: s.role)):
-        shares[n % procs].append(spec)
+    """Run ``specs`` against the server for ``duration`` seconds and check what arrived.
+
+    The clients are shared out to ``procs`` processes by :func:`deal`.
+    """
+    shares = deal(specs, procs, actors_apart=actors_apart)
     context = multiprocessing.get_context("spawn")
     pipes: list[Connection] = []
     children = []
@@ -408,5 +427,5 @@ def run_load(
         cpu_clients=clients,
         cpu_server_by_pid={pid: cpu[pid] for pid in cpu if pid not in pids},
         cpu_other=max(0.0, busy - server - clients),
-        client_processes=procs,
+        client_processes=len(shares),
     )
