@@ -61,16 +61,21 @@ def _comparison(r: dict[str, dict[str, Any]]) -> list[str]:
         "rounds of each scenario, medians; TaskStream durable on SQLite, Node in memory)",
         "",
         "| measure | TaskStream | Node.js socket.io 4, in memory, no durability (this run) "
-        "| TaskStream ÷ Node | target |",
-        "|---|---|---|---|---|",
+        "| TaskStream ÷ Node | target | server CPU per change, TaskStream / Node |",
+        "|---|---|---|---|---|---|",
     ]
     for name, target in (("throughput", "≥ 0.5×"), ("fanout", "≥ 0.75×"), ("latency", "≤ 3×")):
         row = f[name]
         show = _ms if name == "latency" else _n
         ratio = "–" if row["ratio"] is None else f"{row['ratio']:.2f}×"
+        cpu = row.get("server_cpu_ms_per_change") or {}
+        ours, theirs = cpu.get("taskstream"), cpu.get("node")
+        cost = f"{_ms(ours)} / {_ms(theirs)}" if ours is not None and theirs is not None else "–"
+        if ours is not None and theirs:
+            cost += f" ({ours / theirs:.2f}×)"
         lines.append(
             f"| {row['measure']} | {show(row['taskstream'])} | {show(row['node'])} "
-            f"| {ratio} | {target} |"
+            f"| {ratio} | {target} | {cost} |"
         )
     return lines
 

@@ -9,7 +9,9 @@ the task's worker — in memory, with no durability. The same load generator
 and against the peer, alternating, ``--peer-rounds`` times each, so both see
 the same machine at the same time. Figures: each side's medians over the
 rounds, and TaskStream's ratio to Node for acked submits/s, fan-out
-deliveries/s and the low-load submit→admin p50.
+deliveries/s and the low-load submit→admin p50; and beside each, what the
+server process used of the CPU per acknowledged change on each side, which
+says how much of a gap is the server's own work.
 
 Needs Node 20 and the peer's packages: ``npm ci`` in ``benchmarks/peers/node``
 (the ``bench`` nox session runs it).
@@ -43,6 +45,18 @@ FIGURES: dict[str, tuple[str, Callable[[dict[str, Any]], float | None]]] = {
         lambda r: r["submit_phase"]["delivery_ms"].get("submit_to_admin", {}).get("p50"),
     ),
 }
+
+
+def cpu_per_change(result: dict[str, Any]) -> float | None:
+    """The server's CPU milliseconds per acknowledged change in a scenario's result
+    (``latency``: its submit phase)."""
+    figures = result.get("submit_phase", result).get("server_cpu_ms") or {}
+    value = figures.get("per_acked_change")
+    return None if value is None else float(value)
+
+
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 3) if values else None
 
 
 @dataclass
@@ -98,6 +112,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     samples: dict[str, dict[str, list[float]]] = {
         name: {"taskstream": [], "node": []} for name in FIGURES
     }
+    cpu: dict[str, dict[str, list[float]]] = {
+        name: {"taskstream": [], "node": []} for name in FIGURES
+    }
     problems: list[str] = []
     try:
         for round_no in range(args.peer_rounds):
@@ -114,13 +131,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         problems.append(f"{name} {side}: {status}")
                     if value is not None:
                         samples[name][side].append(float(value))
+                    cost = cpu_per_change(result)
+                    if cost is not None:
+                        cpu[name][side].append(cost)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     figures: dict[str, Any] = {}
     for name, (label, _) in FIGURES.items():
-        ours, theirs = samples[name]["taskstream"], samples[name]["node"]
-        median_ours = round(statistics.median(ours), 3) if ours else None
-        median_theirs = round(statistics.median(theirs), 3) if theirs else None
+        median_ours = _median(samples[name]["taskstream"])
+        median_theirs = _median(samples[name]["node"])
         ratio = (
             round(median_ours / median_theirs, 2)
             if median_ours is not None and median_theirs
@@ -132,6 +151,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "node": median_theirs,
             "ratio": ratio,
             "samples": samples[name],
+            "server_cpu_ms_per_change": {
+                side: _median(cpu[name][side]) for side in ("taskstream", "node")
+            },
+            "server_cpu_ms_samples": cpu[name],
         }
     return {
         "scenario": NAME,

@@ -104,10 +104,13 @@ def test_peers_measures_taskstream_and_node_side_by_side(results: tuple[Path, st
         figure = body["figures"][name]
         assert len(figure["samples"]["taskstream"]) == len(figure["samples"]["node"]) == 1
         assert figure["ratio"] > 0
+        assert figure["server_cpu_ms_per_change"]["taskstream"] > 0
+        assert figure["server_cpu_ms_per_change"]["node"] > 0
 
 
 def test_the_figures_page_is_written_beside_the_results(results: tuple[Path, str]) -> None:
     page = (results[0] / "results.md").read_text()
     assert "TaskStream, durable SQLite (this run)" in page
     assert "Node.js socket.io 4, in memory, no durability (this run)" in page
+    assert "server CPU per change, TaskStream / Node" in page
     assert "FAILED" not in results[1]
