@@ -8,8 +8,13 @@ the contract's username shape) fails the same way without touching the store.
 Throttling holds under concurrency and across processes sharing the store:
 each attempt first claims a place among the window's failures in one atomic
 store step (:meth:`Store.claim_login_attempt`) and is checked only if it got
-one, so no more than the limit of passwords (or invite codes) are ever
-checked per window, however many requests race.
+one, so no more than the limit of passwords are ever checked per window,
+however many requests race.
+
+A wrong admin invite code is answered ``forbidden`` as the contract says, one
+at a time and each after a pause, so guesses cannot go faster than one per
+pause per process whatever their number; the right code is never held back,
+so nobody can lock admins out by sending wrong ones.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import ClassVar
+from typing import ClassVar, NoReturn
 
 from ._ids import new_id
 from ._passwords import PasswordHasher
@@ -33,9 +38,10 @@ from .models import Principal, Role, User, utc_now
 __all__ = ["Accounts", "LoginThrottle", "Session"]
 
 _BAD_LOGIN = "Wrong username or password."
-#: The shortest admin invite code accepted.
-#: Where wrong invite codes are counted: a key no username can be ('#' is not allowed in one).
-_INVITE_KEY = "#admin-invite-code"
+#: How long each wrong admin invite code holds back the next one, in seconds.
+INVITE_PAUSE = 0.25
+#: Wrong invite codes waiting their turn past which more are refused ``rate_limited``.
+_INVITE_QUEUE = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +80,6 @@ class LoginThrottle:
     window: timedelta = timedelta(minutes=15)
 
 
-#: Wrong admin invite codes allowed per 15 minutes, for the whole deployment.
-INVITE_THROTTLE = LoginThrottle(max_failures=10, window=timedelta(minutes=15))
-
-
 class Accounts:
     """Registration, login with throttling, logout and token authentication.
 
@@ -105,7 +107,7 @@ class Accounts:
         hasher: PasswordHasher,
         admin_invite_code: str,
         throttle: LoginThrottle = LoginThrottle(),
-        invite_throttle: LoginThrottle = INVITE_THROTTLE,
+        invite_pause: float = INVITE_PAUSE,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         """Accounts kept in ``store``.
@@ -116,7 +118,8 @@ class Accounts:
             hasher: The password policy.
             admin_invite_code: What registering an admin requires.
             throttle: Failed logins allowed per username and window.
-            invite_throttle: Wrong invite codes allowed per window, for the whole store.
+            invite_pause: Seconds each wrong invite code holds back the next one
+                (wrong codes are answered one at a time).
             clock: Now, in UTC.
 
         Raises:
@@ -132,7 +135,9 @@ class Accounts:
         self._hasher = hasher
         self._invite = admin_invite_code.encode()
         self._throttle = throttle
-        self._invite_throttle = invite_throttle
+        self._invite_pause = invite_pause
+        self._guesses = asyncio.Lock()
+        self._guessing = 0
         self._clock = clock
         self._dummy_hash = hasher.hash(uuid.uuid4().hex)
 
@@ -164,6 +169,18 @@ class Accounts:
             )
         return now
 
+    async def _wrong_invite_code(self) -> NoReturn:
+        """Refuse a wrong invite code in its turn, after the pause (see the module's text)."""
+        if self._guessing >= _INVITE_QUEUE:
+            raise RateLimited("Too many wrong invite codes; try again later.", retry_after=1.0)
+        self._guessing += 1
+        try:
+            async with self._guesses:
+                await asyncio.sleep(self._invite_pause)
+        finally:
+            self._guessing -= 1
+        raise Forbidden("Registering an admin needs a valid invite code.")
+
     async def register(
         self, username: object, password: object, role: object = None, invite_code: object = None
     ) -> Session:
@@ -180,21 +197,18 @@ class Accounts:
 
         Raises:
             InvalidRequest: A field breaks the contract's rules.
-            Forbidden: An admin without the right invite code.
-            RateLimited: Too many wrong invite codes of late (any username's).
+            Forbidden: An admin without the right invite code (answered after
+                the wrong codes before it, each after ``invite_pause``).
+            RateLimited: Too many wrong invite codes are waiting their turn.
             Conflict: The username is taken.
         """
         name = check_username(username)
         secret = check_password(password)
         wanted = check_role(role)
-        if wanted is Role.ADMIN:
-            await self._claim(_INVITE_KEY, self._invite_throttle, "wrong invite codes")
-            if not (
-                isinstance(invite_code, str)
-                and hmac.compare_digest(invite_code.encode(), self._invite)
-            ):
-                raise Forbidden("Registering an admin needs a valid invite code.")
-            await self._store.clear_login_failures(_INVITE_KEY)
+        if wanted is Role.ADMIN and not (
+            isinstance(invite_code, str) and hmac.compare_digest(invite_code.encode(), self._invite)
+        ):
+            await self._wrong_invite_code()
         user = User(id=new_id(), username=name, role=wanted, created_at=self._clock())
         await self._store.create_user(user, await self._hash(secret))
         return self._sign_in(user)

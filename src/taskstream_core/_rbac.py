@@ -130,5 +130,6 @@ def authorize(
     if principal is None:
         raise Unauthorized()
     if not can(principal, permission, owner_id=owner_id):
-        raise Forbidden(f"A {principal.role.value} may not do this ({permission.value}).")
+        article = "An" if principal.role.value[0] in "aeiou" else "A"
+        raise Forbidden(f"{article} {principal.role.value} may not do this ({permission.value}).")
     return principal

@@ -98,14 +98,18 @@ async def test_join_snapshot_for_a_worker_holds_only_its_own_tasks(
 
 async def test_join_errors(sockets: SocketFactory, users: Users) -> None:
     """Contract: `scan:join` `{scan_id, since_seq?}`: an unknown scan is `not_found`, a missing
-    scan_id or a bad since_seq `invalid_request`."""
+    scan_id or a bad since_seq `invalid_request` (a number in a string is of the wrong type)."""
     socket = await sockets.connect(users.worker)
     unknown = await socket.call("scan:join", {"scan_id": "0123456789abcdef"})
     missing = await socket.call("scan:join", {})
-    bad_seq = await socket.call("scan:join", {"scan_id": "0123456789abcdef", "since_seq": -1})
+    bad_seqs = [-1, "2", " 2 ", 2.0, True]
+    bad = [
+        await socket.call("scan:join", {"scan_id": "0123456789abcdef", "since_seq": seq})
+        for seq in bad_seqs
+    ]
     assert unknown["error"]["code"] == "not_found"
     assert missing["error"]["code"] == "invalid_request"
-    assert bad_seq["error"]["code"] == "invalid_request"
+    assert [ack["error"]["code"] for ack in bad] == ["invalid_request"] * len(bad_seqs), bad
 
 
 async def test_submit_and_decide_acks(sockets: SocketFactory, users: Users, scan_id: str) -> None:

@@ -59,8 +59,10 @@ def test_authorize_allows_exactly_the_matrix(
     del who
     if scope is None:
         assert not can(principal, permission)
-        with pytest.raises(Forbidden, match=permission.value):
+        with pytest.raises(Forbidden, match=permission.value) as refused:
             authorize(principal, permission)
+        article = "An" if principal.role is Role.ADMIN else "A"
+        assert refused.value.message.startswith(f"{article} {principal.role.value} may not")
     else:
         assert can(principal, permission)
         assert authorize(principal, permission) is principal
