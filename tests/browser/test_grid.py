@@ -18,12 +18,15 @@ from tests.support import ServerProcess
 from .conftest import Accounts, OpenPage
 from .support import (
     browser_marks,
+    card,
     check_geometry,
     new_scan,
     pending_count,
     settle,
+    shown_cards,
     submission,
     submit_many,
+    wait_for_status,
 )
 
 pytestmark = browser_marks()
@@ -202,3 +205,83 @@ def test_layout_and_burst_timings_in_the_browser(
     report = json.dumps(figures, indent=2)
     (artifacts / "perf.json").write_text(report + "\n")
     print(f"\nbrowser timings (Chromium headless, this machine):\n{report}")
+
+
+def test_arrivals_held_under_the_pointer_are_announced(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts, artifacts: Path
+) -> None:
+    """5 pending, the pointer rests on card 3, 40 more arrive: card 3 stays where it was,
+    the arrivals that find no free cell wait, and the toolbar says how many appear when
+    the pointer leaves the grid; once it leaves they do, and the sentence goes."""
+    url = server.base_url
+    scan = new_scan(url, accounts.admin, "Held arrivals")
+    tasks = submit_many(url, scan, accounts.workers, [f"Held {i}" for i in range(5)], threads=1)
+    page = open_page(f"/admin/scans/{scan}", accounts.admin).page
+    grid = page.locator(".grid")
+    toolbar = page.locator(".toolbar")
+    expect(grid).to_have_attribute("data-pending", "5")
+    settle(page)
+    third = card(page, tasks[2])
+    third.locator(".content").hover()
+    before = third.bounding_box()
+    submit_many(url, scan, accounts.workers, [f"Arrival {i}" for i in range(40)])
+    expect(grid).to_have_attribute("data-pending", "45")
+    expect(grid).to_have_attribute("data-held", "true")
+    waiting = int(grid.get_attribute("data-waiting") or 0)
+    assert waiting > 0
+    note = page.locator(".queue-wait")
+    expect(note).to_be_visible()
+    expect(toolbar).to_contain_text(f"{waiting} more when the pointer leaves the grid")
+    assert third.bounding_box() == before
+    page.screenshot(path=str(artifacts / "admin-grid-held-arrivals.png"))
+
+    page.mouse.move(1, 1)
+    expect(grid).to_have_attribute("data-waiting", "0")
+    expect(grid).to_have_attribute("data-held", "false")
+    expect(toolbar).not_to_contain_text("when the pointer leaves")
+    expect(note).to_be_hidden()
+    assert int(grid.get_attribute("data-shown") or 0) > 6
+
+
+#: The rows the grid's cards stand in, from the top, and how many cards stand in each.
+ROWS_JS = """
+() => {
+  const rows = new Map();
+  for (const c of document.querySelectorAll('.grid .card:not(.leaving)')) {
+    const top = Math.round(c.getBoundingClientRect().top);
+    rows.set(top, (rows.get(top) || 0) + 1);
+  }
+  return [...rows.entries()].sort(([a], [b]) => a - b).map(([, n]) => n);
+}
+"""
+
+
+def test_keys_decide_with_the_pointer_resting_and_the_waiting_tasks_fill_the_grid(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """100 pending, the pointer resting on the grid, V pressed 12 times: the decided cards'
+    cells do not stay empty. The oldest pending tasks fill the grid in order, every row
+    but the last full, and the "more" tile counts the rest."""
+    url = server.base_url
+    scan = new_scan(url, accounts.admin, "Keys under a resting pointer")
+    tasks = submit_many(url, scan, accounts.workers, [f"Key {i}" for i in range(100)], threads=1)
+    page = open_page(f"/admin/scans/{scan}", accounts.admin).page
+    grid = page.locator(".grid")
+    expect(grid).to_have_attribute("data-focused", tasks[0]["id"])
+    settle(page)
+    box = grid.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for index in range(12):
+        expect(grid).to_have_attribute("data-focused", tasks[index]["id"])
+        page.keyboard.press("v")
+    wait_for_status(url, accounts.admin, tasks[11]["id"], "validated")
+    expect(grid).to_have_attribute("data-pending", "88")
+    expect(grid).to_have_attribute("data-held", "false")
+    settle(page)
+    shown = int(grid.get_attribute("data-shown") or 0)
+    cols = int(grid.get_attribute("data-cols") or 0)
+    assert shown_cards(page) == [t["id"] for t in tasks[12 : 12 + shown]]
+    rows: list[int] = page.evaluate(ROWS_JS)
+    assert all(n == cols for n in rows[:-1]), rows
+    expect(page.locator(".more-tile")).to_contain_text(f"+{88 - shown}")

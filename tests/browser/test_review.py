@@ -554,3 +554,62 @@ def test_decisions_made_offline_are_sent_after_reading_the_task_again(
     assert kept["decided_by"] == other.user["id"]
     assert kept["reason"] == "Seen while offline"
     expect(page.locator(".grid")).to_have_attribute("data-pending", "1", timeout=10_000)
+
+
+def wait_without_claim(base_url: str, watcher: Account, scan: str, holder: Account) -> None:
+    """Poll ``watcher``'s ``scan:join`` until it lists no claim of ``holder``'s; fail after 2 s."""
+    deadline = time.monotonic() + 2
+    while (held := claims_of(base_url, watcher, scan).get(holder.user["id"])) is not None:
+        assert time.monotonic() < deadline, f"{holder.user['username']} still holds {held}"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("leave", ["close", "goto"])
+def test_a_reviewer_leaving_the_page_releases_the_claim_at_once(
+    leave: str, open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """bo-admin closes the tab (or the whole page goes to /admin): within 2 s ada-admin's
+    `scan:join` lists no claim of bo-admin's, and ada's grid no longer says bo reviews."""
+    url = server.base_url
+    scan, tasks = seed(server, accounts, f"Leave by {leave}", 4)
+    a = open_page(f"/admin/scans/{scan}", accounts.admin).page
+    expect(a.locator(".grid")).to_have_attribute("data-focused", tasks[0]["id"])
+    b = open_page(f"/admin/scans/{scan}", accounts.admin2).page
+    expect(b.locator(".grid")).to_have_attribute("data-focused", tasks[1]["id"])
+    tag = card(a, tasks[1]).locator(".card-claim")
+    expect(tag).to_have_text("bo-admin is reviewing")
+    assert claims_of(url, accounts.admin, scan).get(accounts.admin2.user["id"]) == tasks[1]["id"]
+
+    if leave == "close":
+        b.close(run_before_unload=True)
+    else:
+        b.goto("/admin")
+        expect(b.locator(".scan-row").first).to_be_visible()
+    wait_without_claim(url, accounts.admin, scan, accounts.admin2)
+    expect(tag).to_be_hidden(timeout=2_000)
+
+
+def test_a_page_back_from_the_cache_claims_its_task_again(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """Going into the back/forward cache (`pagehide`, persisted) releases the claim; coming
+    back (`pageshow`, persisted) claims the focused card again. The events are dispatched:
+    Playwright's Chromium keeps no back/forward cache."""
+    url = server.base_url
+    scan, tasks = seed(server, accounts, "Back from the cache", 3)
+    page = open_page(f"/admin/scans/{scan}", accounts.admin2).page
+    expect(page.locator(".grid")).to_have_attribute("data-focused", tasks[0]["id"])
+    bo = accounts.admin2.user["id"]
+    deadline = time.monotonic() + 3
+    while claims_of(url, accounts.admin, scan).get(bo) != tasks[0]["id"]:
+        assert time.monotonic() < deadline, "the page claimed nothing"
+        page.wait_for_timeout(50)
+
+    event = "(type) => window.dispatchEvent(new PageTransitionEvent(type, { persisted: true }))"
+    page.evaluate(event, "pagehide")
+    wait_without_claim(url, accounts.admin, scan, accounts.admin2)
+    page.evaluate(event, "pageshow")
+    deadline = time.monotonic() + 2
+    while claims_of(url, accounts.admin, scan).get(bo) != tasks[0]["id"]:
+        assert time.monotonic() < deadline, "the restored page did not claim its task again"
+        page.wait_for_timeout(50)

@@ -24,6 +24,8 @@ export interface CallOptions {
   token?: string | null;
   body?: unknown;
   signal?: AbortSignal;
+  /** Let the request outlive the page (a claim released as the page goes away). */
+  keepalive?: boolean;
 }
 
 export async function call<T>(method: string, path: string, options: CallOptions = {}): Promise<T> {
@@ -36,7 +38,7 @@ export async function call<T>(method: string, path: string, options: CallOptions
   }
   let response: Response;
   try {
-    response = await fetch(path, { method, headers, body, signal: options.signal ?? null });
+    response = await fetch(path, { method, headers, body, signal: options.signal ?? null, keepalive: options.keepalive ?? false });
   } catch (exc) {
     if (exc instanceof DOMException && exc.name === "AbortError") throw exc;
     throw new ApiError(0, { code: NETWORK, message: "The server cannot be reached." });

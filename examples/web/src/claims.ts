@@ -68,6 +68,12 @@ export class ClaimBook {
     return claim;
   }
 
+  /** The task the signed-in admin holds (as far as the page knows), or null. */
+  mine(): string | null {
+    for (const [id, claim] of this.claims) if (claim.admin_id === this.me) return id;
+    return null;
+  }
+
   /** Stop the expiry timer (the page is going away). */
   dispose(): void {
     window.clearTimeout(this.timer);

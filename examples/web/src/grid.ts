@@ -8,7 +8,12 @@
 // decision is in flight (`held()`), every card keeps its place; a card that
 // leaves fades out where it was and its cell stays empty, arrivals take cells
 // after the last one used. The grid re-packs once the pointer leaves and nothing
-// is in flight. The keys act on the card that holds the focus, and the focus
+// is in flight. Arrivals that find no free cell wait (`data-waiting` counts those a
+// re-pack would show, for the toolbar). A decision made from the keyboard lifts the
+// pointer's hold until the pointer moves again: the reviewer is working with the keys,
+// so the holes it leaves are filled (a click on a card that moved under the resting
+// pointer less than CLICK_GUARD_MS ago does nothing). The keys act on the card that
+// holds the focus, and the focus
 // never jumps to another card under a keypress: when the focused card leaves,
 // the page is told (`lost`) and picks the next one itself.
 import { paintAvatar } from "./avatar";
@@ -66,6 +71,8 @@ interface Card {
 }
 
 const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
+/** A click this soon after the cards moved under a resting pointer does nothing (ms). */
+const CLICK_GUARD_MS = 500;
 
 export class TaskGrid {
   readonly el: HTMLElement;
@@ -91,6 +98,16 @@ export class TaskGrid {
   private nextSlot = 0;
   private laidOutFor = "";
   private pointerInside = false;
+  /** Where the pointer last was over the grid (a move to the same place is no move). */
+  private pointerX = NaN;
+  private pointerY = NaN;
+  /**
+   * A decision was made from the keyboard since the pointer last moved: the pointer
+   * rests where it is without being used, so it holds no card in place.
+   */
+  private keyed = false;
+  /** When a re-pack last moved cards under the resting pointer (performance.now()). */
+  private movedAt = -Infinity;
   /** Set by `relayout()`: the next render re-packs whatever holds. */
   private repack = false;
   layout: Layout | null = null;
@@ -121,10 +138,14 @@ export class TaskGrid {
     );
     this.el.addEventListener("click", (event) => this.onClick(event));
     // Positions hold while the pointer is over the grid; they re-pack once it leaves.
-    this.el.addEventListener("pointerenter", () => { this.pointerInside = true; });
-    this.el.addEventListener("pointermove", () => { this.pointerInside = true; });
+    // A decision from the keyboard lifts that hold until the pointer really moves (a
+    // move event to the same place, as a browser sends after the cards moved, is none).
+    this.el.addEventListener("pointerenter", (event) => this.pointerAt(event, true));
+    this.el.addEventListener("pointermove", (event) => this.pointerAt(event, false));
+    this.el.addEventListener("pointerdown", () => { this.keyed = false; });
     this.el.addEventListener("pointerleave", () => {
       this.pointerInside = false;
+      this.keyed = false;
       this.invalidate();
     });
     // Tab into a card's button makes that card the focused one: one focus, keys act on it.
@@ -157,6 +178,17 @@ export class TaskGrid {
     this.invalidate();
   }
 
+  /** The pointer entered (`entered`) or moved over the grid. */
+  private pointerAt(event: PointerEvent, entered: boolean): void {
+    this.pointerInside = true;
+    if (entered || event.clientX !== this.pointerX || event.clientY !== this.pointerY) {
+      this.keyed = false;
+      this.movedAt = -Infinity; // the pointer moved since: what it clicks is what it aimed at
+    }
+    this.pointerX = event.clientX;
+    this.pointerY = event.clientY;
+  }
+
   /** A touch screen (a coarse pointer, or a phone-sized window): buttons get 32 px. */
   private touch(): boolean {
     return window.matchMedia("(pointer: coarse)").matches || window.innerWidth <= 600;
@@ -182,11 +214,13 @@ export class TaskGrid {
     const started = performance.now();
     const items = this.callbacks.items();
     const size = `${this.width}x${this.height}`;
-    const hold = !this.repack && (this.pointerInside || this.callbacks.held()) && this.layout !== null
+    const pointerHold = this.pointerInside && !this.keyed;
+    const hold = !this.repack && (pointerHold || this.callbacks.held()) && this.layout !== null
       && this.laidOutFor === size && this.slots.size > 0;
     this.repack = false;
     let layout: Layout;
     const placed: { item: GridItem; slot: number }[] = [];
+    let waiting = 0;
     if (hold) {
       // Every placed card keeps its cell; arrivals take the cells after the last one used.
       layout = this.layout!;
@@ -202,6 +236,11 @@ export class TaskGrid {
         placed.push({ item, slot });
       }
       this.slots = slots;
+      if (pointerHold && placed.length < items.length) {
+        // What a re-pack would show more: those wait for the pointer to leave.
+        const fresh = computeLayout(items.length, this.width, this.height, this.touch());
+        waiting = Math.max(0, Math.min(items.length, fresh.shown) - placed.length);
+      }
     } else {
       layout = computeLayout(items.length, this.width, this.height, this.touch());
       this.layout = layout;
@@ -231,6 +270,7 @@ export class TaskGrid {
     const keep = new Set<string>();
     const animate = !reducedMotion.matches;
     const fresh: Card[] = [];
+    let moved = false;
     const stride = layout.cardWidth + layout.gap;
     const strideY = layout.cardHeight + layout.gap;
     for (const { item, slot: index } of placed) {
@@ -246,6 +286,7 @@ export class TaskGrid {
       const x = layout.offsetX + (index % layout.cols) * stride;
       const y = layout.offsetY + Math.floor(index / layout.cols) * strideY;
       if (x !== card.x || y !== card.y) {
+        if (!Number.isNaN(card.x)) moved = true;
         card.x = x;
         card.y = y;
         card.el.style.translate = `${x}px ${y}px`;
@@ -264,6 +305,7 @@ export class TaskGrid {
         card.el.remove();
       }
     }
+    if (moved && !hold && this.pointerInside) this.movedAt = performance.now();
     if (fresh.length) {
       const fragment = document.createDocumentFragment();
       for (const card of fresh) fragment.appendChild(card.el);
@@ -294,6 +336,7 @@ export class TaskGrid {
     data.shown = String(placed.length);
     data.hidden = String(hidden);
     data.held = hold ? "true" : "false";
+    data.waiting = String(waiting);
     data.mode = layout.mode;
     data.cols = String(layout.cols);
     data.rows = String(layout.rows);
@@ -549,17 +592,24 @@ export class TaskGrid {
       case "v":
       case "V": {
         const id = this.keyTarget();
-        if (id && this.actionable.includes(id)) this.act(id, "validated");
+        if (id && this.actionable.includes(id)) {
+          this.keyed = true; // decided from the keyboard: the holes it leaves are filled
+          this.act(id, "validated");
+        }
         return id !== null;
       }
       case "r":
       case "R": {
         const id = this.keyTarget();
-        if (id && this.actionable.includes(id)) this.callbacks.refuse(id);
+        if (id && this.actionable.includes(id)) {
+          this.keyed = true; // decided from the keyboard: the holes it leaves are filled
+          this.callbacks.refuse(id);
+        }
         return id !== null;
       }
       case "z":
       case "Z":
+        this.keyed = true;
         this.callbacks.undo();
         return true;
       default:
@@ -582,6 +632,8 @@ export class TaskGrid {
     const id = cardEl?.dataset.taskId;
     if (!id || cardEl?.classList.contains("leaving")) return;
     const button = target.closest<HTMLButtonElement>("button[data-action]");
+    // The cards just moved under the resting pointer (a re-pack after a key): not what was looked at.
+    if (button && performance.now() - this.movedAt < CLICK_GUARD_MS) return;
     if (button && !button.disabled) {
       if (button.dataset.action === "validate") this.act(id, "validated");
       else this.callbacks.refuse(id);

@@ -11,7 +11,7 @@
 // back the task is read again and the decision sent only if the task is still
 // pending, else dropped with a note on the card.
 import "./review.css";
-import { ApiError, NETWORK } from "./api";
+import { ApiError, call, NETWORK } from "./api";
 import type { AppContext } from "./app";
 import { ClaimBook, Directory } from "./claims";
 import { confirmDialog } from "./confirm";
@@ -66,6 +66,14 @@ export class ReviewFlow {
   private readonly offOutbox: () => void;
   private stopSending: () => void = () => undefined;
   private readonly onOnline = (): void => void this.outbox.flush();
+  /** The page is going away (closed, reloaded, another address, or into the back/forward cache). */
+  private readonly onPageHide = (): void => this.leave();
+  /** The page came back from the back/forward cache: claim the current task again. */
+  private readonly onPageShow = (event: PageTransitionEvent): void => {
+    if (!event.persisted || this.disposed) return;
+    const id = this.grid?.focused();
+    if (id) void this.claim(id);
+  };
   private readonly timers = new Set<number>();
   private readonly renewTimer: number;
   private readonly offState: () => void;
@@ -89,6 +97,9 @@ export class ReviewFlow {
     this.outbox = decisions(ctx);
     this.offOutbox = this.outbox.onChange(() => this.showQueued());
     window.addEventListener("online", this.onOnline);
+    // Leaving the page releases the claim at once (a hidden tab keeps it: the reviewer may come back).
+    window.addEventListener("pagehide", this.onPageHide);
+    window.addEventListener("pageshow", this.onPageShow);
     // Back online: send what waited (after reading each task again) and hold the current task again.
     this.offState = ctx.live.onState((state) => {
       if (state !== "online" || !this.started) return;
@@ -574,6 +585,26 @@ export class ReviewFlow {
     this.timers.add(timer);
   }
 
+  /**
+   * The page is going away for good or into the back/forward cache: release this admin's
+   * claim over HTTP with `keepalive` (the request outlives the page; a socket emit may not
+   * leave before the socket closes). The page then holds no claim: one restored from the
+   * cache claims its current task again (`pageshow`).
+   */
+  private leave(): void {
+    if (this.disposed) return;
+    const ids = new Set<string>();
+    const focused = this.grid?.focused();
+    if (focused) ids.add(focused);
+    const mine = this.claims.mine();
+    if (mine) ids.add(mine);
+    for (const id of ids) {
+      void call("DELETE", `/api/tasks/${encodeURIComponent(id)}/claim`, { token: this.ctx.session.token, keepalive: true })
+        .catch(() => undefined);
+      if (id === mine) this.claims.set(id, null);
+    }
+  }
+
   /** The page is going away: release the current task, stop every timer. */
   dispose(): void {
     this.disposed = true;
@@ -583,6 +614,8 @@ export class ReviewFlow {
     this.stopSending();
     this.offOutbox();
     window.removeEventListener("online", this.onOnline);
+    window.removeEventListener("pagehide", this.onPageHide);
+    window.removeEventListener("pageshow", this.onPageShow);
     window.clearInterval(this.renewTimer);
     for (const timer of this.timers) window.clearTimeout(timer);
     this.claims.dispose();

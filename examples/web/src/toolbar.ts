@@ -13,6 +13,8 @@ export interface GridShown {
   hidden: number;
   /** The focused card's task id, or null. */
   focused: string | null;
+  /** Arrivals held back while the pointer rests on the grid, that appear once it leaves. */
+  waiting: number;
 }
 
 /** The numbers the queue count is made of. */
@@ -52,6 +54,19 @@ export function queueSentence(counts: QueueCounts): string {
 }
 
 /**
+ * The toolbar's note on arrivals the grid holds back while the pointer rests on it.
+ *
+ * Args:
+ *   waiting: tasks a re-pack would show that are not on screen now.
+ *
+ * Returns:
+ *   "39 more when the pointer leaves the grid", or "" when none wait.
+ */
+export function waitingSentence(waiting: number): string {
+  return waiting > 0 ? `${waiting.toLocaleString("en-US")} more when the pointer leaves the grid` : "";
+}
+
+/**
  * A page's range in the queue, e.g. "41–80".
  *
  * Args:
@@ -83,7 +98,7 @@ export function tabTitle(name: string, pending: number): string {
 /**
  * Call `rendered` after every grid render (and focus move), with what the grid placed.
  *
- * The grid writes `data-pending`, `data-shown`, `data-hidden` and `data-focused` on its
+ * The grid writes `data-pending`, `data-shown`, `data-hidden`, `data-focused` and `data-waiting` on its
  * element once per render; this observes those attributes, so whatever depends on the
  * layout (the queue count, the pager, the preview) is never a render behind.
  *
@@ -100,9 +115,10 @@ export function watchGrid(grid: HTMLElement, rendered: (shown: GridShown) => voi
     shown: Number(grid.dataset.shown ?? 0),
     hidden: Number(grid.dataset.hidden ?? 0),
     focused: grid.dataset.focused || null,
+    waiting: Number(grid.dataset.waiting ?? 0),
   });
   const observer = new MutationObserver(() => rendered(read()));
-  observer.observe(grid, { attributes: true, attributeFilter: ["data-pending", "data-shown", "data-hidden", "data-focused"] });
+  observer.observe(grid, { attributes: true, attributeFilter: ["data-pending", "data-shown", "data-hidden", "data-focused", "data-waiting"] });
   return () => observer.disconnect();
 }
 

@@ -11,7 +11,7 @@ import { explain } from "../messages";
 import { PreviewPane } from "../preview";
 import { QueueView } from "../queueView";
 import { ReviewFlow } from "../review";
-import { queueSentence, showScanNotFound, tabTitle, watchGrid } from "../toolbar";
+import { queueSentence, showScanNotFound, tabTitle, waitingSentence, watchGrid } from "../toolbar";
 import type { Scan, Stats, Task } from "../types";
 import { copyButton, workerLink } from "./adminHome";
 
@@ -63,6 +63,8 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
   const title = h("h1", { class: "scan-title", text: "Loading scan…", attrs: { dir: "auto" } });
   const status = h("span", { class: "scan-status" });
   const queue = h("span", { class: "queue-info", attrs: { "aria-live": "polite" } });
+  const queueWait = h("span", { class: "queue-wait", attrs: { "aria-live": "polite" } });
+  queueWait.hidden = true;
   const linkInput = h("input", { class: "input link-input", attrs: { readonly: "", "aria-label": "Worker link" } });
   linkInput.value = workerLink(scanId);
   const closeBtn = h("button", { class: "btn btn-danger btn-sm", attrs: { type: "button", "aria-label": "Close scan" }, title: "Close scan" }, icon("lock"), h("span", { class: "btn-text", text: "Close scan" }));
@@ -80,6 +82,7 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
     h("div", { class: "toolbar-title" }, title, status),
     review.presence.el,
     queue,
+    queueWait,
     h("div", { class: "toolbar-actions" },
       h("div", { class: "share" }, icon("link"), linkInput, copyButton(() => linkInput.value, linkInput)),
       exportCsv, exportJson, closeBtn));
@@ -156,8 +159,10 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
   preview.bindGrid(grid.el);
   queueView.bindMoreTile(grid.el);
   let onScreen = 0; // tiles the grid placed in its last render
+  let waiting = 0; // arrivals it holds back while the pointer rests on it
   const unwatchGrid = watchGrid(grid.el, (shown) => {
     onScreen = shown.shown;
+    waiting = shown.waiting;
     queueView.rendered(shown);
     refreshQueue();
     preview.follow(shown.focused);
@@ -191,6 +196,12 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
   /** [read] The toolbar count and the tab title, from what the grid placed in its last render. */
   function refreshQueue(): void {
     setText(queue, queueSentence({ pending: pending.size, matching: queueView.matching, offset: queueView.offset, shown: onScreen }));
+    // Arrivals held back under the resting pointer: said in a note that takes the toolbar's
+    // free space (it never wraps the toolbar, which would resize the grid and end the hold).
+    const note = waitingSentence(waiting);
+    setText(queueWait, note);
+    queueWait.title = note;
+    queueWait.hidden = note === "";
     if (scan) document.title = tabTitle(scan.name, pending.size);
   }
 
