@@ -318,3 +318,77 @@ def test_touch_targets_and_glass_contrast(
         worst = min(contrast(colour, lightest), contrast(colour, darkest))
         print(f".auth-card {name} {colour}: {worst:.2f}:1 (panel {darkest}..{lightest})")
         assert worst >= 4.5, (".auth-card", name, colour, darkest, lightest, worst)
+
+
+#: What sticks out sideways on the worker page: the document, the "My submissions" list, each
+#: of its items and their parts, and the toasts (against the window's edges).
+SIDEWAYS_JS = """
+() => {
+  const name = el => el.className + ' "' + el.textContent.trim().slice(0, 30) + '"';
+  const over = el => el.scrollWidth > el.clientWidth + 1;
+  const list = document.querySelector('.mine');
+  const listBox = list.getBoundingClientRect();
+  const parts = [...list.querySelectorAll('.mine-item, .mine-item *')];
+  const outside = parts.filter(el => {
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && (r.left < listBox.left - 0.5 || r.right > listBox.right + 0.5);
+  });
+  const toasts = [...document.querySelectorAll('.toast')].filter(el => {
+    const r = el.getBoundingClientRect();
+    return r.left < -0.5 || r.right > innerWidth + 0.5 || over(el);
+  });
+  const de = document.documentElement;
+  return {
+    page: de.scrollWidth > innerWidth ? [de.scrollWidth, innerWidth] : null,
+    list: over(list) ? [list.scrollWidth, list.clientWidth] : null,
+    overflowing: [list, ...parts].filter(over).map(name),
+    outside: outside.map(name),
+    toasts: toasts.map(name),
+    shown: document.querySelectorAll('.toast').length,
+  };
+}
+"""
+
+
+def test_a_long_unbroken_reason_wraps_on_the_worker_page(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """A refusal reason of 1,000 characters without a space (or a long URL) wraps: "My
+    submissions" never scrolls sideways nor cuts another item at its right edge, and the
+    toast that announces the refusal stays on a phone's screen."""
+    url = server.base_url
+    worker = accounts.workers[2]
+    scan = new_scan(url, accounts.admin, "Long reasons")
+    tasks = submit_many(
+        url,
+        scan,
+        [worker],
+        [
+            "Observation: The mezzanine rail is loose",
+            "Suggestion: A second label printer at packing station B",
+            "Observation: " + "N" * 400,
+        ],
+        threads=1,
+    )
+    page = open_page(f"/worker/scan/{scan}", worker, width=390, height=844).page
+    expect(page.locator(".mine-item")).to_have_count(3)
+    long_url = "https://example.com/" + "/".join(f"segment{i:03d}" for i in range(80))
+    decide(url, accounts.admin, tasks[0]["id"], "refused", "R" * 1000)
+    expect(page.locator(".toast", has_text="RRRR")).to_have_count(1)
+    decide(url, accounts.admin, tasks[1]["id"], "refused", long_url)
+    expect(page.locator(".mine-reason .reason-text", has_text=long_url)).to_have_count(1)
+    expect(page.locator(".mine-reason .reason-text", has_text="R" * 1000)).to_have_count(1)
+    for width, height in ((390, 844), (1280, 800), (320, 568)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.evaluate(
+            "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+        )
+        found = page.evaluate(SIDEWAYS_JS)
+        where = f"{width}x{height}: {found}"
+        assert found["page"] is None, f"the page scrolls sideways at {where}"
+        assert found["list"] is None, f"My submissions scrolls sideways at {where}"
+        assert found["overflowing"] == [], f"text runs past its box at {where}"
+        assert found["outside"] == [], f"an item sticks out of the list at {where}"
+        if width == 390:
+            assert found["shown"] > 0, "the refusal's toast is gone before it was measured"
+            assert found["toasts"] == [], f"a toast runs off-screen at {where}"
