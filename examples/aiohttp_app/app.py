@@ -165,7 +165,7 @@ async def live(rq: web.Request) -> web.StreamResponse:
     """A scan's events as Server-Sent Events: first ``join`` (the snapshot, or what came
     after ``since_seq`` / ``Last-Event-ID``), then one event per change, ``id`` = its seq.
     The stream ends when its token expires, at shutdown, or when it falls behind."""
-    since = rq.query.get("since_seq") or rq.headers.get("Last-Event-ID")
+    since = wire.seq_from_text(rq.query.get("since_seq") or rq.headers.get("Last-Event-ID"))
     core, who = rq.app[CORE], await caller(rq)
     with ts.ViewerSession(core, who) as viewer:
         rq.app[LIVE].add(viewer)  # closed at shutdown, which ends the stream

@@ -41,6 +41,7 @@ __all__ = [
     "check_username",
     "is_username",
     "require_object",
+    "seq_from_text",
 ]
 
 #: The largest request body the contract accepts, in bytes (64 KiB).
@@ -190,10 +191,33 @@ def check_limit(value: object) -> int:
 
 
 def check_seq(value: object, field: str = "since_seq") -> int | None:
-    """A non-negative sequence number, or None when absent."""
+    """A non-negative sequence number as a JSON number, or None when absent.
+
+    Text is refused, as ``true`` and ``2.0`` are: a transport that carries the
+    seq as text (a query string, a header) reads it with :func:`seq_from_text`.
+    """
     if value is None:
         return None
-    seq = _integer(value, field)
-    if not 0 <= seq < 2**63:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidRequest(f"'{field}' must be an integer.")
+    if not 0 <= value < 2**63:
         raise InvalidRequest(f"'{field}' must be a non-negative integer.")
-    return seq
+    return value
+
+
+def seq_from_text(text: str | None, field: str = "since_seq") -> int | None:
+    """Read a resume point sent as text: a query string's value, a ``Last-Event-ID``.
+
+    Args:
+        text: The text as it arrived; None when absent.
+        field: The name an error message gives it.
+
+    Returns:
+        The seq, or None when ``text`` is None or empty.
+
+    Raises:
+        InvalidRequest: ``text`` is not ASCII digits of a seq (0 to 2**63 - 1).
+    """
+    if text is None or text == "":
+        return None
+    return check_seq(_integer(text, field), field)

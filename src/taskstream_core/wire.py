@@ -12,7 +12,9 @@ response. The rules live here once:
   (64 KiB, UTF-8, a JSON object of valid Unicode), :func:`client_object` for
   payloads another transport already decoded;
 - answers: :func:`json_reply`, :func:`export_reply`, :func:`openapi_document`;
-- live connections: :func:`token_seconds_left`, how long one may stay open.
+- live connections: :func:`seq_from_text`, a resume point sent as text (a
+  query string, ``Last-Event-ID``), and :func:`token_seconds_left`, how long
+  one may stay open.
 
 Aiohttp, for example::
 
@@ -33,7 +35,7 @@ from typing import Any, Final
 
 from ._export import export_csv, export_json
 from ._openapi import openapi_document
-from ._validation import MAX_BODY_BYTES, require_object
+from ._validation import MAX_BODY_BYTES, require_object, seq_from_text
 from .errors import (
     ERRORS_BY_CODE,
     Internal,
@@ -59,6 +61,7 @@ __all__ = [
     "export_reply",
     "json_reply",
     "openapi_document",
+    "seq_from_text",
     "status_reply",
     "token_seconds_left",
 ]

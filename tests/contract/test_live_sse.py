@@ -98,6 +98,16 @@ async def test_last_event_id_resumes_with_the_missed_events(
     assert joined.id == missed[-1]["seq"]
 
 
+async def test_a_resume_point_that_is_no_seq_is_refused(
+    api: Api, users: Users, scan_id: str
+) -> None:
+    """A ``since_seq`` or ``Last-Event-ID`` that is not a seq answers 400 before any stream."""
+    auth = {"Authorization": f"Bearer {users.admin.token}"}
+    for query, headers in (("?since_seq=x", {}), ("", {"Last-Event-ID": "-1"})):
+        reply = await api.get(f"/api/scans/{scan_id}/live{query}", headers=auth | headers)
+        assert_error(reply, 400, "invalid_request")
+
+
 async def test_a_stream_needs_a_valid_token(api: Api, scan_id: str) -> None:
     """Opening a stream without a valid bearer token answers the contract's 401 body."""
     for headers in ({}, {"Authorization": "Bearer not.a.jwt"}):

@@ -186,6 +186,8 @@ async def test_inputs_are_validated_before_anything_is_stored(
         app.list_tasks(admin, scan.id, cursor="not-a-cursor"),
         app.join(admin, scan.id, since_seq=-1),
         app.join(admin, scan.id, since_seq=True),
+        app.join(admin, scan.id, since_seq="1"),
+        app.join(admin, scan.id, since_seq=1.0),
     ):
         with pytest.raises(InvalidRequest):
             await call
@@ -511,7 +513,7 @@ async def test_resume_answers_the_missed_events_the_viewer_may_see(
     assert for_admin.events == everything
     assert for_admin.seq == everything[-1].seq
 
-    for_alice = await app.join(alice, scan.id, since_seq=str(since))
+    for_alice = await app.join(alice, scan.id, since_seq=since)
     assert for_alice.events is not None
     assert [(e.type, e.task.id if e.task else None) for e in for_alice.events] == [
         (EventType.TASK_CREATED, a2.id),

@@ -160,6 +160,22 @@ def test_a_missing_or_malformed_bearer_header_is_unauthorized(header: str | None
         wire.bearer_token(header)
 
 
+# -- resume point as text ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "seq"), [(None, None), ("", None), ("0", 0), ("42", 42)])
+def test_a_seq_in_text_is_read_as_a_number(text: str | None, seq: int | None) -> None:
+    """A query string's or ``Last-Event-ID``'s digits are the seq; absent or empty: none."""
+    assert wire.seq_from_text(text) == seq
+
+
+@pytest.mark.parametrize("text", ["-1", "1.0", "x", "²", "9" * 20, "true"])
+def test_a_seq_in_text_that_is_no_seq_is_refused(text: str) -> None:
+    """Anything but ASCII digits of a seq (0 to 2**63 - 1) is ``invalid_request``."""
+    with pytest.raises(InvalidRequest, match="since_seq"):
+        wire.seq_from_text(text)
+
+
 # -- bodies ------------------------------------------------------------------------------
 
 

@@ -431,10 +431,7 @@ class SocketGateway:
         raise Unauthorized("This socket's sign-in is no longer valid; sign in again.")
 
     async def _join(self, viewer: _Viewer, body: Mapping[str, Any]) -> dict[str, Any]:
-        since = body.get("since_seq")
-        if isinstance(since, str):  # the core reads digits in text too (query strings)
-            raise InvalidRequest("'since_seq' must be an integer.")
-        result = await viewer.session.join(body.get("scan_id"), since)
+        result = await viewer.session.join(body.get("scan_id"), body.get("since_seq"))
         return result.to_dict()
 
     async def _leave(self, viewer: _Viewer, body: Mapping[str, Any]) -> dict[str, Any]:
