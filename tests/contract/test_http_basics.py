@@ -45,6 +45,19 @@ async def test_health_answers_ok_version_and_store(api: Api, server: ServerProce
     assert reply.body["version"]
 
 
+_PAGE = pytest.mark.integrations("sanic")  # the dashboard's pages
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/health", "/api/openapi.json", pytest.param("/", marks=_PAGE), "/api/nothing"]
+)
+async def test_head_answers_what_get_would_without_a_body(api: Api, path: str) -> None:
+    """HEAD (what a load balancer's or uptime probe sends) answers GET's status and headers."""
+    got, head = await api.get(path), await api.request("HEAD", path)
+    assert (head.status, head.text) == (got.status, "")
+    assert head.headers["Content-Type"] == got.headers["Content-Type"]
+
+
 async def test_unknown_route_answers_contract_404(api: Api) -> None:
     """Contract: "Every error is a 4xx/5xx status with the body {"error": {"code", "message"}}" —
     also an unknown route (`not_found` (404))."""
@@ -171,7 +184,7 @@ def _registered_api_routes() -> frozenset[tuple[str, str]]:
     for route in app.sanic.router.routes:
         path = "/" + re.sub(r"<(\w+)(:[^>]*)?>", r"{\1}", route.path)
         if path.startswith("/api/"):
-            routes |= {(path, method.lower()) for method in route.methods}
+            routes |= {(path, method.lower()) for method in route.methods - {"HEAD"}}
     return frozenset(routes)
 
 

@@ -84,8 +84,9 @@ class HttpApi:
     def register_on(self, app: Sanic[Any, Any]) -> None:
         """Add the routes to ``app``, and answer its every error in the contract's words."""
         app.error_handler.add(Exception, _on_error)
-        for method, path, handler in self.routes():
-            app.add_route(handler, path, methods=[method], name=handler.__name__)
+        for method, path, handler in self.routes():  # HEAD too where GET: Sanic drops the body
+            methods = [method, "HEAD"] if method == "GET" else [method]
+            app.add_route(handler, path, methods=methods, name=handler.__name__)
 
         @app.on_request
         async def note_route(request: Request) -> None:

@@ -32,8 +32,8 @@ class Pages:
 
     def register_on(self, app: Sanic[Any, Any]) -> None:
         for index, path in enumerate(PAGE_PATHS):
-            app.add_route(self.page, path, methods=["GET"], name=f"page_{index}")
-        app.add_route(self.asset, "/assets/<path:path>", methods=["GET"], name="asset")
+            app.add_route(self.page, path, methods=["GET", "HEAD"], name=f"page_{index}")
+        app.add_route(self.asset, "/assets/<path:path>", methods=["GET", "HEAD"], name="asset")
 
     async def page(self, request: Request, scan_id: str | None = None) -> HTTPResponse:
         built = self.app_dir / "index.html"
