@@ -64,7 +64,7 @@ def test_a_name_that_moved_still_resolves_with_a_warning(name: str, home: str) -
         moved = getattr(taskstream_core, name)
     assert moved is getattr(importlib.import_module(f"taskstream_core.{home}"), name)
     with pytest.raises(AttributeError):
-        _ = taskstream_core.NoSuchName
+        _ = taskstream_core.NoSuchName  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("folder", ["examples", "benchmarks", "docs"])

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import errors
 from ._accounts import Accounts, LoginThrottle, Session
@@ -92,14 +92,16 @@ _MOVED: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Resolve a name that moved to its public module, with a :class:`DeprecationWarning`."""
-    module = _MOVED.get(name)
-    if module is None:
-        raise AttributeError(f"module 'taskstream_core' has no attribute {name!r}")
-    warnings.warn(
-        f"taskstream_core.{name} moved: import it from taskstream_core.{module}",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+if not TYPE_CHECKING:  # else a type checker takes every name, misspelled ones too, as Any
+
+    def __getattr__(name: str) -> Any:
+        """Resolve a name that moved to its public module, with a :class:`DeprecationWarning`."""
+        module = _MOVED.get(name)
+        if module is None:
+            raise AttributeError(f"module 'taskstream_core' has no attribute {name!r}")
+        warnings.warn(
+            f"taskstream_core.{name} moved: import it from taskstream_core.{module}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(f".{module}", __name__), name)

@@ -34,9 +34,10 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypedDict
 
 import jwt
+from typing_extensions import Unpack
 
 try:
     import aiohttp
@@ -74,6 +75,7 @@ __all__ = [
     "DEFAULT_MAX_QUEUED",
     "ClaimedTask",
     "ClientItem",
+    "ClientOptions",
     "Snapshot",
     "TaskStreamClient",
     "TokenRefresh",
@@ -88,6 +90,32 @@ DEFAULT_MAX_QUEUED: Final = 10_000
 
 TokenRefresh = Callable[[], str | Awaitable[str]]
 """A callable, sync or async, that returns a fresh token for the client's user."""
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword options of :class:`TaskStreamClient` that ``login`` and ``register``
+    pass on to it; each is the constructor's argument of its name."""
+
+    #: Seconds to wait for an answer to a live call or an HTTP request (10).
+    call_timeout: float
+    #: Seconds before the first reconnection attempt (0.25).
+    reconnect_delay: float
+    #: The longest wait between reconnection attempts (3).
+    max_reconnect_delay: float
+    #: A callable (sync or async) that returns a fresh token for the same user.
+    token_refresh: TokenRefresh | None
+    #: Seconds before the token's ``exp`` to refresh it (60).
+    refresh_margin: float
+    #: The most events the queue holds before it drops them to resume (10,000).
+    max_queued: int
+
+
+def _check_options(options: Mapping[str, object]) -> None:
+    """Refuse an unknown option before any request is made."""
+    unknown = sorted(options.keys() - ClientOptions.__annotations__.keys())
+    if unknown:
+        raise TypeError(f"Unknown client option(s): {', '.join(unknown)}.")
+
 
 #: What a transport failure raises inside aiohttp and python-socketio.
 _TRANSPORT_ERRORS: Final = (
@@ -350,7 +378,7 @@ class TaskStreamClient:
         password: str,
         *,
         relogin: bool = False,
-        **options: Any,
+        **options: Unpack[ClientOptions],
     ) -> Self:
         """Sign in and make a client with the new token.
 
@@ -370,8 +398,9 @@ class TaskStreamClient:
             RateLimited: Too many failed sign-ins for this username of late.
             Unavailable: The server cannot be reached.
             TaskStreamError: Another contract error (its subclass for the code).
-            TypeError: ``relogin`` together with ``token_refresh``.
+            TypeError: ``relogin`` together with ``token_refresh``, or an unknown option.
         """
+        _check_options(options)
         if relogin:
             if options.get("token_refresh") is not None:
                 raise TypeError("Give relogin=True or token_refresh, not both.")
@@ -416,7 +445,7 @@ class TaskStreamClient:
         *,
         role: str = "worker",
         invite_code: str | None = None,
-        **options: Any,
+        **options: Unpack[ClientOptions],
     ) -> Self:
         """Create an account, and make a client signed in to it.
 
@@ -437,7 +466,9 @@ class TaskStreamClient:
             Forbidden: An admin without the right invite code.
             Unavailable: The server cannot be reached.
             TaskStreamError: Another contract error (its subclass for the code).
+            TypeError: An unknown option.
         """
+        _check_options(options)
         payload: dict[str, Any] = {"username": username, "password": password, "role": role}
         if invite_code is not None:
             payload["invite_code"] = invite_code

@@ -137,3 +137,15 @@ async def test_connecting_with_a_logged_out_token_raises_unauthorized(
             await client.connect()
     finally:
         await client.close()
+
+
+@pytest.mark.parametrize("make", ["login", "register"])
+async def test_an_unknown_option_is_refused_before_any_request(
+    server: ServerProcess, make: str
+) -> None:
+    """A misspelled constructor option raises TypeError, and no account is made or used."""
+    name = unique_name("w")
+    with pytest.raises(TypeError, match="max_queud"):
+        await getattr(TaskStreamClient, make)(server.base_url, name, PASSWORD, max_queud=5)
+    with pytest.raises(Unauthorized):  # register made no account
+        await TaskStreamClient.login(server.base_url, name, PASSWORD)

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, assert_type
 
+import taskstream_core
 from taskstream_core import (
     Accounts,
     Broker,
@@ -42,6 +43,7 @@ from taskstream_core import (
     open_broker,
     open_store,
 )
+from taskstream_core.client import TaskStreamClient
 from taskstream_core.errors import AlreadyDecided
 from taskstream_core.models import (
     EventType,
@@ -164,6 +166,7 @@ async def misuse_is_rejected(app: TaskStream, task: Task) -> None:
     await app.create_scan(None, "name")  # type: ignore[arg-type]
     task.status = TaskStatus.REFUSED  # type: ignore[misc]
     TokenIssuer(secret=42)  # type: ignore[arg-type]
+    await TaskStreamClient.login("http://127.0.0.1:8000", "ada", "pw", max_queud=5)  # type: ignore[call-arg]
 
 
 async def testing_helpers() -> None:
@@ -174,3 +177,8 @@ async def testing_helpers() -> None:
     async with make_app(broker=broker, clock=clock) as app:
         assert_type(await sign_up(app, "alice"), Principal)
         assert_type(broker.published, list[ScanEvent])
+
+
+def a_misspelled_name_is_an_error() -> None:
+    """Not ``Any``: were it, this ignore would be unused, which ``--strict`` reports."""
+    _ = taskstream_core.TaskStreem  # type: ignore[attr-defined]
