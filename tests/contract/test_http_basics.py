@@ -4,17 +4,15 @@ plus the OpenAPI document and the web pages the server serves beside the API."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import websockets
 
-from taskstream_server import Secrets, Settings, build_app
 from tests.support import Api, ServerProcess
+from tests.support.matrix import registered_routes
 
 from .helpers import Users, assert_error, unique_name
 
@@ -176,18 +174,6 @@ async def test_openapi_document_is_valid_openapi_3_1(api: Api) -> None:
     validator.validate(reply.body)
 
 
-@functools.cache  # Sanic refuses a second app of one name in a process (one per store)
-def _registered_api_routes() -> frozenset[tuple[str, str]]:
-    settings = Settings(secrets=Secrets("r" * 40, "invite-code-for-tests"), store_url="memory://")
-    app = build_app(settings, name="openapi-routes-check")
-    routes = set()
-    for route in app.sanic.router.routes:
-        path = "/" + re.sub(r"<(\w+)(:[^>]*)?>", r"{\1}", route.path)
-        if path.startswith("/api/"):
-            routes |= {(path, method.lower()) for method in route.methods - {"HEAD"}}
-    return frozenset(routes)
-
-
 @pytest.mark.integrations("sanic")  # the Sanic app's routes
 async def test_openapi_paths_equal_the_registered_routes(api: Api) -> None:
     """/api/openapi.json names exactly the (path, method) pairs the Sanic app registers."""
@@ -195,7 +181,8 @@ async def test_openapi_paths_equal_the_registered_routes(api: Api) -> None:
     documented = {
         (path, method) for path, operations in document["paths"].items() for method in operations
     }
-    assert documented == _registered_api_routes()
+    registered = {(path, method.lower()) for method, path in registered_routes()}
+    assert documented == {(path, method) for path, method in registered if path.startswith("/api/")}
 
 
 @pytest.mark.integrations("sanic")  # the dashboard's pages

@@ -248,7 +248,7 @@ def _built() -> tuple[frozenset[tuple[str, str]], frozenset[str]]:
     routes = set()
     for route in app.sanic.router.routes:
         path = "/" + re.sub(r"<(\w+)(:[^>]*)?>", r"{\1}", route.path)
-        routes |= {(method, path) for method in route.methods}
+        routes |= {(method, path) for method in route.methods - {"HEAD"}}  # GET's twin
     handled = {
         name
         for name in app.sockets.sio.handlers["/"]
