@@ -69,6 +69,8 @@ def __getattr__(name: str) -> Any:
 
         def build(*args: Any, **kwargs: Any) -> Any:
             build_dashboard()
+            if name == "build_wheel":  # setuptools reuses build/lib: a stale bundle would ship
+                shutil.rmtree(HERE / "build", ignore_errors=True)
             return hook(*args, **kwargs)
 
         return build

@@ -93,7 +93,8 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         assert "Deprecat" not in output, output
     (core,) = out.glob("taskstream_core-*.whl")
     (server,) = out.glob("taskstream_server-*.whl")
-    return {"core": core, "server": server, "sdist": sdist}
+    (core_sdist,) = out.glob("taskstream_core-*.tar.gz")
+    return {"core": core, "server": server, "sdist": sdist, "core_sdist": core_sdist}
 
 
 def _venv(path: Path) -> Path:
@@ -119,6 +120,42 @@ def test_the_server_distributions_carry_the_dashboard(dist: dict[str, Path]) -> 
     }
     for name, licensed in [("server", wheel), ("core", core)]:
         assert any(n.endswith(".dist-info/licenses/LICENSE") for n in licensed), name
+
+
+def test_the_core_sdist_holds_the_library_without_tests(dist: dict[str, Path]) -> None:
+    """The core's sdist: its sources, README, licence and metadata; no stray test file."""
+    with tarfile.open(dist["core_sdist"]) as archive:
+        names = [name.split("/", 1)[-1] for name in archive.getnames()]
+    assert "src/taskstream_core/py.typed" in names
+    assert {"README.md", "LICENSE", "pyproject.toml"} <= set(names)
+    assert not [n for n in names if n.startswith("tests")], names
+
+
+def test_a_wheel_built_in_the_tree_ships_no_stale_file(tmp_path: Path) -> None:
+    """What an earlier in-tree build left in ``build/`` (a replaced dashboard bundle) is not
+    in the next wheel: ``pip install ./examples/server`` builds there."""
+    copy = _clean_copy(tmp_path / "repo")
+    app = "taskstream_server/static/app"
+    shutil.copytree(ROOT / "examples/server" / app, copy / "examples/server" / app)
+    stale = copy / "examples/server/build/lib" / app / "assets/index-stale.js"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("old();")
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--wheel",
+            "--outdir",
+            tmp_path / "out",
+            copy / "examples/server",
+        ]
+    )
+    (wheel,) = (tmp_path / "out").glob("taskstream_server-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    assert f"{app}/index.html" in names
+    assert f"{app}/assets/index-stale.js" not in names
 
 
 class InstalledServer(ServerProcess):

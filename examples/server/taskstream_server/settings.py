@@ -114,9 +114,11 @@ class Settings:
     )
     transports: tuple[str, ...] = _option(
         ("websocket", "polling"),
-        "Socket.IO transports; default websocket,polling with one worker, else websocket",
+        "Socket.IO transports, websocket or websocket,polling; default websocket,polling "
+        "with one worker, else websocket",
         "TASKSTREAM_TRANSPORTS",
         choices=_TRANSPORTS,
+        metavar="LIST",
     )
     undo_seconds: float = _option(
         10.0,
