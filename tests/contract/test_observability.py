@@ -54,6 +54,16 @@ async def test_metrics_expose_the_named_metrics(
     assert "/api/scans/<scan_id:str>/tasks" in routes  # the route pattern, not each id
 
 
+async def test_a_client_cannot_add_metric_series_with_made_up_methods(api: Api) -> None:
+    """Methods outside HTTP's usual ones are one ``other`` series, whatever a client sends."""
+    for method in ("FOOA", "FOOB", "X" * 300):
+        assert (await api.request(method, "/api/health")).status == 405
+    text = (await api.get("/metrics")).text
+    assert "FOOA" not in text
+    assert "XXXX" not in text
+    assert 'method="other",route="unmatched",status="405"' in text
+
+
 async def test_log_lines_are_json_with_the_request_id(api: Api, server: ServerProcess) -> None:
     """Every log line is a JSON object; a request's lines carry its id, which the answer echoes
     in `X-Request-ID` (a caller's own id when it is a safe one)."""

@@ -88,7 +88,8 @@ async def test_cross_origin_sockets_are_refused_by_default(
 
 
 async def test_configured_origins_are_accepted(tmp_path: Path) -> None:
-    """`--cors-origin` lets the named browser origins connect, and no others."""
+    """`--cors-origin` lets the named browser origins connect besides the server's own
+    (its dashboard, also behind a TLS proxy), and no others."""
     allowed = "http://dashboard.example"
     server = ServerProcess(store_url="memory://", args=["--cors-origin", allowed], cwd=tmp_path)
     await asyncio.to_thread(server.start)
@@ -98,6 +99,16 @@ async def test_configured_origins_are_accepted(tmp_path: Path) -> None:
         await ok.connect()
         assert ok.connected
         await ok.close()
+        own = LiveSocket(server.base_url, worker.token, headers={"Origin": server.base_url})
+        await own.connect()
+        assert own.connected
+        await own.close()
+        proxied = {"Origin": "https://public.example", "X-Forwarded-Proto": "https"}
+        proxied |= {"X-Forwarded-Host": "public.example"}
+        behind_proxy = LiveSocket(server.base_url, worker.token, headers=proxied)
+        await behind_proxy.connect()
+        assert behind_proxy.connected
+        await behind_proxy.close()
         other = LiveSocket(server.base_url, worker.token, headers={"Origin": "http://x.example"})
         with pytest.raises(socketio.exceptions.ConnectionError):
             await other.connect()

@@ -90,9 +90,9 @@ def _prepare(
 ) -> tuple[Settings, ServerApp] | str:
     """The settings and app of the arguments, logging configured; or why they cannot run."""
     args = build_parser(env).parse_args(list(argv))
-    configure_logging(args.log_level, args.log_format, fields=log_fields)
     try:
         settings = resolve_settings(args, env)
+        configure_logging(settings.log_level, settings.log_format, fields=log_fields)
         return settings, build_app(settings)
     except SettingsError as exc:
         return str(exc)

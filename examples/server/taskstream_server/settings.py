@@ -136,6 +136,11 @@ class Settings:
 
 
 _OPTIONS: Final = dataclasses.fields(Settings)[1:]
+#: What a switch's environment variable may say.
+_SWITCH: Final = {
+    **dict.fromkeys(("1", "on", "true", "yes"), True),
+    **dict.fromkeys(("0", "off", "false", "no"), False),
+}
 
 
 def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -147,17 +152,18 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     for option in _OPTIONS:
         meta = dict(option.metadata)
         env_name, flag, text = meta.pop("env"), meta.pop("flag"), meta.pop("help")
-        default = None if isinstance(option.default, tuple) else option.default
-        value = env.get(env_name) or default  # a list (a tuple's) is read in resolve_settings
-        if isinstance(value, str) and isinstance(default, bool):
-            value = value.lower() not in {"0", "off", "false", "no"}
+        listed = isinstance(option.default, tuple)  # a list: read in resolve_settings
+        default = None if listed else option.default
+        value = default if listed else env.get(env_name) or default
+        if isinstance(value, str) and isinstance(default, bool):  # else refused when resolved
+            value = _SWITCH.get(value.strip().lower(), value)
         notes = [f"env {env_name}"] * bool(env_name) + [f"default {default}"] * (
             default is not None
         )
         parser.add_argument(
             flag or f"--{option.name.replace('_', '-')}",
             dest=option.name,
-            default=None if default is None else value,
+            default=value,
             help=f"{text} ({'; '.join(notes)})" if notes else text,
             **meta,
         )
@@ -188,28 +194,29 @@ def resolve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settin
         if choices and values[option.name] not in choices:
             raise SettingsError(f"{option.metadata['env']} must be one of {', '.join(choices)}.")
     values["transports"] = tuple(values["transports"].split(","))
+    if not isinstance(values["fast_path"], bool):
+        raise SettingsError("TASKSTREAM_FAST_PATH must be on or off.")
     if not 0 <= values["undo_seconds"] < float("inf"):  # NaN fails this too
         raise SettingsError("--undo-seconds must be a number of seconds, 0 or more.")
-    settings = Settings(secrets=load_secrets(values["store_url"], env), **values)
-    problem = _deployment_problem(settings)
-    if problem is not None:
+    problem = _deployment_problem(values)
+    if problem is not None:  # before secrets are generated and kept for a start that fails
         raise SettingsError(problem)
-    return settings
+    return Settings(secrets=load_secrets(values["store_url"], env), **values)
 
 
-def _deployment_problem(settings: Settings) -> str | None:
-    """Why ``settings`` cannot run as several processes, or None."""
-    workers = settings.workers
+def _deployment_problem(values: Mapping[str, Any]) -> str | None:
+    """Why the settings' ``values`` cannot run as several processes, or None."""
+    workers, redis_url, store_url = values["workers"], values["redis_url"], values["store_url"]
     if workers < 1:
         return "--workers must be at least 1."
-    if workers > 1 and not settings.redis_url:
+    if workers > 1 and not redis_url:
         return f"--workers {workers} needs --redis-url: the processes share rooms and events."
-    if settings.store_url.lower().startswith("memory:") and (workers > 1 or settings.redis_url):
+    if store_url.lower().startswith("memory:") and (workers > 1 or redis_url):
         return (
             "memory:// keeps its data inside one process; several processes sharing "
             "--redis-url need a shared store (sqlite:///file.db or mongodb://)."
         )
-    if workers > 1 and "polling" in settings.transports:
+    if workers > 1 and "polling" in values["transports"]:
         return (
             f"--workers {workers} cannot serve Socket.IO long-polling (it needs sticky "
             "sessions); use --transports websocket, or one worker per replica behind a "
