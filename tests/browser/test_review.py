@@ -613,3 +613,57 @@ def test_a_page_back_from_the_cache_claims_its_task_again(
     while claims_of(url, accounts.admin, scan).get(bo) != tasks[0]["id"]:
         assert time.monotonic() < deadline, "the restored page did not claim its task again"
         page.wait_for_timeout(50)
+
+
+def test_a_refusal_reason_counts_characters_and_survives_an_ended_session(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """A reason is at most 1,000 characters counted in code points: 1,000 emoji go through
+    (the box cut them at 500), 1,001 of anything are refused with the counter's numbers and
+    the dialog stays open. A reason half-typed when the session ends (its token logged out
+    elsewhere) is back in the dialog for that task after signing in again."""
+    url = server.base_url
+    scan, tasks = seed(server, accounts, "Reason limits", 3)
+    status, body = call_sync(
+        url, "POST", "/api/auth/login", {"username": accounts.admin.username, "password": PASSWORD}
+    )
+    assert status == 200, body
+    session = Account(accounts.admin.username, PASSWORD, body["token"], body["user"])
+    page = open_page(f"/admin/scans/{scan}", session).page
+    grid = page.locator(".grid")
+    dialog = page.locator("dialog[open]")
+    reason = page.locator("#refuse-reason")
+    counter = dialog.locator(".counter")
+    alert = dialog.locator(".form-message")
+    for task, char in ((tasks[0], "🎉"), (tasks[1], "x")):
+        expect(grid).to_have_attribute("data-focused", task["id"])
+        page.keyboard.press("r")
+        expect(dialog).to_be_visible()
+        expect(counter).to_have_text("0 / 1,000")
+        reason.fill(char * 1001)
+        expect(reason).to_have_value(char * 1001)
+        expect(counter).to_have_text("1,001 / 1,000")
+        reason.press("Enter")
+        expect(alert).to_have_text("That is 1 character over the limit of 1,000.")
+        expect(dialog).to_be_visible()
+        reason.fill(char * 1000)
+        expect(counter).to_have_text("1,000 / 1,000")
+        reason.press("Enter")
+        expect(dialog).to_be_hidden()
+        assert wait_for_status(url, accounts.admin, task["id"], "refused")["reason"] == char * 1000
+
+    expect(grid).to_have_attribute("data-focused", tasks[2]["id"])
+    page.keyboard.press("r")
+    reason.fill("Half a reason about the photo 📷")
+    status, _ = call_sync(url, "POST", "/api/auth/logout", token=session.token)
+    assert status == 204
+    expect(page.locator(".auth-card")).to_contain_text("Your session has ended")
+    page.get_by_label("Username").fill(accounts.admin.username)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(grid).to_have_attribute("data-focused", tasks[2]["id"])
+    page.keyboard.press("r")
+    expect(reason).to_have_value("Half a reason about the photo 📷")
+    reason.press("Enter")
+    refused = wait_for_status(url, accounts.admin, tasks[2]["id"], "refused")
+    assert refused["reason"] == "Half a reason about the photo 📷"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from tests.support import TEST_INVITE_CODE, ServerProcess, call_sync, register_sync
+from tests.support import TEST_INVITE_CODE, Account, ServerProcess, call_sync, register_sync
 
 from .conftest import PASSWORD, Accounts, OpenPage
 from .support import (
@@ -61,8 +61,9 @@ def test_unsent_submissions_wait_in_the_outbox_and_go_out_after_restarts(
     own_server: ServerProcess, open_page: OpenPage
 ) -> None:
     """A submission made while the server is down says it will be sent, survives closing the
-    tab, and reaches the server exactly once when the server is back (and so does one made on
-    a page that stays open)."""
+    tab, and reaches the server exactly once when the server is back (and so do two made on
+    a page that stays open, each then saying it was sent late: the second one did not). While
+    the link is down the reviewers' count is said to be unknown, not the last one seen."""
     server = own_server
     url = server.base_url
     admin = register_sync(url, "olga-admin", PASSWORD, role="admin", invite_code=TEST_INVITE_CODE)
@@ -98,11 +99,20 @@ def test_unsent_submissions_wait_in_the_outbox_and_go_out_after_restarts(
     other = context.new_page()
     other.goto(f"{url}/worker/scan/{scan}")
     expect(other.locator(".mine-item")).to_have_count(1)
+    admin_page = open_page(f"{url}/admin/scans/{scan}", admin).page
+    presence = page.locator(".presence")
+    expect(presence).to_have_text("1 reviewer online")
     server.stop()
     expect(page.locator(".conn")).to_have_attribute("data-state", "reconnecting")
+    expect(presence).to_have_text("Reviewers unknown while offline")
+    expect(presence).to_have_attribute("data-reviewers", "unknown")
+    admin_page.close()
     submit_in_page(page, "Second, while the link is down")
     item = page.locator(".mine-item", has_text="Second, while the link is down")
     expect(item.locator(".mine-note")).to_have_text(WAITING)
+    submit_in_page(page, "Third, while the link is down")
+    third = page.locator(".mine-item", has_text="Third, while the link is down")
+    expect(third.locator(".mine-note")).to_have_text(WAITING)
     other_item = other.locator(".mine-item", has_text="Second, while the link is down")
     expect(other_item.locator(".mine-note")).to_have_text(WAITING)
     page.wait_for_timeout(2_500)  # a retry or two against the stopped server change nothing
@@ -111,13 +121,17 @@ def test_unsent_submissions_wait_in_the_outbox_and_go_out_after_restarts(
     expect(page.locator(".conn")).to_have_attribute("data-state", "online", timeout=20_000)
     expect(item.locator(".badge")).to_have_text("Pending", timeout=15_000)
     expect(item.locator(".mine-note")).to_have_text(SENT)
+    expect(third.locator(".badge")).to_have_text("Pending")
+    expect(third.locator(".mine-note")).to_have_text(SENT)
+    expect(presence).to_have_text("No reviewer online")
     expect(page).to_have_title("Outbox · TaskStream")
-    expect(page.locator(".mine-item")).to_have_count(2)
+    expect(page.locator(".mine-item")).to_have_count(3)
     expect(other_item.locator(".badge")).to_have_text("Pending")
     expect(other_item.locator(".mine-note")).to_have_text(SENT)
-    expect(other.locator(".mine-item")).to_have_count(2)
+    expect(other.locator(".mine-item")).to_have_count(3)
     assert sorted(task_contents(url, scan, worker)) == [
         "Observation: Second, while the link is down",
+        "Observation: Third, while the link is down",
         "Observation: Written while the server was down",
     ]
     assert page.evaluate(OUTBOX_KEYS_JS) == []
@@ -350,15 +364,74 @@ SIDEWAYS_JS = """
 """
 
 
+#: The worker page's layout on a small screen: the boxes of the top bar, the form and the "My
+#: submissions" panel and its scroll box; which of them cross another or leave the window; what
+#: sticks out of its panel sideways (a kind button did, 23 px at 320x568); the breadcrumb's parts
+#: drawn past its box (its text ran under the "Live" pill); the form's controls cut by its panel.
+LAYOUT_JS = """
+() => {
+  const box = el => {
+    const r = el.getBoundingClientRect();
+    return {left: r.left, top: r.top, right: r.right, bottom: r.bottom, height: r.height};
+  };
+  const name = el => (el.className.baseVal ?? el.className) + ' "'
+    + el.textContent.trim().slice(0, 20) + '"';
+  const shown = el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+  const cross = (a, b) => Math.min(a.right, b.right) - Math.max(a.left, b.left) > 0.5
+    && Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 0.5;
+  const inside = (a, b) => a.left >= b.left - 0.5 && a.top >= b.top - 0.5
+    && a.right <= b.right + 0.5 && a.bottom <= b.bottom + 0.5;
+  const sideways = (a, b) => a.left < b.left - 0.5 || a.right > b.right + 0.5;
+  const win = {left: 0, top: 0, right: innerWidth, bottom: innerHeight};
+  const parts = {
+    topbar: document.querySelector('.topbar'),
+    form: document.querySelector('.worker-form-panel'),
+    list: document.querySelector('.worker-list-panel'),
+  };
+  const boxes = Object.fromEntries(Object.entries(parts).map(([k, el]) => [k, box(el)]));
+  const scroll = document.querySelector('.worker-list-panel .scroll');
+  const names = Object.keys(parts);
+  const crossing = [];
+  names.forEach((a, i) => names.slice(i + 1).forEach(b => {
+    if (cross(boxes[a], boxes[b])) crossing.push(`${a} x ${b}`);
+  }));
+  const crumbs = document.querySelector('.crumbs');
+  const end = document.querySelector('.topbar-end');
+  const controls = [...parts.form.querySelectorAll('.seg, textarea, button[type=submit]')];
+  return {
+    boxes, scroll: box(scroll),
+    scrollInside: inside(box(scroll), boxes.list) && inside(box(scroll), win),
+    offscreen: names.filter(k => !inside(boxes[k], win)),
+    crossing,
+    sticking: Object.values(parts).flatMap(panel => [...panel.querySelectorAll('*')]
+      .filter(el => shown(el) && sideways(box(el), box(panel))).map(name)),
+    crumbs: [...crumbs.querySelectorAll('*')]
+      .filter(el => shown(el) && (sideways(box(el), box(crumbs)) || cross(box(el), box(end))))
+      .map(name),
+    cutControls: controls.filter(el => !inside(box(el), boxes.form)).map(name),
+    headOverForm: cross(box(parts.list.querySelector('.panel-head')), boxes.form),
+  };
+}
+"""
+
+
 def test_a_long_unbroken_reason_wraps_on_the_worker_page(
     open_page: OpenPage, server: ServerProcess, accounts: Accounts
 ) -> None:
     """A refusal reason of 1,000 characters without a space (or a long URL) wraps: "My
     submissions" never scrolls sideways nor cuts another item at its right edge, and the
-    toast that announces the refusal stays on a phone's screen."""
+    toast that announces the refusal stays on a phone's screen. On small phones, upright or
+    on their side (320x568, 360x640, 568x320), the list keeps a real height on screen (it was
+    0 px tall, below the window or under the form), nothing crosses the form, and nothing
+    sticks out of its panel or the breadcrumb."""
     url = server.base_url
     worker = accounts.workers[2]
-    scan = new_scan(url, accounts.admin, "Long reasons")
+    scan = new_scan(
+        url,
+        accounts.admin,
+        "Long reasons",
+        "Walk the loading docks and the mezzanine; note anything loose, blocked or unlabelled.",
+    )
     tasks = submit_many(
         url,
         scan,
@@ -378,7 +451,7 @@ def test_a_long_unbroken_reason_wraps_on_the_worker_page(
     decide(url, accounts.admin, tasks[1]["id"], "refused", long_url)
     expect(page.locator(".mine-reason .reason-text", has_text=long_url)).to_have_count(1)
     expect(page.locator(".mine-reason .reason-text", has_text="R" * 1000)).to_have_count(1)
-    for width, height in ((390, 844), (1280, 800), (320, 568)):
+    for width, height in ((390, 844), (1280, 800), (320, 568), (360, 640), (568, 320)):
         page.set_viewport_size({"width": width, "height": height})
         page.evaluate(
             "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
@@ -389,6 +462,125 @@ def test_a_long_unbroken_reason_wraps_on_the_worker_page(
         assert found["list"] is None, f"My submissions scrolls sideways at {where}"
         assert found["overflowing"] == [], f"text runs past its box at {where}"
         assert found["outside"] == [], f"an item sticks out of the list at {where}"
+        layout = page.evaluate(LAYOUT_JS)
+        where = f"{width}x{height}: {layout}"
+        # About two items' height at least (a short item is about 75 px), inside the window.
+        assert layout["scroll"]["height"] >= 140, f"My submissions is too short at {where}"
+        assert layout["scrollInside"], f"My submissions is not all on screen at {where}"
+        assert layout["offscreen"] == [], f"part of the page is off-screen at {where}"
+        assert layout["crossing"] == [], f"the page's parts overlap at {where}"
+        assert not layout["headOverForm"], f"'My submissions' is drawn over the form at {where}"
+        assert layout["sticking"] == [], f"something sticks out of its panel at {where}"
+        assert layout["crumbs"] == [], f"the breadcrumb runs past its box at {where}"
+        assert layout["cutControls"] == [], f"a form control is cut at {where}"
         if width == 390:
             assert found["shown"] > 0, "the refusal's toast is gone before it was measured"
             assert found["toasts"] == [], f"a toast runs off-screen at {where}"
+
+
+def test_the_limit_counts_characters_as_the_server_does(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """Content is 1-5,000 characters counted in code points, the "Observation: " or
+    "Suggestion: " prefix the page adds included: the counter shows what is left for the
+    worker's own text (4,987 or 4,988), the box takes 4,987 emoji (it cut them at 2,500), the
+    limit goes through and one more is refused with the counter's numbers."""
+    url = server.base_url
+    worker = accounts.workers[0]
+    scan = new_scan(url, accounts.admin, "Limits")
+    page = open_page(f"/worker/scan/{scan}", worker).page
+    box = page.locator("#task-content")
+    counter = page.locator(".submit-row .counter")
+    alert = page.locator(".submit-form .form-message")
+    expect(counter).to_have_text("0 / 4,987")
+    cases = [
+        ("Observation", "x", 4987, "x" * 4988),
+        ("Observation", "🎉", 4987, "🎉" * 4990),
+        ("Suggestion", "y", 4988, "y" * 4989),
+        ("Suggestion", "🙂", 4988, "🙂" * 4989),
+    ]
+    for sent, (kind, char, limit, over) in enumerate(cases, start=1):
+        page.get_by_role("button", name=kind).click()
+        excess = len(over) - limit  # code points: Python counts as the server does
+        box.fill(over)
+        assert box.input_value() == over, "the box cut the text"
+        expect(counter).to_have_text(f"{len(over):,} / {limit:,}")
+        expect(counter).to_have_attribute("data-over", "true")
+        page.get_by_role("button", name="Submit").click()
+        plural = "" if excess == 1 else "s"
+        expect(alert).to_have_text(
+            f"That is {excess} character{plural} over the limit of {limit:,}."
+        )
+        expect(box).to_have_value(over)
+        box.fill(char * limit)
+        expect(counter).to_have_text(f"{limit:,} / {limit:,}")
+        expect(counter).to_have_attribute("data-over", "false")
+        page.get_by_role("button", name="Submit").click()
+        expect(page.locator(".mine-item .badge", has_text="Pending")).to_have_count(sent)
+        expect(alert).to_have_text("")
+        expect(box).to_have_value("")
+    contents = task_contents(url, scan, worker)
+    assert sorted(contents) == sorted(f"{kind}: {char * limit}" for kind, char, limit, _ in cases)
+    assert {len(content) for content in contents} == {5000}
+
+
+def test_a_draft_survives_an_ended_session(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """The session ends (its token logged out elsewhere) while the worker types: after signing
+    in again the text and the kind are back in the form; once submitted, a reload shows an
+    empty box."""
+    url = server.base_url
+    worker = accounts.workers[1]
+    scan = new_scan(url, accounts.admin, "Drafts")
+    status, body = call_sync(
+        url, "POST", "/api/auth/login", {"username": worker.username, "password": PASSWORD}
+    )
+    assert status == 200, body
+    session = Account(worker.username, PASSWORD, body["token"], body["user"])
+    page = open_page(f"/worker/scan/{scan}", session).page
+    expect(page.locator(".conn")).to_have_attribute("data-state", "online")
+    page.get_by_role("button", name="Suggestion").click()
+    draft = "Half a thought about the\nloading dock 🚪"
+    page.locator("#task-content").fill(draft)
+    status, _ = call_sync(url, "POST", "/api/auth/logout", token=body["token"])
+    assert status == 204
+    expect(page.locator(".auth-card")).to_contain_text("Your session has ended")
+    page.get_by_label("Username").fill(worker.username)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.keyboard.press("Enter")
+    box = page.locator("#task-content")
+    expect(box).to_have_value(draft)
+    expect(page.get_by_role("button", name="Suggestion")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator(".submit-row .counter")).to_have_text(f"{len(draft.strip())} / 4,988")
+    page.get_by_role("button", name="Submit").click()
+    expect(page.locator(".mine-item")).to_have_count(1)
+    page.reload()
+    expect(page.locator(".mine-item")).to_have_count(1)
+    expect(box).to_have_value("")
+    expect(page.get_by_role("button", name="Observation")).to_have_attribute("aria-pressed", "true")
+    assert task_contents(url, scan, worker) == [f"Suggestion: {draft}"]
+
+
+def test_a_username_over_32_characters_is_refused_not_cut(
+    open_page: OpenPage, server: ServerProcess
+) -> None:
+    """The sign-up box takes a 33-character name whole and refuses it with the username rule's
+    message (it was cut to 32 and that account was created)."""
+    page = open_page("/").page
+    page.get_by_role("tab", name="Create account").click()
+    name = "a_33_character_username_for_test1"
+    assert len(name) == 33
+    page.get_by_label("Username").fill(name)
+    expect(page.get_by_label("Username")).to_have_value(name)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Create worker account").click()
+    expect(page.locator(".auth-form .form-message")).to_have_text(
+        "Usernames are 3–32 characters: letters, digits, _ . or -."
+    )
+    expect(page.locator(".auth-card")).to_be_visible()
+    # No account under the cut name either.
+    status, _ = call_sync(
+        server.base_url, "POST", "/api/auth/login", {"username": name[:32], "password": PASSWORD}
+    )
+    assert status == 401

@@ -133,3 +133,16 @@ export function statusBadge(status: "pending" | "validated" | "refused", extra =
   const shape = status === "pending" ? "pendingRing" : status === "validated" ? "checkCircle" : "crossSquare";
   return h("span", { class: `badge badge-${status} ${extra}`.trim(), data: { status } }, icon(shape), label);
 }
+
+/** A text's length as the server counts it (CONTRACT.md §2): in code points, so an emoji is one. */
+export function charCount(text: string): number {
+  let n = 0;
+  for (const _ of text) n += 1;
+  return n;
+}
+
+/** "That is 1 character over the limit of 4,987.": why a text over `limit` is refused. */
+export function overLimit(count: number, limit: number): string {
+  const over = count - limit;
+  return `That is ${over.toLocaleString("en-US")} character${over === 1 ? "" : "s"} over the limit of ${limit.toLocaleString("en-US")}.`;
+}

@@ -229,7 +229,9 @@ export class Outbox<P, R> {
         this.emitChange();
       } else if (outcome.retry) {
         item.state = "waiting";
-        item.delayed = true;
+        // The round stops here: the items behind this one are not sent either (each says so,
+        // and once sent, that it went late).
+        for (const other of this.waiting()) other.delayed = true;
         this.save();
         this.emitChange();
         this.scheduleRetry();

@@ -4,7 +4,8 @@ import { connectionIndicator, topbar, type AppContext } from "../app";
 import { AnalyticsPanel, submissionsPerMinute } from "../analytics";
 import { ApiError, download } from "../api";
 import { mark } from "../diag";
-import { h, icon, setText, splitKind } from "../dom";
+import { charCount, h, icon, overLimit, setText, splitKind } from "../dom";
+import { loadDraft, saveDraft } from "../drafts";
 import { TaskGrid, type GridItem } from "../grid";
 import { confirmDialog } from "../confirm";
 import { explain } from "../messages";
@@ -16,6 +17,8 @@ import type { Scan, Stats, Task } from "../types";
 import { copyButton, workerLink } from "./adminHome";
 
 const QUICK_REASONS = ["Duplicate", "Out of scope", "Not enough detail", "Already known", "Not actionable"];
+/** The contract's limit on a refusal reason (§2), in code points (an emoji is one). */
+const MAX_REASON = 1000;
 
 export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: string): () => void {
   const tasks = new Map<string, Task>();
@@ -88,14 +91,20 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
       exportCsv, exportJson, closeBtn));
 
   // -- refusal dialog ------------------------------------------------------------------------
-  const reason = h("textarea", { class: "input reason-input", attrs: { id: "refuse-reason", maxlength: "1000", rows: "3", placeholder: "Why? (optional — the worker sees it)" } });
+  // No maxlength: it counts UTF-16 units (an emoji is two) and cuts silently. The limit
+  // counts code points, as the server does; the counter and Refuse say when it is over.
+  const reason = h("textarea", { class: "input reason-input", attrs: { id: "refuse-reason", rows: "3", placeholder: "Why? (optional — the worker sees it)" } });
+  const reasonCounter = h("span", { class: "counter muted" });
+  const reasonMessage = h("p", { class: "form-message", attrs: { role: "alert" } });
+  /** The half-typed reason, kept for the tab (drafts.ts) so an ended session does not lose it. */
+  const reasonKey = `${ctx.session.user.id}.${scanId}.reason`;
   const quote = h("blockquote", { class: "refuse-quote", attrs: { dir: "auto", tabindex: "0", "aria-label": "Task text" } });
   const picks = h("div", { class: "picks", attrs: { role: "group", "aria-label": "Quick reasons" } },
     ...QUICK_REASONS.map((text) => h("button", {
       class: "pick",
       attrs: { type: "button" },
       text,
-      on: { click: () => { reason.value = text; reason.focus(); } },
+      on: { click: () => { reason.value = text; reasonTyped(); reason.focus(); } },
     })));
   const confirmRefuse = h("button", { class: "btn btn-danger", attrs: { type: "submit" } }, icon("cross"), "Refuse");
   const cancelRefuse = h("button", { class: "btn btn-ghost", attrs: { type: "button" }, text: "Cancel" });
@@ -105,7 +114,8 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
     picks,
     h("label", { class: "label", text: "Reason", attrs: { for: "refuse-reason" } }),
     reason,
-    h("p", { class: "hint", text: "Enter refuses · Shift+Enter new line · Esc cancels" }),
+    reasonMessage,
+    h("div", { class: "reason-foot" }, h("p", { class: "hint", text: "Enter refuses · Shift+Enter new line · Esc cancels" }), reasonCounter),
     h("div", { class: "dialog-actions" }, cancelRefuse, confirmRefuse));
   const dialog = h("dialog", { class: "dialog glass", attrs: { "aria-labelledby": "refuse-title" } }, dialogForm);
   let refusing: string | null = null;
@@ -120,13 +130,33 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
     refusingOverride = override;
     quote.textContent = splitKind(task.content).text;
     quote.title = task.content;
-    reason.value = "";
+    const kept = loadDraft<{ task_id: string; reason: string }>(reasonKey);
+    reason.value = kept?.task_id === id && typeof kept.reason === "string" ? kept.reason : "";
+    reasonMessage.textContent = "";
+    showReasonCount();
     dialog.showModal();
     reason.focus();
   }
+  function showReasonCount(): void {
+    const count = charCount(reason.value.trim());
+    reasonCounter.textContent = `${count.toLocaleString("en-US")} / ${MAX_REASON.toLocaleString("en-US")}`;
+    reasonCounter.dataset.over = String(count > MAX_REASON);
+  }
+  function reasonTyped(): void {
+    showReasonCount();
+    if (refusing) saveDraft(reasonKey, reason.value ? { task_id: refusing, reason: reason.value } : null);
+  }
+  reason.addEventListener("input", reasonTyped);
   dialogForm.addEventListener("submit", (event) => {
     event.preventDefault();
     const id = refusing;
+    const count = charCount(reason.value.trim());
+    if (count > MAX_REASON) {
+      reasonMessage.textContent = overLimit(count, MAX_REASON);
+      reason.focus();
+      return;
+    }
+    saveDraft(reasonKey, null);
     dialog.close();
     if (id) void review.decide(id, "refused", reason.value.trim() || null, refusingOverride);
   });
@@ -136,8 +166,16 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
       dialogForm.requestSubmit();
     }
   });
-  cancelRefuse.addEventListener("click", () => dialog.close());
+  // Cancel and Esc drop the reason; the page going away (an ended session) keeps it.
+  cancelRefuse.addEventListener("click", () => {
+    saveDraft(reasonKey, null);
+    dialog.close();
+  });
+  dialog.addEventListener("cancel", () => saveDraft(reasonKey, null));
   dialog.addEventListener("close", () => {
+    // The event comes a while after close() (Chromium fires it with the next frame): by then
+    // the dialog may be open again for the next task, whose refusal this must not forget.
+    if (dialog.open) return;
     refusing = null;
     grid.focusGrid();
   });

@@ -13,9 +13,11 @@ export function renderSignIn(root: HTMLElement, onSignedIn: (session: Session) =
   let busy = false;
 
   const message = h("p", { class: "form-message", attrs: { role: "alert", "aria-live": "assertive" } });
+  // maxlength is above the rule's 32: a longer name is refused with the rule's message (USERNAME),
+  // never cut to 32 in the box and registered under the cut name.
   const username = h("input", {
     class: "input",
-    attrs: { id: "username", name: "username", autocomplete: "username", required: "", spellcheck: "false", autocapitalize: "off", maxlength: "32" },
+    attrs: { id: "username", name: "username", autocomplete: "username", required: "", spellcheck: "false", autocapitalize: "off", maxlength: "64" },
   });
   const password = h("input", {
     class: "input",

@@ -7,14 +7,27 @@
 // background). Presence shows how many reviewers have the scan open.
 import "../worker.css";
 import { connectionIndicator, topbar, type AppContext } from "../app";
-import { age, clear, clock, h, icon, KINDS, randomKey, splitKind, statusBadge, type Kind } from "../dom";
+import { age, charCount, clear, clock, h, icon, KINDS, overLimit, randomKey, splitKind, statusBadge, type Kind } from "../dom";
+import { loadDraft, saveDraft } from "../drafts";
 import type { ConnectionState } from "../live";
 import { explain } from "../messages";
 import { keepSending } from "../submissions";
 import { clearUnseen, noteUnseen, setTitle } from "../title";
 import type { Presence, Scan, Task, WireError } from "../types";
 
+/** The contract's limit on a task's content (§2), in code points, the "Observation: " prefix included. */
 const MAX_CONTENT = 5000;
+
+/** What is left of MAX_CONTENT for the worker's own text once the page adds the kind's prefix. */
+function limitFor(kind: Kind): number {
+  return MAX_CONTENT - charCount(`${kind}: `);
+}
+
+/** The worker's unsent text and kind on a scan, kept for the tab (drafts.ts). */
+interface Draft {
+  text: string;
+  kind: Kind;
+}
 
 /** The start of a task's text for a notice: a few words, never more than ~48 characters. */
 function firstWords(content: string): string {
@@ -28,6 +41,9 @@ function reviewersText(presence: Presence): string {
   const n = presence.reviewers;
   return n === 0 ? "No reviewer online" : n === 1 ? "1 reviewer online" : `${n} reviewers online`;
 }
+
+/** Said instead of a count while the link is down: the count may be out of date. */
+const PRESENCE_UNKNOWN = "Reviewers unknown while offline";
 
 interface Entry {
   key: string; // task id, or the idempotency key until the server stored it
@@ -52,7 +68,9 @@ export function renderWorkerScan(root: HTMLElement, ctx: AppContext, scanId: str
   /** Outbox keys whose task already arrived live (before the send's answer) → that task's id. */
   const adopted = new Map<string, string>();
   let scan: Scan | null = null;
-  let kind: Kind = "Observation";
+  const draftKey = `${ctx.session.user.id}.${scanId}`;
+  const draft = loadDraft<Draft>(draftKey);
+  let kind: Kind = draft && KINDS.includes(draft.kind) ? draft.kind : "Observation";
   let connection: ConnectionState = ctx.live.state;
   let disposed = false;
 
@@ -65,16 +83,19 @@ export function renderWorkerScan(root: HTMLElement, ctx: AppContext, scanId: str
   const kindButtons = KINDS.map((k) => h("button", {
     class: "seg seg-sm",
     attrs: { type: "button", "aria-pressed": String(k === kind), "data-kind": k },
-    on: { click: () => { kind = k; syncKind(); content.focus(); } },
+    on: { click: () => { kind = k; syncKind(); keepDraft(); content.focus(); } },
   }, icon(k === "Observation" ? "eye" : "bolt"), h("strong", { text: k })));
   const content = h("textarea", {
     class: "input submit-input",
     attrs: {
-      id: "task-content", dir: "auto", maxlength: String(MAX_CONTENT), rows: "7",
+      // No maxlength: it counts UTF-16 units (an emoji is two) and cuts silently. The limit
+      // counts code points, as the server does; the counter and Submit say when it is over.
+      id: "task-content", dir: "auto", rows: "7",
       placeholder: "What did you notice? Be specific: where, what, why it matters.",
     },
   });
-  const counter = h("span", { class: "counter muted", text: `0 / ${MAX_CONTENT}` });
+  if (draft && typeof draft.text === "string") content.value = draft.text;
+  const counter = h("span", { class: "counter muted" });
   const message = h("p", { class: "form-message", attrs: { role: "alert" } });
   const send = h("button", { class: "btn btn-primary", attrs: { type: "submit" } }, icon("send"), "Submit");
   const banner = h("p", { class: "banner", attrs: { role: "status", id: "scan-banner" } });
@@ -113,6 +134,20 @@ export function renderWorkerScan(root: HTMLElement, ctx: AppContext, scanId: str
 
   function syncKind(): void {
     for (const button of kindButtons) button.setAttribute("aria-pressed", String(button.dataset.kind === kind));
+    updateCounter();
+  }
+
+  /** "12 / 4,987": the worker's text against what the kind's prefix leaves of the limit. */
+  function updateCounter(): void {
+    const limit = limitFor(kind);
+    const count = charCount(content.value.trim()); // as Submit counts it
+    counter.textContent = `${count.toLocaleString("en-US")} / ${limit.toLocaleString("en-US")}`;
+    counter.dataset.over = String(count > limit);
+  }
+
+  /** Keep what is typed (and its kind) for this tab, so an ended session does not lose it. */
+  function keepDraft(): void {
+    saveDraft(draftKey, content.value ? { text: content.value, kind } satisfies Draft : null);
   }
 
   function setCrumb(text: string): void {
@@ -139,6 +174,7 @@ export function renderWorkerScan(root: HTMLElement, ctx: AppContext, scanId: str
     title.textContent = value.name;
     title.title = value.name;
     description.textContent = value.description;
+    description.title = value.description; // whole, where a small screen shows two lines
     description.hidden = !value.description;
     status.hidden = false;
     status.textContent = value.status === "open" ? "Open" : "Closed";
@@ -352,19 +388,21 @@ export function renderWorkerScan(root: HTMLElement, ctx: AppContext, scanId: str
       content.focus();
       return;
     }
-    const full = `${kind}: ${text}`;
-    if (full.length > MAX_CONTENT) {
-      message.textContent = `That is ${full.length - MAX_CONTENT} characters over the limit of ${MAX_CONTENT}.`;
+    const count = charCount(text);
+    if (count > limitFor(kind)) {
+      message.textContent = overLimit(count, limitFor(kind));
       return;
     }
     message.textContent = "";
     content.value = "";
-    counter.textContent = `0 / ${MAX_CONTENT}`;
-    outbox.add(scanId, randomKey(), { content: full });
+    updateCounter();
+    keepDraft();
+    outbox.add(scanId, randomKey(), { content: `${kind}: ${text}` });
     content.focus();
   });
   content.addEventListener("input", () => {
-    counter.textContent = `${content.value.length} / ${MAX_CONTENT}`;
+    updateCounter();
+    keepDraft();
   });
   content.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
@@ -408,6 +446,12 @@ export function renderWorkerScan(root: HTMLElement, ctx: AppContext, scanId: str
   });
   const offState = ctx.live.onState((state) => {
     connection = state;
+    if (state === "reconnecting" || state === "offline") {
+      // No count is known while the link is down: the next join answer brings it back.
+      presence.hidden = false;
+      presence.textContent = PRESENCE_UNKNOWN;
+      presence.dataset.reviewers = "unknown";
+    }
     updateTitle();
   });
   const ageTimer = window.setInterval(() => {
@@ -416,6 +460,7 @@ export function renderWorkerScan(root: HTMLElement, ctx: AppContext, scanId: str
       if (time && entry.task) time.textContent = age(entry.task.created_at);
     }
   }, 15_000);
+  syncKind();
   syncOutbox();
   content.focus();
 
