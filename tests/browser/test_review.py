@@ -125,7 +125,49 @@ def test_a_key_pressed_after_another_admin_decided_the_focused_task_acts_on_noth
     assert task_now(url, accounts.admin, tasks[1]["id"])["status"] == "pending"
     refused = task_now(url, accounts.admin, tasks[0]["id"])
     assert refused["decided_by"] == accounts.admin.user["id"]
-    expect(card(b, tasks[0]).locator(".card-note")).to_contain_text("Refused by ada-admin")
+    # A V that beat the event to B's page was sent, and lost: "Refused first by ada-admin".
+    expect(card(b, tasks[0]).locator(".card-note")).to_contain_text(
+        re.compile(r"Refused (first )?by ada-admin")
+    )
+
+
+@pytest.mark.parametrize("after", ["event", "50ms"])
+def test_a_key_pressed_after_another_tab_of_the_same_admin_decided_the_focused_task_acts_on_nothing(
+    after: str, open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """Two tabs of one admin (one browser context) on task 1 (a claim is the admin's,
+    not the tab's): tab 1's V validates task 1; tab 2's V right after (once tab 2 has the
+    decision, or 50 ms after) does not validate task 2. Tab 2's card stays and says
+    "Validated by you (another tab)"; once tab 2 had the decision, it keeps the focus."""
+    url = server.base_url
+    scan, tasks = seed(server, accounts, f"Two tabs {after}", 6)
+    a = open_page(f"/admin/scans/{scan}", accounts.admin).page
+    expect(a.locator(".grid")).to_have_attribute("data-focused", tasks[0]["id"])
+    b = a.context.new_page()
+    b.goto(f"/admin/scans/{scan}")
+    b_grid = b.locator(".grid")
+    expect(b_grid).to_have_attribute("data-pending", "6")
+    expect(b_grid).to_have_attribute("data-focused", tasks[0]["id"])
+
+    a.keyboard.press("v")
+    if after == "event":
+        b.wait_for_function(LEFT_JS, arg=tasks[0]["id"])
+        settle(b)
+    else:
+        b.wait_for_timeout(50)
+    b.keyboard.press("v")
+    wait_for_status(url, accounts.admin, tasks[0]["id"], "validated")
+    b.wait_for_timeout(800)  # room for a wrong decision to reach the server
+    assert task_now(url, accounts.admin, tasks[1]["id"])["status"] == "pending"
+    # A V that beat the event to tab 2 was sent, and lost ("Validated first by you …").
+    expect(card(b, tasks[0]).locator(".card-note")).to_contain_text(
+        re.compile(r"Validated (first )?by you \(another tab\)")
+    )
+    if after == "event":
+        expect(b_grid).to_have_attribute("data-focused", tasks[0]["id"])
+    # Tab 1's own decision is its own: its card leaves at once and Undo is offered.
+    expect(card(a, tasks[0])).to_have_count(0)
+    expect(a.locator(".undo-bar")).to_contain_text("Validated · Undo")
 
 
 def test_keys_act_on_the_card_that_has_the_focus(
@@ -472,6 +514,48 @@ def test_a_decision_can_be_undone_from_the_toast_or_with_z(
     undone = wait_for_status(url, accounts.admin, tasks[0]["id"], "pending")
     assert undone["reason"] is None
     expect(grid).to_have_attribute("data-pending", "3")
+
+
+#: Records the text of every live region inside the undo bar's element each time it changes.
+LIVE_UNDO_JS = """
+() => {
+  window.__liveUndo = [];
+  const live = '[aria-live]:not([aria-live="off"]), [role=status], [role=alert], [role=log]';
+  new MutationObserver((changes) => {
+    for (const change of changes) {
+      const at = change.target.nodeType === 1 ? change.target : change.target.parentElement;
+      const region = at && at.closest(live);
+      if (region && region.closest('.grid-foot')) window.__liveUndo.push(region.textContent);
+    }
+  }).observe(document.body, { subtree: true, childList: true, characterData: true });
+}
+"""
+
+
+def test_undo_is_announced_once_and_its_countdown_is_not(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """After V a live region says once "Validated. Press Z to undo."; the bar's countdown
+    ticks (10 s, 8 s) outside any live region; once the window ends the bar is hidden and
+    the live region empty (it kept "… Undo (Z) · 1 s")."""
+    scan, tasks = seed(server, accounts, "Undo said", 3)
+    page = open_page(
+        f"/admin/scans/{scan}", accounts.admin, before=lambda p: p.clock.install()
+    ).page
+    expect(page.locator(".grid")).to_have_attribute("data-focused", tasks[0]["id"])
+    page.evaluate(LIVE_UNDO_JS)
+    page.keyboard.press("v")
+    bar = page.locator(".undo-bar")
+    expect(bar).to_contain_text("Validated · Undo (Z) · 10 s")
+    page.clock.fast_forward(2_500)
+    expect(bar).to_contain_text("Validated · Undo (Z) · 8 s")
+    heard = page.evaluate("() => window.__liveUndo")
+    assert {text for text in heard if text} == {"Validated. Press Z to undo."}, heard
+    said = page.locator(".grid-foot [role=status]")
+    expect(said).to_have_text("Validated. Press Z to undo.")
+    page.clock.fast_forward(9_000)
+    expect(bar).to_be_hidden()
+    expect(said).to_have_text("")
 
 
 def test_the_header_shows_the_reviewers_here_now(

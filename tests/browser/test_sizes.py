@@ -172,6 +172,60 @@ def test_short_windows_keep_cards_to_decide(
     assert min(shown["360x640"], shown["320x568"]) >= 2, shown
 
 
+#: The toolbar's visible controls (and the text beside them) that overlap one another or
+#: stick out of the window.
+TOOLBAR_JS = """
+() => {
+  const shown = el => {
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== 'hidden';
+  };
+  const name = el => (el.getAttribute('aria-label') || el.className || el.tagName).toString();
+  const parts = [...document.querySelectorAll(
+    '.toolbar :is(button, a[href], input, select, .scan-title, .queue-info, .presence)')]
+    .filter(shown);
+  const overlaps = [];
+  for (let i = 0; i < parts.length; i++) {
+    for (let j = i + 1; j < parts.length; j++) {
+      const a = parts[i], b = parts[j];
+      if (a.contains(b) || b.contains(a)) continue;
+      const p = a.getBoundingClientRect(), q = b.getBoundingClientRect();
+      const w = Math.min(p.right, q.right) - Math.max(p.left, q.left);
+      const h = Math.min(p.bottom, q.bottom) - Math.max(p.top, q.top);
+      if (w > 0.5 && h > 0.5) overlaps.push(name(a) + ' / ' + name(b));
+    }
+  }
+  const outside = parts.filter(el => {
+    const r = el.getBoundingClientRect();
+    return r.left < -0.5 || r.right > window.innerWidth + 0.5;
+  }).map(name);
+  return {parts: parts.map(name), overlaps, outside};
+}
+"""
+
+
+def test_toolbar_controls_never_overlap_on_a_phone(
+    *,
+    pending_scans: dict[int, str],
+    open_page: OpenPage,
+    server: ServerProcess,
+    accounts: Accounts,
+) -> None:
+    """At 320x568, 360x640 and 390x844 the toolbar's controls (worker link, Copy, CSV, JSON,
+    Close scan) and its title and count neither overlap nor leave the window (at 320 px
+    Copy lay over CSV)."""
+    scan = pending_scans[12]
+    page = open_page(f"/admin/scans/{scan}", accounts.admin, width=320, height=568).page
+    for width, height in ((320, 568), (360, 640), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        check_geometry(page, 12, f"12 pending, {width}x{height}")
+        found: dict[str, Any] = page.evaluate(TOOLBAR_JS)
+        where = f"{width}x{height}: {json.dumps(found)}"
+        assert "Export as CSV" in found["parts"], f"the toolbar lost CSV at {where}"
+        assert found["overlaps"] == [], f"toolbar controls overlap at {where}"
+        assert found["outside"] == [], f"toolbar controls leave the window at {where}"
+
+
 #: The preview's and the grid's parts whose text runs past their box sideways, the preview's
 #: task text height (and what it would take whole), and each kind chip cut by the card's head.
 READABLE_JS = """

@@ -61,6 +61,13 @@ export class ReviewFlow {
   readonly undoBar: UndoBar;
   /** Card extras by task id; decided tasks stay on the grid while they have one. */
   readonly extras = new Map<string, CardExtra>();
+  /**
+   * This page's own decisions by task id: null while sent, then the seq of the decided
+   * task as the server answered it. Their `task:*` events are no news; any other decision
+   * is someone else's, this admin's in another tab included (a claim is the admin's, so
+   * that tab may have been on this page's current card).
+   */
+  private readonly own = new Map<string, number | null>();
   /** This admin's decisions that wait for the server (of every scan; this page sends its scan's). */
   private readonly outbox: Decisions;
   private readonly offOutbox: () => void;
@@ -151,14 +158,20 @@ export class ReviewFlow {
 
   /** A `task:*` event changed `task` (`was`: the copy before). */
   taskEvent(was: Task | undefined, task: Task): void {
-    const me = this.ctx.session.user.id;
-    if (task.status === "pending" || task.decided_by === me) return;
-    // The reviewer's current card was decided by someone else: it stays, says who, and
-    // keeps the focus until it leaves, so a key pressed now acts on nothing.
+    if (task.status === "pending" || this.decidedHere(task)) return;
+    // The reviewer's current card was decided by someone else (or in another tab): it
+    // stays, says who, and keeps the focus until it leaves, so a key pressed now acts on nothing.
     if (was?.status === "pending" && !this.extras.has(task.id) && this.grid?.focused() === task.id) {
       this.lostTo(task, "", HOLD_CONFLICT_MS);
     }
     this.undoBar.drop(task.id);
+  }
+
+  /** Whether `task`'s decision is this page's own (not one of this admin's other tabs). */
+  private decidedHere(task: Task): boolean {
+    if (task.decided_by !== this.ctx.session.user.id || !this.own.has(task.id)) return false;
+    const seq = this.own.get(task.id);
+    return seq === null || seq === task.seq;
   }
 
   // -- claims: each reviewer's current task --------------------------------------------------
@@ -328,6 +341,7 @@ export class ReviewFlow {
     const grid = this.grid;
     if (grid && grid.focused() === id) void this.advance(id, grid.indexOf(id));
     const what: Sending = { task_id: id, decision, reason, override };
+    this.own.set(id, null);
     const ack = await this.send(id, what);
     if (this.disposed) {
       // The page went away meanwhile: a decision that did not reach the server still waits.
@@ -360,11 +374,13 @@ export class ReviewFlow {
   /** Apply the answer to a decision of this page. */
   private settle(id: string, what: Sending, verb: string, ack: Ack<{ task: Task }>): void {
     if (ack.ok) {
+      this.own.set(id, ack.task.seq);
       this.page.upsert(ack.task);
       this.hold(id, what.decision === "validated" ? "validating" : "refusing", `${verb}${what.reason ? ` — ${what.reason}` : ""}`, HOLD_OWN_MS);
       this.undoBar.push(id, what.decision);
       return;
     }
+    this.own.delete(id);
     if (ack.error.code === "already_decided" && ack.error.task) {
       this.page.upsert(ack.error.task);
       this.lostTo(ack.error.task, " first", HOLD_CONFLICT_MS);
@@ -456,7 +472,9 @@ export class ReviewFlow {
     if (task.status !== "pending") return this.dropDecided(task);
     this.extras.set(id, { state: what.decision === "validated" ? "validating" : "refusing", note: what.decision === "validated" ? "Validating…" : "Refusing…" });
     this.page.changed();
+    this.own.set(id, null);
     const ack = await this.send(id, what);
+    if (!ack.ok) this.own.delete(id);
     if (ack.ok) {
       if (!this.disposed) this.settle(id, what, verb, ack);
       return { ok: true, result: ack.task };
@@ -566,6 +584,7 @@ export class ReviewFlow {
       return false;
     }
     this.extras.delete(id);
+    this.own.delete(id);
     this.page.upsert(ack.task);
     this.moves += 1;
     this.page.changed();

@@ -15,8 +15,17 @@ interface Undoable {
   until: number;
 }
 
+/**
+ * The bar shows the decision, Undo and the seconds left, ticking; a screen reader hears
+ * once, from a live region outside the bar (always rendered, so it is heard when the bar
+ * appears), what was decided and that Z undoes it. The region is emptied once nothing
+ * is left to undo; the countdown is in no live region.
+ */
 export class UndoBar {
+  /** What the page places: the live region and the bar. */
   readonly el: HTMLElement;
+  private readonly bar: HTMLElement;
+  private readonly said: HTMLElement;
   private readonly text: HTMLElement;
   private readonly left: HTMLElement;
   private readonly button: HTMLButtonElement;
@@ -26,12 +35,13 @@ export class UndoBar {
   /** Args: undo, takes a decision back; resolves true when the server did. */
   constructor(private readonly undo: (taskId: string) => Promise<boolean>) {
     this.text = h("span", { class: "undo-text" });
-    this.left = h("span", { class: "undo-left muted" });
+    this.left = h("span", { class: "undo-left muted", attrs: { "aria-hidden": "true" } });
     this.button = h("button", { class: "btn undo-btn", attrs: { type: "button", "aria-keyshortcuts": "Z" }, title: "Undo (Z)", text: "Undo" });
     this.button.addEventListener("click", () => void this.undoLast());
-    this.el = h("div", { class: "undo-bar", attrs: { role: "status", "aria-live": "polite" } },
-      this.text, " · ", this.button, " ", this.left);
-    this.el.hidden = true;
+    this.bar = h("div", { class: "undo-bar" }, this.text, " · ", this.button, " ", this.left);
+    this.bar.hidden = true;
+    this.said = h("span", { class: "sr-only undo-said", attrs: { role: "status", "aria-live": "polite" } });
+    this.el = h("div", { class: "undo" }, this.said, this.bar);
   }
 
   /** Offer Undo for a decision just made on `taskId`. */
@@ -39,6 +49,8 @@ export class UndoBar {
     const at = this.stack.findIndex((item) => item.taskId === taskId);
     if (at >= 0) this.stack.splice(at, 1);
     this.stack.push({ taskId, decision, until: Date.now() + UNDO_SECONDS * 1000 });
+    // A new text node each time: a second decision alike is heard too.
+    this.said.textContent = `${decision === "validated" ? "Validated" : "Refused"}. Press Z to undo.`;
     this.tick();
   }
 
@@ -72,10 +84,13 @@ export class UndoBar {
     window.clearTimeout(this.timer);
     this.prune();
     const last = this.stack[this.stack.length - 1];
-    this.el.hidden = !last;
-    if (!last) return;
-    this.el.dataset.decision = last.decision;
-    this.el.dataset.taskId = last.taskId;
+    this.bar.hidden = !last;
+    if (!last) {
+      setText(this.said, "");
+      return;
+    }
+    this.bar.dataset.decision = last.decision;
+    this.bar.dataset.taskId = last.taskId;
     setText(this.text, last.decision === "validated" ? "Validated" : "Refused");
     const seconds = Math.max(1, Math.ceil((last.until - Date.now()) / 1000));
     setText(this.left, `(Z) · ${seconds} s`);

@@ -71,8 +71,8 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
   const linkInput = h("input", { class: "input link-input", attrs: { readonly: "", "aria-label": "Worker link" } });
   linkInput.value = workerLink(scanId);
   const closeBtn = h("button", { class: "btn btn-danger btn-sm", attrs: { type: "button", "aria-label": "Close scan" }, title: "Close scan" }, icon("lock"), h("span", { class: "btn-text", text: "Close scan" }));
-  const exportCsv = h("button", { class: "btn btn-ghost btn-sm", attrs: { type: "button", "aria-label": "Export as CSV" }, title: "Export every task as CSV" }, icon("download"), h("span", { text: "CSV" }));
-  const exportJson = h("button", { class: "btn btn-ghost btn-sm", attrs: { type: "button", "aria-label": "Export as JSON" }, title: "Export every task as JSON" }, icon("download"), h("span", { text: "JSON" }));
+  const exportCsv = h("button", { class: "btn btn-ghost btn-sm export-btn", attrs: { type: "button", "aria-label": "Export as CSV" }, title: "Export every task as CSV" }, icon("download"), h("span", { text: "CSV" }));
+  const exportJson = h("button", { class: "btn btn-ghost btn-sm export-btn", attrs: { type: "button", "aria-label": "Export as JSON" }, title: "Export every task as JSON" }, icon("download"), h("span", { text: "JSON" }));
   const keys = h("p", { class: "keys muted", attrs: { "aria-label": "Keyboard shortcuts" } },
     icon("keyboard"),
     h("kbd", { text: "←↑↓→" }), " or ", h("kbd", { text: "J" }), h("kbd", { text: "K" }), " move · ",
