@@ -168,6 +168,63 @@ async def test_sigterm_finishes_in_flight_requests(tmp_path: Path) -> None:
     assert await asyncio.to_thread(server.wait) == 0
 
 
+async def test_sigterm_acks_every_socket_event_it_took(tmp_path: Path) -> None:
+    """SIGTERM during a burst of ``task:submit``: every event is acked before the socket is
+    let go, and a task is stored exactly when its ack says ``ok``; the rest say
+    ``unavailable`` (nothing is stored without its worker hearing of it)."""
+    server = ServerProcess(store_url=f"sqlite:///{tmp_path}/burst.db")
+    await asyncio.to_thread(server.start)
+    admin = await asyncio.to_thread(
+        register_sync,
+        server.base_url,
+        "burst-admin",
+        PASSWORD,
+        role="admin",
+        invite_code=TEST_INVITE_CODE,
+    )
+    worker = await asyncio.to_thread(register_sync, server.base_url, "burst-worker", PASSWORD)
+    async with aiohttp.ClientSession() as session:
+        api = Api(server.base_url, session)
+        scan = (await api.post("/api/scans", {"name": "b"}, token=admin.token)).body["scan"]
+    socket = await LiveSocket(server.base_url, worker.token).connect()
+    session = aiohttp.ClientSession()
+    logins = [  # each hashes a password: the server is busy when the signal comes
+        asyncio.ensure_future(
+            Api(server.base_url, session).post(
+                "/api/auth/login", {"username": "burst-worker", "password": PASSWORD}
+            )
+        )
+        for _ in range(4)
+    ]
+    calls = [
+        asyncio.ensure_future(
+            socket.call("task:submit", {"scan_id": scan["id"], "content": f"t{i}"})
+        )
+        for i in range(30)
+    ]
+    await asyncio.sleep(0.05)
+    assert server.process is not None
+    server.process.send_signal(signal.SIGTERM)
+    acks = await asyncio.gather(*calls)
+    await asyncio.gather(*logins, return_exceptions=True)
+    await session.close()
+    await socket.close()
+    assert await asyncio.to_thread(server.wait) == 0
+    assert {a["error"]["code"] for a in acks if not a["ok"]} <= {"unavailable"}
+    acked = {a["task"]["content"] for a in acks if a["ok"]}
+
+    await asyncio.to_thread(server.start)
+    try:
+        async with aiohttp.ClientSession() as session:
+            api = Api(server.base_url, session)
+            listing = await api.get(
+                f"/api/scans/{scan['id']}/tasks", token=admin.token, params={"limit": "500"}
+            )
+        assert {t["content"] for t in listing.body["tasks"]} == acked
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
 @pytest.mark.parametrize(
     ("store", "env", "args", "says"),
     [

@@ -71,7 +71,7 @@ class _Server(uvicorn.Server):
         for listener in self.servers:  # stop accepting first, so nobody reconnects here
             listener.close()
         try:
-            await asyncio.wait_for(self._app.sockets.disconnect_all(), 2)
+            await asyncio.wait_for(self._app.sockets.disconnect_all(drain=2), 4)
         except Exception as exc:  # never let this stop the shutdown itself
             log.warning("could not disconnect every socket: %s", exc)
         if self.config.ws == fast_path.WS_PROTOCOL:

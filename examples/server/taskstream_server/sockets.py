@@ -190,6 +190,10 @@ class SocketGateway:
         self._viewers: dict[str, _Viewer] = {}
         self._by_token: dict[str, set[str]] = {}  # token id -> sockets signed in or signing in
         self._signed_out: set[str] = set()  # sockets signing in with a token since logged out
+        self._closing = False  # shutting down: new client events are answered unavailable
+        self._in_flight = 0  # client events being answered
+        self._idle = asyncio.Event()  # set while none is
+        self._idle.set()
         if client_manager is not None:  # a logout on any process reaches this one
             client_manager.on_logout = self.sign_out_here
         self.sio.on("connect", self._connect)
@@ -375,8 +379,18 @@ class SocketGateway:
         for sid in connected:
             await self._drop(sid)
 
-    async def disconnect_all(self) -> None:
-        """Tell every client to go (a pending long-poll then returns at once)."""
+    async def disconnect_all(self, drain: float = 0.0) -> None:
+        """Tell every client to go (a pending long-poll then returns at once).
+
+        Args:
+            drain: Seconds to wait first for the client events being answered, whose acks
+                then go out before the disconnect; later events are answered ``unavailable``.
+        """
+        self._closing = True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(drain):
+                await self._idle.wait()
+                await asyncio.sleep(0)  # python-socketio sends each ack once its handler returned
         for sid in list(self._viewers):
             with contextlib.suppress(Exception):
                 await self._drop(sid)
@@ -402,7 +416,22 @@ class SocketGateway:
         viewer = self._viewers.get(sid)
         if viewer is None:
             return Answer(_failure(Unauthorized("This socket is not signed in.")), None)
+        self._in_flight += 1
+        self._idle.clear()
         try:
+            return await self._answer_in_turn(viewer, action, core_checks, payload)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+
+    async def _answer_in_turn(
+        self, viewer: _Viewer, action: Action, core_checks: bool, payload: object
+    ) -> Answer:
+        sid = viewer.sid
+        try:
+            if self._closing:
+                raise Unavailable("The server is shutting down; reconnect and resume.")
             if viewer.waiting >= EVENTS_WAITING:
                 raise RateLimited("Too many events waiting on this socket.", retry_after=1.0)
             viewer.waiting += 1
