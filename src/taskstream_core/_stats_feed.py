@@ -7,6 +7,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from .errors import Unavailable
+
 log = logging.getLogger("taskstream.stats")
 
 
@@ -44,6 +46,8 @@ class StatsFeed:
     async def _run(self, scan_id: str) -> None:
         try:
             await self._publish(scan_id)
+        except Unavailable as exc:  # an outage, logged where it happened: no traceback
+            log.warning("could not publish stats for scan %s: %s", scan_id, exc.message)
         except Exception:  # a failed refresh must not stop later ones
             log.exception("could not publish stats for scan %s", scan_id)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Final, Protocol, runtime_checkable
 
 from ._plugins import load_adapter, scheme_of
 from .errors import Unauthorized
@@ -32,6 +32,7 @@ from .models import (
 
 __all__ = [
     "STORE_SCHEMES",
+    "STORE_UNAVAILABLE",
     "NewTask",
     "Store",
     "check_user_role",
@@ -39,6 +40,10 @@ __all__ = [
     "open_store",
     "register_store",
 ]
+
+#: What a caller is told when the store cannot answer; the details go to the log only (they
+#: name hosts, ports and the engine's internals).
+STORE_UNAVAILABLE: Final = "The store cannot be reached right now; retry later."
 
 
 @dataclass(frozen=True, slots=True)

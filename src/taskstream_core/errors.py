@@ -211,7 +211,19 @@ class Unavailable(TaskStreamError):
 
 
 class Internal(TaskStreamError):
-    """A bug: never expected, always logged."""
+    """A bug: never expected, always logged.
+
+    Its ``message`` is for the log (it may name stored data); the body a
+    client gets says only :attr:`default_message`.
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract's error body, with the fixed message.
+
+        Returns:
+            ``{"error": {"code": "internal", "message": default_message}}``.
+        """
+        return {"error": {"code": self.code, "message": self.default_message}}
 
 
 #: Every error class by its contract code (``"not_found"`` → :class:`NotFound`...).

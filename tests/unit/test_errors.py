@@ -59,7 +59,15 @@ def test_each_error_body_is_the_contracts_error_object(
     assert default.message
     assert str(default) == default.message
     custom = cls("Something specific.")
-    assert custom.to_dict() == {"error": {"code": code, "message": "Something specific."}}
+    said = default.message if cls is Internal else "Something specific."
+    assert custom.to_dict() == {"error": {"code": code, "message": said}}
+
+
+def test_an_internal_errors_message_stays_in_the_log() -> None:
+    """``internal`` always answers its fixed sentence: its message may name stored data."""
+    bug = Internal("Stored task 'abc' is missing the field 'worker_username'.")
+    assert "worker_username" in bug.message
+    assert bug.to_dict() == {"error": {"code": "internal", "message": Internal.default_message}}
 
 
 def test_errors_by_code_maps_exactly_the_contracts_codes() -> None:

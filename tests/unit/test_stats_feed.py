@@ -11,6 +11,7 @@ import pytest
 
 from taskstream_core import Principal, ScanEvent, TaskStream, ViewerSession
 from taskstream_core._stats_feed import StatsFeed
+from taskstream_core.errors import Unavailable
 from taskstream_core.models import EventType
 
 INTERVAL = 0.05
@@ -124,6 +125,24 @@ async def test_a_failed_publication_does_not_stop_later_ones(
     feed.touch("s1")
     await asyncio.sleep(2 * INTERVAL)
     assert attempts == ["s1", "s1"]
+    await feed.aclose()
+
+
+async def test_an_outage_is_a_warning_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``unavailable`` (an outage, logged by the store itself) is one line, not a bug's report."""
+
+    async def down(scan_id: str) -> None:
+        raise Unavailable("The store cannot be reached right now; retry later.")
+
+    feed = StatsFeed(down, INTERVAL)
+    with caplog.at_level(logging.WARNING, logger="taskstream.stats"):
+        feed.touch("s1")
+        await asyncio.sleep(0.01)
+    (record,) = caplog.records
+    assert (record.levelno, record.exc_info) == (logging.WARNING, None)
+    assert "retry later" in record.getMessage()
     await feed.aclose()
 
 

@@ -41,6 +41,7 @@ announces it.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -53,6 +54,8 @@ from ..errors import Unavailable
 from ..models import Claim
 
 __all__ = ["RedisClaimRegistry"]
+
+log = logging.getLogger("taskstream.broker.redis")
 
 _T = TypeVar("_T")
 
@@ -231,7 +234,8 @@ class RedisClaimRegistry:
         try:
             return await call
         except RedisError as exc:
-            raise Unavailable(f"Claims cannot be read or changed in Redis: {exc}") from exc
+            log.warning("claims cannot be read or changed in Redis: %s", exc)
+            raise Unavailable("Claims cannot be read or changed right now; retry later.") from exc
 
     def _outcome(self, answer: list[Any]) -> ClaimOutcome:
         if answer[0] == b"held":

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 
@@ -20,6 +21,8 @@ from ..errors import Unavailable
 from ..models import PresentUser
 
 __all__ = ["RedisPresenceRegistry"]
+
+log = logging.getLogger("taskstream.broker.redis")
 
 
 class RedisPresenceRegistry:
@@ -73,7 +76,8 @@ class RedisPresenceRegistry:
         try:
             await pipe.execute()
         except RedisError as exc:
-            raise Unavailable(f"Presence cannot be written to Redis: {exc}") from exc
+            log.warning("presence cannot be written to Redis: %s", exc)
+            raise Unavailable("Presence cannot be written right now; retry later.") from exc
 
     async def read(self, scan_id: str) -> list[tuple[str, PresentUser]]:
         """Read the live entries of every process for a scan.
@@ -99,7 +103,8 @@ class RedisPresenceRegistry:
                 pipe.hvals(f"{procs_key}:{process}")
             answers = await pipe.execute()
         except RedisError as exc:
-            raise Unavailable(f"Presence cannot be read from Redis: {exc}") from exc
+            log.warning("presence cannot be read from Redis: %s", exc)
+            raise Unavailable("Presence cannot be read right now; retry later.") from exc
         return [
             (process, PresentUser.from_dict(json.loads(raw)))
             for process, values in zip(processes, answers, strict=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from pymongo.errors import (
 )
 from pymongo.write_concern import WriteConcern
 
+from .._store import STORE_UNAVAILABLE
 from ..errors import Internal, Unavailable
 from ._mongo_schema import INDEXES, Doc
 
@@ -36,6 +38,8 @@ __all__ = [
     "prepare_database",
     "translate_errors",
 ]
+
+log = logging.getLogger("taskstream.store.mongodb")
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
@@ -129,8 +133,9 @@ def translate_errors(url: str) -> Iterator[None]:
     try:
         yield
     except PyMongoError as exc:
-        if _unavailable(exc):
-            raise Unavailable(f"The MongoDB store {url} cannot be reached: {exc}") from exc
+        if _unavailable(exc):  # the details are the operator's, not every caller's
+            log.warning("the MongoDB store %s is unavailable: %s", url, exc)
+            raise Unavailable(STORE_UNAVAILABLE) from exc
         raise Internal(f"The MongoDB store {url} failed: {exc}") from exc
 
 

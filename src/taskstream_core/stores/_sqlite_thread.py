@@ -45,6 +45,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from .._store import STORE_UNAVAILABLE
 from ..errors import Unavailable
 
 __all__ = ["SQLiteThread"]
@@ -468,6 +469,9 @@ def _resolve(outcomes: list[_Outcome]) -> None:
         if ok:
             future.set_result(value)
         elif isinstance(value, sqlite3.Error):
-            future.set_exception(Unavailable(f"The store failed: {value}"))
+            log.warning("the SQLite store failed: %s", value)
+            failure = Unavailable(STORE_UNAVAILABLE)
+            failure.__cause__ = value  # as `raise ... from value` would
+            future.set_exception(failure)
         else:
             future.set_exception(value)
