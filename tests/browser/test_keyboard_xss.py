@@ -99,3 +99,25 @@ def test_task_text_is_shown_as_text_and_never_runs(
             assert payload in texts, f"{payload!r} is not shown as text in {texts}"
         assert page.evaluate("() => window.__xss") is None
         assert page.locator("#app img, #app script, #app b, main svg[onload]").count() == 0
+
+
+def test_bidi_overrides_in_user_text_do_not_reorder_what_is_shown(
+    open_page: OpenPage, server: ServerProcess, accounts: Accounts
+) -> None:
+    """A right-to-left override (U+202E) in a task, the scan's name or a reason cannot show
+    letters in another order than they were typed: the grid, the preview and the worker's
+    list show the text without bidi embedding and override controls."""
+    spoof = "invoice\u202etxt.exe"
+    scan = new_scan(server.base_url, accounts.admin, "scan \u202dname")
+    worker = accounts.workers[1]
+    submit_many(server.base_url, scan, [worker], [spoof])
+    admin = open_page(f"/admin/scans/{scan}", accounts.admin)
+    expect(admin.page.locator(".grid .content")).to_have_count(1)
+    worker_page = open_page(f"/worker/scan/{scan}", worker)
+    expect(worker_page.page.locator(".mine-content")).to_have_count(1)
+    for page, where in ((admin.page, ".grid .content"), (worker_page.page, ".mine-content")):
+        assert page.locator(where).all_text_contents() == ["invoicetxt.exe"]
+        shown = page.evaluate("() => document.body.innerText + document.title")
+        assert "\u202e" not in shown
+        assert "\u202d" not in shown
+        assert "scan name" in shown

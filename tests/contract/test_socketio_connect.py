@@ -4,6 +4,7 @@ lives."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,45 @@ async def test_a_frame_that_is_no_engineio_packet_closes_that_websocket_and_noth
         assert opened.startswith("0{")  # Engine.IO OPEN
         await ws.send(frame)
         await asyncio.wait_for(ws.wait_closed(), 5)  # the server closed it
+    logged = server.log_records()[before:]
+    assert [r for r in logged if r.get("level") in ("error", "critical")] == []
+    assert (await api.get("/api/health")).status == 200
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [b"\xff\xfe\x00", "4zzz", "44", "44{}", "46x", "4", "8", "9"],
+    ids=[
+        "binary",
+        "no-type",
+        "connect-error",
+        "connect-error-data",
+        "binary-ack",
+        "empty",
+        "eio-8",
+        "eio-9",
+    ],
+)
+async def test_a_malformed_socketio_packet_after_connect_logs_no_error(
+    api: Api, server: ServerProcess, users: Users, frame: str | bytes
+) -> None:
+    """A signed-in socket sending a packet no Socket.IO client sends (stray binary, a type
+    that is no digit, a client's CONNECT_ERROR, an Engine.IO type that does not exist) gets no
+    traceback into the log, and the server, and the socket if it stays, go on."""
+    url = server.base_url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    before = len(server.log_records())
+    async with websockets.connect(url, open_timeout=5) as ws:
+        assert str(await asyncio.wait_for(ws.recv(), 5)).startswith("0{")
+        await ws.send("40" + json.dumps({"token": users.worker.token}))
+        assert str(await asyncio.wait_for(ws.recv(), 5)).startswith("40{")
+        await ws.send(frame)
+        try:  # still usable, or closed: either way an answer to the next event, or the end
+            await ws.send('421["scan:leave",{"scan_id":"x"}]')
+            while not str(await asyncio.wait_for(ws.recv(), 5)).startswith("431"):
+                pass
+        except websockets.ConnectionClosed:
+            pass
+    await asyncio.sleep(0.2)
     logged = server.log_records()[before:]
     assert [r for r in logged if r.get("level") in ("error", "critical")] == []
     assert (await api.get("/api/health")).status == 200

@@ -20,6 +20,8 @@ from taskstream_server.edge import Message, with_frame_check
         ({"text": "x"}, False),
         ({"text": "{not engine.io}"}, False),
         ({"text": "b@@@"}, False),  # not base64
+        ({"text": "8"}, False),  # no Engine.IO packet type
+        ({"text": "0"}, False),  # the server's open, never a client's
     ],
 )
 async def test_each_frame_reaches_the_app_or_ends_the_connection(

@@ -65,6 +65,8 @@ MAX_POLLING_PACKETS: Final[int] = int(Payload.max_decode_packets)
 _METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 #: Engine.IO packet types a client sends: close, pong, message, upgrade; ``b``: base64.
 _CLIENT_PACKETS: Final = frozenset("1345")
+#: ... and on a websocket, also ping (``2probe``, before an upgrade) and noop.
+_CLIENT_FRAMES: Final = frozenset("123456")
 #: How much of a refused body is read and dropped, and for how long, so that its sender
 #: sees the 413 rather than a connection reset.
 _DRAIN_BYTES: Final = 1024 * 1024
@@ -76,7 +78,7 @@ def _is_engineio_frame(message: Message) -> bool:
     ``b`` and base64)."""
     text: str | None = message.get("text")
     if text is None or text[:1] != "b":
-        return text is None or (text != "" and "0" <= text[0] <= "9")
+        return text is None or text[:1] in _CLIENT_FRAMES
     try:
         base64.b64decode(text[1:], validate=True)
     except binascii.Error:

@@ -105,6 +105,13 @@ class ClientPacket(packet.Packet):  # type: ignore[misc]  # python-socketio is u
     packet_type: int
     data: Any
 
+    def __init__(
+        self, *args: Any, encoded_packet: str | bytes | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, encoded_packet=encoded_packet, **kwargs)
+        if encoded_packet is not None and not encoded_packet:  # an empty message: skipped above
+            self.packet_type, self.data, self.id = packet.EVENT, [MALFORMED_EVENT], None
+
     @classmethod
     def data_is_binary(cls, data: object) -> bool:
         """Never: acks and events hold no bytes, so python-socketio's walk is skipped."""
@@ -127,9 +134,17 @@ class ClientPacket(packet.Packet):  # type: ignore[misc]  # python-socketio is u
                 self.data = None
                 return 0
             if self.packet_type not in (packet.EVENT, packet.BINARY_EVENT):
-                raise
+                self.id = None  # an unreadable ack or disconnect: nothing to answer
             # Attachments announced by a packet that cannot be read are not waited for.
             self.packet_type, self.data = packet.EVENT, [MALFORMED_EVENT]
+            return 0
+        except (ValueError, IndexError, TypeError):
+            # No Socket.IO packet at all (an empty message, a type that is no digit, stray
+            # bytes): python-socketio would log its traceback. An event without an id: no ack.
+            self.packet_type, self.data, self.id = packet.EVENT, [MALFORMED_EVENT], None
+            return 0
+        if self.packet_type == packet.CONNECT_ERROR:  # the server's to send, never a client's
+            self.packet_type, self.data, self.id = packet.EVENT, [MALFORMED_EVENT], None
             return 0
         if self.packet_type in (packet.EVENT, packet.BINARY_EVENT):
             if not (isinstance(self.data, list) and self.data and isinstance(self.data[0], str)):

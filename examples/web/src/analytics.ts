@@ -5,7 +5,7 @@
 // keep their rows by worker or admin id and change only what the new figures change
 // (`scan:stats` comes up to twice a second); both show usernames whole, wrapped.
 import "./analytics.css";
-import { append, clear, h, icon, setText, type Child } from "./dom";
+import { append, clear, h, icon, setText, shown, type Child } from "./dom";
 import type { ReviewerStats, Stats, WorkerStats } from "./types";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -352,7 +352,7 @@ export class AnalyticsPanel {
     for (const w of sorted) {
       const button = this.workerRows.rows.get(w.worker_id)?.name;
       const title = `${w.username}: show only their tasks`;
-      if (button && button.title !== title) button.title = title;
+      if (button && button.title !== title) button.title = shown(title);
     }
   }
 

@@ -1,6 +1,6 @@
 // What every page gets: the session, the live connection, navigation and the shell.
 import { call } from "./api";
-import { h, icon } from "./dom";
+import { h, icon, setText, shown } from "./dom";
 import type { ConnectionState, LiveClient } from "./live";
 import type { Session } from "./session";
 
@@ -36,8 +36,8 @@ export function connectionIndicator(live: LiveClient): { el: HTMLElement; dispos
   );
   const dispose = live.onState((state, detail) => {
     el.dataset.state = state;
-    label.textContent = STATE_LABEL[state];
-    el.title = detail ? `${STATE_LABEL[state]}: ${detail}` : STATE_LABEL[state];
+    setText(label, STATE_LABEL[state]);
+    el.title = shown(detail ? `${STATE_LABEL[state]}: ${detail}` : STATE_LABEL[state]);
   });
   return { el, dispose };
 }

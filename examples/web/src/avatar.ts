@@ -1,6 +1,6 @@
 // Avatars for usernames: two letters and a colour, both from the whole name, so
 // crew1…crew6 read "C1"…"C6" in six different hues instead of six identical "C".
-import { h } from "./dom";
+import { h, setText } from "./dom";
 
 /**
  * Two letters for a username: the first letters of its first two parts
@@ -39,7 +39,7 @@ export function hue(text: string): number {
 
 /** Give an avatar element its letters and colour for `username`. */
 export function paintAvatar(el: HTMLElement, username: string): void {
-  el.textContent = initials(username);
+  setText(el, initials(username));
   el.style.setProperty("--hue", String(hue(username)));
 }
 

@@ -12,6 +12,17 @@ export interface Props {
   on?: Partial<{ [K in keyof HTMLElementEventMap]: (event: HTMLElementEventMap[K]) => void }>;
 }
 
+// Bidi embedding and override controls (LRE, RLE, PDF, LRO, RLO): an override in a task's
+// text shows its letters in another order than they were typed ("invoice\u202Etxt.exe"
+// reads as "invoiceexe.txt"), so the page shows what was typed without them. Marks
+// (LRM, RLM) and isolates stay: they order runs of text, never the letters of a word.
+const BIDI_OVERRIDES = /[\u202A-\u202E]/g;
+
+/** ``text`` as the page shows it: without bidi embedding and override controls. */
+export function shown(text: string): string {
+  return text.replace(BIDI_OVERRIDES, "");
+}
+
 export function h<K extends keyof HTMLElementTagNameMap>(
   tag: K,
   props: Props | null = null,
@@ -20,8 +31,8 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   const el = document.createElement(tag);
   if (props) {
     if (props.class) el.className = props.class;
-    if (props.text !== undefined) el.textContent = props.text;
-    if (props.title !== undefined) el.title = props.title;
+    if (props.text !== undefined) el.textContent = shown(props.text);
+    if (props.title !== undefined) el.title = shown(props.title);
     if (props.attrs) for (const [k, v] of Object.entries(props.attrs)) el.setAttribute(k, v);
     if (props.data) for (const [k, v] of Object.entries(props.data)) el.dataset[k] = v;
     if (props.on) {
@@ -37,7 +48,7 @@ export function h<K extends keyof HTMLElementTagNameMap>(
 export function append(parent: Node, ...children: Child[]): void {
   for (const child of children) {
     if (child === null || child === undefined || child === false) continue;
-    parent.appendChild(typeof child === "object" ? child : document.createTextNode(String(child)));
+    parent.appendChild(typeof child === "object" ? child : document.createTextNode(shown(String(child))));
   }
 }
 
@@ -46,7 +57,8 @@ export function clear(el: Node): void {
 }
 
 export function setText(el: Element, text: string): void {
-  if (el.textContent !== text) el.textContent = text;
+  const plain = shown(text);
+  if (el.textContent !== plain) el.textContent = plain;
 }
 
 const SVG = "http://www.w3.org/2000/svg";

@@ -18,7 +18,7 @@
 // the page is told (`lost`) and picks the next one itself.
 import { paintAvatar } from "./avatar";
 import { mark, measure } from "./diag";
-import { age, clock, h, icon, setText, splitKind } from "./dom";
+import { age, clock, h, icon, setText, shown, splitKind } from "./dom";
 import { computeLayout, type Layout } from "./layout";
 import type { Decision, Task } from "./types";
 
@@ -399,8 +399,8 @@ export class TaskGrid {
       card.claimedBy = claimedBy;
       card.claim.hidden = claimedBy === null;
       const text = claimedBy === null ? "" : `${claimedBy} is reviewing`;
-      card.claimText.textContent = text;
-      card.claimText.title = text;
+      setText(card.claimText, text);
+      card.claimText.title = shown(text);
       if (claimedBy === null) delete card.el.dataset.claimedBy;
       else card.el.dataset.claimedBy = claimedBy;
     }
@@ -409,26 +409,26 @@ export class TaskGrid {
       card.task = task;
       if (!previous || previous.content !== task.content) {
         const { kind, text } = splitKind(task.content);
-        card.content.textContent = text;
-        card.content.title = task.content;
-        card.kind.textContent = "";
+        setText(card.content, text);
+        card.content.title = shown(task.content);
+        setText(card.kind, "");
         if (kind) {
           card.kind.append(
             h("span", { class: "kind-long", text: kind }),
             h("span", { class: "kind-short", text: kind.slice(0, 3) }),
           );
-          card.kind.title = kind;
+          card.kind.title = shown(kind);
         }
         card.kind.hidden = kind === null;
         card.kind.dataset.kind = kind ?? "";
       }
       if (!previous || previous.worker_username !== task.worker_username) {
-        card.who.textContent = task.worker_username;
-        card.who.title = `Submitted by ${task.worker_username}`;
+        setText(card.who, task.worker_username);
+        card.who.title = shown(`Submitted by ${task.worker_username}`);
         card.el.setAttribute("aria-label", `Task from ${task.worker_username}`);
       }
       card.age.dateTime = task.created_at;
-      card.age.title = clock(task.created_at);
+      card.age.title = shown(clock(task.created_at));
       setText(card.age, age(task.created_at));
     }
     if (card.state !== state || card.noteValue !== note) {
@@ -439,8 +439,8 @@ export class TaskGrid {
       card.validate.disabled = busy;
       card.refuse.disabled = busy;
       card.note.hidden = note === null;
-      card.noteText.textContent = note ?? "";
-      card.noteText.title = note ?? "";
+      setText(card.noteText, note ?? "");
+      card.noteText.title = shown(note ?? "");
     }
   }
 

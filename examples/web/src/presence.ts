@@ -1,6 +1,6 @@
 // Who reviews this scan now (CONTRACT.md §4.1): one avatar per present admin, in the page header.
 import { avatar } from "./avatar";
-import { h, setText } from "./dom";
+import { h, setText, shown } from "./dom";
 import type { Presence } from "./types";
 
 export class PresenceBar {
@@ -28,7 +28,7 @@ export class PresenceBar {
     }));
     const workers = presence.submitters;
     setText(this.others, workers ? `${workers} worker${workers === 1 ? "" : "s"} here` : "");
-    this.el.title = `${presence.reviewers} reviewer${presence.reviewers === 1 ? "" : "s"} here now: ${admins.map((u) => u.username).join(", ")}`;
+    this.el.title = shown(`${presence.reviewers} reviewer${presence.reviewers === 1 ? "" : "s"} here now: ${admins.map((u) => u.username).join(", ")}`);
     this.el.hidden = admins.length === 0 && workers === 0;
   }
 }

@@ -2,6 +2,8 @@
 // user has not seen yet (they arrived while the tab was hidden or unfocused). The
 // badge clears when the tab is shown or focused again.
 
+import { shown } from "./dom";
+
 const APP = "TaskStream";
 
 let parts: string[] = [];
@@ -9,7 +11,7 @@ let unseen = 0;
 
 function render(): void {
   const text = [...parts, APP].join(" · ");
-  document.title = unseen > 0 ? `(${unseen}) ${text}` : text;
+  document.title = shown(unseen > 0 ? `(${unseen}) ${text}` : text);
 }
 
 /** Set the title to `parts` (empty ones left out), then the app's name, keeping the badge. */

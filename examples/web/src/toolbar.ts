@@ -1,6 +1,6 @@
 // The admin scan page's toolbar parts: the queue count, the tab title, the grid watcher
 // that keeps them true after every render, and the "Scan not found" view.
-import { h } from "./dom";
+import { h, setText, shown } from "./dom";
 import "./read.css";
 
 /** What the grid placed in its last render, read from its `data-*` attributes. */
@@ -135,11 +135,11 @@ export function showScanNotFound(page: HTMLElement, text: string): void {
   page.querySelector(".toolbar")?.remove();
   page.classList.remove("shell-scan");
   const crumb = page.querySelector<HTMLElement>(".crumb-current");
-  if (crumb) { crumb.textContent = "Not found"; crumb.title = "Not found"; }
+  if (crumb) { setText(crumb, "Not found"); crumb.title = shown("Not found"); }
   page.querySelector("main")?.replaceWith(h("main", { class: "home home-single" },
     h("section", { class: "panel glass notice-panel scan-missing", attrs: { role: "alert" } },
       h("h1", { class: "panel-title", text: "Scan not found" }),
       h("p", { class: "muted", text }),
       h("a", { class: "btn btn-primary", attrs: { href: "/admin", "data-nav": "" }, text: "← Back to scans" }))));
-  document.title = "Scan not found · TaskStream";
+  document.title = shown("Scan not found · TaskStream");
 }

@@ -2,7 +2,7 @@
 // a scan, close one, share the worker link.
 import { connectionIndicator, topbar, type AppContext } from "../app";
 import { ApiError } from "../api";
-import { ago, clear, h, icon, setText } from "../dom";
+import { ago, clear, h, icon, setText, shown } from "../dom";
 import { confirmDialog } from "../confirm";
 import { decisions } from "../decisions";
 import { explain } from "../messages";
@@ -35,10 +35,10 @@ export function copyButton(text: () => string, input: HTMLInputElement | null, l
   const button = h("button", { class: "btn btn-ghost btn-sm copy-btn", attrs: { type: "button", "aria-label": `${label} worker link` } }, icon("copy"), caption);
   button.addEventListener("click", () => {
     void copyText(text(), input).then((ok) => {
-      caption.textContent = ok ? "Copied" : "Select & copy";
+      setText(caption, ok ? "Copied" : "Select & copy");
       button.dataset.copied = String(ok);
       window.setTimeout(() => {
-        caption.textContent = label;
+        setText(caption, label);
         delete button.dataset.copied;
       }, 1600);
     });
@@ -120,13 +120,13 @@ export function renderAdminHome(root: HTMLElement, ctx: AppContext): () => void 
     }
     row.scan = scan;
     const title = row.el.querySelector<HTMLAnchorElement>(".scan-name");
-    if (title) { title.textContent = scan.name; title.title = scan.name; }
+    if (title) { setText(title, scan.name); title.title = shown(scan.name); }
     const meta = row.el.querySelector<HTMLElement>(".scan-meta");
     if (meta) {
-      meta.textContent = `${scan.description ? scan.description + " · " : ""}created ${ago(scan.created_at)}`;
-      meta.title = scan.description;
+      setText(meta, `${scan.description ? scan.description + " · " : ""}created ${ago(scan.created_at)}`);
+      meta.title = shown(scan.description);
     }
-    row.status.textContent = scan.status === "open" ? "Open" : "Closed";
+    setText(row.status, scan.status === "open" ? "Open" : "Closed");
     row.status.dataset.status = scan.status;
     row.close.hidden = scan.status !== "open";
     row.el.dataset.status = scan.status;
@@ -190,12 +190,12 @@ export function renderAdminHome(root: HTMLElement, ctx: AppContext): () => void 
     event.preventDefault();
     const scanName = name.value.trim();
     if (!scanName) {
-      message.textContent = "Give the scan a name (1–200 characters).";
+      setText(message, "Give the scan a name (1–200 characters).");
       name.focus();
       return;
     }
     create.disabled = true;
-    message.textContent = "";
+    setText(message, "");
     ctx.api<{ scan: Scan }>("POST", "/api/scans", { name: scanName, description: description.value.trim() })
       .then((answer) => {
         render(answer.scan);
@@ -207,7 +207,7 @@ export function renderAdminHome(root: HTMLElement, ctx: AppContext): () => void 
         ctx.toast(`Scan “${answer.scan.name}” created. Share its worker link.`, "success");
       })
       .catch((error: unknown) => {
-        message.textContent = explain(error, "scan");
+        setText(message, explain(error, "scan"));
       })
       .finally(() => {
         create.disabled = false;

@@ -4,7 +4,7 @@ import { connectionIndicator, topbar, type AppContext } from "../app";
 import { AnalyticsPanel, submissionsPerMinute } from "../analytics";
 import { ApiError, download } from "../api";
 import { mark } from "../diag";
-import { charCount, h, icon, overLimit, setText, splitKind } from "../dom";
+import { charCount, h, icon, overLimit, setText, shown, splitKind } from "../dom";
 import { loadDraft, saveDraft } from "../drafts";
 import { TaskGrid, type GridItem } from "../grid";
 import { confirmDialog } from "../confirm";
@@ -128,18 +128,18 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
     if (!go || local.has(id)) return;
     refusing = id;
     refusingOverride = override;
-    quote.textContent = splitKind(task.content).text;
-    quote.title = task.content;
+    setText(quote, splitKind(task.content).text);
+    quote.title = shown(task.content);
     const kept = loadDraft<{ task_id: string; reason: string }>(reasonKey);
     reason.value = kept?.task_id === id && typeof kept.reason === "string" ? kept.reason : "";
-    reasonMessage.textContent = "";
+    setText(reasonMessage, "");
     showReasonCount();
     dialog.showModal();
     reason.focus();
   }
   function showReasonCount(): void {
     const count = charCount(reason.value.trim());
-    reasonCounter.textContent = `${count.toLocaleString("en-US")} / ${MAX_REASON.toLocaleString("en-US")}`;
+    setText(reasonCounter, `${count.toLocaleString("en-US")} / ${MAX_REASON.toLocaleString("en-US")}`);
     reasonCounter.dataset.over = String(count > MAX_REASON);
   }
   function reasonTyped(): void {
@@ -152,7 +152,7 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
     const id = refusing;
     const count = charCount(reason.value.trim());
     if (count > MAX_REASON) {
-      reasonMessage.textContent = overLimit(count, MAX_REASON);
+      setText(reasonMessage, overLimit(count, MAX_REASON));
       reason.focus();
       return;
     }
@@ -238,9 +238,9 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
     // free space (it never wraps the toolbar, which would resize the grid and end the hold).
     const note = waitingSentence(waiting);
     setText(queueWait, note);
-    queueWait.title = note;
+    queueWait.title = shown(note);
     queueWait.hidden = note === "";
-    if (scan) document.title = tabTitle(scan.name, pending.size);
+    if (scan) document.title = shown(tabTitle(scan.name, pending.size));
   }
 
   let due = false;
@@ -271,16 +271,16 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
 
   function showScan(value: Scan): void {
     scan = value;
-    title.textContent = value.name;
-    title.title = value.description || value.name;
-    status.textContent = value.status === "open" ? "Open" : "Closed";
+    setText(title, value.name);
+    title.title = shown(value.description || value.name);
+    setText(status, value.status === "open" ? "Open" : "Closed");
     status.dataset.status = value.status;
     closeBtn.hidden = value.status !== "open";
     banner.hidden = value.status === "open";
-    banner.textContent = value.status === "open" ? "" : "This scan is closed: no new submissions. Pending tasks can still be decided.";
+    setText(banner, value.status === "open" ? "" : "This scan is closed: no new submissions. Pending tasks can still be decided.");
     const crumb = page.querySelector(".crumb-current");
-    if (crumb) { crumb.textContent = value.name; (crumb as HTMLElement).title = value.name; }
-    document.title = tabTitle(value.name, pending.size);
+    if (crumb) { setText(crumb, value.name); (crumb as HTMLElement).title = shown(value.name); }
+    document.title = shown(tabTitle(value.name, pending.size));
   }
 
   // -- live -----------------------------------------------------------------------------------
@@ -319,9 +319,9 @@ export function renderAdminScan(root: HTMLElement, ctx: AppContext, scanId: stri
         showScanNotFound(page, explain(error, "join"));
         return;
       }
-      title.textContent = "Scan unavailable";
+      setText(title, "Scan unavailable");
       banner.hidden = false;
-      banner.textContent = explain(error, "join");
+      setText(banner, explain(error, "join"));
     },
   });
 

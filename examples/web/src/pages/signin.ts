@@ -1,6 +1,6 @@
 // Sign in / register, with the role choice and the admin invite code.
 import { ApiError, call } from "../api";
-import { h, icon } from "../dom";
+import { h, icon, setText } from "../dom";
 import { explain } from "../messages";
 import type { Session } from "../session";
 import type { Role, User } from "../types";
@@ -64,13 +64,13 @@ export function renderSignIn(root: HTMLElement, onSignedIn: (session: Session) =
     password.autocomplete = registering ? "new-password" : "current-password";
     roleWorker.setAttribute("aria-pressed", String(role === "worker"));
     roleAdmin.setAttribute("aria-pressed", String(role === "admin"));
-    submit.textContent = busy ? "Please wait…" : registering ? `Create ${role} account` : "Sign in";
+    setText(submit, busy ? "Please wait…" : registering ? `Create ${role} account` : "Sign in");
     submit.disabled = busy;
     form.dataset.mode = mode;
   }
 
   function say(text: string, tone: "error" | "info" = "error"): void {
-    message.textContent = text;
+    setText(message, text);
     message.dataset.tone = tone;
   }
 

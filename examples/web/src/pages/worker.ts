@@ -7,7 +7,7 @@
 // background). Presence shows how many reviewers have the scan open.
 import "../worker.css";
 import { connectionIndicator, topbar, type AppContext } from "../app";
-import { age, charCount, clear, clock, h, icon, KINDS, overLimit, randomKey, splitKind, statusBadge, type Kind } from "../dom";
+import { age, charCount, clear, clock, h, icon, KINDS, overLimit, randomKey, setText, shown, splitKind, statusBadge, type Kind } from "../dom";
 import { loadDraft, saveDraft } from "../drafts";
 import type { ConnectionState } from "../live";
 import { explain } from "../messages";
@@ -141,7 +141,7 @@ export function renderWorkerScan(root: HTMLElement, ctx: AppContext, scanId: str
   function updateCounter(): void {
     const limit = limitFor(kind);
     const count = charCount(content.value.trim()); // as Submit counts it
-    counter.textContent = `${count.toLocaleString("en-US")} / ${limit.toLocaleString("en-US")}`;
+    setText(counter, `${count.toLocaleString("en-US")} / ${limit.toLocaleString("en-US")}`);
     counter.dataset.over = String(count > limit);
   }
 
@@ -153,8 +153,8 @@ export function renderWorkerScan(root: HTMLElement, ctx: AppContext, scanId: str
   function setCrumb(text: string): void {
     const crumb = page.querySelector<HTMLElement>(".crumb-current");
     if (crumb) {
-      crumb.textContent = text;
-      crumb.title = text;
+      setText(crumb, text);
+      crumb.title = shown(text);
     }
   }
 
@@ -171,19 +171,19 @@ export function renderWorkerScan(root: HTMLElement, ctx: AppContext, scanId: str
 
   function showScan(value: Scan): void {
     scan = value;
-    title.textContent = value.name;
-    title.title = value.name;
-    description.textContent = value.description;
-    description.title = value.description; // whole, where a small screen shows two lines
+    setText(title, value.name);
+    title.title = shown(value.name);
+    setText(description, value.description);
+    description.title = shown(value.description); // whole, where a small screen shows two lines
     description.hidden = !value.description;
     status.hidden = false;
-    status.textContent = value.status === "open" ? "Open" : "Closed";
+    setText(status, value.status === "open" ? "Open" : "Closed");
     status.dataset.status = value.status;
     const closed = value.status !== "open";
     banner.hidden = !closed;
-    banner.textContent = closed
+    setText(banner, closed
       ? "This scan is closed: it no longer takes submissions. What you typed stays in the box so you can copy it; decisions on what you sent still arrive here."
-      : "";
+      : "");
     // Read-only rather than disabled: the text can still be selected and copied.
     content.readOnly = closed;
     if (closed) {
@@ -279,9 +279,9 @@ export function renderWorkerScan(root: HTMLElement, ctx: AppContext, scanId: str
     while (previous && previous.nextElementSibling) previous.nextElementSibling.remove();
     if (!previous) clear(list);
     emptyList.hidden = entries.size > 0;
-    tallies.pending.textContent = String(counts.pending);
-    tallies.validated.textContent = String(counts.validated);
-    tallies.refused.textContent = String(counts.refused);
+    setText(tallies.pending, String(counts.pending));
+    setText(tallies.validated, String(counts.validated));
+    setText(tallies.refused, String(counts.refused));
     updateTitle();
   }
 
@@ -384,16 +384,16 @@ export function renderWorkerScan(root: HTMLElement, ctx: AppContext, scanId: str
     if (scan?.status === "closed") return;
     const text = content.value.trim();
     if (!text) {
-      message.textContent = "Write something first.";
+      setText(message, "Write something first.");
       content.focus();
       return;
     }
     const count = charCount(text);
     if (count > limitFor(kind)) {
-      message.textContent = overLimit(count, limitFor(kind));
+      setText(message, overLimit(count, limitFor(kind)));
       return;
     }
-    message.textContent = "";
+    setText(message, "");
     content.value = "";
     updateCounter();
     keepDraft();
@@ -439,7 +439,7 @@ export function renderWorkerScan(root: HTMLElement, ctx: AppContext, scanId: str
     },
     presence: (value) => {
       presence.hidden = false;
-      presence.textContent = reviewersText(value);
+      setText(presence, reviewersText(value));
       presence.dataset.reviewers = String(value.reviewers);
     },
     failed: (error) => showNotFound(error),
@@ -449,7 +449,7 @@ export function renderWorkerScan(root: HTMLElement, ctx: AppContext, scanId: str
     if (state === "reconnecting" || state === "offline") {
       // No count is known while the link is down: the next join answer brings it back.
       presence.hidden = false;
-      presence.textContent = PRESENCE_UNKNOWN;
+      setText(presence, PRESENCE_UNKNOWN);
       presence.dataset.reviewers = "unknown";
     }
     updateTitle();
@@ -457,7 +457,7 @@ export function renderWorkerScan(root: HTMLElement, ctx: AppContext, scanId: str
   const ageTimer = window.setInterval(() => {
     for (const entry of entries.values()) {
       const time = entry.el?.querySelector("time");
-      if (time && entry.task) time.textContent = age(entry.task.created_at);
+      if (time && entry.task) setText(time, age(entry.task.created_at));
     }
   }, 15_000);
   syncKind();
