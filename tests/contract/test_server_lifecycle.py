@@ -20,6 +20,7 @@ import pytest
 from tests.support import (
     TEST_INVITE_CODE,
     TEST_JWT_SECRET,
+    Account,
     Api,
     LiveSocket,
     ServerProcess,
@@ -83,24 +84,32 @@ def test_generated_secrets_survive_a_restart_and_the_code_is_shown_once(tmp_path
         assert not any(kept["jwt_secret"] in line for line in server.lines)
 
 
+async def _admin_worker_scan(
+    server: ServerProcess, name: str
+) -> tuple[Account, Account, dict[str, Any]]:
+    """An admin (``<name>-admin``), a worker (``<name>-worker``) and a scan of the admin's."""
+    admin = await asyncio.to_thread(
+        register_sync,
+        server.base_url,
+        f"{name}-admin",
+        PASSWORD,
+        role="admin",
+        invite_code=TEST_INVITE_CODE,
+    )
+    worker = await asyncio.to_thread(register_sync, server.base_url, f"{name}-worker", PASSWORD)
+    async with aiohttp.ClientSession() as session:
+        api = Api(server.base_url, session)
+        scan = (await api.post("/api/scans", {"name": name}, token=admin.token)).body["scan"]
+    return admin, worker, scan
+
+
 async def test_sigkill_then_restart_loses_nothing_acknowledged(tmp_path: Path) -> None:
     """Contract: "an ack `ok: true` means the change is stored": a server killed outright and
     restarted on the same SQLite file still has every acknowledged change, and its tokens."""
     server = ServerProcess(store_url=f"sqlite:///{tmp_path}/crash.db")
     await asyncio.to_thread(server.start)
     try:
-        admin = await asyncio.to_thread(
-            register_sync,
-            server.base_url,
-            "crash-admin",
-            PASSWORD,
-            role="admin",
-            invite_code=TEST_INVITE_CODE,
-        )
-        worker = await asyncio.to_thread(register_sync, server.base_url, "crash-worker", PASSWORD)
-        async with aiohttp.ClientSession() as session:
-            api = Api(server.base_url, session)
-            scan = (await api.post("/api/scans", {"name": "c"}, token=admin.token)).body["scan"]
+        admin, worker, scan = await _admin_worker_scan(server, "crash")
         socket = await LiveSocket(server.base_url, worker.token).connect()
         acked = []
         for i in range(20):
@@ -174,18 +183,7 @@ async def test_sigterm_acks_every_socket_event_it_took(tmp_path: Path) -> None:
     ``unavailable`` (nothing is stored without its worker hearing of it)."""
     server = ServerProcess(store_url=f"sqlite:///{tmp_path}/burst.db")
     await asyncio.to_thread(server.start)
-    admin = await asyncio.to_thread(
-        register_sync,
-        server.base_url,
-        "burst-admin",
-        PASSWORD,
-        role="admin",
-        invite_code=TEST_INVITE_CODE,
-    )
-    worker = await asyncio.to_thread(register_sync, server.base_url, "burst-worker", PASSWORD)
-    async with aiohttp.ClientSession() as session:
-        api = Api(server.base_url, session)
-        scan = (await api.post("/api/scans", {"name": "b"}, token=admin.token)).body["scan"]
+    admin, worker, scan = await _admin_worker_scan(server, "burst")
     socket = await LiveSocket(server.base_url, worker.token).connect()
     session = aiohttp.ClientSession()
     logins = [  # each hashes a password: the server is busy when the signal comes
