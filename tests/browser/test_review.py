@@ -93,6 +93,22 @@ def test_the_card_under_the_pointer_stays_while_another_admin_decides(
     expect(grid).to_have_attribute("data-pending", "10")
 
 
+def press_v_after_the_decision(
+    b: Page, url: str, accounts: Accounts, tasks: list[dict[str, Any]], *, after: str, status: str
+) -> None:
+    """Page ``b`` presses V once it has task 1's decision (``event``) or 50 ms after it was
+    made; task 1 ends ``status`` and task 2, which slid into its place, stays pending."""
+    if after == "event":
+        b.wait_for_function(LEFT_JS, arg=tasks[0]["id"])
+        settle(b)
+    else:
+        b.wait_for_timeout(50)
+    b.keyboard.press("v")
+    wait_for_status(url, accounts.admin, tasks[0]["id"], status)
+    b.wait_for_timeout(800)  # room for a wrong decision to reach the server
+    assert task_now(url, accounts.admin, tasks[1]["id"])["status"] == "pending"
+
+
 @pytest.mark.parametrize("after", ["event", "50ms"])
 def test_a_key_pressed_after_another_admin_decided_the_focused_task_acts_on_nothing(
     after: str, open_page: OpenPage, server: ServerProcess, accounts: Accounts
@@ -114,15 +130,7 @@ def test_a_key_pressed_after_another_admin_decided_the_focused_task_acts_on_noth
     a.keyboard.press("r")
     expect(a.locator("dialog[open]")).to_be_visible()
     a.keyboard.press("Enter")
-    if after == "event":
-        b.wait_for_function(LEFT_JS, arg=tasks[0]["id"])
-        settle(b)
-    else:
-        b.wait_for_timeout(50)
-    b.keyboard.press("v")
-    wait_for_status(url, accounts.admin, tasks[0]["id"], "refused")
-    b.wait_for_timeout(800)  # room for a wrong decision to reach the server
-    assert task_now(url, accounts.admin, tasks[1]["id"])["status"] == "pending"
+    press_v_after_the_decision(b, url, accounts, tasks, after=after, status="refused")
     refused = task_now(url, accounts.admin, tasks[0]["id"])
     assert refused["decided_by"] == accounts.admin.user["id"]
     # A V that beat the event to B's page was sent, and lost: "Refused first by ada-admin".
@@ -150,15 +158,7 @@ def test_a_key_pressed_after_another_tab_of_the_same_admin_decided_the_focused_t
     expect(b_grid).to_have_attribute("data-focused", tasks[0]["id"])
 
     a.keyboard.press("v")
-    if after == "event":
-        b.wait_for_function(LEFT_JS, arg=tasks[0]["id"])
-        settle(b)
-    else:
-        b.wait_for_timeout(50)
-    b.keyboard.press("v")
-    wait_for_status(url, accounts.admin, tasks[0]["id"], "validated")
-    b.wait_for_timeout(800)  # room for a wrong decision to reach the server
-    assert task_now(url, accounts.admin, tasks[1]["id"])["status"] == "pending"
+    press_v_after_the_decision(b, url, accounts, tasks, after=after, status="validated")
     # A V that beat the event to tab 2 was sent, and lost ("Validated first by you …").
     expect(card(b, tasks[0]).locator(".card-note")).to_contain_text(
         re.compile(r"Validated (first )?by you \(another tab\)")

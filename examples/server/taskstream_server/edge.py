@@ -16,7 +16,7 @@ import json
 import logging
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any, Final
 
 from engineio.payload import Payload
@@ -33,6 +33,7 @@ __all__ = [
     "SECURITY_HEADERS",
     "Edge",
     "polling_payload_problem",
+    "socketio_origins",
     "with_frame_check",
 ]
 
@@ -101,6 +102,34 @@ def with_frame_check(app: ASGIApp) -> ASGIApp:
         await app(scope, checked if scope["type"] == "websocket" else receive, send)
 
     return wrapped
+
+
+def socketio_origins(
+    origins: Sequence[str],
+) -> Callable[[str, Mapping[str, Any]], bool] | str | None:
+    """python-engineio's ``cors_allowed_origins`` for the server's own origin plus ``origins``.
+
+    None (no origins) is python-engineio's same-origin check; a list would replace it, and
+    refuse the dashboard the server itself serves. The check below is the same-origin one
+    (the ``Host`` or ``X-Forwarded-Host``, with the scheme or ``X-Forwarded-Proto``) with
+    ``origins`` added.
+    """
+    if not origins:
+        return None
+    if "*" in origins:
+        return "*"
+    allowed = frozenset(origins)
+
+    def check(origin: str, environ: Mapping[str, Any]) -> bool:
+        if origin in allowed:
+            return True
+        host = environ.get("HTTP_HOST", "")
+        scheme = environ.get("wsgi.url_scheme", "http")
+        forwarded_scheme = environ.get("HTTP_X_FORWARDED_PROTO", scheme).split(",")[0].strip()
+        forwarded_host = environ.get("HTTP_X_FORWARDED_HOST", host).split(",")[0].strip()
+        return origin in {f"{scheme}://{host}", f"{forwarded_scheme}://{forwarded_host}"}
+
+    return check
 
 
 def polling_payload_problem(  # noqa: PLR0911 - one sentence per way to fail

@@ -27,6 +27,7 @@ from taskstream_core.errors import Internal, InvalidRequest, RateLimited, Unauth
 from taskstream_core.models import utc_now
 from taskstream_core.wire import MAX_BODY_BYTES, client_object
 
+from .edge import socketio_origins
 from .fast_path import FastPath
 from .observability import Metrics, RequestInfo, new_request_id, request_scope
 from .socket_packets import MALFORMED_EVENT, RESERVED_EVENT, Answer, ClientPacket
@@ -126,34 +127,6 @@ def _failure(error: TaskStreamError) -> dict[str, Any]:
     return {"ok": False, **error.to_dict()}
 
 
-def _origins_besides_own(
-    origins: Sequence[str],
-) -> Callable[[str, Mapping[str, Any]], bool] | str | None:
-    """python-engineio's ``cors_allowed_origins`` for the server's own origin plus ``origins``.
-
-    None (no origins) is python-engineio's same-origin check; a list would replace it, and
-    refuse the dashboard the server itself serves. The check below is the same-origin one
-    (the ``Host`` or ``X-Forwarded-Host``, with the scheme or ``X-Forwarded-Proto``) with
-    ``origins`` added.
-    """
-    if not origins:
-        return None
-    if "*" in origins:
-        return "*"
-    allowed = frozenset(origins)
-
-    def check(origin: str, environ: Mapping[str, Any]) -> bool:
-        if origin in allowed:
-            return True
-        host = environ.get("HTTP_HOST", "")
-        scheme = environ.get("wsgi.url_scheme", "http")
-        forwarded_scheme = environ.get("HTTP_X_FORWARDED_PROTO", scheme).split(",")[0].strip()
-        forwarded_host = environ.get("HTTP_X_FORWARDED_HOST", host).split(",")[0].strip()
-        return origin in {f"{scheme}://{host}", f"{forwarded_scheme}://{forwarded_host}"}
-
-    return check
-
-
 class SocketGateway:
     """Owns the python-socketio server and the sockets connected to this process."""
 
@@ -173,7 +146,7 @@ class SocketGateway:
         options = {} if client_manager is None else {"client_manager": client_manager}
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
-            cors_allowed_origins=_origins_besides_own(cors_allowed_origins),
+            cors_allowed_origins=socketio_origins(cors_allowed_origins),
             max_http_buffer_size=MAX_BODY_BYTES,
             transports=list(transports),
             serializer=ClientPacket,
