@@ -125,6 +125,10 @@ _TRANSPORT_ERRORS: Final = (
     TimeoutError,
 )
 
+#: The first and the longest pause before a live call answered ``unavailable`` goes again.
+_UNAVAILABLE_PAUSE: Final = 0.1
+_UNAVAILABLE_PAUSE_MAX: Final = 2.0
+
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
@@ -991,14 +995,19 @@ class TaskStreamClient:
     async def _emit(self, name: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Send an event and wait for its ack, across reconnects, for ``3 × call_timeout``.
 
+        An ack ``unavailable`` ("retry later": the store or Redis is away, or the server
+        is sending this socket away to resume) is sent again after a pause, until then.
+
         Raises:
             Unauthorized: Refused, and the refreshed token refused too.
-            Unavailable: No answer in time, or the client is closed.
+            Unavailable: No answer in time (the server's own ``unavailable`` when it
+                gave one), or the client is closed.
             TaskStreamError: The ack's contract error.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 3 * self.call_timeout
         refreshed = False
+        pause = _UNAVAILABLE_PAUSE
         while True:
             await self._wait_for_connection(deadline)
             token = self._socket_token
@@ -1030,6 +1039,12 @@ class TaskStreamClient:
             if ack.get("ok"):
                 return ack
             error = _error(ack, 0)
+            if isinstance(error, Unavailable) and not self._closed:
+                if loop.time() + pause >= deadline:
+                    raise error
+                await asyncio.sleep(pause)
+                pause = min(2 * pause, _UNAVAILABLE_PAUSE_MAX)
+                continue
             if isinstance(error, Unauthorized) and not refreshed and self._token_refresh:
                 refreshed = True
                 await self._refresh(token)
