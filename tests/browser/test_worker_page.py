@@ -137,6 +137,53 @@ def test_unsent_submissions_wait_in_the_outbox_and_go_out_after_restarts(
     assert page.evaluate(OUTBOX_KEYS_JS) == []
 
 
+#: What another tab writes when it has not yet seen this tab's latest item: the outbox as it
+#: was, without it (tabs see each other's localStorage writes late).
+STALE_WRITE_JS = """
+(text) => {
+  const key = Object.keys(localStorage).find(k => k.startsWith('taskstream.outbox.'));
+  const held = JSON.parse(localStorage.getItem(key));
+  held.items = held.items.filter(item => !item.payload.content.includes(text));
+  localStorage.setItem(key, JSON.stringify(held));
+}
+"""
+
+
+def test_a_stale_write_from_another_tab_loses_no_submission(
+    own_server: ServerProcess, open_page: OpenPage
+) -> None:
+    """Another tab that writes the shared outbox before it has seen this tab's newest item
+    leaves it out; this tab keeps the item, waiting, writes it back, and sends it once."""
+    server = own_server
+    url = server.base_url
+    admin = register_sync(url, "ugo-admin", PASSWORD, role="admin", invite_code=TEST_INVITE_CODE)
+    worker = register_sync(url, "vera", PASSWORD)
+    scan = new_scan(url, admin, "Stale tab")
+    page = open_page(f"{url}/worker/scan/{scan}", worker).page
+    other = page.context.new_page()
+    other.goto(f"{url}/worker/scan/{scan}")
+    expect(other.locator(".conn")).to_have_attribute("data-state", "online")
+
+    server.stop()
+    expect(page.locator(".conn")).to_have_attribute("data-state", "reconnecting")
+    submit_in_page(page, "Kept through a stale write")
+    item = page.locator(".mine-item", has_text="Kept through a stale write")
+    expect(item.locator(".mine-note")).to_have_text(WAITING)
+    expect(other.locator(".mine-item")).to_have_count(1)
+
+    other.evaluate(STALE_WRITE_JS, "Kept through a stale write")
+    expect(other.locator(".mine-item")).to_have_count(1)  # written back by the first tab
+    expect(item.locator(".mine-note")).to_have_text(WAITING)
+    page.wait_for_timeout(500)  # the storage event has come and gone
+    expect(item.locator(".mine-note")).to_have_text(WAITING)
+
+    server.start()
+    expect(item.locator(".badge")).to_have_text("Pending", timeout=15_000)
+    expect(other.locator(".mine-item .badge")).to_have_text("Pending", timeout=15_000)
+    assert task_contents(url, scan, worker) == ["Observation: Kept through a stale write"]
+    assert page.evaluate(OUTBOX_KEYS_JS) == []
+
+
 def test_decisions_and_undo_reach_the_worker_as_notices(
     open_page: OpenPage, server: ServerProcess, accounts: Accounts
 ) -> None:

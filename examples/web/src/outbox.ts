@@ -4,7 +4,11 @@
 // `idempotency_key`), so the queue may resend whenever it is unsure: after a
 // timeout, after a reconnect, after a reload. Items live in localStorage (memory
 // when storage is disabled), so closing or reloading the tab loses nothing; tabs
-// of one origin share a queue through the `storage` event.
+// of one origin share a queue through the `storage` event. A tab may see another's
+// write late and write over it, so an item leaves the queue only by a tombstone (its
+// key, marked sent or discarded, kept a day under a key of its own), never because a
+// write left it out: a tab keeps what it holds and writes it back. Sending an item
+// twice is safe; losing one is not.
 //
 // The queue itself knows nothing of the wire: a page starts it with a sender
 // (`start`, optionally for the items of one scope only) and asks it to flush when
@@ -50,6 +54,16 @@ export type Sender<P, R> = (item: Pending<P>) => Promise<Outcome<R>>;
 
 const FIRST_RETRY_MS = 2_000;
 const MAX_RETRY_MS = 30_000;
+/** Tombstones kept: the newest this many, none older than a day. */
+const TOMBSTONES_KEPT = 500;
+const TOMBSTONE_MS = 24 * 3_600_000;
+
+/** What storage holds under a queue's key. */
+interface Stored<P> {
+  items: Map<string, Pending<P>>;
+  /** Keys sent or discarded (by any tab), with when (ms since the epoch). */
+  gone: Map<string, number>;
+}
 
 function browserStorage(): Storage | null {
   try {
@@ -61,8 +75,9 @@ function browserStorage(): Storage | null {
 
 export class Outbox<P, R> {
   private readonly items = new Map<string, Pending<P>>();
-  /** Keys this tab sent or discarded: never written back, never loaded again. */
-  private readonly gone = new Set<string>();
+  /** Keys sent or discarded, here or in another tab (with when): never written back, never
+   * loaded again; kept in storage as tombstones. */
+  private readonly gone = new Map<string, number>();
   private readonly changeListeners = new Set<() => void>();
   private readonly sentListeners = new Set<(item: Pending<P>, result: R) => void>();
   private sender: Sender<P, R> | null = null;
@@ -73,8 +88,10 @@ export class Outbox<P, R> {
   private retryTimer = 0;
   private retryDelay = FIRST_RETRY_MS;
   private readonly storage = browserStorage();
+  /** Where the tombstones are kept. */
+  private readonly goneKey: string;
   private readonly onStorage = (event: StorageEvent): void => {
-    if (event.key !== this.storageKey) return;
+    if (event.key !== this.storageKey && event.key !== this.goneKey) return;
     this.load();
     this.emitChange();
     if (this.waiting().length) void this.flush();
@@ -82,9 +99,11 @@ export class Outbox<P, R> {
 
   /**
    * Args:
-   *   storageKey: The localStorage key the queue is kept under (one queue per key).
+   *   storageKey: The localStorage key the queue is kept under (one queue per key); its
+   *     tombstones are kept under `taskstream.gone.<storageKey>`.
    */
   constructor(private readonly storageKey: string) {
+    this.goneKey = `taskstream.gone.${storageKey}`;
     this.load();
     window.addEventListener("storage", this.onStorage);
   }
@@ -130,7 +149,7 @@ export class Outbox<P, R> {
     const item = this.items.get(key);
     if (!item || item.state === "sending") return;
     this.items.delete(key);
-    this.gone.add(key);
+    this.gone.set(key, Date.now());
     this.save();
     this.emitChange();
   }
@@ -217,14 +236,14 @@ export class Outbox<P, R> {
       if (this.items.get(item.key) !== item) continue; // discarded meanwhile
       if (outcome.ok) {
         this.items.delete(item.key);
-        this.gone.add(item.key);
+        this.gone.set(item.key, Date.now());
         this.retryDelay = FIRST_RETRY_MS;
         this.save();
         for (const listener of this.sentListeners) listener(item, outcome.result);
         this.emitChange();
       } else if ("drop" in outcome) {
         this.items.delete(item.key);
-        this.gone.add(item.key);
+        this.gone.set(item.key, Date.now());
         this.save();
         this.emitChange();
       } else if (outcome.retry) {
@@ -257,42 +276,66 @@ export class Outbox<P, R> {
     return this.list(this.sendScope).filter((item) => item.state === "waiting");
   }
 
-  /** What storage holds now (an empty map when nothing, or nothing readable). */
-  private stored(): Map<string, Pending<P>> {
-    const found = new Map<string, Pending<P>>();
-    const raw = this.storage?.getItem(this.storageKey);
-    if (!raw) return found;
-    try {
-      const parsed = JSON.parse(raw) as { items?: Pending<P>[] };
-      for (const item of parsed.items ?? []) {
-        if (typeof item.key === "string" && typeof item.scope === "string") found.set(item.key, item);
-      }
-    } catch {
-      /* a damaged entry is as good as none */
+  /** What storage holds now (nothing when nothing, or nothing readable, is there). */
+  private stored(): Stored<P> {
+    const found: Stored<P> = { items: new Map(), gone: new Map() };
+    for (const item of this.read<Pending<P>[]>(this.storageKey, "items") ?? []) {
+      if (typeof item?.key === "string" && typeof item.scope === "string") found.items.set(item.key, item);
+    }
+    for (const entry of this.read<[string, number][]>(this.goneKey, "gone") ?? []) {
+      if (Array.isArray(entry) && typeof entry[0] === "string" && typeof entry[1] === "number") found.gone.set(entry[0], entry[1]);
     }
     return found;
   }
 
+  /** The array kept as `field` of the JSON object under `key`, or null. */
+  private read<T>(key: string, field: string): T | null {
+    try {
+      const parsed: unknown = JSON.parse(this.storage?.getItem(key) ?? "null");
+      const value = parsed && typeof parsed === "object" ? (parsed as Record<string, unknown>)[field] : null;
+      return Array.isArray(value) ? (value as T) : null;
+    } catch {
+      return null; // a damaged entry is as good as none
+    }
+  }
+
+  /** Take in what storage holds; write back what it lacks of ours (another tab wrote over it). */
   private load(): void {
-    const sending = [...this.items.values()].filter((item) => item.state === "sending");
+    const held = [...this.items.values()];
+    const stored = this.stored();
+    for (const [key, at] of stored.gone) this.gone.set(key, Math.max(at, this.gone.get(key) ?? 0));
     this.items.clear();
-    for (const [key, item] of this.stored()) {
+    for (const [key, item] of stored.items) {
       if (this.gone.has(key)) continue;
       // One left "sending" by a closed tab (or sending in another tab) waits here.
       this.items.set(key, { ...item, state: item.state === "failed" ? "failed" : "waiting" });
     }
-    // A send in flight here stays so, even when another tab has sent the item meanwhile.
-    for (const item of sending) this.items.set(item.key, item);
+    let lacking = false;
+    for (const item of held) {
+      // A send in flight here stays so, even when another tab has sent the item meanwhile.
+      if (item.state === "sending") this.items.set(item.key, item);
+      else if (!this.items.has(item.key) && !this.gone.has(item.key)) {
+        this.items.set(item.key, item); // left out by a write that had not seen it
+        lacking = true;
+      }
+    }
+    if (lacking) this.save();
   }
 
   /** Write this tab's items over what storage holds: items other tabs added are kept, items
-   * this tab sent or discarded are removed. */
+   * sent or discarded (here or elsewhere) are removed and remembered as tombstones. */
   private save(): void {
     if (!this.storage) return;
     try {
-      const merged = this.stored();
-      for (const key of this.gone) merged.delete(key);
+      const { items: merged, gone } = this.stored();
+      for (const [key, at] of this.gone) gone.set(key, Math.max(at, gone.get(key) ?? 0));
       for (const [key, item] of this.items) merged.set(key, item);
+      for (const key of gone.keys()) merged.delete(key);
+      const since = Date.now() - TOMBSTONE_MS;
+      const tombstones = [...gone].filter(([, at]) => at > since).sort((a, b) => b[1] - a[1]).slice(0, TOMBSTONES_KEPT);
+      // Tombstones first: a tab that reads the items after this sees why some are gone.
+      if (tombstones.length) this.storage.setItem(this.goneKey, JSON.stringify({ gone: tombstones }));
+      else this.storage.removeItem(this.goneKey);
       if (merged.size) this.storage.setItem(this.storageKey, JSON.stringify({ items: [...merged.values()] }));
       else this.storage.removeItem(this.storageKey);
     } catch {
