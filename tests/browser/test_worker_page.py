@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.support import TEST_INVITE_CODE, Account, ServerProcess, call_sync, register_sync
 
@@ -57,6 +57,31 @@ def submit_in_page(page: Page, text: str) -> None:
     page.get_by_role("button", name="Submit").click()
 
 
+def worker_page_of_own_server(
+    server: ServerProcess, open_page: OpenPage, admin_name: str, worker_name: str, scan_name: str
+) -> tuple[Account, Account, str, Page]:
+    """An admin's new scan on ``server``, and a new worker's page of it, online: the admin,
+    the worker, the scan's id and the page."""
+    url = server.base_url
+    admin = register_sync(url, admin_name, PASSWORD, role="admin", invite_code=TEST_INVITE_CODE)
+    worker = register_sync(url, worker_name, PASSWORD)
+    scan = new_scan(url, admin, scan_name)
+    page = open_page(f"{url}/worker/scan/{scan}", worker).page
+    expect(page.locator(".conn")).to_have_attribute("data-state", "online")
+    return admin, worker, scan, page
+
+
+def submit_offline(server: ServerProcess, page: Page, text: str) -> Locator:
+    """Stop ``server``, submit ``text`` on ``page`` once it knows, and wait until the item says
+    it will be sent later; the item."""
+    server.stop()
+    expect(page.locator(".conn")).to_have_attribute("data-state", "reconnecting")
+    submit_in_page(page, text)
+    item = page.locator(".mine-item", has_text=text)
+    expect(item.locator(".mine-note")).to_have_text(WAITING)
+    return item
+
+
 def test_unsent_submissions_wait_in_the_outbox_and_go_out_after_restarts(
     own_server: ServerProcess, open_page: OpenPage
 ) -> None:
@@ -66,17 +91,11 @@ def test_unsent_submissions_wait_in_the_outbox_and_go_out_after_restarts(
     the link is down the reviewers' count is said to be unknown, not the last one seen."""
     server = own_server
     url = server.base_url
-    admin = register_sync(url, "olga-admin", PASSWORD, role="admin", invite_code=TEST_INVITE_CODE)
-    worker = register_sync(url, "pia", PASSWORD)
-    scan = new_scan(url, admin, "Outbox")
-    page = open_page(f"{url}/worker/scan/{scan}", worker).page
-    expect(page.locator(".conn")).to_have_attribute("data-state", "online")
+    admin, worker, scan, page = worker_page_of_own_server(
+        server, open_page, "olga-admin", "pia", "Outbox"
+    )
 
-    server.stop()
-    expect(page.locator(".conn")).to_have_attribute("data-state", "reconnecting")
-    submit_in_page(page, "Written while the server was down")
-    item = page.locator(".mine-item", has_text="Written while the server was down")
-    expect(item.locator(".mine-note")).to_have_text(WAITING)
+    item = submit_offline(server, page, "Written while the server was down")
     expect(item.locator(".badge")).to_have_text("Not sent")
     expect(page).to_have_title(re.compile(r"^Outbox · 1 not sent · Reconnecting · TaskStream$"))
     assert len(page.evaluate(OUTBOX_KEYS_JS)) == 1
@@ -156,19 +175,12 @@ def test_a_stale_write_from_another_tab_loses_no_submission(
     leaves it out; this tab keeps the item, waiting, writes it back, and sends it once."""
     server = own_server
     url = server.base_url
-    admin = register_sync(url, "ugo-admin", PASSWORD, role="admin", invite_code=TEST_INVITE_CODE)
-    worker = register_sync(url, "vera", PASSWORD)
-    scan = new_scan(url, admin, "Stale tab")
-    page = open_page(f"{url}/worker/scan/{scan}", worker).page
+    _, worker, scan, page = worker_page_of_own_server(server, open_page, "ugo", "vera", "Stale")
     other = page.context.new_page()
     other.goto(f"{url}/worker/scan/{scan}")
     expect(other.locator(".conn")).to_have_attribute("data-state", "online")
 
-    server.stop()
-    expect(page.locator(".conn")).to_have_attribute("data-state", "reconnecting")
-    submit_in_page(page, "Kept through a stale write")
-    item = page.locator(".mine-item", has_text="Kept through a stale write")
-    expect(item.locator(".mine-note")).to_have_text(WAITING)
+    item = submit_offline(server, page, "Kept through a stale write")
     expect(other.locator(".mine-item")).to_have_count(1)
 
     other.evaluate(STALE_WRITE_JS, "Kept through a stale write")
