@@ -27,6 +27,7 @@ __all__ = [
     "CHROMIUM",
     "CHROMIUM_ARGS",
     "GEOMETRY_JS",
+    "OVERLAPPING_JS",
     "SMALL_TARGETS_JS",
     "WEB_DIR",
     "axe_serious",
@@ -399,24 +400,10 @@ def check_geometry(page: Page, expected: int, label: str) -> dict[str, Any]:
     return g
 
 
-#: Geometry of the analytics pane: its blocks and its text, measured against each other,
-#: the pane and the window.
-ANALYTICS_GEOMETRY_JS: Final = """
-() => {
-  const pane = document.querySelector('.analytics');
-  const paneBox = pane.getBoundingClientRect();
-  const visible = el => {
-    const r = el.getBoundingClientRect();
-    const s = getComputedStyle(el);
-    return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none';
-  };
-  const name = el => el.className.baseVal !== undefined ? el.className.baseVal
-    : (el.className || el.tagName.toLowerCase()) + ' "' + el.textContent.trim().slice(0, 30) + '"';
-  const ownText = el => [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
-  const texts = [...pane.querySelectorAll('*')].filter(el => ownText(el) && visible(el));
-  const blocks = [...pane.querySelectorAll('.stat, .metric, .lat, .an-tile, .an-table-wrap')]
-    .filter(visible);
-  const overlapping = (list) => {
+#: A script's helper (spliced in): the pairs of ``list``'s elements whose boxes overlap, neither
+#: holding the other, each as ``name(a) / name(b)``.
+OVERLAPPING_JS: Final = """
+  const overlapping = (list, name) => {
     const out = [];
     for (let i = 0; i < list.length; i++) {
       for (let j = i + 1; j < list.length; j++) {
@@ -430,6 +417,28 @@ ANALYTICS_GEOMETRY_JS: Final = """
     }
     return out;
   };
+"""
+
+#: Geometry of the analytics pane: its blocks and its text, measured against each other,
+#: the pane and the window.
+ANALYTICS_GEOMETRY_JS: Final = (
+    """
+() => {"""
+    + OVERLAPPING_JS
+    + """
+  const pane = document.querySelector('.analytics');
+  const paneBox = pane.getBoundingClientRect();
+  const visible = el => {
+    const r = el.getBoundingClientRect();
+    const s = getComputedStyle(el);
+    return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none';
+  };
+  const name = el => el.className.baseVal !== undefined ? el.className.baseVal
+    : (el.className || el.tagName.toLowerCase()) + ' "' + el.textContent.trim().slice(0, 30) + '"';
+  const ownText = el => [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+  const texts = [...pane.querySelectorAll('*')].filter(el => ownText(el) && visible(el));
+  const blocks = [...pane.querySelectorAll('.stat, .metric, .lat, .an-tile, .an-table-wrap')]
+    .filter(visible);
   const offEdge = [...texts, ...blocks].filter(el => {
     const r = el.getBoundingClientRect();
     return r.left < paneBox.left - 0.5 || r.right > paneBox.right + 0.5
@@ -451,13 +460,14 @@ ANALYTICS_GEOMETRY_JS: Final = """
   const de = document.documentElement;
   return {
     texts: texts.length, blocks: blocks.length,
-    overlapsText: overlapping(texts), overlapsBlocks: overlapping(blocks),
+    overlapsText: overlapping(texts, name), overlapsBlocks: overlapping(blocks, name),
     offEdge, clipped, spilled, small, sideways,
     pageScrollX: de.scrollWidth > window.innerWidth,
     pageScrollY: de.scrollHeight > window.innerHeight,
   };
 }
 """
+)
 
 
 def check_analytics_geometry(page: Page, label: str) -> dict[str, Any]:

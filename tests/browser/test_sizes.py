@@ -17,6 +17,7 @@ from tests.support import ServerProcess, call_sync, register_sync
 
 from .conftest import PASSWORD, PENDING_COUNTS, Accounts, OpenPage
 from .support import (
+    OVERLAPPING_JS,
     browser_marks,
     check_analytics_geometry,
     check_geometry,
@@ -174,8 +175,11 @@ def test_short_windows_keep_cards_to_decide(
 
 #: The toolbar's visible controls (and the text beside them) that overlap one another or
 #: stick out of the window.
-TOOLBAR_JS = """
-() => {
+TOOLBAR_JS = (
+    """
+() => {"""
+    + OVERLAPPING_JS
+    + """
   const shown = el => {
     const r = el.getBoundingClientRect();
     return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== 'hidden';
@@ -184,17 +188,7 @@ TOOLBAR_JS = """
   const parts = [...document.querySelectorAll(
     '.toolbar :is(button, a[href], input, select, .scan-title, .queue-info, .presence)')]
     .filter(shown);
-  const overlaps = [];
-  for (let i = 0; i < parts.length; i++) {
-    for (let j = i + 1; j < parts.length; j++) {
-      const a = parts[i], b = parts[j];
-      if (a.contains(b) || b.contains(a)) continue;
-      const p = a.getBoundingClientRect(), q = b.getBoundingClientRect();
-      const w = Math.min(p.right, q.right) - Math.max(p.left, q.left);
-      const h = Math.min(p.bottom, q.bottom) - Math.max(p.top, q.top);
-      if (w > 0.5 && h > 0.5) overlaps.push(name(a) + ' / ' + name(b));
-    }
-  }
+  const overlaps = overlapping(parts, name);
   const outside = parts.filter(el => {
     const r = el.getBoundingClientRect();
     return r.left < -0.5 || r.right > window.innerWidth + 0.5;
@@ -202,6 +196,7 @@ TOOLBAR_JS = """
   return {parts: parts.map(name), overlaps, outside};
 }
 """
+)
 
 
 def test_toolbar_controls_never_overlap_on_a_phone(
