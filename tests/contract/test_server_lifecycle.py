@@ -177,6 +177,36 @@ async def test_sigterm_finishes_in_flight_requests(tmp_path: Path) -> None:
     assert await asyncio.to_thread(server.wait) == 0
 
 
+async def test_a_body_still_arriving_at_the_shutdown_deadline_is_answered_503(
+    tmp_path: Path,
+) -> None:
+    """Contract: "`unavailable` (503 ...; retry later)" and "`internal` (500, never expected)":
+    a request whose body has not all arrived when the graceful shutdown runs out is answered
+    in the contract's JSON, 503 `unavailable`, not the ASGI server's plain-text 500, with no
+    traceback logged, and the server exits 0."""
+    server = ServerProcess(
+        store_url=f"sqlite:///{tmp_path}/cut.db", args=["--shutdown-timeout", "1"]
+    )
+    await asyncio.to_thread(server.start)
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(
+        b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 100\r\n\r\n{"username"'
+    )
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    assert server.process is not None
+    server.process.send_signal(signal.SIGTERM)
+    head, _, body = (await asyncio.wait_for(reader.read(), 10)).partition(b"\r\n\r\n")
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 503 "), head
+    assert b"content-type: application/json" in head.lower(), head
+    assert json.loads(body)["error"]["code"] == "unavailable", body
+    assert await asyncio.to_thread(server.wait) == 0
+    assert "Exception in ASGI application" not in server.output, server.output
+    assert "Traceback" not in server.output, server.output
+
+
 async def test_sigterm_acks_every_socket_event_it_took(tmp_path: Path) -> None:
     """SIGTERM during a burst of ``task:submit``: every event is acked before the socket is
     let go, and a task is stored exactly when its ack says ``ok``; the rest say

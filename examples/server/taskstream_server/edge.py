@@ -22,7 +22,7 @@ from typing import Any, Final
 from engineio.payload import Payload
 
 from taskstream_core import TaskStreamError
-from taskstream_core.errors import InvalidRequest, PayloadTooLarge
+from taskstream_core.errors import InvalidRequest, PayloadTooLarge, Unavailable
 from taskstream_core.wire import MAX_BODY_BYTES
 
 from .observability import Metrics, RequestInfo, new_request_id, request_scope
@@ -262,10 +262,12 @@ class Edge:
         scope["headers"] = [(k, v) for k, v in scope.get("headers") or () if k != b"x-request-id"]
         scope["headers"].append((b"x-request-id", info.id.encode()))
         status = 500
+        answering = False
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answering
             if message["type"] == "http.response.start":
+                answering = True
                 status = int(message["status"])
                 sent = [(bytes(k).lower(), bytes(v)) for k, v in message.get("headers") or ()]
                 present = {k for k, _ in sent}
@@ -294,6 +296,13 @@ class Edge:
                 scope["headers"] = [(k, v) for k, v in scope["headers"] if k not in framing]
                 scope["headers"].append((b"content-length", str(len(body)).encode()))
             await self.app(scope, _replay(body, receive), send_with_headers)
+        except asyncio.CancelledError:
+            # The ASGI server's graceful shutdown ran out (a body still arriving, an answer
+            # still being made): the contract's 503 rather than its plain-text 500. The task
+            # ends here, as the cancellation asked.
+            if not answering:
+                stopping = Unavailable("The server is shutting down; retry shortly.")
+                status = await _send_error(send_with_headers, stopping)
         finally:
             elapsed = time.perf_counter() - started
             method, route = str(scope.get("method", "")), info.route or "unmatched"
