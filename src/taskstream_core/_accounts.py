@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from .errors import Forbidden, InvalidRequest, RateLimited, Unauthorized
 from .models import Principal, Role, User, utc_now
 
 __all__ = ["Accounts", "LoginThrottle", "Session"]
+
+log = logging.getLogger("taskstream.accounts")
 
 _BAD_LOGIN = "Wrong username or password."
 #: How long each wrong admin invite code holds back the next one, in seconds.
@@ -88,7 +91,8 @@ class Accounts:
     request's bearer token into a :class:`~taskstream_core.Principal`.
 
     Attributes:
-        MIN_INVITE_CODE: The shortest admin invite code accepted, in characters.
+        SAFE_INVITE_CODE: The shortest admin invite code accepted without a warning, in
+            characters (a shorter one is the operator's choice, and logged as a risk).
 
     Example:
         ```python
@@ -97,7 +101,7 @@ class Accounts:
         ```
     """
 
-    MIN_INVITE_CODE: ClassVar[int] = 16
+    SAFE_INVITE_CODE: ClassVar[int] = 16
 
     def __init__(
         self,
@@ -123,12 +127,17 @@ class Accounts:
             clock: Now, in UTC.
 
         Raises:
-            ValueError: ``admin_invite_code`` is shorter than ``MIN_INVITE_CODE``.
+            ValueError: ``admin_invite_code`` is empty.
         """
-        if len(admin_invite_code) < self.MIN_INVITE_CODE:
-            raise ValueError(
-                f"The admin invite code must be at least {self.MIN_INVITE_CODE} characters long "
-                "(a random one is best)."
+        if not admin_invite_code:
+            raise ValueError("The admin invite code must not be empty.")
+        if len(admin_invite_code) < self.SAFE_INVITE_CODE:
+            log.warning(
+                "The admin invite code is only %d characters long: whoever guesses it can "
+                "register as an admin (wrong codes are answered at most 4 a second). "
+                "%d random characters or more are safe.",
+                len(admin_invite_code),
+                self.SAFE_INVITE_CODE,
             )
         self._store = store
         self.tokens = tokens

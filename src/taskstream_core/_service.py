@@ -197,7 +197,8 @@ class TaskStream:
     Args:
         store: Durable state (:func:`open_store`).
         tokens: Issues and verifies the bearer tokens.
-        admin_invite_code: What registering an admin needs (16 characters at least).
+        admin_invite_code: What registering an admin needs (16 random characters or more
+                are safe; a shorter one is logged as a risk).
         broker: Carries events between processes; ``memory://`` for one process.
         hasher: The password policy.
         throttle: The login throttle.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import timedelta
 
@@ -41,15 +42,25 @@ def accounts(store: MemoryStore, tokens: TokenIssuer, clock: ManualClock) -> Acc
     )
 
 
-@pytest.mark.parametrize("code", ["", "x", "fifteen-chars-x"])
-def test_an_invite_code_under_16_characters_is_refused(
-    store: MemoryStore, tokens: TokenIssuer, code: str
+def test_an_empty_invite_code_is_refused_and_a_short_one_warned_about(
+    store: MemoryStore, tokens: TokenIssuer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Issue #16 finding 12: an empty or short invite code (guessable in a few tries) is refused
-    when the accounts are built; 16 characters are accepted."""
-    with pytest.raises(ValueError, match="at least 16 characters"):
-        Accounts(store, tokens, hasher=PasswordHasher.for_tests(), admin_invite_code=code)
-    Accounts(store, tokens, hasher=PasswordHasher.for_tests(), admin_invite_code="x" * 16)
+    """An empty invite code is refused when the accounts are built; a code under 16 characters
+    is the operator's choice (the contract sets no length) and is logged as guessable, without
+    the code; 16 characters pass quietly."""
+    hasher = PasswordHasher.for_tests()
+    with pytest.raises(ValueError, match="must not be empty"):
+        Accounts(store, tokens, hasher=hasher, admin_invite_code="")
+    with caplog.at_level(logging.WARNING, logger="taskstream.accounts"):
+        Accounts(store, tokens, hasher=hasher, admin_invite_code="fifteen-chars-x")
+        assert [r.getMessage() for r in caplog.records] == [
+            "The admin invite code is only 15 characters long: whoever guesses it can register "
+            "as an admin (wrong codes are answered at most 4 a second). 16 random characters "
+            "or more are safe."
+        ]
+        caplog.clear()
+        Accounts(store, tokens, hasher=hasher, admin_invite_code="x" * 16)
+        assert caplog.records == []
 
 
 async def test_register_makes_a_worker_by_default_and_signs_it_in(accounts: Accounts) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
-from taskstream_core import Accounts, TokenIssuer, __version__, generate_secret
+from taskstream_core import TokenIssuer, __version__, generate_secret
 
 from .observability import LOG_FORMATS
 
@@ -237,6 +237,8 @@ def secrets_path_for(store_url: str) -> Path | None:
 def _check(value: str, minimum: int, unit: str, what: str) -> str:
     """``value``, or a :class:`SettingsError` saying that ``what`` is too short."""
     if (len(value.encode()) if unit == "bytes" else len(value)) < minimum:
+        if minimum == 1:
+            raise SettingsError(f"{what} must not be empty.")
         raise SettingsError(f"{what} must be at least {minimum} {unit} long.")
     return value
 
@@ -277,15 +279,14 @@ def load_secrets(store_url: str, env: Mapping[str, str]) -> Secrets:
     """The JWT secret and invite code: from the environment, else kept, else generated.
 
     Raises:
-        SettingsError: A secret too short, or a secrets file that cannot be read or written.
+        SettingsError: A JWT secret too short, a kept invite code empty, or a secrets file
+            that cannot be read or written.
     """
     jwt_env = env.get("TASKSTREAM_JWT_SECRET") or None
     invite_env = env.get("TASKSTREAM_ADMIN_INVITE_CODE") or None
-    jwt_bytes, invite_chars = TokenIssuer.MIN_SECRET_BYTES, Accounts.MIN_INVITE_CODE
+    jwt_bytes = TokenIssuer.MIN_SECRET_BYTES
     if jwt_env is not None:
         _check(jwt_env, jwt_bytes, "bytes", "TASKSTREAM_JWT_SECRET")
-    if invite_env is not None:
-        _check(invite_env, invite_chars, "characters", "TASKSTREAM_ADMIN_INVITE_CODE")
     if jwt_env is not None and invite_env is not None:
         return Secrets(jwt_secret=jwt_env, admin_invite_code=invite_env)
     path = secrets_path_for(store_url)
@@ -299,7 +300,7 @@ def load_secrets(store_url: str, env: Mapping[str, str]) -> Secrets:
         _write(path, updated)
     jwt = jwt_env or _check(updated["jwt_secret"], jwt_bytes, "bytes", f"'jwt_secret' in {path}")
     invite = invite_env or _check(
-        updated["admin_invite_code"], invite_chars, "characters", f"'admin_invite_code' in {path}"
+        updated["admin_invite_code"], 1, "characters", f"'admin_invite_code' in {path}"
     )
     origin: InviteOrigin = "environment"
     if invite_env is None:
