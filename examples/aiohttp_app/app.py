@@ -188,8 +188,11 @@ def sse(kind: str, data: object, seq: int | None) -> bytes:
     return f"{head}data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
-def build_app(store_url: str, jwt_secret: str, invite_code: str) -> web.Application:
-    core = TaskStream(ts.open_store(store_url), ts.TokenIssuer(jwt_secret), invite_code)
+def build_app(
+    store_url: str, jwt_secret: str, invite_code: str, undo_seconds: float = 10.0
+) -> web.Application:
+    store, tokens = ts.open_store(store_url), ts.TokenIssuer(jwt_secret)
+    core = TaskStream(store, tokens, invite_code, undo_seconds=undo_seconds)
     app = web.Application(middlewares=[contract_errors], client_max_size=wire.MAX_BODY_BYTES)
     app[CORE] = core
     app[LIVE] = weakref.WeakSet()
@@ -224,12 +227,15 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--store", default=env.get("TASKSTREAM_STORE_URL") or "memory://")
+    undo = float(env.get("TASKSTREAM_UNDO_SECONDS") or 10)
+    parser.add_argument("--undo-seconds", type=float, default=undo, help="0: no undo")
     args = parser.parse_args()
     invite = env.get("TASKSTREAM_ADMIN_INVITE_CODE") or secrets.token_urlsafe(18)
     if "TASKSTREAM_ADMIN_INVITE_CODE" not in env:
         print(f"admin invite code (this run only): {invite}", flush=True)
     secret = env.get("TASKSTREAM_JWT_SECRET") or ts.generate_secret()  # else: one run's tokens
-    web.run_app(build_app(args.store, secret, invite), host=args.host, port=args.port, print=None)
+    app = build_app(args.store, secret, invite, args.undo_seconds)
+    web.run_app(app, host=args.host, port=args.port, print=None)
 
 
 if __name__ == "__main__":

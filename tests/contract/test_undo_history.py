@@ -15,11 +15,11 @@ from tests.support import (
     Account,
     Api,
     Reply,
-    ServerProcess,
     call_sync,
     register_sync,
 )
 
+from .conftest import PROCESSES
 from .helpers import SocketFactory, Users, assert_error, new_scan
 
 PASSWORD = "undo window password"
@@ -164,14 +164,17 @@ async def test_task_undo_over_socketio_reaches_the_worker(
     assert malformed["error"]["code"] == "invalid_request"
 
 
-@pytest.mark.parametrize(("seconds", "after", "status"), [("0", 0.0, 409), ("0.5", 1.0, 409)])
+@pytest.mark.parametrize("given_by", ["flag", "environment"])
+@pytest.mark.parametrize(("seconds", "after"), [("0", 0.0), ("0.5", 1.0)])
 def test_undo_seconds_sets_the_window(
-    tmp_path: Path, seconds: str, after: float, status: int
+    tmp_path: Path, integration: str, given_by: str, seconds: str, after: float
 ) -> None:
-    """`--undo-seconds` (default 10; 0 turns undo off): past the window, 409 conflict."""
-    with ServerProcess(
-        f"sqlite:///{tmp_path / 'undo.db'}", args=["--undo-seconds", seconds], cwd=tmp_path
-    ) as server:
+    """Contract: "server option `--undo-seconds`, env `TASKSTREAM_UNDO_SECONDS`, default 10; 0
+    turns undo off": past the window, 409 conflict."""
+    flag = ["--undo-seconds", seconds] if given_by == "flag" else []
+    env = {"TASKSTREAM_UNDO_SECONDS": seconds} if given_by == "environment" else {}
+    store = f"sqlite:///{tmp_path / 'undo.db'}"
+    with PROCESSES[integration](store, args=flag, env=env, cwd=tmp_path) as server:
         url = server.base_url
         admin = register_sync(url, "undo-admin", PASSWORD, role="admin", invite_code=INVITE)
         worker = register_sync(url, "undo-worker", PASSWORD)
@@ -185,7 +188,7 @@ def test_undo_seconds_sets_the_window(
         assert decided == 200
         time.sleep(after)
         undone, body = call_sync(url, "POST", f"/api/tasks/{task_id}/undo", token=admin.token)
-        assert (undone, body["error"]["code"]) == (status, "conflict"), body
+        assert (undone, body["error"]["code"]) == (409, "conflict"), body
 
 
 @pytest.mark.parametrize("seconds", ["-1", "nan", "inf", "soon"])
