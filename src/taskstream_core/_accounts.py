@@ -244,13 +244,15 @@ class Accounts:
         if not is_username(username):  # no account has it: the store is not touched
             await self._verify(password[:1024], self._dummy_hash)
             raise Unauthorized(_BAD_LOGIN)
-        await self._claim(username, self._throttle, "failed sign-ins for this username")
+        claimed = await self._claim(username, self._throttle, "failed sign-ins for this username")
         found = await self._store.find_credentials(username)
         hashed = found[1] if found else self._dummy_hash
         if not await self._verify(password[:1024], hashed) or found is None:
             raise Unauthorized(_BAD_LOGIN)  # the claimed failure stays
         user = found[0]
-        await self._store.clear_login_failures(username)
+        # This attempt was no failure: forget its claim, and only its claim (the
+        # failures before it stay in the window, as the contract counts them).
+        await self._store.release_login_attempt(username, claimed)
         if self._hasher.needs_rehash(hashed):
             await self._store.set_password_hash(user.id, await self._hash(password))
         return self._sign_in(user)

@@ -15,6 +15,7 @@ from typing import Self
 from ._service import JoinResult, TaskStream
 from ._validation import check_id
 from ._viewer import ViewerClosed
+from .errors import NotFound
 from .models import Principal, ScanEvent
 
 __all__ = ["ViewerSession"]
@@ -105,7 +106,11 @@ class ViewerSession:
         Raises:
             InvalidRequest: ``scan_id`` is malformed.
         """
-        self._viewer.leave(check_id(scan_id, "scan_id"))
+        try:
+            sid = check_id(scan_id, "scan_id")
+        except NotFound:  # an id no scan has: never joined, so nothing to leave
+            return
+        self._viewer.leave(sid)
 
     def forward_to(self, sink: Callable[[ScanEvent], int], lagged: Callable[[], None]) -> None:
         """Push each event to ``sink`` as the fan-out delivers it, instead of queueing it.

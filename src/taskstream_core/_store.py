@@ -210,11 +210,16 @@ class Store(Protocol):
             True if :meth:`revoke_token` was called for it and it has not expired.
         """
 
-    async def clear_login_failures(self, username: str) -> None:
-        """Forget a username's failed logins (after a successful one).
+    async def release_login_attempt(self, username: str, at: datetime) -> None:
+        """Forget the one attempt recorded at ``at``: the successful one's claim.
+
+        Only that attempt goes (if several of the username's share ``at``, one
+        of them); the other failures stay in their window. Nothing happens when
+        none was recorded at ``at``.
 
         Args:
             username: The username (case-insensitive).
+            at: The time :meth:`claim_login_attempt` recorded the attempt at.
         """
 
     async def claim_login_attempt(
@@ -225,8 +230,8 @@ class Store(Protocol):
         One atomic step, also between processes sharing the store: of any
         number of concurrent claims on one username (case-insensitive), no
         more than ``limit`` are recorded within a window. The caller counts an
-        attempt as failed before checking it, and clears the failures if it
-        succeeds.
+        attempt as failed before checking it, and releases that one
+        attempt (:meth:`release_login_attempt`) if it succeeds.
 
         Args:
             username: The username the attempt names.

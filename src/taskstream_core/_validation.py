@@ -2,9 +2,10 @@
 
 Each function takes whatever a client sent (``object``: the value may be of
 any JSON type, or missing) and returns a typed value or raises
-``InvalidRequest`` naming the field. The service calls them on every argument,
-so a library user calling the service directly meets the same rules as a
-client of the reference server.
+``InvalidRequest`` naming the field (an id too long for any object is
+``NotFound`` instead: see :func:`check_id`). The service calls them on every
+argument, so a library user calling the service directly meets the same rules
+as a client of the reference server.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final, TypeVar
 
-from .errors import InvalidRequest
+from .errors import InvalidRequest, NotFound
 from .models import Role, TaskStatus
 
 __all__ = [
@@ -165,7 +166,26 @@ def check_status_filter(value: object) -> TaskStatus | None:
 
 
 def check_id(value: object, field: str) -> str:
-    """An object id as a client sends it: a short non-empty string."""
+    """An object id as a client sends it: a non-empty string.
+
+    No scan or task has an id longer than 64 characters, so such an id names
+    none: it answers what an unknown one does (contract: "An unknown scan or
+    task: 404"), without asking the store.
+
+    Args:
+        value: The client's value.
+        field: Its name: ``scan_id``, or ``task_id`` / ``after_task_id``.
+
+    Returns:
+        The id.
+
+    Raises:
+        InvalidRequest: Not a string, empty, or not valid Unicode.
+        NotFound: Longer than 64 characters ("No such scan." or "No such
+            task.", as the store says for an unknown one).
+    """
+    if isinstance(value, str) and len(value) > _MAX_ID:
+        raise NotFound("No such task." if field.endswith("task_id") else "No such scan.")
     return _string(value, field, low=1, high=_MAX_ID)
 
 

@@ -143,14 +143,37 @@ async def failures_since(store: Store, username: str, since: datetime) -> list[d
 
 
 async def test_login_failures_are_kept_per_username_ignoring_case(store: Store) -> None:
-    """Failures read back oldest first, ignoring case, per username; a clear forgets one name's."""
+    """Failures read back oldest first, ignoring case, per username; a release forgets the one
+    attempt of that name recorded at that time, and nothing else."""
     for second in (5, 2, 9):  # recorded out of order, as concurrent logins can
         assert (await store.claim_login_attempt("Bob", at(second), since=T0, limit=10))[0]
-    assert await store.claim_login_attempt("carol", at(3), since=T0, limit=10) == (True, [at(3)])
+    assert await store.claim_login_attempt("carol", at(5), since=T0, limit=10) == (True, [at(5)])
     assert await failures_since(store, "BOB", T0) == [at(2), at(5), at(9)]
-    await store.clear_login_failures("bob")
-    assert await failures_since(store, "Bob", T0) == []
-    assert await failures_since(store, "Carol", T0) == [at(3)]
+    await store.release_login_attempt("bOB", at(5))
+    assert await failures_since(store, "Bob", T0) == [at(2), at(9)]
+    assert await failures_since(store, "Carol", T0) == [at(5)]
+    await store.release_login_attempt("bob", at(7))  # no attempt at that time: nothing happens
+    await store.release_login_attempt("nobody", at(2))
+    assert await failures_since(store, "bob", T0) == [at(2), at(9)]
+
+
+async def test_release_login_attempt_forgets_one_of_several_at_the_same_time(
+    store: Store,
+) -> None:
+    """Attempts recorded at the same time are released one at a time; a released slot can be
+    claimed again."""
+    for _ in range(3):
+        assert (await store.claim_login_attempt("dave", at(4), since=T0, limit=3))[0]
+    assert not (await store.claim_login_attempt("dave", at(4), since=T0, limit=3))[0]
+    await store.release_login_attempt("Dave", at(4))
+    assert await failures_since(store, "dave", T0) == [at(4), at(4)]
+    assert await store.claim_login_attempt("dave", at(6), since=T0, limit=3) == (
+        True,
+        [at(4), at(4), at(6)],
+    )
+    for _ in range(2):
+        await store.release_login_attempt("DAVE", at(4))
+    assert await failures_since(store, "dave", T0) == [at(6)]
 
 
 async def test_claim_login_attempt_records_until_the_limit_then_refuses(store: Store) -> None:
@@ -178,10 +201,11 @@ async def test_claim_login_attempt_records_until_the_limit_then_refuses(store: S
         True,
         [at(12), at(13), at(15)],
     )
-    await store.clear_login_failures("erin")
-    assert await store.claim_login_attempt("erin", at(16), since=since, limit=3) == (
+    # Releasing the newest claim (a success) frees its slot, and only its slot.
+    await store.release_login_attempt("erin", at(15))
+    assert await store.claim_login_attempt("erin", at(16), since=at(11), limit=3) == (
         True,
-        [at(16)],
+        [at(12), at(13), at(16)],
     )
 
 

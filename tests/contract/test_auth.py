@@ -147,7 +147,7 @@ async def test_login_failure_says_the_same_for_unknown_and_wrong(api: Api, users
     assert_error(wrong, 401, "unauthorized")
     assert_error(unknown, 401, "unauthorized")
     assert wrong.body == unknown.body
-    # one failure must not lock the shared admin out: sign in once to clear it
+    # one failure (it stays in the window) does not lock the shared admin out
     ok = await api.post(
         "/api/auth/login", {"username": users.admin2.username, "password": PASSWORD}
     )
@@ -174,6 +174,36 @@ async def test_five_failures_lock_the_username_even_with_the_right_password(api:
     # the lock is per username, case-insensitively
     upper = await api.post("/api/auth/login", {"username": name.upper(), "password": PASSWORD})
     assert_error(upper, 429, "rate_limited")
+
+
+async def test_a_success_between_failures_does_not_reset_the_count(api: Api) -> None:
+    """Contract: "After 5 failures for one username within 15 minutes, further tries — even with
+    the right password — answer 429": 4 failures, a success, 1 failure make 5 in the window; a
+    success in between does not wipe the ones before it."""
+    name = unique_name("between")
+    assert (
+        await api.post("/api/auth/register", {"username": name, "password": PASSWORD})
+    ).status == 201
+    for i in range(4):
+        wrong = await api.post("/api/auth/login", {"username": name, "password": f"wrong-{i}"})
+        assert_error(wrong, 401, "unauthorized")
+    ok = await api.post("/api/auth/login", {"username": name, "password": PASSWORD})
+    assert ok.status == 200, ok.text
+    fifth = await api.post("/api/auth/login", {"username": name, "password": "wrong-5"})
+    assert_error(fifth, 401, "unauthorized")
+    locked = await api.post("/api/auth/login", {"username": name, "password": PASSWORD})
+    assert_error(locked, 429, "rate_limited")
+
+
+async def test_successful_logins_do_not_count_as_failures(api: Api) -> None:
+    """Only failures count towards the lock: six right passwords in a row all answer 200."""
+    name = unique_name("steady")
+    assert (
+        await api.post("/api/auth/register", {"username": name, "password": PASSWORD})
+    ).status == 201
+    for _ in range(6):
+        ok = await api.post("/api/auth/login", {"username": name, "password": PASSWORD})
+        assert ok.status == 200, ok.text
 
 
 async def test_me_answers_the_user(api: Api, users: Users) -> None:

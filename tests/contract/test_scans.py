@@ -124,6 +124,35 @@ async def test_unknown_scan_is_404(api: Api, users: Users) -> None:
     assert_error(submit, 404, "not_found")
 
 
+async def test_an_id_longer_than_64_characters_is_an_unknown_scan_or_task(
+    api: Api, users: Users
+) -> None:
+    """Contract: "An unknown scan or task: 404": an id of 65 characters names none (no id the
+    server makes is that long), so it answers 404 `not_found` like any other unknown id, with
+    the same message — not 400."""
+    long_id = "a" * 65
+    known_scan = await api.get("/api/scans/0123456789abcdef", token=users.admin.token)
+    known_task = await api.get("/api/tasks/0123456789abcdef", token=users.admin.token)
+    scan_replies = [
+        await api.get(f"/api/scans/{long_id}", token=users.admin.token),
+        await api.get(f"/api/scans/{long_id}/tasks", token=users.admin.token),
+        await api.post(f"/api/scans/{long_id}/close", token=users.admin.token),
+        await api.post(f"/api/scans/{long_id}/tasks", {"content": "x"}, token=users.worker.token),
+    ]
+    task_replies = [
+        await api.get(f"/api/tasks/{long_id}", token=users.admin.token),
+        await api.post(
+            f"/api/tasks/{long_id}/decision", {"decision": "validated"}, token=users.admin.token
+        ),
+    ]
+    for reply in scan_replies:
+        assert_error(reply, 404, "not_found")
+        assert reply.body == known_scan.body
+    for reply in task_replies:
+        assert_error(reply, 404, "not_found")
+        assert reply.body == known_task.body
+
+
 async def test_close_scan_answers_the_closed_scan(api: Api, users: Users, scan_id: str) -> None:
     """`POST /api/scans/{id}/close | admin | → 200 {scan}` with status `closed`."""
     reply = await api.post(f"/api/scans/{scan_id}/close", token=users.admin2.token)

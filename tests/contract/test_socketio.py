@@ -112,6 +112,23 @@ async def test_join_errors(sockets: SocketFactory, users: Users) -> None:
     assert [ack["error"]["code"] for ack in bad] == ["invalid_request"] * len(bad_seqs), bad
 
 
+async def test_an_id_longer_than_64_characters_is_not_found_over_the_socket(
+    sockets: SocketFactory, users: Users
+) -> None:
+    """Contract: "An unknown scan or task: 404" holds for events as `not_found` acks, also for an
+    id of 65 characters (it names no scan or task); a non-string id stays `invalid_request`."""
+    worker = await sockets.connect(users.worker)
+    admin = await sockets.connect(users.admin)
+    joined = await worker.call("scan:join", {"scan_id": "a" * 65})
+    submitted = await worker.call("task:submit", {"scan_id": "a" * 65, "content": "x"})
+    decided = await admin.call("task:decide", {"task_id": "a" * 65, "decision": "refused"})
+    typed = await worker.call("scan:join", {"scan_id": 12345})
+    assert joined["error"] == {"code": "not_found", "message": "No such scan."}
+    assert submitted["error"] == {"code": "not_found", "message": "No such scan."}
+    assert decided["error"] == {"code": "not_found", "message": "No such task."}
+    assert typed["error"]["code"] == "invalid_request"
+
+
 async def test_submit_and_decide_acks(sockets: SocketFactory, users: Users, scan_id: str) -> None:
     """Contract: `task:submit | worker | {scan_id, content, idempotency_key?} → {ok, task}` and
     `task:decide | admin | {task_id, decision, reason?} → {ok, task}`."""

@@ -191,17 +191,25 @@ async def test_throttling_is_per_username(accounts: Accounts) -> None:
     assert (await accounts.login("bob", PASSWORD)).user.username == "bob"
 
 
-async def test_a_successful_login_clears_the_failures(accounts: Accounts) -> None:
-    """Four failures, a success, four more failures: still not locked."""
+async def test_a_successful_login_forgets_only_its_own_attempt(accounts: Accounts) -> None:
+    """Four failures, a success, one more failure: five failures are in the window, so the
+    right password answers RateLimited (the success does not wipe the failures before it)."""
     await accounts.register("alice", PASSWORD)
     for _ in range(4):
         with pytest.raises(Unauthorized):
             await accounts.login("alice", "wrong-password")
-    await accounts.login("alice", PASSWORD)
-    for _ in range(4):
-        with pytest.raises(Unauthorized):
-            await accounts.login("alice", "wrong-password")
     assert (await accounts.login("alice", PASSWORD)).user.username == "alice"
+    with pytest.raises(Unauthorized):
+        await accounts.login("alice", "wrong-password")
+    with pytest.raises(RateLimited):
+        await accounts.login("alice", PASSWORD)
+
+
+async def test_successful_logins_never_lock_the_username(accounts: Accounts) -> None:
+    """Six successful logins in a row (each claims a slot before the check) all succeed."""
+    await accounts.register("alice", PASSWORD)
+    for _ in range(6):
+        assert (await accounts.login("alice", PASSWORD)).user.username == "alice"
 
 
 async def test_a_custom_throttle_is_honoured(

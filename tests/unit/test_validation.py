@@ -8,7 +8,7 @@ import pytest
 
 from taskstream_core import Role
 from taskstream_core import _validation as v
-from taskstream_core.errors import InvalidRequest
+from taskstream_core.errors import InvalidRequest, NotFound
 from taskstream_core.models import TaskStatus
 
 #: Values of every JSON type but string, plus Python values a careless caller may pass.
@@ -32,7 +32,6 @@ LENGTH_RULES = [
     pytest.param(v.check_password, "password", 8, 256, id="password"),
     pytest.param(v.check_scan_name, "name", 1, 200, id="scan-name"),
     pytest.param(v.check_task_content, "content", 1, 5_000, id="content"),
-    pytest.param(lambda x: v.check_id(x, "scan_id"), "scan_id", 1, 64, id="id"),
 ]
 
 
@@ -55,6 +54,37 @@ def test_required_strings_refuse_other_types(
     """A number, a bool, null, a list or an object where a string belongs is refused."""
     del low, high
     refused(check, value, field)
+
+
+@pytest.mark.parametrize("field", ["scan_id", "task_id"])
+@pytest.mark.parametrize("value", NOT_STRINGS)
+def test_an_id_of_another_type_is_refused(field: str, value: object) -> None:
+    """A number, a bool, null, a list or an object where an id belongs is refused (400)."""
+    refused(lambda x: v.check_id(x, field), value, field)
+
+
+@pytest.mark.parametrize("field", ["scan_id", "task_id"])
+def test_an_id_of_1_to_64_characters_passes_and_an_empty_one_is_refused(field: str) -> None:
+    """Ids of 1 and 64 characters pass; an empty one is refused."""
+    assert v.check_id("a", field) == "a"
+    assert v.check_id("a" * 64, field) == "a" * 64
+    refused(lambda x: v.check_id(x, field), "", field)
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ("scan_id", "No such scan."),
+        ("task_id", "No such task."),
+        ("after_task_id", "No such task."),
+    ],
+)
+def test_an_id_longer_than_64_characters_names_nothing(field: str, message: str) -> None:
+    """Contract: "An unknown scan or task: 404": no object has an id over 64 characters, so
+    one is NotFound with the store's message for that kind, not InvalidRequest."""
+    with pytest.raises(NotFound) as raised:
+        v.check_id("a" * 65, field)
+    assert raised.value.message == message
 
 
 OPTIONAL_RULES = [

@@ -153,8 +153,10 @@ class MemoryStore:
     async def is_token_revoked(self, token_id: str) -> bool:
         return token_id in self._revoked
 
-    async def clear_login_failures(self, username: str) -> None:
-        self._failures.pop(username.lower(), None)
+    async def release_login_attempt(self, username: str, at: datetime) -> None:
+        failures = self._failures.get(username.lower())
+        if failures and at in failures:
+            failures.remove(at)  # one of them, if several share the time
 
     async def claim_login_attempt(
         self, username: str, at: datetime, *, since: datetime, limit: int

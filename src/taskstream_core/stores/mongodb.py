@@ -252,8 +252,31 @@ class MongoStore:
         return sorted(t for t in found if t > since)
 
     @_guarded
-    async def clear_login_failures(self, username: str) -> None:
-        await self.db.login_failures.delete_one({"_id": username.lower()})
+    async def release_login_attempt(self, username: str, at: datetime) -> None:
+        # One atomic update of the username's document, taking out the first failure at
+        # ``at`` only ($pull would take every one at that time). Its other failures stay.
+        first = {"$indexOfArray": ["$failures", at]}
+        after = {"$add": ["$$i", 1]}
+        await self.db.login_failures.update_one(
+            {"_id": username.lower(), "failures": at},
+            [
+                {
+                    "$set": {
+                        "failures": {
+                            "$let": {
+                                "vars": {"i": first},
+                                "in": {
+                                    "$concatArrays": [
+                                        {"$slice": ["$failures", "$$i"]},
+                                        {"$slice": ["$failures", after, {"$size": "$failures"}]},
+                                    ]
+                                },
+                            }
+                        }
+                    }
+                }
+            ],
+        )
 
     @_guarded
     async def claim_login_attempt(

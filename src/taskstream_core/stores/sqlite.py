@@ -204,9 +204,12 @@ class SQLiteStore:
         )
         return found is not None
 
-    async def clear_login_failures(self, username: str) -> None:
+    async def release_login_attempt(self, username: str, at: datetime) -> None:
+        # One row, even if several share the time (the table has no key but the rowid).
         await self._db.execute(
-            "DELETE FROM login_failures WHERE username_key = ?", (username.lower(),)
+            "DELETE FROM login_failures WHERE rowid IN (SELECT rowid FROM login_failures"
+            " WHERE username_key = ? AND at = ? LIMIT 1)",
+            (username.lower(), format_time(at)),
         )
 
     async def claim_login_attempt(
