@@ -53,6 +53,10 @@ from .errors import (
     ERRORS_BY_CODE,
     AlreadyDecided,
     Conflict,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
     TaskStreamError,
     Unauthorized,
     Unavailable,
@@ -125,9 +129,21 @@ _TRANSPORT_ERRORS: Final = (
     TimeoutError,
 )
 
-#: The first and the longest pause before a live call answered ``unavailable`` goes again.
+#: The first and the longest pause before a live call answered ``unavailable`` (or
+#: ``rate_limited`` without a ``retry_after``) goes again.
 _UNAVAILABLE_PAUSE: Final = 0.1
 _UNAVAILABLE_PAUSE_MAX: Final = 2.0
+
+#: The most live calls one client has in flight on its connection at once; the others
+#: wait their turn in the client. Below the reference server's bound on the events one
+#: socket may have waiting (64, past which it answers ``rate_limited``).
+_LIVE_CALLS_MAX: Final = 32
+
+#: What ``_send_once`` answers when the live call must be sent again.
+_AGAIN: Final = object()
+
+#: The errors of a resume that mean the scan cannot be joined again; any other is retried.
+_NOT_JOINABLE: Final = (NotFound, Forbidden, InvalidRequest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,13 +199,27 @@ queue is full, since the next one tells what is true then.
 _TASK_SCANS_KEPT: Final = 50_000
 
 
-def _error(body: object, status: int) -> TaskStreamError:
-    """The library's exception for a contract error body."""
+def _error(body: object, status: int, retry_after: float | None = None) -> TaskStreamError:
+    """The library's exception for a contract error body.
+
+    Args:
+        body: The decoded answer (an HTTP body or an ack).
+        status: The HTTP status, or 0 for an ack.
+        retry_after: An HTTP answer's ``Retry-After``, in seconds, when it sent one.
+
+    Returns:
+        The error's class for its code; a ``RateLimited`` carries ``retry_after``
+        (the header's, else the body's own ``retry_after`` when it names one).
+    """
     info = body.get("error") if isinstance(body, Mapping) else None
     if not isinstance(info, Mapping):
         return Unavailable(f"Unexpected answer (HTTP {status}).")
     cls = ERRORS_BY_CODE.get(str(info.get("code")), TaskStreamError)
     message = str(info.get("message") or "")
+    if cls is RateLimited:
+        if retry_after is None:
+            retry_after = _seconds(info.get("retry_after"))
+        return RateLimited(message, retry_after=retry_after)
     if cls is AlreadyDecided:
         task = info.get("task")
         return AlreadyDecided(
@@ -200,6 +230,17 @@ def _error(body: object, status: int) -> TaskStreamError:
         with contextlib.suppress(ValueError):  # the claim's scan is filled in by the caller
             return Conflict(message, claim=Claim.from_dict(claim, scan_id=""))
     return cls(message)
+
+
+def _seconds(value: object) -> float | None:
+    """A non-negative number of seconds (a ``Retry-After`` value...), or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None  # an HTTP date, or garbage
+    return seconds if 0 <= seconds < float("inf") else None
 
 
 class _Backlog:
@@ -355,6 +396,9 @@ class TaskStreamClient:
         self._failure: TaskStreamError | None = None
         self._refusal: TaskStreamError | None = None
         self._closed = False
+        self._closing = asyncio.Event()
+        #: Turns for live calls on the connection (``_LIVE_CALLS_MAX`` at once).
+        self._live_calls = asyncio.Semaphore(_LIVE_CALLS_MAX)
         self._logged_out = False
         self._swap_now = False
         self._socket_token: str | None = None
@@ -493,10 +537,11 @@ class TaskStreamClient:
                 http.post(url, json=payload) as response,
             ):
                 status, body = response.status, await _read_json(response)
+                retry_after = _seconds(response.headers.get("Retry-After"))
         except _TRANSPORT_ERRORS as exc:
             raise Unavailable(f"Cannot reach {url}: {exc or type(exc).__name__}") from exc
         if status >= 400 or not isinstance(body, Mapping):
-            raise _error(body, status)
+            raise _error(body, status, retry_after)
         return dict(body)
 
     async def __aenter__(self) -> Self:
@@ -608,7 +653,9 @@ class TaskStreamClient:
         Raises:
             Unauthorized: The server refused the token, and the refreshed one too.
             Unavailable: The server cannot be reached, reset the connection or did
-                not answer in time.
+                not answer in time, or the client is closed.
+            RateLimited: The server answered ``429``; ``retry_after`` is its
+                ``Retry-After`` when it sent one.
             TaskStreamError: The server answered another contract error (its subclass
                 for the code).
         """
@@ -617,17 +664,24 @@ class TaskStreamClient:
             await self._refresh_early(self.token)
         query = {k: str(v) for k, v in params.items() if v is not None}
         token = self.token
-        status, body = await self._http_call(method, path, payload, query, token)
+        status, body, retry_after = await self._http_call(method, path, payload, query, token)
         if status == 401 and self._token_refresh is not None and not self._logged_out:
             token = await self._refresh(token)
-            status, body = await self._http_call(method, path, payload, query, token)
+            status, body, retry_after = await self._http_call(method, path, payload, query, token)
         if status >= 400:
-            raise _error(body, status)
+            raise _error(body, status, retry_after)
         return body
 
     async def _http_call(
         self, method: str, path: str, payload: object, query: dict[str, str], token: str
-    ) -> tuple[int, Any]:
+    ) -> tuple[int, Any, float | None]:
+        """One HTTP exchange: the status, the decoded body and the ``Retry-After`` seconds.
+
+        Raises:
+            Unavailable: The client is closed (no session is opened), or a transport failure.
+        """
+        if self._closed:
+            raise Unavailable(f"{method} {path}: the client is closed.")
         if self._http is None:
             timeout = aiohttp.ClientTimeout(
                 total=None, sock_connect=self.call_timeout, sock_read=self.call_timeout
@@ -640,8 +694,9 @@ class TaskStreamClient:
                 method, url, json=payload, params=query, headers=headers
             ) as response:
                 if response.status == 204:
-                    return 204, None
-                return response.status, await _read_json(response)
+                    return 204, None, None
+                retry_after = _seconds(response.headers.get("Retry-After"))
+                return response.status, await _read_json(response), retry_after
         except _TRANSPORT_ERRORS as exc:
             raise Unavailable(
                 f"{method} {path}: cannot reach {self.base_url} ({exc or type(exc).__name__})"
@@ -815,8 +870,17 @@ class TaskStreamClient:
             self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
 
     async def close(self) -> None:
-        """Close the live connection and the HTTP session; the client stops reconnecting."""
+        """Close the live connection and the HTTP session; the client stops reconnecting.
+
+        What waits on the client ends: :meth:`events` stops once the events already
+        queued are taken, :meth:`next_event` then raises
+        :class:`~taskstream_core.errors.Unavailable`, and so do the live calls, the
+        HTTP calls and :meth:`wait_connected`, in flight or made later.
+        """
+        if not self._closed:
+            self._queue.put(Unavailable("The client is closed."))
         self._closed = True
+        self._closing.set()
         for task in (self._supervisor, self._resync_task):
             if task is not None:
                 task.cancel()
@@ -824,6 +888,8 @@ class TaskStreamClient:
                     await task
         with contextlib.suppress(*_TRANSPORT_ERRORS):
             await self._sio.disconnect()
+        self._connected.clear()
+        self._lost.set()  # the live calls in flight end now
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -838,6 +904,8 @@ class TaskStreamClient:
 
         Raises:
             Unauthorized: The client stopped: the server refused its token for good.
+            Unavailable: The client is closed (also while this waits), or its live
+                connection was never opened.
         """
         await self._wait_for_connection(None)
 
@@ -969,10 +1037,14 @@ class TaskStreamClient:
             Unavailable: Closed, never connected, or not connected by ``deadline``.
         """
         loop = asyncio.get_running_loop()
+        if self._closed:
+            raise Unavailable("The client is closed.")
         while not self._connected.is_set():
             if self._failure is not None:
                 raise self._failure
-            if self._closed or self._supervisor is None:
+            if self._closed:
+                raise Unavailable("The client is closed.")
+            if self._supervisor is None:
                 raise Unavailable("The live connection is not open (use connect() or async with).")
             timeout = None if deadline is None else deadline - loop.time()
             if timeout is not None and timeout <= 0:
@@ -982,6 +1054,7 @@ class TaskStreamClient:
             waiters = [
                 asyncio.ensure_future(self._connected.wait()),
                 asyncio.ensure_future(self._failed.wait()),
+                asyncio.ensure_future(self._closing.wait()),
             ]
             try:
                 await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -990,18 +1063,24 @@ class TaskStreamClient:
                     waiter.cancel()
         if self._failure is not None:
             raise self._failure
+        if self._closed:
+            raise Unavailable("The client is closed.")
 
     # -- Socket.IO: calls --------------------------------------------------------------
     async def _emit(self, name: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Send an event and wait for its ack, across reconnects, for ``3 × call_timeout``.
 
-        An ack ``unavailable`` ("retry later": the store or Redis is away, or the server
-        is sending this socket away to resume) is sent again after a pause, until then.
+        At most ``_LIVE_CALLS_MAX`` calls are on the wire at once; the others wait
+        their turn (within the same deadline). An ack ``unavailable`` ("retry later":
+        the store or Redis is away, or the server is sending this socket away to
+        resume) or ``rate_limited`` (the server did not run the call) is sent again
+        after a pause (the ack's ``retry_after`` when it names one), until then.
 
         Raises:
             Unauthorized: Refused, and the refreshed token refused too.
             Unavailable: No answer in time (the server's own ``unavailable`` when it
                 gave one), or the client is closed.
+            RateLimited: Still answered ``rate_limited`` at the deadline.
             TaskStreamError: The ack's contract error.
         """
         loop = asyncio.get_running_loop()
@@ -1011,6 +1090,49 @@ class TaskStreamClient:
         while True:
             await self._wait_for_connection(deadline)
             token = self._socket_token
+            ack = await self._send_once(name, payload, deadline)
+            if ack is _AGAIN:
+                continue
+            if not isinstance(ack, dict):
+                raise Unavailable(f"Unexpected answer to {name}.")
+            if ack.get("ok"):
+                return ack
+            error = _error(ack, 0)
+            if isinstance(error, Unavailable | RateLimited) and not self._closed:
+                wait = pause
+                if isinstance(error, RateLimited) and error.retry_after is not None:
+                    wait = error.retry_after
+                if loop.time() + wait >= deadline:
+                    raise error
+                await asyncio.sleep(wait)
+                pause = min(2 * pause, _UNAVAILABLE_PAUSE_MAX)
+                continue
+            if isinstance(error, Unauthorized) and not refreshed and self._token_refresh:
+                refreshed = True
+                await self._refresh(token)
+                await self._drop_connection()
+                continue
+            raise error
+
+    async def _send_once(self, name: str, payload: dict[str, Any], deadline: float) -> object:
+        """Send a live call once, in its turn (``_LIVE_CALLS_MAX`` on the wire at once).
+
+        Returns:
+            The ack, or ``_AGAIN`` when the connection dropped or failed before it
+            came (the caller sends the call again once connected).
+
+        Raises:
+            Unavailable: No turn, or no answer, by ``deadline`` (loop time), or the
+                client is closed.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(self._live_calls.acquire(), deadline - loop.time())
+        except TimeoutError as exc:
+            raise Unavailable(f"No turn to send {name} in time.") from exc
+        try:
+            if not self._connected.is_set():
+                return _AGAIN  # dropped (or closed) while the call waited for its turn
             lost = asyncio.ensure_future(self._lost.wait())
             call = asyncio.ensure_future(self._sio.call(name, payload, timeout=self.call_timeout))
             try:
@@ -1020,37 +1142,22 @@ class TaskStreamClient:
                 dropped = not call.done()
                 if dropped:  # the connection dropped (or we are cancelled): no ack will come
                     call.cancel()
-            if dropped:
-                await asyncio.wait({call})
-                if self._closed or loop.time() >= deadline:
-                    raise Unavailable(
-                        f"The connection dropped before {name} was answered."
-                    ) from ConnectionResetError("the live connection dropped")
-                continue
-            try:
-                ack = call.result()
-            except _TRANSPORT_ERRORS as exc:
-                if self._closed or loop.time() >= deadline:
-                    raise Unavailable(f"No answer to {name} from {self.base_url}.") from exc
-                await asyncio.sleep(0.05)  # the connection is going down: let it
-                continue
-            if not isinstance(ack, dict):
-                raise Unavailable(f"Unexpected answer to {name}.")
-            if ack.get("ok"):
-                return ack
-            error = _error(ack, 0)
-            if isinstance(error, Unavailable) and not self._closed:
-                if loop.time() + pause >= deadline:
-                    raise error
-                await asyncio.sleep(pause)
-                pause = min(2 * pause, _UNAVAILABLE_PAUSE_MAX)
-                continue
-            if isinstance(error, Unauthorized) and not refreshed and self._token_refresh:
-                refreshed = True
-                await self._refresh(token)
-                await self._drop_connection()
-                continue
-            raise error
+                    await asyncio.wait({call})
+        finally:
+            self._live_calls.release()
+        if dropped:
+            if self._closed or loop.time() >= deadline:
+                raise Unavailable(
+                    f"The connection dropped before {name} was answered."
+                ) from ConnectionResetError("the live connection dropped")
+            return _AGAIN
+        try:
+            return call.result()
+        except _TRANSPORT_ERRORS as exc:
+            if self._closed or loop.time() >= deadline:
+                raise Unavailable(f"No answer to {name} from {self.base_url}.") from exc
+            await asyncio.sleep(0.05)  # the connection is going down: let it
+            return _AGAIN
 
     # -- Socket.IO: scans and their events ----------------------------------------------
     async def join(self, scan_id: str) -> Snapshot:
@@ -1127,7 +1234,14 @@ class TaskStreamClient:
             self._resync_task = asyncio.get_running_loop().create_task(self._resync())
 
     async def _resync(self) -> None:
-        """Resume every scan that is behind, as the queue makes room."""
+        """Resume every scan that is behind, as the queue makes room.
+
+        A scan stays behind until a resume of it succeeds, or fails for a reason that
+        means it cannot be joined again (``_NOT_JOINABLE``: no such scan, not allowed
+        any more...); any other failure (``unavailable``, ``rate_limited``...) is tried
+        again after a pause, the server's ``retry_after`` when it gave one.
+        """
+        pause = self._reconnect_delay
         while self._behind and not self._closed and self._failure is None:
             for scan_id in list(self._behind):
                 if scan_id not in self._last_seq:
@@ -1136,12 +1250,18 @@ class TaskStreamClient:
                 await self._queue.room.wait()
                 try:
                     await self._join(scan_id, self._last_seq[scan_id])
-                except Unavailable as exc:
-                    log.info("could not resume scan %s yet: %s", scan_id, exc)
-                    await asyncio.sleep(_jitter(self._reconnect_delay))
-                except TaskStreamError as exc:
+                except _NOT_JOINABLE as exc:
                     log.warning("could not resume scan %s: %s", scan_id, exc)
                     self._behind.discard(scan_id)
+                except TaskStreamError as exc:
+                    log.info("could not resume scan %s yet: %s", scan_id, exc)
+                    wait = _jitter(pause)
+                    if isinstance(exc, RateLimited) and exc.retry_after is not None:
+                        wait = max(wait, exc.retry_after)
+                    await asyncio.sleep(wait)
+                    pause = min(2 * pause, max(self._max_reconnect_delay, self._reconnect_delay))
+                else:
+                    pause = self._reconnect_delay
 
     async def _on_event(self, envelope: object) -> None:
         if not isinstance(envelope, dict):
@@ -1271,11 +1391,8 @@ class TaskStreamClient:
         try:
             ack = await self._emit("task:decide", payload)
         except AlreadyDecided as exc:
-            mine = (
-                self.user is not None
-                and exc.task is not None
-                and exc.task.decided_by == self.user.id
-            )
+            me = self._user_id()
+            mine = me is not None and exc.task is not None and exc.task.decided_by == me
             if mine and exc.task is not None and exc.task.status.value == decision:
                 return exc.task
             raise
@@ -1307,7 +1424,8 @@ class TaskStreamClient:
         except Conflict:
             history = await self.task_history(task_id)
             last = history.entries[-1] if history.entries else None
-            mine = self.user is not None and last is not None and last.by_user_id == self.user.id
+            me = self._user_id()
+            mine = me is not None and last is not None and last.by_user_id == me
             if mine and last is not None and last.action is HistoryAction.UNDONE:
                 task = await self.get_task(task_id)
                 if task.status is TaskStatus.PENDING:
@@ -1399,6 +1517,17 @@ class TaskStreamClient:
         body = await self.request("GET", f"/api/scans/{scan_id}/presence")
         return Presence.from_dict(body, scan_id=scan_id)
 
+    def _user_id(self) -> str | None:
+        """The signed-in user's id: :attr:`user`'s, else the token's ``sub`` (read, not
+        verified, from the token in use, so a refreshed one too), or None when neither says."""
+        if self.user is not None:
+            return self.user.id
+        try:
+            sub = jwt.decode(self.token, options={"verify_signature": False}).get("sub")
+        except jwt.PyJWTError:
+            return None
+        return sub if isinstance(sub, str) and sub else None
+
     def _remember(self, task: Task) -> Task:
         """Note which scan ``task`` belongs to (bounded: the oldest pairs go first)."""
         scans = self._task_scans
@@ -1425,6 +1554,9 @@ class TaskStreamClient:
     async def events(self) -> AsyncIterator[ClientItem]:
         """Iterate over the live events of the joined scans, each once, in seq order per scan.
 
+        The iteration stops once the client is closed (:meth:`close`) and the
+        events it had queued are taken.
+
         Yields:
             Each event; a :class:`Snapshot` instead of events when a resume could
             not replay them all.
@@ -1434,7 +1566,13 @@ class TaskStreamClient:
                 out or expired) and the refresh hook, if any, gave none it accepts.
         """
         while True:
-            yield await self.next_event()
+            try:
+                item = await self.next_event()
+            except Unavailable:
+                if self._closed:
+                    return
+                raise
+            yield item
 
     async def next_event(self) -> ClientItem:
         """Wait for the next live item (wrap it in ``asyncio.timeout`` to bound the wait).
@@ -1444,6 +1582,8 @@ class TaskStreamClient:
 
         Raises:
             Unauthorized: The server stopped accepting the token.
+            Unavailable: The client is closed (at once when it is closed during the
+                wait), once the events it had queued are taken.
         """
         item = await self._queue.get()
         if isinstance(item, Snapshot):
