@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Iterator
+from types import FrameType
 
 import pytest
 
@@ -12,6 +15,17 @@ from tests.support.redis_server import RedisServer, redis_skip_reason
 
 # tests/typing holds files that exist to be type-checked by mypy, never run.
 collect_ignore = ["typing"]
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM (a CI timeout, a supervisor) stops the run as Ctrl+C does, so that fixtures
+    still stop the servers, Redis and MongoDB-wire processes they started."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
 
 
 @pytest.fixture
