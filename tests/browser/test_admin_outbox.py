@@ -7,6 +7,7 @@ and the admin home counts the decisions not sent yet."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Callable
@@ -14,12 +15,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import Page, WebSocket, expect
 
-from tests.support import Account, ServerProcess, call_sync
+from tests.support import TEST_INVITE_CODE as INVITE
+from tests.support import Account, ServerProcess, call_sync, register_sync
+from tests.support.mongo import MONGODB_URI_ENV, SecantusServer
 
-from .conftest import OpenPage, review_offline
-from .support import SESSION_KEY, browser_marks, card, new_scan, task_now, wait_for_status
+from .conftest import PASSWORD, OpenPage, review_offline
+from .support import (
+    SESSION_KEY,
+    browser_marks,
+    card,
+    new_scan,
+    submit_many,
+    task_now,
+    wait_for_status,
+)
 from .test_reconnect import while_down
 
 pytestmark = browser_marks()
@@ -209,6 +221,42 @@ def test_an_admins_unsent_decisions_survive_a_reload_and_are_stored_once(
     assert decisions_of(url, admin, validate["id"]) == ["validated"]
     assert decisions_of(url, admin, refuse["id"]) == ["refused"]
     assert page.evaluate(DECISION_KEYS_JS) == []
+
+
+def test_a_decision_answered_unavailable_waits_and_is_stored_once(
+    web_build: None, tmp_path: Path, open_page: OpenPage
+) -> None:
+    """Contract: "`unavailable` (503: the store or Redis cannot be reached right now; retry
+    later)": a validation made while the store is away is answered `unavailable` over a live
+    socket; it waits on its card as not sent, and is stored once when the store is back."""
+    if os.environ.get(MONGODB_URI_ENV):
+        pytest.skip(f"{MONGODB_URI_ENV} names a server this test may not stop")
+    database = SecantusServer(storage=str(tmp_path / "secantus"), selection_timeout_ms=500)
+    with database, ServerProcess(store_url=database.url("outage")) as server:
+        url = server.base_url
+        admin = register_sync(url, "ada-admin", PASSWORD, role="admin", invite_code=INVITE)
+        worker = register_sync(url, "wren", PASSWORD)
+        scan = new_scan(url, admin, "Store outage")
+        texts = ["Observation: the first", "Observation: the second"]
+        tasks = submit_many(url, scan, [worker], texts, threads=1)
+        page = open_page(f"{url}/admin/scans/{scan}", admin).page
+        expect(page.locator(".grid")).to_have_attribute("data-pending", "2")
+        target = tasks[1]  # the page claims the first for itself
+
+        database.stop()  # by the PID it started; the server and its socket stay up
+        card(page, target).get_by_role("button", name="Validate (V)").click()
+        expect(card(page, target)).to_have_attribute("data-state", "queued", timeout=15_000)
+        expect(card(page, target).locator(".card-note")).to_contain_text("not sent yet")
+        assert len(page.evaluate(DECISION_KEYS_JS)) == 1
+        expect(page.locator(".conn")).to_have_attribute("data-state", "online")
+
+        database.start()  # same port, same storage directory
+        validated = wait_for_status(url, admin, target["id"], "validated", within=40)
+        assert validated["decided_by"] == admin.user["id"]
+        expect(page.locator(".grid")).to_have_attribute("data-pending", "1", timeout=10_000)
+        page.wait_for_timeout(1_000)  # a second send would show in the history now
+        assert decisions_of(url, admin, target["id"]) == ["validated"]
+        assert page.evaluate(DECISION_KEYS_JS) == []
 
 
 def test_a_reloaded_decision_is_dropped_when_the_task_was_decided_or_is_held(

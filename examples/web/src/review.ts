@@ -345,7 +345,7 @@ export class ReviewFlow {
     const ack = await this.send(id, what);
     if (this.disposed) {
       // The page went away meanwhile: a decision that did not reach the server still waits.
-      if (!ack.ok && (ack.error.code === NETWORK || ack.error.code === "timeout")) this.outbox.add(this.scanId, randomKey(), what);
+      if (!ack.ok && TRANSIENT.has(ack.error.code)) this.outbox.add(this.scanId, randomKey(), what);
       return;
     }
     this.settle(id, what, verb, ack);
@@ -394,16 +394,21 @@ export class ReviewFlow {
       void this.decide(id, what.decision, what.reason);
       return;
     }
-    if (ack.error.code === NETWORK || ack.error.code === "timeout") {
-      // It waits in the outbox (shown "not sent yet" by showQueued), which reads the task
-      // again before sending: an ack that timed out may have been stored after all.
+    if (TRANSIENT.has(ack.error.code)) {
+      // "Retry later" (no link, no answer in time, the store or Redis away, a sign-in to
+      // renew...): it waits in the outbox (shown "not sent yet" by showQueued), which reads
+      // the task again before sending: an ack that timed out may have been stored after all.
       const first = this.outbox.list(this.scanId).length === 0;
       this.outbox.add(this.scanId, randomKey(), what);
-      if (first) this.ctx.toast("The server can't be reached: your decision waits, and is sent once the task has been checked again.", "info");
+      if (ack.error.code === "unauthorized") this.ctx.expire(); // sent after the next sign-in
+      else if (first) {
+        const offline = ack.error.code === NETWORK || ack.error.code === "timeout";
+        const why = offline ? "The server can't be reached" : "The server can't take decisions right now";
+        this.ctx.toast(`${why}: your decision waits, and is sent once the task has been checked again.`, "info");
+      }
       return;
     }
-    if (ack.error.code === "unauthorized") this.ctx.expire();
-    else this.ctx.toast(explain(ack.error, "decide"), "error");
+    this.ctx.toast(explain(ack.error, "decide"), "error");
   }
 
   /** Show this scan's queued decisions on their cards ("not sent yet"); cards whose decision
