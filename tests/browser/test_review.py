@@ -14,9 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, WebSocketRoute, expect
+from playwright.sync_api import Page, Route, WebSocketRoute, expect
 
-from tests.support import Account, ServerProcess, SocketDriver, call_sync, register_sync
+from tests.support import (
+    TEST_INVITE_CODE,
+    Account,
+    ServerProcess,
+    SocketDriver,
+    call_sync,
+    register_sync,
+)
 
 from .conftest import PASSWORD, Accounts, OpenPage, review_offline
 from .support import (
@@ -638,6 +645,87 @@ def test_decisions_made_offline_are_sent_after_reading_the_task_again(
     assert kept["decided_by"] == other.user["id"]
     assert kept["reason"] == "Seen while offline"
     expect(page.locator(".grid")).to_have_attribute("data-pending", "1", timeout=10_000)
+
+
+class SocketGate:
+    """Keeps the page's Socket.IO link shut (WebSocket and long-polling) while
+    :attr:`shut`, so the test can act on a restarted server before the page is back."""
+
+    def __init__(self) -> None:
+        self.shut = False
+
+    def websocket(self, ws: WebSocketRoute) -> None:
+        if self.shut:
+            ws.close()
+        else:
+            ws.connect_to_server()
+
+    def polling(self, route: Route) -> None:
+        if self.shut:
+            route.abort()
+        else:
+            route.continue_()
+
+    def install(self, page: Page) -> None:
+        page.route_web_socket(re.compile(r"/socket\.io/"), self.websocket)
+        page.route(re.compile(r"/socket\.io/"), self.polling)
+
+
+def restart_while_bo_claims(
+    server: ServerProcess, page: Page, gate: SocketGate, bo: Account, task: dict[str, Any]
+) -> None:
+    """Stop the server (SIGTERM), start it again on the same port and store, and let
+    bo-admin claim ``task`` over HTTP before the page's link is back; then let it back."""
+    gate.shut = True
+    server.stop()
+    expect(page.locator(".conn")).to_have_attribute("data-state", "reconnecting")
+    server.start()
+    status, _ = call_sync(server.base_url, "POST", f"/api/tasks/{task['id']}/claim", None, bo.token)
+    assert status == 200
+    gate.shut = False
+    expect(page.locator(".conn")).to_have_attribute("data-state", "online", timeout=20_000)
+
+
+def test_a_reconnected_page_moves_on_from_a_task_another_admin_took_meanwhile(
+    own_server: ServerProcess, open_page: OpenPage
+) -> None:
+    """ada-admin is on task 1, her claim; the server restarts and bo-admin claims task 1
+    before ada's page is back. Back online, the page's claim of task 1 meets bo's: the
+    focus moves on to task 2, which it claims. A card ada then opens herself while bo holds
+    it keeps the focus across the next restart (it says "bo-admin is reviewing")."""
+    server, url = own_server, own_server.base_url
+    ada = register_sync(url, "ada-admin", PASSWORD, role="admin", invite_code=TEST_INVITE_CODE)
+    bo = register_sync(url, "bo-admin", PASSWORD, role="admin", invite_code=TEST_INVITE_CODE)
+    wren = register_sync(url, "wren", PASSWORD)
+    scan = new_scan(url, ada, "Reclaim")
+    tasks = submit_many(url, scan, [wren], [f"Reclaim task {i}" for i in range(1, 5)], threads=1)
+    gate = SocketGate()
+    page = open_page(f"{url}/admin/scans/{scan}", ada, before=gate.install).page
+    grid = page.locator(".grid")
+    me = ada.user["id"]
+
+    def claim_of_ada_becomes(task: dict[str, Any]) -> None:
+        deadline = time.monotonic() + 5
+        while (held := claims_of(url, bo, scan).get(me)) != task["id"]:
+            assert time.monotonic() < deadline, f"ada's claim is on {held}, not {task['id']}"
+            page.wait_for_timeout(100)
+
+    expect(grid).to_have_attribute("data-focused", tasks[0]["id"])
+    claim_of_ada_becomes(tasks[0])
+
+    restart_while_bo_claims(server, page, gate, bo, tasks[0])
+    expect(grid).to_have_attribute("data-focused", tasks[1]["id"], timeout=5_000)
+    claim_of_ada_becomes(tasks[1])
+    expect(card(page, tasks[0]).locator(".card-claim")).to_have_text("bo-admin is reviewing")
+    assert claims_of(url, ada, scan).get(bo.user["id"]) == tasks[0]["id"]
+
+    # Opened by the reviewer while bo-admin holds it: the card keeps the focus, restart or not.
+    page.keyboard.press("k")
+    expect(grid).to_have_attribute("data-focused", tasks[0]["id"])
+    restart_while_bo_claims(server, page, gate, bo, tasks[0])
+    expect(card(page, tasks[0]).locator(".card-claim")).to_have_text("bo-admin is reviewing")
+    page.wait_for_timeout(1_500)
+    expect(grid).to_have_attribute("data-focused", tasks[0]["id"])
 
 
 def wait_without_claim(base_url: str, watcher: Account, scan: str, holder: Account) -> None:

@@ -93,6 +93,11 @@ export class ReviewFlow {
   private asking = 0;
   /** A claim request was answered after the reviewer moved on from what it asked for. */
   private strayed = false;
+  /**
+   * A card the reviewer moved to while another admin held it (known then, or the claim's
+   * answer said so): it keeps the focus until this admin claims it or moves.
+   */
+  private openedHeld: string | null = null;
 
   /** Args: ctx, the app; scanId, the scan reviewed; page, its tasks. */
   constructor(private readonly ctx: AppContext, private readonly scanId: string, private readonly page: ReviewPage) {
@@ -112,11 +117,13 @@ export class ReviewFlow {
       if (state !== "online" || !this.started) return;
       void this.outbox.flush();
       const id = this.grid?.focused();
-      if (id) void this.claim(id);
+      if (id) void this.claim(id, "again");
     });
     this.renewTimer = window.setInterval(() => {
       const task = this.current();
-      if (task && task.status === "pending" && !this.extras.has(task.id) && !this.claims.other(task.id)) void this.claim(task.id);
+      if (!task || task.status !== "pending" || this.extras.has(task.id)) return;
+      // A card the reviewer opened while another admin held it stays theirs to look at.
+      if (!this.claims.other(task.id) || this.openedHeld !== task.id) void this.claim(task.id, "again");
     }, RENEW_CLAIM_MS);
   }
 
@@ -178,19 +185,37 @@ export class ReviewFlow {
   /** The reviewer moved to `id`: claim it. */
   moved(id: string): void {
     this.moves += 1;
-    void this.claim(id);
+    this.openedHeld = this.claims.other(id) ? id : null;
+    void this.claim(id, "move");
   }
 
-  /** Claim `id`; another admin's claim is shown on the card. */
-  private async claim(id: string): Promise<void> {
+  /**
+   * Claim `id`; another admin's claim is shown on the card. `why`: "move", the reviewer
+   * moved to it; "again", the page claims the card the reviewer is on without the
+   * reviewer acting (back online, the renewal): when another admin took it meanwhile
+   * (`conflict`) and the reviewer is still on it, the focus moves on to the next task
+   * nobody holds (`advance`), unless the reviewer opened it while it was held.
+   */
+  private async claim(id: string, why: "move" | "again" | null = null): Promise<void> {
     if (!this.ctx.live.socket.connected || !this.page.pending.has(id)) return;
+    const token = this.moves;
     this.asking += 1;
     const ack = await this.ctx.live.claim(id);
     this.asking -= 1;
     if (this.disposed) return;
-    if (ack.ok) this.claims.set(id, ack.claim);
-    else if (ack.error.claim) this.claims.set(id, ack.error.claim);
-    this.answered(this.grid?.focused() !== id);
+    const grid = this.grid;
+    const here = grid?.focused() === id && token === this.moves;
+    const taken = !ack.ok && ack.error.code === "conflict" && !!ack.error.claim;
+    if (ack.ok) {
+      this.claims.set(id, ack.claim);
+      if (this.openedHeld === id) this.openedHeld = null;
+    } else if (ack.error.claim) this.claims.set(id, ack.error.claim);
+    if (taken && here && why === "move") this.openedHeld = id;
+    if (taken && here && grid && why === "again" && this.openedHeld !== id && !this.extras.has(id)) {
+      void this.advance(id, grid.indexOf(id)); // the next task nobody holds, claimed
+      return;
+    }
+    this.answered(grid?.focused() !== id);
   }
 
   /**
