@@ -5,7 +5,9 @@ up to ±15% (docs/benchmarks.md), and over hours the machine drifts further,
 so a before/after pair of runs cannot show a change worth 5%. This runs a
 scenario against ``--base`` (a git revision) and ``--head`` (another one, or
 by default the working tree, uncommitted changes included) in turns — base,
-head, base, head — and prints each pair and what they say together: the
+head, then head, base, and so on: each side runs first in half the pairs, so
+that a pair's first run being faster or slower (a warm or a loaded machine)
+favours neither — and prints each pair and what they say together: the
 mean of each side, how many pairs head won, and how likely so many wins
 would be by chance alone (a one-sided sign test).
 
@@ -124,6 +126,12 @@ def run_side(tree: Path, scenario: str, out: Path, options: list[str]) -> dict[s
     return result
 
 
+def turns(pair: int) -> tuple[str, str]:
+    """The order the two sides run in, in pair ``pair`` (from 1): base first in odd pairs,
+    head first in even ones."""
+    return ("base", "head") if pair % 2 else ("head", "base")
+
+
 def sign_test(wins: int, pairs: int) -> float:
     """P(at least ``wins`` of ``pairs`` by a fair coin): how often chance alone does as well."""
     return float(sum(math.comb(pairs, k) for k in range(wins, pairs + 1)) / 2**pairs)
@@ -156,8 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         keep = args.keep or place / "runs"
         values: dict[str, list[float]] = {"base": [], "head": []}
         cpu: dict[str, list[float]] = {"base": [], "head": []}
+        trees = {"base": base_tree, "head": head_tree}
         for pair in range(1, args.pairs + 1):
-            for side, tree in (("base", base_tree), ("head", head_tree)):
+            for side in turns(pair):
+                tree = trees[side]
                 try:
                     result = run_side(tree, args.scenario, keep / f"{side}-{pair}", options)
                 except RuntimeError as exc:  # a failed run (or a lost event) ends the comparison

@@ -7,7 +7,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from benchmarks.ab import CPU, FIGURES, compare, export, server_cpu_ms, side_env, sign_test
+from benchmarks.ab import (
+    CPU,
+    FIGURES,
+    compare,
+    export,
+    server_cpu_ms,
+    side_env,
+    sign_test,
+    turns,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,6 +26,18 @@ def test_the_sign_test_is_the_chance_of_as_many_wins_by_coin() -> None:
     assert sign_test(4, 4) == 1 / 16
     assert sign_test(3, 4) == 5 / 16
     assert sign_test(6, 7) == 8 / 128
+
+
+def test_each_side_runs_first_in_half_the_pairs() -> None:
+    """A pair's first run may be faster or slower than its second (a loaded machine): base
+    goes first in odd pairs, head in even ones, so the order favours neither."""
+    assert [turns(pair) for pair in range(1, 5)] == [
+        ("base", "head"),
+        ("head", "base"),
+        ("base", "head"),
+        ("head", "base"),
+    ]
+    assert sum(turns(pair)[0] == "head" for pair in range(1, 7)) == 3
 
 
 def test_a_lower_latency_counts_as_a_win_and_a_lower_rate_does_not() -> None:
