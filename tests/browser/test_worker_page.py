@@ -52,6 +52,16 @@ TO_FOREGROUND_JS = """
 """
 
 
+def attempts_of(page: Page, text: str) -> int:
+    """How many times the browser's tabs tried to send the outbox item holding ``text``."""
+    script = """(text) => {
+      const key = Object.keys(localStorage).find(k => k.startsWith('taskstream.outbox.'));
+      const items = JSON.parse(localStorage.getItem(key)).items;
+      return items.find(item => item.payload.content.includes(text)).attempts;
+    }"""
+    return int(page.evaluate(script, text))
+
+
 def submit_in_page(page: Page, text: str) -> None:
     page.locator("#task-content").fill(text)
     page.get_by_role("button", name="Submit").click()
@@ -136,6 +146,9 @@ def test_unsent_submissions_wait_in_the_outbox_and_go_out_after_restarts(
     expect(other_item.locator(".mine-note")).to_have_text(WAITING)
     page.wait_for_timeout(2_500)  # a retry or two against the stopped server change nothing
     expect(item.locator(".mine-note")).to_have_text(WAITING)
+    # ... and a retry or two it is, in both tabs together: each tab backs off (2 s, 4 s...);
+    # neither retries at every storage write of the other's failed attempt.
+    assert 1 <= attempts_of(page, "Second, while the link is down") <= 6
     server.start()
     expect(page.locator(".conn")).to_have_attribute("data-state", "online", timeout=20_000)
     expect(item.locator(".badge")).to_have_text("Pending", timeout=15_000)

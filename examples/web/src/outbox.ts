@@ -94,7 +94,11 @@ export class Outbox<P, R> {
     if (event.key !== this.storageKey && event.key !== this.goneKey) return;
     this.load();
     this.emitChange();
-    if (this.waiting().length) void this.flush();
+    // What another tab queued goes now, unless this tab is sending (its round takes what is
+    // waiting) or backing off after a failure (its retry timer sends). Each attempt writes
+    // storage: a flush asked for by every write made two offline tabs retry each other's
+    // failures back to back, hundreds of times in a few seconds.
+    if (this.waiting().length && !this.flushing && !this.retryTimer) void this.flush();
   };
 
   /**
